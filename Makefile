@@ -1,0 +1,46 @@
+# The README's commands. Everything installs into .venv from the locked requirements.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test check lint format bench sample dictionary clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==0.13.9
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv with the exact locked versions
+
+run: setup  ## the main job on the bundled sample
+	$(BIN)/overdue run
+
+test: setup  ## the whole test suite
+	$(BIN)/python -m pytest
+
+check: setup  ## what a reviewer checks: format, lint, tests
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup  ## speed and memory against in-run baselines
+	$(BIN)/python benchmarks/simulate.py
+
+sample: setup  ## regenerate the committed sample (deterministic)
+	$(BIN)/overdue simulate --rows 20000 --out data/sample/cases.parquet
+
+dictionary: setup  ## regenerate docs/data-dictionary.md from the contract
+	$(BIN)/overdue dictionary --out docs/data-dictionary.md
+
+lock:  ## re-resolve requirements.lock from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""One frozen settings object; every value can be overridden with an ``OVERDUE_*`` variable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Prefect's temporary local server needs 13-28 s to start on our 2-core machines, longer than
+# Prefect's default 20 s: give it room before anything imports Prefect.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+class Settings(BaseSettings):
+    """Paths, privacy threshold and seeds of one run of the product."""
+
+    model_config = SettingsConfigDict(env_prefix="OVERDUE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Path("data")
+    warehouse: Path = Path("data/warehouse.duckdb")
+    inbox: Path = Path("data/inbox")
+    sample: Path = Path("data/sample/cases.parquet")
+    reports_dir: Path = Path("reports")
+    models_dir: Path = Path("data/models")
+    k: int = Field(10, ge=1, description="no published number rests on fewer than k cases")
+    seed: int = Field(20261128, ge=0, description="seed of every random choice the product makes")
+    as_of: dt.date = Field(
+        dt.date(2026, 6, 30),
+        description="the simulator's 'today': cases are opened before it and followed up to it",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (environment read once)."""
+    return Settings()
