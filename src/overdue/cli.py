@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from overdue.config import get_settings
+
+if TYPE_CHECKING:
+    from overdue.ingest import IngestSummary
 
 app = typer.Typer(
     help="Which approaches work when an overdue debtor negotiates with a lender, for whom, "
@@ -110,6 +113,259 @@ def run(
         table.add_row(*row)
     console.print(table)
     console.print(f"pending (not yet labelled): {summary.pending:,}")
+
+
+def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
+    """The per-file table, the balance of the run, unknown columns and the top reasons."""
+    table = Table(title=f"ingest run {summary.run_id} into {target}")
+    counts = ("rows_read", "rows_loaded", "rows_quarantined", "rows_replaced", "cases_superseded")
+    table.add_column("file")
+    table.add_column("batch", justify="right")
+    table.add_column("status")
+    for name in ("read", "loaded", "quarantined", "replaced dup.", "superseded"):
+        table.add_column(name, justify="right")
+    for b in summary.batches:
+        table.add_row(
+            str(b.path), str(b.batch_id or ""), b.status, *(f"{getattr(b, c):,}" for c in counts)
+        )
+    table.add_row("total", "", "", *(f"{summary.total(c):,}" for c in counts), end_section=True)
+    console.print(table)
+    console.print(
+        f"rows read {summary.total('rows_read'):,} = loaded {summary.total('rows_loaded'):,} "
+        f"+ quarantined {summary.total('rows_quarantined'):,} "
+        f"+ replaced duplicates {summary.total('rows_replaced'):,}"
+    )
+    for b in summary.batches:
+        if b.unknown_columns:
+            console.print(
+                f"{b.path}: columns not in the contract kept in cases.extra: "
+                + ", ".join(b.unknown_columns)
+            )
+        if b.missing_required:
+            console.print(
+                f"[red]{b.path} lacks required columns[/red] (every row quarantined): "
+                + ", ".join(b.missing_required)
+            )
+        if b.reasons:
+            top = ", ".join(f"{r} ({n:,})" for r, n in list(b.reasons.items())[:5])
+            console.print(f"{b.path}: quarantined for {top}; see `overdue quarantine`")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[str], typer.Argument(help="CSV, Parquet or JSON Lines files, folders or globs")
+    ],
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Load case records into the warehouse: good rows to cases, bad rows to quarantine."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    from overdue.ingest import SourceError, ingest_paths
+    from overdue.ingest.load import ALREADY_LOADED, REFUSED, BatchReport
+
+    settings = get_settings()
+    target = warehouse or settings.warehouse
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console
+    )
+    tasks: dict[Path, object] = {}
+    seen: set[tuple[Path, str]] = set()
+
+    def on_progress(path: Path, stage: str, done: float | None) -> None:
+        if not console.is_terminal and (path, stage) not in seen:  # logs get one line a stage
+            seen.add((path, stage))
+            console.print(f"{path}: {stage}")
+        if path not in tasks:
+            tasks[path] = progress.add_task(str(path.name), total=1.0)
+        task = tasks[path]
+        progress.update(task, description=f"{path.name}: {stage}")  # type: ignore[arg-type]
+        if done is not None:
+            progress.update(task, completed=done)  # type: ignore[arg-type]
+
+    def on_batch(report: BatchReport) -> None:
+        if report.status == REFUSED:
+            progress.console.print(f"[red]refused[/red] {report.message}")
+        elif report.status == ALREADY_LOADED:
+            progress.console.print(
+                f"{report.path}: already loaded (batch {report.batch_id}); nothing changed"
+            )
+
+    try:
+        with progress:
+            summary = ingest_paths(
+                paths,
+                target,
+                memory_limit=settings.duckdb_memory_limit,
+                on_progress=on_progress,
+                on_batch=on_batch,
+            )
+    except SourceError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except OSError as exc:  # e.g. the warehouse is open for writing in another process
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    _print_ingest_summary(summary, target)
+    if summary.refused:
+        raise typer.Exit(1)
+
+
+@app.command()
+def quarantine(
+    batch: Annotated[int | None, typer.Option(help="only this batch")] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="write the quarantined rows (masked) to this .csv/.parquet/.jsonl"),
+    ] = None,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """List why rows were quarantined; export them for fixing and re-ingesting."""
+    from overdue.ingest.quarantine import export_quarantine, quarantined_rows, reason_counts
+    from overdue.warehouse import open_warehouse
+
+    target = warehouse or get_settings().warehouse
+    try:
+        with open_warehouse(target, read_only=True) as con:
+            counts = reason_counts(con, batch)
+            rows = quarantined_rows(con, batch)
+            written = export_quarantine(con, export, batch) if export is not None else None
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    scope = f"batch {batch}" if batch is not None else "all batches"
+    table = Table(title=f"{rows:,} quarantined rows in {scope}")
+    table.add_column("reason")
+    table.add_column("rows", justify="right")
+    for count in counts:
+        table.add_row(count.reason, f"{count.rows:,}")
+    console.print(table)
+    if written is not None:
+        console.print(
+            f"wrote {written:,} rows to {export}; fix the cells the reasons name, then "
+            f"`overdue ingest {export}`"
+        )
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print a clear error and give the exit code for a failed command."""
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def train(warehouse: WarehouseOption = None) -> None:
+    """Build features, fit the outcome models, estimate effects; save and register the bundle."""
+    from overdue.models.run import train as train_models
+    from overdue.models.train import TooFewCasesError
+
+    settings = get_settings()
+    try:
+        report = train_models(warehouse or settings.warehouse, settings)
+    except (TooFewCasesError, FileNotFoundError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"model {report.model_version} on {report.labelled:,} labelled cases")
+    for column in ("model", "AUC", "Brier", "log loss", "ECE"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, m in report.metrics.items():
+        table.add_row(
+            name, f"{m['auc']:.3f}", f"{m['brier']:.4f}", f"{m['log_loss']:.4f}", f"{m['ece']:.4f}"
+        )
+    console.print(table)
+    console.print(f"bundle: {report.bundle_path}; run id {report.run_id}")
+
+
+@app.command()
+def effects(
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Adjusted agreement rate had every case asked for each approach, with 95% intervals."""
+    import json
+
+    from overdue.models.run import effects_document
+
+    try:
+        document = effects_document(warehouse or get_settings().warehouse)
+    except (LookupError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"agreement rate had every case asked for it ({document['model_version']})")
+    for column in ("approach", "estimate", "95% interval", "cases", "asked", "note"):
+        table.add_column(column, justify="left" if column in ("approach", "note") else "right")
+    for code, e in document["population"].items():
+        shown = e["estimate"] is not None
+        table.add_row(
+            code,
+            f"{e['estimate']:.1%}" if shown else "suppressed",
+            f"{e['ci_low']:.1%} - {e['ci_high']:.1%}" if shown else "",
+            f"{e['n']:,}",
+            f"{e['n_asked']:,}" if shown else "",
+            "thin overlap" if e["overlap_warning"] else "",
+        )
+    console.print(table)
+
+
+@app.command()
+def estimate(
+    case: Annotated[
+        Path | None, typer.Option("--case", help="one case as JSON (contract field names)")
+    ] = None,
+    cases: Annotated[
+        Path | None, typer.Option("--cases", help="many cases: CSV, Parquet or JSON Lines")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="CSV to write the estimates of --cases to")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """P(agreement) under each approach for one case (--case) or many (--cases --out)."""
+    import json
+
+    from overdue.case_input import read_case_json, read_cases_file
+    from overdue.models.estimate import estimate_case, estimate_many
+    from overdue.models.run import latest_bundle
+
+    settings = get_settings()
+    if (case is None) == (cases is None):
+        raise typer.BadParameter("give exactly one of --case FILE.json or --cases FILE")
+    if cases is not None and out is None:
+        raise typer.BadParameter("--cases needs --out FILE.csv", param_hint="--out")
+    try:
+        bundle = latest_bundle(settings.models_dir)
+        if case is not None:
+            result = estimate_case(bundle, read_case_json(case), settings.k)
+        else:
+            frame = read_cases_file(cases)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if cases is not None:
+        estimates = estimate_many(bundle, frame)
+        estimates.write_csv(out)
+        console.print(f"wrote estimates for {estimates.height:,} cases to {out}")
+        return
+    if json_output:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"case {result['case_id']}: chance of an agreement by approach")
+    for column in ("approach", "estimate", "95% interval", "vs planned", "similar cases", "note"):
+        table.add_column(column, justify="left" if column in ("approach", "note") else "right")
+    for row in result["approaches"]:
+        table.add_row(
+            f"{row['approach']} {row['approach_zh']}",
+            f"{row['p']:.1%}",
+            f"{row['low']:.1%} - {row['high']:.1%}",
+            f"{row['difference_from_planned']:+.1%}",
+            str(row["similar_cases"]),
+            "thin data" if row["thin_data"] else "",
+        )
+    console.print(table)
+    drivers = ", ".join(f"{d['driver']} {d['change']:+.1%}" for d in result["drivers"])
+    console.print(f"main drivers against a typical case: {drivers}")
+    console.print(result["note"])
+    console.print(f"model {result['model_version']}")
 
 
 if __name__ == "__main__":

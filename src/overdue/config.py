@@ -32,6 +32,16 @@ class Settings(BaseSettings):
         dt.date(2026, 6, 30),
         description="the simulator's 'today': cases are opened before it and followed up to it",
     )
+    model_threads: int = Field(
+        1,
+        ge=1,
+        description="OpenMP threads for model fitting: on 2 cores a second thread gained ~2% "
+        "on a quiet machine and lost 5-15x when other processes ran",
+    )
+    duckdb_memory_limit: str = Field(
+        "1GB",
+        description="memory DuckDB may use before spilling to disk; keeps a 10M-row ingest bounded",
+    )
 
 
 @lru_cache(maxsize=1)

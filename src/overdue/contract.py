@@ -543,6 +543,11 @@ class Rule:
         """The quarantine reason for a row that breaks this rule."""
         return f"rule:{self.code}"
 
+    @property
+    def sql(self) -> str:
+        """The same check as a SQL (DuckDB) condition, true on rows that break it (never null)."""
+        return f"coalesce({RULE_SQL[self.code]}, false)"
+
 
 RULES: Final[tuple[Rule, ...]] = (
     Rule(
@@ -638,6 +643,27 @@ RULES: Final[tuple[Rule, ...]] = (
     ),
 )
 
+_AGREED_SQL: Final = "outcome IN ('agreed_as_requested', 'agreed_modified')"
+RULE_SQL: Final[dict[str, str]] = {
+    "first_contact_before_overdue": "first_contact_on < overdue_since",
+    "closed_before_first_contact": "closed_on < first_contact_on",
+    "pending_has_closed_on": "outcome = 'pending' AND closed_on IS NOT NULL",
+    "closed_on_missing": "outcome <> 'pending' AND closed_on IS NULL",
+    "granted_without_agreement": f"NOT ({_AGREED_SQL}) AND (granted_approach IS NOT NULL "
+    "OR granted_term_months IS NOT NULL OR granted_monthly_payment IS NOT NULL "
+    "OR relief_amount IS NOT NULL "
+    "OR (plan_status IS NOT NULL AND plan_status <> 'not_applicable'))",
+    "broken_without_redefault": "plan_status = 'broken' "
+    "AND NOT coalesce(months_to_redefault <= followup_months, false)",
+    "redefault_without_broken": "months_to_redefault IS NOT NULL "
+    "AND coalesce(plan_status <> 'broken', true)",
+    "penalty_exceeds_balance": "penalty_accrued > outstanding_balance",
+    "upfront_exceeds_balance": "upfront_payment > outstanding_balance",
+    "relief_exceeds_balance": "relief_amount > outstanding_balance",
+}
+"""Each rule of ``RULES`` as a SQL condition for DuckDB (ingest validates in SQL); a test keeps
+the two spellings in agreement on random frames."""
+
 PII_KINDS: Final = ("resident_id", "mobile", "bank_card", "email")
 """Kinds of direct personal data that quarantine a row (reason ``pii:<kind>:<field>``)."""
 
@@ -714,3 +740,60 @@ def violations(frame: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
         .sort("row", "reason")
         .collect()
     )
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+def range_violation_sql(f: Field, as_of: dt.date) -> str | None:
+    """``range_violation`` as a SQL condition on the typed column ``f.name`` (never null)."""
+    col = f'"{f.name}"'
+    if f.values:
+        allowed = ", ".join(_sql_literal(v) for v in f.values)
+        return f"coalesce({col} NOT IN ({allowed}), false)"
+    checks = []
+    if f.kind is Kind.STRING:
+        if f.min_length is not None:
+            checks.append(f"length({col}) < {f.min_length}")
+        if f.max_length is not None:
+            checks.append(f"length({col}) > {f.max_length}")
+        if f.pattern is not None:
+            checks.append(f"NOT regexp_matches({col}, {_sql_literal(f.pattern)})")
+    else:
+        for bound, is_low in ((f.low, True), (f.high, False)):
+            if bound is None:
+                continue
+            value: object = bound
+            if f.kind is Kind.DATE:
+                value = as_of if bound == TODAY else dt.date.fromisoformat(str(bound))
+            op = ("<=" if f.low_exclusive else "<") if is_low else ">"
+            checks.append(f"{col} {op} {_sql_literal(value)}")
+    if not checks:
+        return None
+    return f"coalesce({' OR '.join(checks)}, false)"
+
+
+def violation_checks_sql(columns: Collection[str], as_of: dt.date) -> dict[str, str]:
+    """``violation_checks`` as SQL conditions (reason -> condition true on broken rows)."""
+    present = set(columns)
+    checks: dict[str, str] = {}
+    for f in FIELDS:
+        if f.name not in present:
+            if f.required:
+                checks[f"required:{f.name}"] = "true"
+            continue
+        if f.required:
+            checks[f"required:{f.name}"] = f'"{f.name}" IS NULL'
+        check = range_violation_sql(f, as_of)
+        if check is not None:
+            prefix = "enum" if f.values else "format" if f.kind is Kind.STRING else "range"
+            checks[f"{prefix}:{f.name}"] = check
+    for rule in RULES:
+        if all(c in present for c in rule.fields):
+            checks[rule.reason] = rule.sql
+    return checks

@@ -1,0 +1,193 @@
+"""One case as a counselor enters it (context and action fields), validated from the contract.
+
+``CaseInput`` is a pydantic model generated from ``overdue.contract``: the CLI's
+``overdue estimate`` and the web service read cases through it, so a field's type, range,
+allowed values and Chinese aliases are checked the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import polars as pl
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+
+from overdue import contract
+from overdue.contract import FALSE_VALUES, FIELD_BY_NAME, FIELDS, TRUE_VALUES, Kind, Role
+
+INPUT_ROLES: Final = (Role.CONTEXT, Role.ACTION)
+OPTIONAL_KEYS: Final = ("case_id", "overdue_since", "first_contact_on")
+
+
+def _enum_value(name: str) -> Any:
+    aliases = contract.code_from_alias(name)
+
+    def parse(value: Any) -> Any:
+        return aliases.get(value.strip(), value) if isinstance(value, str) else value
+
+    return parse
+
+
+def _bool_value(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in TRUE_VALUES:
+            return True
+        if text in FALSE_VALUES:
+            return False
+    return value
+
+
+def _number_value(percent: bool) -> Any:
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().replace(",", "").replace("，", "")
+            if percent and text.endswith("%"):
+                return float(text[:-1]) / 100
+            return text
+        return value
+
+    return parse
+
+
+def _annotation(f: contract.Field) -> Any:
+    """The pydantic type of one contract field."""
+    if f.values:
+        return Annotated[Literal[tuple(f.values)], BeforeValidator(_enum_value(f.name))]  # type: ignore[misc]
+    if f.kind is Kind.BOOL:
+        return Annotated[bool, BeforeValidator(_bool_value)]
+    if f.kind is Kind.DATE:
+        return dt.date
+    if f.kind is Kind.STRING:
+        return Annotated[
+            str, Field(min_length=f.min_length or 0, max_length=f.max_length, pattern=f.pattern)
+        ]
+    bounds: dict[str, float] = {}
+    if isinstance(f.low, int | float):
+        bounds["gt" if f.low_exclusive else "ge"] = f.low
+    if isinstance(f.high, int | float):
+        bounds["le"] = f.high
+    base = int if f.kind is Kind.INT else float
+    return Annotated[base, Field(**bounds), BeforeValidator(_number_value(f.name == "annual_rate"))]
+
+
+def _fields() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in FIELDS:
+        if f.name in OPTIONAL_KEYS:
+            out[f.name] = (_annotation(f) | None, Field(None, description=f"{f.zh} {f.meaning}"))
+        elif f.role in INPUT_ROLES:
+            description = f"{f.zh}. {f.meaning}".strip(". ")
+            if f.required:
+                out[f.name] = (_annotation(f), Field(..., description=description))
+            else:
+                out[f.name] = (_annotation(f) | None, Field(None, description=description))
+    return out
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+CaseInput: type[BaseModel] = create_model("CaseInput", __base__=_Base, **_fields())
+"""A case's context and chosen actions; English codes or the contract's Chinese aliases."""
+
+INPUT_FIELDS: Final = tuple(CaseInput.model_fields)
+
+
+def cases_frame(cases: list[BaseModel]) -> pl.DataFrame:
+    """Validated cases as a typed frame with every contract column (absent ones empty)."""
+    rows = [case.model_dump() for case in cases]
+    frame = pl.DataFrame(rows, schema={name: FIELD_BY_NAME[name].dtype for name in INPUT_FIELDS})
+    frame = frame.with_columns(
+        pl.coalesce(pl.col("case_id"), pl.format("case-{}", pl.int_range(pl.len()) + 1)).alias(
+            "case_id"
+        ),
+        # without dates, first contact is now: the days overdue are the days to first contact
+        pl.coalesce(
+            pl.col("days_to_first_contact"),
+            (pl.col("first_contact_on") - pl.col("overdue_since")).dt.total_days(),
+            pl.col("days_overdue_at_contact"),
+        )
+        .cast(pl.Int32)
+        .alias("days_to_first_contact"),
+    )
+    absent = [f for f in FIELDS if f.name not in frame.columns]
+    return frame.with_columns(pl.lit(None, dtype=f.dtype).alias(f.name) for f in absent).select(
+        f.name for f in FIELDS
+    )
+
+
+def error_messages(error: ValidationError, row: int | None = None) -> list[str]:
+    """Each problem as ``[row N, ]field: message``, never echoing the submitted value."""
+    where = f"row {row}, " if row is not None else ""
+    return [
+        f"{where}{'.'.join(str(part) for part in item['loc']) or 'case'}: {item['msg']}"
+        for item in error.errors(include_input=False, include_url=False)
+    ]
+
+
+def _input_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Keys as contract names (Chinese headers accepted); fields of other roles left out."""
+    out: dict[str, Any] = {}
+    unknown = []
+    for key, value in record.items():
+        field = FIELD_BY_NAME.get(key) or contract.FIELD_BY_ZH.get(key)
+        if field is None:
+            unknown.append(key)
+        elif field.name in INPUT_FIELDS and value is not None and value != "":
+            out[field.name] = value
+    if unknown:
+        raise ValueError(f"unknown fields (not in the case-record contract): {sorted(unknown)}")
+    return out
+
+
+def validated_cases(records: list[dict[str, Any]]) -> pl.DataFrame:
+    """Validate records into a typed frame; every problem named by row and field."""
+    cases, problems = [], []
+    for row, record in enumerate(records, start=1):
+        try:
+            cases.append(CaseInput(**_input_record(record)))
+        except ValidationError as error:
+            problems += error_messages(error, row)
+        except ValueError as error:
+            problems.append(f"row {row}: {error}")
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise ValueError(f"{len(problems)} problem(s) in the cases:\n  {shown}{more}")
+    return cases_frame(cases)
+
+
+def read_case_json(path: Path) -> pl.DataFrame:
+    """One case from a JSON object file."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON (line {error.lineno}): {error.msg}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} must hold one JSON object with the case's fields")
+    try:
+        return validated_cases([record])
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def read_cases_file(path: Path) -> pl.DataFrame:
+    """Many cases from CSV (UTF-8), Parquet or JSON Lines, validated row by row."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pl.read_parquet(path)
+    elif suffix in (".jsonl", ".ndjson"):
+        frame = pl.read_ndjson(path, infer_schema_length=None)
+    elif suffix == ".csv":
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    else:
+        raise ValueError(f"cannot read {path.name}: use .csv, .parquet or .jsonl")
+    try:
+        return validated_cases(frame.to_dicts())
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None

@@ -1,0 +1,101 @@
+"""The quarantine: reasons and counts, and an export of the rows (masked) for fixing.
+
+An export has one column per field of the quarantined records (English contract names first,
+then the file's other columns) and three columns in front, ``quarantine_batch``,
+``quarantine_line`` and ``quarantine_reasons``, which ingest ignores: fix the cells the reasons
+name, delete the rows you cannot fix, and ingest the file again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import polars as pl
+
+from overdue.contract import FIELD_NAMES
+from overdue.ingest.normalise import quote_ident, quote_literal
+from overdue.ingest.read import QUARANTINE_EXPORT_COLUMNS
+
+REASON_SEPARATOR: Final = "; "
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    """How many quarantined rows carry one reason."""
+
+    reason: str
+    rows: int
+
+
+def _where(batch_id: int | None) -> tuple[str, list[object]]:
+    return (f"WHERE batch_id = {int(batch_id)}", []) if batch_id is not None else ("", [])
+
+
+def reason_counts(con: duckdb.DuckDBPyConnection, batch_id: int | None = None) -> list[ReasonCount]:
+    """Each reason with the number of quarantined rows that carry it, commonest first."""
+    where, params = _where(batch_id)
+    rows = con.execute(
+        f"SELECT reason, count(*) AS n FROM (SELECT unnest(reasons) AS reason FROM quarantine "
+        f"{where}) GROUP BY reason ORDER BY n DESC, reason",
+        params,
+    ).fetchall()
+    return [ReasonCount(str(r), int(n)) for r, n in rows]
+
+
+def quarantined_rows(con: duckdb.DuckDBPyConnection, batch_id: int | None = None) -> int:
+    """Number of quarantined rows (of one batch, or all)."""
+    where, params = _where(batch_id)
+    row = con.execute(f"SELECT count(*) FROM quarantine {where}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def quarantine_frame(con: duckdb.DuckDBPyConnection, batch_id: int | None = None) -> pl.DataFrame:
+    """The quarantined rows as text, one column per field, with batch, line and reasons."""
+    where, params = _where(batch_id)
+    keys = [
+        str(k)
+        for (k,) in con.execute(
+            f"SELECT DISTINCT unnest(json_keys(record)) FROM quarantine {where}", params
+        ).fetchall()
+    ]
+    ordered = [k for k in FIELD_NAMES if k in keys] + sorted(
+        k for k in keys if k not in FIELD_NAMES
+    )
+    batch, line, reasons = QUARANTINE_EXPORT_COLUMNS
+    columns = [
+        f"batch_id AS {batch}",
+        f"line AS {line}",
+        f"array_to_string(reasons, {quote_literal(REASON_SEPARATOR)}) AS {reasons}",
+        *(
+            f"json_extract_string(record, {quote_literal('$.' + quote_ident(k))}) "
+            f"AS {quote_ident(k)}"
+            for k in ordered
+        ),
+    ]
+    relation = con.sql(
+        f"SELECT {', '.join(columns)} FROM quarantine {where} ORDER BY batch_id, line"
+    )
+    frame = pl.from_arrow(relation.to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def export_quarantine(
+    con: duckdb.DuckDBPyConnection, out: Path, batch_id: int | None = None
+) -> int:
+    """Write the quarantined rows to ``out`` (.csv with a BOM for Excel, .parquet or .jsonl)."""
+    frame = quarantine_frame(con, batch_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        frame.write_parquet(out)
+    elif suffix in (".jsonl", ".ndjson"):
+        frame.write_ndjson(out)
+    elif suffix == ".csv":
+        frame.write_csv(out, include_bom=True)
+    else:
+        raise ValueError(f"{out}: export to .csv, .parquet or .jsonl")
+    return frame.height

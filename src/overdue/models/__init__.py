@@ -1,0 +1,1 @@
+"""Outcome models, per-approach effects, per-case estimates and the model registry."""

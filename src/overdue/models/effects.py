@@ -1,0 +1,274 @@
+"""Adjusted success rates per approach and per preparation lever: doubly robust, cross-fitted.
+
+For a treatment with levels l (the six approaches; a written plan or not; ...), the rate had
+every case taken level l is estimated by augmented inverse-propensity weighting (AIPW):
+
+    phi_l(i) = mu_l(x_i) + 1[t_i = l] (y_i - mu_l(x_i)) / e_l(x_i)
+
+with the outcome model mu and the propensity model e fitted on the other folds (cross-fitting)
+and e clipped at ``PROPENSITY_FLOOR``. The estimate is the mean of phi_l over the cases of a
+(sub)population, its standard error sd(phi_l) / sqrt(n), the interval estimate ± 1.96 SE.
+Covariates are what comes *before* the treatment (context, the debtor's history and earlier
+choices), never what follows from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import polars as pl
+from scipy.stats import norm
+
+from overdue.contract import APPROACHES
+from overdue.features import (
+    CONTACT,
+    CONTEXT_FEATURES,
+    DOCUMENTS,
+    EARLY_CONTACT_DAYS,
+    HELP,
+    HISTORY,
+    PREPARATION,
+    Feature,
+)
+from overdue.models.design import Design, gradient_boosting
+from overdue.segments import subgroups
+
+PROPENSITY_FLOOR: Final = 0.01
+LOW_PROPENSITY: Final = 0.05
+OVERLAP_SHARE: Final = 0.10
+"""An approach is flagged for a (sub)group where more than this share of its cases had under a
+5% estimated chance of asking for it, or where fewer than ``MIN_TREATED`` asked for it."""
+MIN_TREATED: Final = 30
+NUISANCE_MAX_ROWS: Final = 300_000
+"""Each fold's outcome and propensity models learn from at most this many rows (bounds the cost
+at a million cases; every case still contributes to the estimate)."""
+LEVER_MAX_ROWS: Final = 200_000
+"""Preparation levers are estimated on a random subsample of at most this many cases."""
+
+DAYS_DERIVED: Final = (
+    "days_overdue_at_contact",
+    "overdue_band",
+    "collection_stage_rank",
+    "outstanding_balance",
+    "debt_to_income",
+    "balance_to_principal",
+    "penalty_share",
+    "months_to_clear",
+    "savings_to_balance",
+)
+"""Context that follows from how long the debt has been overdue: it is the result of the
+timing of contact, so the early-contact lever is not adjusted for it."""
+
+
+def _names(*groups: tuple[Feature, ...]) -> tuple[str, ...]:
+    return tuple(f.name for group in groups for f in group)
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """A choice whose effect is estimated: its levels, how to read them, what to adjust for."""
+
+    name: str
+    levels: tuple[str, ...]
+    assign: Callable[[pl.DataFrame], pl.Expr]  # level index per row
+    covariates: Design
+
+    def codes(self, frame: pl.DataFrame) -> np.ndarray:
+        """Level index of each row."""
+        return frame.select(self.assign(frame)).to_series().to_numpy().astype(np.int64)
+
+
+def _level_of(column: str, levels: tuple[str, ...]) -> Callable[[pl.DataFrame], pl.Expr]:
+    def assign(_: pl.DataFrame) -> pl.Expr:
+        return pl.col(column).replace_strict({v: i for i, v in enumerate(levels)})
+
+    return assign
+
+
+def _binary(expr: pl.Expr) -> Callable[[pl.DataFrame], pl.Expr]:
+    return lambda _: expr.fill_null(False).cast(pl.Int64)
+
+
+CONTEXT: Final = _names(CONTEXT_FEATURES, HISTORY)
+APPROACH_TREATMENT: Final = Treatment(
+    "approach",
+    tuple(APPROACHES),
+    _level_of("approach", tuple(APPROACHES)),
+    Design(CONTEXT + _names(PREPARATION)),
+)
+LEVERS: Final[tuple[Treatment, ...]] = (
+    Treatment(
+        "professional_help",
+        ("none", "lawyer", "nonprofit_counselor", "paid_agent"),
+        _level_of("professional_help", ("none", "lawyer", "nonprofit_counselor", "paid_agent")),
+        Design(CONTEXT),
+    ),
+    Treatment(
+        "documents",
+        ("0-2", "3+"),
+        _binary(pl.col("documents_count") >= 3),
+        Design(CONTEXT + _names(HELP, CONTACT)),
+    ),
+    Treatment(
+        "written_plan",
+        ("no", "yes"),
+        _binary(pl.col("repayment_plan_prepared") == 1),
+        Design(CONTEXT + _names(HELP, CONTACT, DOCUMENTS)),
+    ),
+    Treatment(
+        "early_contact",
+        (f">{EARLY_CONTACT_DAYS} days", f"<={EARLY_CONTACT_DAYS} days"),
+        _binary(pl.col("days_to_first_contact") <= EARLY_CONTACT_DAYS),
+        Design(CONTEXT).without(DAYS_DERIVED),
+    ),
+)
+TREATMENTS: Final = (APPROACH_TREATMENT, *LEVERS)
+
+
+@dataclass(frozen=True)
+class AipwFit:
+    """Cross-fitted pieces of one treatment's AIPW estimate, row by row."""
+
+    treatment: Treatment
+    phi: np.ndarray  # n x levels: influence values whose mean is the estimate
+    propensity: np.ndarray  # n x levels, before clipping
+    codes: np.ndarray  # level taken by each row
+
+
+def _folds(codes: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold of each row, balanced within each level."""
+    fold = np.empty(len(codes), dtype=np.int64)
+    for level in np.unique(codes):
+        rows = np.flatnonzero(codes == level)
+        fold[rows] = rng.permutation(len(rows)) % count
+    return fold
+
+
+def _capped(rows: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    return rows if len(rows) <= cap else np.sort(rng.choice(rows, cap, replace=False))
+
+
+def fit_propensity(
+    x: np.ndarray, codes: np.ndarray, levels: int, categorical: np.ndarray, seed: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A model of P(level | covariates); returns a function giving n x levels probabilities."""
+    model = gradient_boosting(categorical, seed, max_iter=300).fit(x, codes)
+    columns = list(model.classes_)
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(rows), levels))
+        out[:, columns] = model.predict_proba(rows)
+        return out
+
+    return predict
+
+
+def aipw(
+    features: pl.DataFrame, treatment: Treatment, label: str, seed: int, folds: int | None = None
+) -> AipwFit:
+    """Cross-fitted AIPW influence values for every level of ``treatment``."""
+    rng = np.random.default_rng(seed)
+    y = features[label].to_numpy().astype(np.float64)
+    codes = treatment.codes(features)
+    levels = len(treatment.levels)
+    folds = folds or (5 if len(y) <= 200_000 else 3)
+    fold = _folds(codes, folds, rng)
+    w = treatment.covariates.matrix(features)
+    categorical = treatment.covariates.categorical
+    with_t = np.append(categorical, True)
+    mu = np.zeros((len(y), levels))
+    e = np.zeros((len(y), levels))
+    for k in range(folds):
+        held = np.flatnonzero(fold == k)
+        learn = _capped(np.flatnonzero(fold != k), NUISANCE_MAX_ROWS, rng)
+        outcome = gradient_boosting(with_t, seed + k).fit(
+            np.column_stack([w[learn], codes[learn]]), y[learn]
+        )
+        for level in range(levels):
+            mu[held, level] = outcome.predict_proba(
+                np.column_stack([w[held], np.full(len(held), level)])
+            )[:, 1]
+        e[held] = fit_propensity(w[learn], codes[learn], levels, categorical, seed + k)(w[held])
+    taken = codes[:, None] == np.arange(levels)[None, :]
+    phi = mu + taken * (y[:, None] - mu) / np.maximum(e, PROPENSITY_FLOOR)
+    return AipwFit(treatment, phi, e, codes)
+
+
+@dataclass(frozen=True)
+class EffectRow:
+    """One published number: the adjusted rate of one level in one (sub)group."""
+
+    treatment: str
+    level: str
+    subgroup: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    n_treated: int
+    share_low_propensity: float
+    overlap_flag: bool
+    suppressed: bool
+
+
+def summarize(fit: AipwFit, groups: dict[str, np.ndarray], k: int) -> list[EffectRow]:
+    """Estimates, 95% intervals and overlap flags per (sub)group; cells under k suppressed."""
+    z = float(norm.ppf(0.975))
+    rows = []
+    for key, mask in groups.items():
+        n = int(mask.sum())
+        for index, level in enumerate(fit.treatment.levels):
+            treated = int((mask & (fit.codes == index)).sum())
+            values = fit.phi[mask, index]
+            low_share = float((fit.propensity[mask, index] < LOW_PROPENSITY).mean()) if n else 1.0
+            suppressed = n < k or treated < k
+            if suppressed or n < 2:
+                estimate = low = high = None
+            else:
+                estimate = float(np.clip(values.mean(), 0, 1))
+                se = float(values.std(ddof=1) / np.sqrt(n))
+                low = float(np.clip(values.mean() - z * se, 0, 1))
+                high = float(np.clip(values.mean() + z * se, 0, 1))
+            rows.append(
+                EffectRow(
+                    fit.treatment.name,
+                    level,
+                    key,
+                    estimate,
+                    low,
+                    high,
+                    n,
+                    treated,
+                    round(low_share, 4),
+                    low_share > OVERLAP_SHARE or treated < MIN_TREATED,
+                    suppressed,
+                )
+            )
+    return rows
+
+
+def group_masks(features: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The population and every subgroup as boolean row masks."""
+    masks = {"population": np.ones(features.height, dtype=bool)}
+    for key, expr in subgroups().items():
+        masks[key] = features.select(expr.fill_null(False)).to_series().to_numpy()
+    return masks
+
+
+def estimate_effects(features: pl.DataFrame, label: str, seed: int, k: int) -> list[EffectRow]:
+    """Adjusted rates for the approaches (all labelled cases) and the preparation levers."""
+    data = features.filter(pl.col(label).is_not_null())
+    rows = summarize(aipw(data, APPROACH_TREATMENT, label, seed), group_masks(data), k)
+    rng = np.random.default_rng(seed)
+    sample = (
+        data
+        if data.height <= LEVER_MAX_ROWS
+        else data[np.sort(rng.choice(data.height, LEVER_MAX_ROWS, replace=False))]
+    )
+    masks = group_masks(sample)
+    for lever in LEVERS:
+        rows += summarize(aipw(sample, lever, label, seed, folds=3), masks, k)
+    return rows

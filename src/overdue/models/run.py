@@ -1,0 +1,212 @@
+"""Train from the warehouse: features, outcome models, effects, the bundle and its tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+import polars as pl
+from threadpoolctl import threadpool_limits
+
+from overdue.config import Settings
+from overdue.contract import APPROACHES
+from overdue.features import FEATURE_SET_VERSION, build_features
+from overdue.models.diagnostics import (
+    driver_importance,
+    feature_distributions,
+    reliability_table,
+    roc_points,
+)
+from overdue.models.effects import EffectRow, estimate_effects
+from overdue.models.estimate import reference_values, similar_case_counts
+from overdue.models.registry import Bundle, load_bundle, save_bundle
+from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
+from overdue.warehouse import open_warehouse, transaction
+
+MODEL_CODE_VERSION: Final = "models-1"
+"""Bump when training code changes what a model version means."""
+OUTCOME: Final = "agreement"
+LATEST_FILE: Final = "latest.json"
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """What a training run produced (no case rows)."""
+
+    model_version: str
+    run_id: str
+    snapshot_hash: str
+    cases: int
+    labelled: int
+    bundle_path: str
+    metrics: dict[str, dict[str, float]]
+
+
+def snapshot_hash(con: duckdb.DuckDBPyConnection) -> str:
+    """A hash of which version of which case the warehouse holds (case ids and their batches)."""
+    rows = con.execute(
+        "SELECT sha256(coalesce(string_agg(case_id || ':' || batch_id, ',' ORDER BY case_id), ''))"
+        " FROM cases"
+    ).fetchall()
+    return str(rows[0][0])
+
+
+def model_version(snapshot: str, seed: int) -> str:
+    """Same data, code and seed give the same version."""
+    key = f"{snapshot}|{FEATURE_SET_VERSION}|{MODEL_CODE_VERSION}|{OUTCOME}|{seed}"
+    return "m-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def read_cases(warehouse: Path) -> tuple[pl.DataFrame, str]:
+    """All current cases (contract columns) and the snapshot hash, read-only."""
+    with open_warehouse(warehouse, read_only=True) as con:
+        cases = con.sql("SELECT * EXCLUDE (batch_id, source_line, extra) FROM cases").pl()
+        return cases, snapshot_hash(con)
+
+
+def _effect_frame(rows: list[EffectRow], version: str, run_id: str) -> pl.DataFrame:
+    schema = {
+        "model_version": pl.String, "run_id": pl.String, "outcome": pl.String,
+        "treatment": pl.String, "level": pl.String, "subgroup": pl.String,
+        "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.Int64,
+        "n_treated": pl.Int64, "share_low_propensity": pl.Float64, "overlap_flag": pl.Boolean,
+        "suppressed": pl.Boolean,
+    }  # fmt: skip
+    records = [
+        {"model_version": version, "run_id": run_id, "outcome": OUTCOME, **asdict(r)} for r in rows
+    ]
+    return pl.DataFrame(records, schema=schema)
+
+
+def train(warehouse: Path, settings: Settings, run_id: str | None = None) -> TrainingReport:
+    """Features, models and effects from the warehouse; bundle saved, tables written."""
+    with threadpool_limits(limits=settings.model_threads):
+        return _train(warehouse, settings, run_id or uuid.uuid4().hex)
+
+
+def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
+    cases, snapshot = read_cases(warehouse)
+    features = build_features(cases.lazy()).collect()
+    model = fit_outcome_model(features, seed=settings.seed)
+    labelled = features.filter(pl.col("y_agreement").is_not_null())
+    effects = estimate_effects(features, "y_agreement", settings.seed, settings.k)
+    version = model_version(snapshot, settings.seed)
+    model.extra = {
+        "similar_cases": similar_case_counts(labelled),
+        "reference": reference_values(labelled),
+    }
+    folder = settings.models_dir / version
+    metadata = {
+        "model_version": version,
+        "run_id": run_id,
+        "trained_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "outcome": OUTCOME,
+        "snapshot_hash": snapshot,
+        "feature_set_version": FEATURE_SET_VERSION,
+        "model_code_version": MODEL_CODE_VERSION,
+        "k": settings.k,
+        "cases": cases.height,
+        "labelled": labelled.height,
+    }
+    diagnostics = model_diagnostics(model, labelled, settings)
+    save_bundle(model, {**metadata, "diagnostics": diagnostics}, folder)
+    effect_frame = _effect_frame(effects, version, run_id)
+    with open_warehouse(warehouse) as con, transaction(con):
+        con.register("features_frame", features)
+        con.register("effects_frame", effect_frame)
+        con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM features_frame")
+        con.execute(
+            "INSERT INTO model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                version, run_id, dt.datetime.now(), OUTCOME, snapshot, FEATURE_SET_VERSION,
+                cases.height, labelled.height, model.sizes["train"], model.sizes["calibration"],
+                model.sizes["test"], json.dumps(model.period), json.dumps(model.metrics),
+                json.dumps(diagnostics), str(folder),
+            ],
+        )  # fmt: skip
+        con.execute("INSERT INTO approach_effects SELECT * FROM effects_frame")
+    (settings.models_dir / LATEST_FILE).write_text(
+        json.dumps({"model_version": version, "path": str(folder)}) + "\n", encoding="utf-8"
+    )
+    return TrainingReport(
+        version, run_id, snapshot, cases.height, labelled.height, str(folder), model.metrics
+    )
+
+
+def model_diagnostics(
+    model: OutcomeModel, labelled: pl.DataFrame, settings: Settings
+) -> dict[str, Any]:
+    """Aggregates for reports, on the test cases: reliability, ROC, drivers, distributions."""
+    test = labelled[time_split(labelled).test]
+    y = test[model.label].to_numpy()
+    ours = model.predict(test)
+    baseline = model.baseline.predict_proba(model.design.matrix(test))[:, 1]
+    return {
+        "reliability": reliability_table(y, ours, settings.k),
+        "reliability_baseline": reliability_table(y, baseline, settings.k),
+        "roc": roc_points(y, ours),
+        "roc_baseline": roc_points(y, baseline),
+        "drivers": driver_importance(model, test, model.label, settings.seed),
+        "feature_distributions": feature_distributions(labelled, settings.k),
+    }
+
+
+def latest_bundle(models_dir: Path) -> Bundle:
+    """The bundle the last successful training run saved."""
+    pointer = models_dir / LATEST_FILE
+    if not pointer.exists():
+        raise FileNotFoundError(f"no trained model in {models_dir}; run `overdue train` first")
+    return load_bundle(Path(json.loads(pointer.read_text(encoding="utf-8"))["path"]))
+
+
+def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "estimate": row["estimate"],
+        "ci_low": row["ci_low"],
+        "ci_high": row["ci_high"],
+        "n": row["n"],
+        "n_asked": row["n_treated"],
+        "overlap_warning": row["overlap_flag"],
+        "suppressed": row["suppressed"],
+    }
+
+
+def effects_document(warehouse: Path) -> dict[str, Any]:
+    """The latest run's effects as the JSON outside tools read (``overdue effects --json``)."""
+    with open_warehouse(warehouse, read_only=True) as con:
+        runs = con.execute(
+            "SELECT model_version, run_id FROM model_runs ORDER BY trained_at DESC LIMIT 1"
+        ).fetchall()
+        if not runs:
+            raise LookupError(f"no trained model in {warehouse}; run `overdue train` first")
+        rows = con.sql(
+            "SELECT * FROM approach_effects WHERE model_version = ? AND run_id = ?",
+            params=list(runs[0]),
+        ).pl()
+    latest = runs[0]
+    document: dict[str, Any] = {
+        "model_version": latest[0],
+        "run_id": latest[1],
+        "outcome": OUTCOME,
+        "population": {},
+        "subgroups": {},
+        "levers": {},
+    }
+    for row in rows.iter_rows(named=True):
+        if row["treatment"] == "approach":
+            if row["subgroup"] == "population":
+                document["population"][row["level"]] = _entry(row)
+            else:
+                document["subgroups"].setdefault(row["subgroup"], {})[row["level"]] = _entry(row)
+        elif row["subgroup"] == "population":
+            document["levers"].setdefault(row["treatment"], {})[row["level"]] = _entry(row)
+    document["population"] = {
+        a: document["population"][a] for a in APPROACHES if a in document["population"]
+    }
+    return document

@@ -1,0 +1,232 @@
+"""The one place that opens DuckDB: connections, the schema and its migrations, transactions.
+
+Every table of the warehouse is created by a numbered migration in ``MIGRATIONS``; a new table
+(``features``, ``model_runs``, ...) is one more ``Migration`` appended to the tuple. Opening the
+warehouse for writing applies the migrations it has not seen yet, each in its own transaction,
+and records them in ``schema_migrations``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+from overdue.contract import FIELDS, Kind
+
+DUCKDB_TYPE: Final[dict[Kind, str]] = {
+    Kind.STRING: "VARCHAR",
+    Kind.TIMESTAMP: "TIMESTAMP",
+    Kind.DATE: "DATE",
+    Kind.INT: "INTEGER",
+    Kind.DECIMAL: "DOUBLE",
+    Kind.ENUM: "VARCHAR",
+    Kind.BOOL: "BOOLEAN",
+}
+"""The warehouse column type of each contract kind (enums are stored as their English code)."""
+
+
+class WarehouseLockedError(OSError):
+    """Another process holds the warehouse file open for writing."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema: ``version`` increases by one per step, ``sql`` runs once."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def _cases_columns() -> str:
+    typed = ",\n    ".join(f"{f.name} {DUCKDB_TYPE[f.kind]}" for f in FIELDS)
+    return f"""{typed},
+    batch_id BIGINT NOT NULL,
+    source_line BIGINT NOT NULL,
+    extra JSON"""
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(
+        1,
+        "ingest: batches, cases, quarantine",
+        f"""
+CREATE TABLE batches (
+    batch_id BIGINT PRIMARY KEY,
+    run_id VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    bytes BIGINT NOT NULL,
+    format VARCHAR,
+    encoding VARCHAR,
+    rows_read BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    rows_replaced BIGINT NOT NULL,
+    cases_superseded BIGINT NOT NULL,
+    unknown_columns VARCHAR[] NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    status VARCHAR NOT NULL,
+    message VARCHAR,
+    CHECK (rows_read = rows_loaded + rows_quarantined + rows_replaced)
+);
+CREATE TABLE cases (
+    {_cases_columns()}
+);
+CREATE TABLE quarantine (
+    batch_id BIGINT NOT NULL,
+    line BIGINT NOT NULL,
+    reasons VARCHAR[] NOT NULL,
+    record JSON NOT NULL
+);
+""",
+    ),
+    Migration(
+        2,
+        "models: model_runs, approach_effects",
+        """
+CREATE TABLE model_runs (
+    model_version VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    trained_at TIMESTAMP NOT NULL,
+    outcome VARCHAR NOT NULL,
+    snapshot_hash VARCHAR NOT NULL,
+    feature_set_version VARCHAR NOT NULL,
+    cases BIGINT NOT NULL,
+    labelled BIGINT NOT NULL,
+    train_rows BIGINT NOT NULL,
+    calibration_rows BIGINT NOT NULL,
+    test_rows BIGINT NOT NULL,
+    period JSON NOT NULL,
+    metrics JSON NOT NULL,
+    diagnostics JSON NOT NULL,
+    bundle_path VARCHAR NOT NULL,
+    PRIMARY KEY (model_version, run_id)
+);
+CREATE TABLE approach_effects (
+    model_version VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL,
+    treatment VARCHAR NOT NULL,
+    level VARCHAR NOT NULL,
+    subgroup VARCHAR NOT NULL,
+    estimate DOUBLE,
+    ci_low DOUBLE,
+    ci_high DOUBLE,
+    n BIGINT NOT NULL,
+    n_treated BIGINT NOT NULL,
+    share_low_propensity DOUBLE NOT NULL,
+    overlap_flag BOOLEAN NOT NULL,
+    suppressed BOOLEAN NOT NULL
+);
+""",
+    ),
+)
+"""The schema, step by step. Append new steps; never edit one that has shipped."""
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply the migrations ``con`` has not seen yet; the versions applied, oldest first."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    current = int(row[0]) if row else 0
+    applied = []
+    for step in MIGRATIONS:
+        if step.version <= current:
+            continue
+        with transaction(con):
+            con.execute(step.sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [step.version, step.name, dt.datetime.now()],
+            )
+        applied.append(step.version)
+    return applied
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The newest migration applied to the warehouse behind ``con`` (0 for an empty file)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    # Track progress for callers that poll ``query_progress``, but never print it.
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+
+
+def connect(
+    path: Path, *, read_only: bool = False, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse at ``path``; for writing, create it and bring its schema up to date."""
+    try:
+        if read_only:
+            if not path.exists():
+                raise FileNotFoundError(f"no warehouse at {path}; run `overdue ingest` first")
+            con = duckdb.connect(str(path), read_only=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseLockedError(
+                f"{path} is open for writing in another process; try again when it finishes"
+            ) from exc
+        raise
+    _configure(con, memory_limit)
+    if not read_only:
+        migrate(con)
+    return con
+
+
+@contextmanager
+def open_warehouse(
+    path: Path, *, read_only: bool = False, memory_limit: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``connect`` as a context manager that closes the connection."""
+    con = connect(path, read_only=read_only, memory_limit=memory_limit)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def scratch(memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB for reading and reshaping files before they reach the warehouse."""
+    con = duckdb.connect(":memory:")
+    _configure(con, memory_limit)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

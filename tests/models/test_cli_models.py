@@ -1,0 +1,120 @@
+"""train, effects and estimate as a user runs them: real processes on a real warehouse."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from overdue.contract import APPROACHES, FIELDS, Role
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def overdue(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``overdue ARGS`` in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "overdue", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200", **env},
+        cwd=ROOT,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | dict[str, str]]:
+    """A warehouse with 4,000 simulated cases and a model trained on it."""
+    folder = tmp_path_factory.mktemp("trained")
+    env = {
+        "OVERDUE_WAREHOUSE": str(folder / "w.duckdb"),
+        "OVERDUE_MODELS_DIR": str(folder / "models"),
+    }
+    cases = folder / "cases.parquet"
+    assert (
+        overdue(
+            "simulate", "--rows", "4000", "--seed", "6", "--out", str(cases), env=env
+        ).returncode
+        == 0
+    )
+    ingest = overdue("ingest", str(cases), env=env)
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    result = overdue("train", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"folder": folder, "cases": cases, "env": env, "train_out": result.stdout}
+
+
+def test_train_reports_metrics_against_baselines(trained: dict) -> None:
+    """Training prints the calibrated model and both baselines with their metrics."""
+    out = trained["train_out"]
+    for name in ("gradient_boosting_calibrated", "logistic_baseline", "base_rate_baseline"):
+        assert name in out
+    assert (trained["folder"] / "models" / "latest.json").exists()
+
+
+def test_effects_json_has_the_published_shape(trained: dict) -> None:
+    """The exact interface outside tools read: version, outcome, population and subgroups."""
+    result = overdue("effects", "--json", env=trained["env"])
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["outcome"] == "agreement"
+    assert document["model_version"].startswith("m-")
+    assert list(document["population"]) == list(APPROACHES)
+    for entry in document["population"].values():
+        assert entry["ci_low"] <= entry["estimate"] <= entry["ci_high"]
+        assert isinstance(entry["n"], int)
+    assert "lender_type=bank_credit_card" in document["subgroups"]
+    assert "days_overdue_at_contact>=180" in document["subgroups"]
+    for group in document["subgroups"].values():
+        for entry in group.values():
+            assert entry["estimate"] is None or entry["n_asked"] >= 10
+    assert set(document["levers"]) == {
+        "professional_help",
+        "documents",
+        "written_plan",
+        "early_contact",
+    }
+
+
+def test_estimate_one_case_matches_the_batch(trained: dict, tmp_path: Path) -> None:
+    """`estimate --case` and `estimate --cases` give the same numbers for the same case."""
+    inputs = [f.name for f in FIELDS if f.role in (Role.CONTEXT, Role.ACTION)]
+    cases = pl.read_parquet(trained["cases"]).head(5).select("case_id", *inputs)
+    one = cases.head(1).to_dicts()[0]
+    case_file = tmp_path / "case.json"
+    case_file.write_text(json.dumps(one, default=str), encoding="utf-8")
+    single = overdue("estimate", "--case", str(case_file), "--json", env=trained["env"])
+    assert single.returncode == 0, single.stderr
+    result = json.loads(single.stdout)
+    cases_file, out = tmp_path / "cases.csv", tmp_path / "estimates.csv"
+    cases.write_csv(cases_file)
+    batch = overdue("estimate", "--cases", str(cases_file), "--out", str(out), env=trained["env"])
+    assert batch.returncode == 0, batch.stderr
+    estimates = pl.read_csv(out)
+    assert estimates.columns[0] == "case_id"
+    assert estimates["case_id"].to_list() == cases["case_id"].to_list()
+    first = estimates.row(0, named=True)
+    for row in result["approaches"]:
+        code = row["approach"]
+        assert first[f"p_{code}"] == pytest.approx(row["p"], abs=1e-4)
+        assert first[f"p_{code}_low"] <= first[f"p_{code}"] <= first[f"p_{code}_high"]
+
+
+def test_estimate_names_the_bad_field_without_echoing_it(trained: dict, tmp_path: Path) -> None:
+    """A negative income is refused with the field named and the value not repeated."""
+    case_file = tmp_path / "bad.json"
+    case_file.write_text(
+        json.dumps({"monthly_income": -12345, "age_band": "25-34"}), encoding="utf-8"
+    )
+    result = overdue("estimate", "--case", str(case_file), env=trained["env"])
+    assert result.returncode == 2
+    assert "monthly_income" in result.stdout
+    assert "employment: Field required" in result.stdout
+    assert "-12345" not in result.stdout + result.stderr

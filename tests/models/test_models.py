@@ -1,0 +1,206 @@
+"""Outcome models, effects, estimates and the registry on small data with known answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import skops.io as sio
+
+from overdue.contract import APPROACHES
+from overdue.features import build_features
+from overdue.models.design import Design
+from overdue.models.effects import (
+    APPROACH_TREATMENT,
+    Treatment,
+    aipw,
+    group_masks,
+    summarize,
+)
+from overdue.models.estimate import estimate_case, estimate_many
+from overdue.models.metrics import expected_calibration_error, probability_metrics
+from overdue.models.registry import (
+    ESTIMATORS_FILE,
+    Bundle,
+    UntrustedBundleError,
+    load_bundle,
+    save_bundle,
+)
+from overdue.models.train import OutcomeModel, TooFewCasesError, fit_outcome_model, time_split
+from overdue.simulate import Chunk, simulate_cases
+
+
+def test_expected_calibration_error_of_known_cases() -> None:
+    """Predicting each group's true rate has no error; a constant 0.9 on a 50% rate has 0.4."""
+    y = np.array([0, 1] * 500)
+    assert expected_calibration_error(y, np.full(1000, 0.5)) == pytest.approx(0.0)
+    assert expected_calibration_error(y, np.full(1000, 0.9)) == pytest.approx(0.4)
+    metrics = probability_metrics(y, np.full(1000, 0.5))
+    assert metrics["auc"] == 0.5
+    assert metrics["brier"] == pytest.approx(0.25)
+
+
+def test_time_split_tests_on_the_newest_cases(features: pl.DataFrame) -> None:
+    """Every test case started no earlier than every training case."""
+    split = time_split(features)
+    dates = features["first_contact_on"]
+    assert dates.gather(split.train).max() <= dates.gather(split.test).min()
+    assert len(split.train) + len(split.calibration) + len(split.test) == features.height
+
+
+def test_models_refuse_to_fit_on_too_few_cases(features: pl.DataFrame) -> None:
+    """Too few labelled cases give a clear refusal, not numbers."""
+    with pytest.raises(TooFewCasesError, match="labelled cases"):
+        fit_outcome_model(features.head(50), seed=1)
+
+
+def test_calibrated_model_beats_the_base_rate(model: OutcomeModel) -> None:
+    """On the newest cases the model predicts better than the base rate, and is calibrated."""
+    ours = model.metrics["gradient_boosting_calibrated"]
+    base = model.metrics["base_rate_baseline"]
+    assert ours["log_loss"] < base["log_loss"]
+    assert ours["auc"] > 0.65
+    assert ours["ece"] < 0.06
+    assert set(model.metrics) >= {"logistic_baseline", "gradient_boosting_raw"}
+
+
+def test_intervals_hold_the_estimate(model: OutcomeModel, features: pl.DataFrame) -> None:
+    """Probabilities lie in [0, 1] inside their own interval."""
+    p, low, high = model.predict_with_interval(features.head(200))
+    assert ((low >= 0) & (low <= p) & (p <= high) & (high <= 1)).all()
+    assert (high - low).mean() > 0.01
+
+
+def test_estimates_track_the_true_probabilities(
+    model: OutcomeModel, features: pl.DataFrame, population: Chunk
+) -> None:
+    """Per approach, estimates correlate with the truth and are close on average."""
+    estimates = model.predict_by_approach(features)
+    for code in APPROACHES:
+        truth = population.truth[f"p_{code}"].to_numpy()
+        assert np.corrcoef(estimates[code], truth)[0, 1] > 0.5, code
+        assert abs(estimates[code].mean() - truth.mean()) < 0.06, code
+
+
+def confounded(n: int, seed: int) -> pl.DataFrame:
+    """Features where long-overdue debtors mostly ask for deferral and succeed less often with
+    instalments: P(agree | installment) is 0.7, or 0.3 past 90 days overdue."""
+    rng = np.random.default_rng(seed)
+    frame = simulate_cases(n, seed=seed, as_of=dt.date(2026, 6, 30)).cases
+    features = build_features(frame.lazy()).collect()
+    late = features["days_overdue_at_contact"].to_numpy() > 90
+    asks_deferral = rng.random(n) < np.where(late, 0.8, 0.2)
+    y = rng.random(n) < np.where(asks_deferral, 0.3, np.where(late, 0.3, 0.7))
+    return features.with_columns(
+        pl.Series("approach", np.where(asks_deferral, "deferral", "installment")),
+        pl.Series("y_agreement", y.astype(float)),
+    )
+
+
+def test_aipw_recovers_a_known_rate_under_confounding() -> None:
+    """The adjusted rate of 'installment' is right where the naive rate is far off."""
+    features = confounded(6_000, seed=4)
+    late = features["days_overdue_at_contact"].to_numpy() > 90
+    true_installment = float(np.where(late, 0.3, 0.7).mean())
+    treatment = Treatment(
+        "approach",
+        ("installment", "deferral"),
+        lambda _: pl.col("approach").replace_strict({"installment": 0, "deferral": 1}),
+        Design(("days_overdue_at_contact",)),
+    )
+    fit = aipw(features, treatment, "y_agreement", seed=1, folds=3)
+    rows = summarize(fit, {"population": np.ones(features.height, dtype=bool)}, k=10)
+    installment = next(r for r in rows if r.level == "installment")
+    naive = features.filter(pl.col("approach") == "installment")["y_agreement"].mean()
+    assert abs(naive - true_installment) > 0.05
+    assert installment.ci_low <= true_installment <= installment.ci_high
+    assert abs(installment.estimate - true_installment) < 0.03
+
+
+def test_small_cells_are_suppressed(features: pl.DataFrame) -> None:
+    """A subgroup where fewer than k cases asked for an approach publishes no number."""
+    data = features.filter(pl.col("y_agreement").is_not_null())
+    fit = aipw(data, APPROACH_TREATMENT, "y_agreement", seed=1, folds=2)
+    rows = summarize(fit, group_masks(data), k=10)
+    tiny = [r for r in rows if r.n_treated < 10]
+    assert tiny, "the sample should have some tiny cells"
+    assert all(r.suppressed and r.estimate is None for r in tiny)
+    assert all(r.estimate is not None for r in rows if r.n_treated >= 10)
+
+
+def test_bundle_reloads_with_identical_estimates(
+    model: OutcomeModel, population: Chunk, tmp_path: Path
+) -> None:
+    """Saved and loaded again, the bundle gives the same numbers to the last bit."""
+    model.extra = {"similar_cases": {}, "reference": {}}
+    folder = save_bundle(model, {"model_version": "m-test", "run_id": "r1"}, tmp_path / "m")
+    loaded = load_bundle(folder)
+    cases = population.cases.head(300)
+    before = estimate_many(Bundle(model, {"model_version": "m-test"}), cases)
+    after = estimate_many(loaded, cases)
+    assert before.equals(after)
+    assert loaded.version == "m-test"
+
+
+def test_bundle_with_foreign_types_is_refused(tmp_path: Path) -> None:
+    """A bundle file that asks to load anything we never save is not loaded."""
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    sio.dump({"calibrated": Path("x")}, folder / ESTIMATORS_FILE)
+    (folder / "bundle.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(UntrustedBundleError, match="refusing"):
+        load_bundle(folder)
+
+
+def test_estimate_case_reports_every_approach(
+    model: OutcomeModel, features: pl.DataFrame, population: Chunk
+) -> None:
+    """Six approaches with intervals, differences from the plan, support shown as '<k'."""
+    from overdue.models.estimate import reference_values
+
+    model.extra = {
+        "similar_cases": {"online_platform|<30|installment": 4},
+        "reference": reference_values(features),
+    }
+    case = population.cases.filter(pl.col("lender_type") == "online_platform").head(1)
+    result = estimate_case(Bundle(model, {"model_version": "m-x", "run_id": "r"}), case, k=10)
+    assert [r["approach"] for r in result["approaches"]] == list(APPROACHES)
+    planned = next(r for r in result["approaches"] if r["approach"] == result["planned_approach"])
+    assert planned["difference_from_planned"] == 0
+    for row in result["approaches"]:
+        assert row["low"] <= row["p"] <= row["high"]
+        assert row["similar_cases"] == "<10" or row["similar_cases"] >= 10
+    assert len(result["drivers"]) == 3
+    assert "not a promise" in result["note"]
+
+
+def test_diagnostics_publish_no_cell_under_k(model: OutcomeModel, features: pl.DataFrame) -> None:
+    """Reliability bins and category shares hold at least k cases each."""
+    from overdue.models.diagnostics import feature_distributions, reliability_table
+
+    data = features.filter(pl.col("y_agreement").is_not_null())
+    y, p = data["y_agreement"].to_numpy(), model.predict(data)
+    table = reliability_table(y, p, k=300)
+    assert table
+    assert all(row["n"] >= 300 for row in table)
+    assert len(reliability_table(y, p, k=10 * len(y))) == 0
+    distributions = feature_distributions(data, k=300)
+    hardship = distributions["hardship_reason"]["shares"]
+    counts = data["hardship_reason"].value_counts()
+    rare = [level for level, n in counts.iter_rows() if n < 300]
+    assert rare and not set(rare) & set(hardship)
+    assert sum(hardship.values()) == pytest.approx(1.0)
+
+
+def test_population_stability_is_zero_for_the_same_data_and_grows_with_drift(
+    features: pl.DataFrame,
+) -> None:
+    """PSI of a feature against its own distribution is ~0; a shifted one scores above 0.25."""
+    from overdue.models.diagnostics import feature_distributions, population_stability
+
+    before = feature_distributions(features, k=10)["monthly_income"]
+    assert population_stability(before, features["monthly_income"]) < 0.02
+    assert population_stability(before, features["monthly_income"] * 3) > 0.25

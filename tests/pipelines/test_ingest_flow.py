@@ -1,0 +1,82 @@
+"""The ingest flow: Prefect around overdue.ingest, with retries on I/O."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipelines.ingest import ingest_flow
+
+from overdue.warehouse import open_warehouse
+
+HEADER = "case_id,overdue_since,first_contact_on,closed_on,age_band,employment,monthly_income,"
+ROW = "C-1,2024-01-05,2024-03-05,2024-04-01,25-34,employed,12000,"
+REST_HEADER = (
+    "monthly_essential_expenses,lenders_in_arrears,hardship_reason,lender_type,principal,"
+    "outstanding_balance,annual_rate,monthly_payment_due,days_overdue_at_contact,"
+    "collection_stage,contact_initiated_by,channel,approach,repayment_plan_prepared,"
+    "doc_loan_contract,doc_income_proof,doc_expense_statement,doc_bank_statement,"
+    "doc_medical_report,doc_household_finances,professional_help,outcome\n"
+)
+REST_ROW = (
+    "5000,2,illness,bank_loan,50000,52000,24%,2000,60,reminders,debtor,phone,installment,"
+    "是,否,Y,N,true,false,1,none,refused\n"
+)
+
+
+def _files(tmp_path: Path) -> list[str]:
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + REST_HEADER + ROW + REST_ROW, encoding="utf-8")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + REST_HEADER + ROW.replace("C-1", "C 2") + REST_ROW, encoding="utf-8")
+    return [str(good), str(bad)]
+
+
+def test_the_flow_ingests_each_file_and_returns_counts_only(tmp_path: Path) -> None:
+    """One task per file; results are counts and hashes, the warehouse holds the rows."""
+    wh = tmp_path / "w.duckdb"
+    results = ingest_flow(_files(tmp_path), str(wh))
+    assert [(r["status"], r["rows_loaded"], r["rows_quarantined"]) for r in results] == [
+        ("loaded", 1, 0),
+        ("loaded", 0, 1),
+    ]
+    assert all(len(r["sha256"]) == 64 for r in results)
+    assert set(results[0]) == {
+        "path",
+        "status",
+        "batch_id",
+        "sha256",
+        "rows_read",
+        "rows_loaded",
+        "rows_quarantined",
+        "rows_replaced",
+        "cases_superseded",
+        "message",
+    }
+    with open_warehouse(wh, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM cases").fetchone() == (1,)
+
+
+def test_a_locked_warehouse_is_retried(tmp_path: Path) -> None:
+    """While another process holds the warehouse, the task fails on I/O and is retried."""
+    wh = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('open', flush=True); "
+            "time.sleep(1.0)",
+            str(wh),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "open"
+    started = time.monotonic()
+    results = ingest_flow(_files(tmp_path)[:1], str(wh))
+    holder.wait(timeout=30)
+    assert results[0]["status"] == "loaded"
+    assert time.monotonic() - started >= 1.0  # it waited for the lock to go
