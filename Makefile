@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test check lint format bench sample dictionary clean
+.PHONY: setup browser run test check lint format bench sample dictionary clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,13 @@ setup: $(STAMP)  ## create .venv with the exact locked versions
 run: setup  ## the main job on the bundled sample
 	$(BIN)/overdue run
 
-test: setup  ## the whole test suite
+browser:  ## Debian's chromium for the report browser tests (never a downloaded browser)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: setup browser  ## the whole test suite
 	$(BIN)/python -m pytest
 
-check: setup  ## what a reviewer checks: format, lint, tests
+check: setup browser  ## what a reviewer checks: format, lint, tests
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
 import pytest
 import typer.main
 
@@ -75,28 +74,6 @@ def test_simulate_refuses_an_unknown_file_type(tmp_path: Path) -> None:
     result = overdue("simulate", "--rows", "5", "--out", str(tmp_path / "x.xlsx"))
     assert result.returncode == 2
     assert "--format" in result.stderr
-
-
-def test_run_summarises_a_sample_and_suppresses_small_cells(tmp_path: Path) -> None:
-    """The main job prints agreement by approach; cells under k read '<k' or 'suppressed'."""
-    sample = tmp_path / "cases.parquet"
-    assert overdue("simulate", "--rows", "60", "--seed", "8", "--out", str(sample)).returncode == 0
-    result = overdue("run", "--sample", str(sample), env={"OVERDUE_K": "25"})
-    assert result.returncode == 0, result.stderr
-    assert "60 cases" in result.stdout
-    assert "<25" in result.stdout
-    assert "suppressed" in result.stdout
-    counts = pl.read_parquet(sample)["approach"].value_counts()
-    shown = [f"{n:,}" for n in counts["count"] if n >= 25]
-    assert all(n in result.stdout for n in shown)
-
-
-def test_run_on_the_bundled_sample() -> None:
-    """From the project root, ``overdue run`` needs no arguments."""
-    result = overdue("run")
-    assert result.returncode == 0, result.stderr
-    assert "20,000 cases" in result.stdout
-    assert "installment 分期还款" in result.stdout
 
 
 def test_dictionary_prints_every_field() -> None:

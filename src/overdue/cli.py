@@ -15,6 +15,9 @@ from overdue.config import get_settings
 if TYPE_CHECKING:
     from overdue.ingest import IngestSummary
 
+if TYPE_CHECKING:
+    pass
+
 app = typer.Typer(
     help="Which approaches work when an overdue debtor negotiates with a lender, for whom, "
     "and how sure we are.",
@@ -28,6 +31,12 @@ WarehouseOption = Annotated[
     Path | None,
     typer.Option("--warehouse", help="DuckDB warehouse file [default: settings.warehouse]"),
 ]
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print a clear error and give the exit code for a failed command."""
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(2)
 
 
 @app.command()
@@ -94,25 +103,46 @@ def dictionary(
 
 @app.command()
 def run(
-    sample: Annotated[
-        Path | None, typer.Option(help="case records to run on [default: settings.sample]")
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="files, folders or globs to ingest [default: the sample and the inbox]"
+        ),
+    ] = None,
+    warehouse: WarehouseOption = None,
+    k: Annotated[
+        int | None, typer.Option(min=1, help="privacy threshold [default: settings]")
     ] = None,
 ) -> None:
-    """Run the main job on the bundled sample and print a summary."""
-    from overdue.summary import summarize_cases
+    """Run the nightly pipeline locally: ingest, train, report, publish (skips what is done)."""
+    from pipelines.nightly import PipelineBusyError, nightly
 
     settings = get_settings()
-    source = sample or settings.sample
-    if not source.exists():
-        raise typer.BadParameter(f"{source} does not exist", param_hint="--sample")
-    summary = summarize_cases(source, k=settings.k)
-    table = Table(title=f"{summary.cases:,} cases in {source} ({summary.first} .. {summary.last})")
-    for column in ("approach", "cases", "labelled", "agreed", "agreement rate"):
-        table.add_column(column, justify="left" if column == "approach" else "right")
-    for row in summary.by_approach:
-        table.add_row(*row)
+    sources = paths or [str(settings.sample), str(settings.inbox)]
+    try:
+        result = nightly(paths=sources, warehouse=str(warehouse) if warehouse else None, k=k)
+    except PipelineBusyError as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"nightly run {result['run_id']}")
+    for column in ("stage", "result", "where"):
+        table.add_column(column)
+    for item in result["ingest"]:
+        table.add_row(
+            "ingest",
+            f"{item['status']}: read {item['rows_read']:,} = loaded {item['rows_loaded']:,} + "
+            f"quarantined {item['rows_quarantined']:,} + replaced {item['rows_replaced']:,}",
+            item["path"],
+        )
+    stages = (("model", "train", "bundle_path"), ("report", "report", "folder"),
+              ("publish", "publish", "folder"))  # fmt: skip
+    for name, key, where in stages:
+        stage = result[key]
+        done = "reused (inputs unchanged)" if stage["skipped"] else "done"
+        table.add_row(name, done, str(stage.get(where, stage.get("model_version", ""))))
     console.print(table)
-    console.print(f"pending (not yet labelled): {summary.pending:,}")
+    console.print(f"model {result['train']['model_version']}")
+    console.print(f"report: {Path(result['report']['folder']) / 'index.html'}")
+    console.print(f"published snapshot: {result['publish']['folder']}")
 
 
 def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
@@ -247,12 +277,6 @@ def quarantine(
         )
 
 
-def _fail(message: str) -> typer.Exit:
-    """Print a clear error and give the exit code for a failed command."""
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    return typer.Exit(2)
-
-
 @app.command()
 def train(warehouse: WarehouseOption = None) -> None:
     """Build features, fit the outcome models, estimate effects; save and register the bundle."""
@@ -367,6 +391,77 @@ def estimate(
     console.print(result["note"])
     console.print(f"model {result['model_version']}")
 
+
+@app.command()
+def report(
+    warehouse: WarehouseOption = None,
+    lang: Annotated[
+        str, typer.Option("--lang", help="zh, en or both (one page per language)")
+    ] = "both",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="reports folder [default: settings.reports_dir]")
+    ] = None,
+) -> None:
+    """Write the interactive report of the latest run: reports/<run_id>/, latest/, index.html."""
+    from overdue.reports.build import build_report
+    from overdue.reports.i18n import LANGS
+
+    if lang not in ("zh", "en", "both"):
+        raise typer.BadParameter("use zh, en or both", param_hint="--lang")
+    settings = get_settings()
+    langs = tuple(code for code in LANGS if lang in (code, "both"))
+    target = out or settings.reports_dir
+    try:
+        built = build_report(
+            warehouse or settings.warehouse,
+            target,
+            langs,
+            k=settings.k,
+            memory_limit=settings.duckdb_memory_limit,
+        )
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    for code, path in built.files.items():
+        console.print(f"{code}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    console.print(
+        f"report {built.run_id} in {built.seconds:.1f} s; latest: {target / 'latest'}; "
+        f"all reports: {target / 'index.html'}"
+    )
+
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes; each loads the snapshot and rate-limits alone")
+    ] = 1,
+) -> None:
+    """The counselor service: page at /, API at /api/v1, from the latest published snapshot."""
+    import os
+
+    # one thread per model call: set before scikit-learn or polars load their thread pools
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    import uvicorn
+
+    settings = get_settings()
+    if not (settings.published_dir / "CURRENT").exists():
+        console.print(
+            f"[yellow]nothing published in {settings.published_dir} yet:[/yellow] the service "
+            "answers 503 until a pipeline publishes a snapshot (`overdue run`)"
+        )
+    console.print(f"serving http://{host}:{port}/ from {settings.published_dir}")
+    uvicorn.run(
+        "overdue.serve.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        server_header=False,
+    )
 
 if __name__ == "__main__":
     app()

@@ -7,12 +7,14 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Prefect's temporary local server needs 13-28 s to start on our 2-core machines, longer than
-# Prefect's default 20 s: give it room before anything imports Prefect.
+# Prefect's default 20 s: give it room before anything imports Prefect. No telemetry: the
+# machines have no internet, and its writes raced other processes for Prefect's database.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 class Settings(BaseSettings):
@@ -26,6 +28,7 @@ class Settings(BaseSettings):
     sample: Path = Path("data/sample/cases.parquet")
     reports_dir: Path = Path("reports")
     models_dir: Path = Path("data/models")
+    published_dir: Path = Path("data/published")
     k: int = Field(10, ge=1, description="no published number rests on fewer than k cases")
     seed: int = Field(20261128, ge=0, description="seed of every random choice the product makes")
     as_of: dt.date = Field(
@@ -38,9 +41,32 @@ class Settings(BaseSettings):
         description="OpenMP threads for model fitting: on 2 cores a second thread gained ~2% "
         "on a quiet machine and lost 5-15x when other processes ran",
     )
+    retry_delays: tuple[int, ...] = Field(
+        (2, 10, 30), description="seconds between retries of a pipeline stage that failed on I/O"
+    )
+    lock_wait_seconds: float = Field(
+        60, ge=0, description="how long a pipeline run waits for another one to finish writing"
+    )
+    nightly_cron: str = Field("0 2 * * *", description="when the nightly pipeline runs")
     duckdb_memory_limit: str = Field(
         "1GB",
         description="memory DuckDB may use before spilling to disk; keeps a 10M-row ingest bounded",
+    )
+    # --- the counselor service (overdue serve) ---
+    api_token: SecretStr | None = Field(
+        None,
+        description="when set (OVERDUE_API_TOKEN), /api/* needs 'Authorization: Bearer <token>' "
+        "and the page asks for it; /healthz stays open",
+    )
+    rate_limit_per_minute: float = Field(
+        600, ge=0, description="requests per client IP and minute (token bucket); 0 turns it off"
+    )
+    rate_limit_burst: int = Field(60, ge=1, description="requests a client may send at once")
+    max_body_bytes: int = Field(
+        65_536, ge=1024, description="larger request bodies are refused with 413 before parsing"
+    )
+    snapshot_check_seconds: float = Field(
+        1.0, ge=0, description="how often the service looks for a newly published snapshot"
     )
 
 

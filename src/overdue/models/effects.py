@@ -42,10 +42,12 @@ OVERLAP_SHARE: Final = 0.10
 """An approach is flagged for a (sub)group where more than this share of its cases had under a
 5% estimated chance of asking for it, or where fewer than ``MIN_TREATED`` asked for it."""
 MIN_TREATED: Final = 30
-NUISANCE_MAX_ROWS: Final = 300_000
-"""Each fold's outcome and propensity models learn from at most this many rows (bounds the cost
-at a million cases; every case still contributes to the estimate)."""
-LEVER_MAX_ROWS: Final = 200_000
+FOLDS: Final = 3
+NUISANCE_MAX_ROWS: Final = 200_000
+PROPENSITY_MAX_ROWS: Final = 100_000
+"""Each fold's outcome (propensity) model learns from at most this many rows: this bounds the
+cost at a million cases, and every case still contributes to the estimate."""
+LEVER_MAX_ROWS: Final = 100_000
 """Preparation levers are estimated on a random subsample of at most this many cases."""
 
 DAYS_DERIVED: Final = (
@@ -167,14 +169,13 @@ def fit_propensity(
 
 
 def aipw(
-    features: pl.DataFrame, treatment: Treatment, label: str, seed: int, folds: int | None = None
+    features: pl.DataFrame, treatment: Treatment, label: str, seed: int, folds: int = FOLDS
 ) -> AipwFit:
     """Cross-fitted AIPW influence values for every level of ``treatment``."""
     rng = np.random.default_rng(seed)
     y = features[label].to_numpy().astype(np.float64)
     codes = treatment.codes(features)
     levels = len(treatment.levels)
-    folds = folds or (5 if len(y) <= 200_000 else 3)
     fold = _folds(codes, folds, rng)
     w = treatment.covariates.matrix(features)
     categorical = treatment.covariates.categorical
@@ -191,6 +192,7 @@ def aipw(
             mu[held, level] = outcome.predict_proba(
                 np.column_stack([w[held], np.full(len(held), level)])
             )[:, 1]
+        learn = _capped(learn, PROPENSITY_MAX_ROWS, rng)
         e[held] = fit_propensity(w[learn], codes[learn], levels, categorical, seed + k)(w[held])
     taken = codes[:, None] == np.arange(levels)[None, :]
     phi = mu + taken * (y[:, None] - mu) / np.maximum(e, PROPENSITY_FLOOR)
@@ -270,5 +272,5 @@ def estimate_effects(features: pl.DataFrame, label: str, seed: int, k: int) -> l
     )
     masks = group_masks(sample)
     for lever in LEVERS:
-        rows += summarize(aipw(sample, lever, label, seed, folds=3), masks, k)
+        rows += summarize(aipw(sample, lever, label, seed), masks, k)
     return rows

@@ -157,12 +157,17 @@ def model_diagnostics(
     }
 
 
-def latest_bundle(models_dir: Path) -> Bundle:
-    """The bundle the last successful training run saved."""
+def latest_bundle_folder(models_dir: Path) -> Path:
+    """The folder of the bundle the last successful training run saved."""
     pointer = models_dir / LATEST_FILE
     if not pointer.exists():
         raise FileNotFoundError(f"no trained model in {models_dir}; run `overdue train` first")
-    return load_bundle(Path(json.loads(pointer.read_text(encoding="utf-8"))["path"]))
+    return Path(json.loads(pointer.read_text(encoding="utf-8"))["path"])
+
+
+def latest_bundle(models_dir: Path) -> Bundle:
+    """The bundle the last successful training run saved."""
+    return load_bundle(latest_bundle_folder(models_dir))
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:

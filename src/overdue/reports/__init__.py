@@ -1,0 +1,1 @@
+"""Interactive Plotly reports for researchers: aggregates only, every number protected."""

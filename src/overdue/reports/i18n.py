@@ -1,0 +1,282 @@
+"""Report text in Chinese and English; Chinese labels of fields and values from the contract."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from overdue.contract import FIELD_BY_NAME
+
+Lang = Literal["zh", "en"]
+LANGS: Final[tuple[Lang, ...]] = ("zh", "en")
+
+TEXT: Final[dict[str, dict[Lang, str]]] = {
+    "title": {"zh": "协商方案效果报告", "en": "Which negotiation approaches work"},
+    "all_reports": {"zh": "全部报告", "en": "All reports"},
+    "other_language": {"zh": "English", "en": "中文"},
+    "contents": {"zh": "目录", "en": "Contents"},
+    "sec_data": {"zh": "数据", "en": "Data"},
+    "sec_success": {"zh": "各类情况的成功率", "en": "Success rates"},
+    "sec_effects": {"zh": "方案效果(模型调整后)", "en": "Approach effects (adjusted)"},
+    "sec_heatmap": {"zh": "方案 × 人群", "en": "Approach × segment"},
+    "sec_overlap": {"zh": "重叠性警告", "en": "Overlap warnings"},
+    "sec_sustained": {"zh": "持续履约(6 与 12 个月)", "en": "Sustained success (6 and 12 months)"},
+    "sec_quality": {"zh": "模型质量", "en": "Model quality"},
+    "sec_drivers": {"zh": "成功的驱动因素", "en": "Drivers of success"},
+    "sec_changes": {"zh": "与上次运行相比的变化", "en": "What changed since the previous run"},
+    "sec_methods": {"zh": "方法与注意事项", "en": "Methods and caveats"},
+    "provenance": {"zh": "来源", "en": "Provenance"},
+    "run_id": {"zh": "运行编号", "en": "Run id"},
+    "snapshot": {"zh": "数据快照", "en": "Data snapshot"},
+    "model_version": {"zh": "模型版本", "en": "Model version"},
+    "generated_at": {"zh": "生成时间", "en": "Generated at"},
+    "k_rule": {"zh": "小样本阈值 k", "en": "Small-cell threshold k"},
+    "languages": {"zh": "语言", "en": "Languages"},
+    "date": {"zh": "日期", "en": "Date"},
+    "no_model": {
+        "zh": "尚无训练好的模型:请先运行 `overdue train`。本节暂无内容。",
+        "en": "No trained model yet: run `overdue train`. This section has nothing to show.",
+    },
+    "no_previous": {
+        "zh": "只有一次训练运行,暂无可比较的上次运行。",
+        "en": "Only one training run so far: there is no previous run to compare with.",
+    },
+    "snapshot_differs": {
+        "zh": "注意:模型训练之后数据已变化(快照不同);模型部分不显示人数。",
+        "en": "Note: the data changed after the model was trained (different snapshot); the "
+        "model sections show no counts.",
+    },
+    "suppressed": {"zh": "已隐藏", "en": "suppressed"},
+    "suppressed_note": {
+        "zh": "“已隐藏”:少于 k 个案例,或为防止由合计推算而一并隐藏。",
+        "en": "'suppressed': fewer than k cases, or hidden so that another hidden cell cannot "
+        "be worked out from the totals.",
+    },
+    "lender_filter": {"zh": "机构类型", "en": "Lender type"},
+    "period_filter": {"zh": "时期(首次协商年份)", "en": "Period (year of first contact)"},
+    "all": {"zh": "全部", "en": "all"},
+    "cases": {"zh": "案例数", "en": "cases"},
+    "labelled": {"zh": "已有结果", "en": "labelled"},
+    "pending": {"zh": "进行中", "en": "pending"},
+    "success_rate": {"zh": "达成协议比例", "en": "agreement rate"},
+    "interval": {"zh": "95% 区间", "en": "95% interval"},
+    "estimate": {"zh": "估计值", "en": "estimate"},
+    "batches": {"zh": "导入批次", "en": "Batches"},
+    "batch": {"zh": "批次", "en": "batch"},
+    "file": {"zh": "文件", "en": "file"},
+    "format": {"zh": "格式", "en": "format"},
+    "status": {"zh": "状态", "en": "status"},
+    "finished_at": {"zh": "完成时间", "en": "finished"},
+    "rows_read": {"zh": "读取行数", "en": "rows read"},
+    "rows_loaded": {"zh": "载入行数", "en": "loaded"},
+    "rows_quarantined": {"zh": "隔离行数", "en": "quarantined"},
+    "rows_replaced": {"zh": "重复替换", "en": "replaced duplicates"},
+    "cases_superseded": {"zh": "被新版本替换", "en": "superseded"},
+    "total": {"zh": "合计", "en": "total"},
+    "quarantine_reasons": {"zh": "隔离原因(行数)", "en": "Quarantine reasons (rows)"},
+    "reason": {"zh": "原因", "en": "reason"},
+    "rows": {"zh": "行数", "en": "rows"},
+    "coverage": {"zh": "字段填写率", "en": "Coverage of each field"},
+    "coverage_axis": {"zh": "已填写比例", "en": "share filled in"},
+    "period": {"zh": "时期", "en": "Period"},
+    "by_month": {"zh": "按首次协商月份的案例数", "en": "Cases by month of first contact"},
+    "month": {"zh": "月份", "en": "month"},
+    "no_quarantine": {"zh": "没有被隔离的行。", "en": "No rows were quarantined."},
+    "counts": {"zh": "案例总数", "en": "Case counts"},
+    "effects_overall": {
+        "zh": "若所有案例都申请该方案时的达成率(全体)",
+        "en": "Agreement rate had every case asked for the approach (everyone)",
+    },
+    "effects_levers": {
+        "zh": "准备工作:专业协助、材料、书面计划、尽早联系",
+        "en": "Preparation: professional help, documents, written plan, early contact",
+    },
+    "effects_subgroups": {"zh": "各人群中的方案效果", "en": "Approach effects per subgroup"},
+    "family": {"zh": "人群划分", "en": "Subgroups by"},
+    "heatmap_note": {
+        "zh": "颜色:模型调整后的达成率;× 为已隐藏;! 为重叠性不足(见下节)。",
+        "en": "Colour: adjusted agreement rate; × marks a suppressed cell, ! thin overlap "
+        "(see the next section).",
+    },
+    "overlap_none": {"zh": "没有重叠性警告。", "en": "No overlap warnings."},
+    "overlap_intro": {
+        "zh": "以下组合中,申请该方案的案例太少,或超过 10% 的案例几乎不可能申请该方案;"
+        "其估计更依赖模型外推,请谨慎解读。",
+        "en": "In these cells few cases asked for the approach, or more than 10% of the cases "
+        "had almost no chance of asking for it: the estimate leans on the model's "
+        "extrapolation. Read it with care.",
+    },
+    "treatment": {"zh": "选择", "en": "choice"},
+    "level": {"zh": "取值", "en": "level"},
+    "subgroup": {"zh": "人群", "en": "subgroup"},
+    "low_propensity": {"zh": "低倾向比例", "en": "share with low propensity"},
+    "population": {"zh": "全体", "en": "everyone"},
+    "survival_title": {
+        "zh": "达成协议后仍在履约的比例(Kaplan-Meier,考虑删失)",
+        "en": "Share of agreements still kept (Kaplan-Meier, with censoring)",
+    },
+    "months_since": {"zh": "达成后月数", "en": "months since agreement"},
+    "kept": {"zh": "仍在履约", "en": "still kept"},
+    "at_risk": {"zh": "仍在跟踪(约)", "en": "still followed (about)"},
+    "sustained_at": {"zh": "持续履约率", "en": "Sustained at"},
+    "as_of_month": {"zh": "取自曲线第几个月", "en": "read off the curve at month"},
+    "sustained_note": {
+        "zh": "每个公布的月份之前至少有 k 个计划违约;柱状图取 6 / 12 个月或之前最后一个公布的月份。"
+        "没有公布月份的方案不显示。",
+        "en": "Each published month follows at least k broken plans since the one before; the "
+        "bars read the curve at the last published month up to 6 / 12 months. Approaches with "
+        "no published month by then are not shown.",
+    },
+    "months": {"zh": "个月", "en": "months"},
+    "roc": {"zh": "ROC 曲线(测试集)", "en": "ROC curve (test set)"},
+    "reliability": {"zh": "可靠性图(测试集)", "en": "Reliability diagram (test set)"},
+    "predicted": {"zh": "预测概率", "en": "predicted"},
+    "observed": {"zh": "实际比例", "en": "observed"},
+    "fpr": {"zh": "假阳性率", "en": "false positive rate"},
+    "tpr": {"zh": "真阳性率", "en": "true positive rate"},
+    "our_model": {"zh": "我们的模型", "en": "our model"},
+    "baseline": {"zh": "基准(逻辑回归)", "en": "baseline (logistic regression)"},
+    "metrics": {"zh": "指标(测试集)", "en": "Metrics (test set)"},
+    "model": {"zh": "模型", "en": "model"},
+    "calibration_error": {"zh": "校准误差 ECE", "en": "calibration error (ECE)"},
+    "test_period": {"zh": "测试期", "en": "test period"},
+    "drivers_title": {
+        "zh": "打乱每组特征后对数损失增加多少(越大越重要)",
+        "en": "How much the log loss grows when each group of features is shuffled "
+        "(larger = more important)",
+    },
+    "log_loss_increase": {"zh": "对数损失增加", "en": "log loss increase"},
+    "psi_title": {
+        "zh": "各特征的人群稳定性指数 PSI(>0.1 值得关注,>0.25 变化较大)",
+        "en": "Population stability index per feature (>0.1 worth a look, >0.25 a large shift)",
+    },
+    "psi_unavailable": {
+        "zh": "暂无可比较的特征分布。",
+        "en": "No feature distributions to compare.",
+    },
+    "feature": {"zh": "特征", "en": "feature"},
+    "shift_title": {
+        "zh": "方案效果的变化(本次减上次,全体)",
+        "en": "Shift in approach effects (this run minus the previous one, everyone)",
+    },
+    "shift": {"zh": "变化", "en": "change"},
+    "previous": {"zh": "上次", "en": "previous"},
+    "latest": {"zh": "本次", "en": "this run"},
+    "previous_run": {"zh": "上次运行", "en": "previous run"},
+    "missing_tables": {
+        "zh": "仓库中缺少以下表,相关部分未生成:",
+        "en": "The warehouse lacks these tables, so their sections are empty:",
+    },
+    "runs_title": {"zh": "全部报告", "en": "All reports"},
+    "open": {"zh": "打开", "en": "open"},
+}
+
+METHODS: Final[dict[Lang, list[str]]] = {
+    "en": [
+        "<b>Observational data.</b> Debtors chose their approach; nobody assigned it at random. "
+        "People who ask for a principal discount differ from those who ask for a deferral "
+        "(bigger, older debts, lawsuits), so raw success rates mix the effect of the approach "
+        "with the situation of the people who chose it (confounding).",
+        "<b>Success rates</b> are observed: agreed cases among cases with a result (pending "
+        "cases are left out), with 95% Wilson intervals. They describe what happened, not what "
+        "an approach would do for someone else.",
+        "<b>Adjusted effects</b> estimate the agreement rate had every case asked for each "
+        "approach, by doubly robust weighting (AIPW) over what was known before the choice. "
+        "They remove the confounding we measured, not what we did not measure (for example a "
+        "debtor's persuasiveness). The 95% interval covers sampling error, not that bias.",
+        "<b>Overlap.</b> Where almost nobody like a group asks for an approach, its estimate "
+        "rests on extrapolation; such cells are flagged.",
+        "<b>Sustained success</b> follows agreed plans month by month; a plan followed for "
+        "fewer months than the horizon and not broken is censored, not counted as a failure "
+        "(Kaplan-Meier). Completed plans stay kept.",
+        "<b>Model quality</b> is measured on the newest 20% of cases, which the model never "
+        "saw, against a logistic-regression baseline.",
+        "<b>What the numbers cannot say:</b> what will happen to one person; why an approach "
+        "worked; anything about groups smaller than k.",
+        "<b>Privacy.</b> Only aggregates are published. No number rests on fewer than k cases: "
+        "counts of 1 to k-1 and rates whose successes or failures are under k are suppressed, "
+        "and further cells are suppressed so that a hidden one cannot be worked out from "
+        "totals. At-risk counts of survival curves are rounded down to a multiple of k.",
+    ],
+    "zh": [
+        "<b>观察性数据。</b>方案由债务人自行选择,而非随机分配。申请本金减免的人与申请延期的人"
+        "情况不同(欠款更多、逾期更久、已被起诉),因此原始成功率混合了方案本身的作用与选择者的"
+        "处境(混杂)。",
+        "<b>成功率</b>是实际观察值:在已有结果的案例中达成协议的比例(进行中的案例不计入),"
+        "附 95% Wilson 区间。它描述发生了什么,而不是某方案对另一个人会有什么效果。",
+        "<b>调整后的效果</b>估计“若所有案例都申请该方案”时的达成率,使用双重稳健加权(AIPW),"
+        "只调整选择之前已知的信息。它消除了已测量的混杂,但无法消除未测量的因素(例如债务人的"
+        "说服力)。95% 区间只反映抽样误差,不反映这类偏差。",
+        "<b>重叠性。</b>当某类人几乎没有人申请某方案时,估计依赖外推;这些格子会被标出。",
+        "<b>持续履约</b>按月跟踪已达成的计划;跟踪时间不足且未违约的计划视为删失,而不是失败"
+        "(Kaplan-Meier)。已结清的计划始终视为履约。",
+        "<b>模型质量</b>在模型从未见过的最新 20% 案例上评估,并与逻辑回归基准比较。",
+        "<b>这些数字不能说明:</b>某一个人会怎样;方案为什么有效;少于 k 人的群体的任何情况。",
+        "<b>隐私。</b>报告只发布汇总数。任何数字都不基于少于 k 个案例:1 到 k-1 的计数,以及"
+        "成功或失败数少于 k 的比例都被隐藏;并额外隐藏其他格子,使被隐藏的值无法由合计推算。"
+        "生存曲线中的跟踪人数向下取整到 k 的倍数。",
+    ],
+}
+
+DIMENSION_LABELS: Final[dict[str, dict[Lang, str]]] = {
+    "overdue_band": {"zh": "逾期天数段", "en": "days overdue at contact"},
+    "documents": {"zh": "提供材料数", "en": "documents brought"},
+    "written_plan": {"zh": "书面还款计划", "en": "written repayment plan"},
+    "contact_timing": {"zh": "逾期后首次联系时间", "en": "contact timing"},
+    "early_contact": {"zh": "尽早联系", "en": "early contact"},
+    "approach": {"zh": "协商方案", "en": "approach"},
+}
+
+LEVEL_LABELS: Final[dict[str, dict[Lang, str]]] = {
+    "days_overdue_at_contact<90": {"zh": "逾期 <90 天", "en": "<90 days overdue"},
+    "90<=days_overdue_at_contact<180": {"zh": "逾期 90-179 天", "en": "90-179 days overdue"},
+    "days_overdue_at_contact>=180": {"zh": "逾期 ≥180 天", "en": "180+ days overdue"},
+    "yes": {"zh": "是", "en": "yes"},
+    "no": {"zh": "否", "en": "no"},
+    "<=30 days": {"zh": "≤30 天", "en": "within 30 days"},
+    ">30 days": {"zh": ">30 天", "en": "after 30 days"},
+    "31-90 days": {"zh": "31-90 天", "en": "31-90 days"},
+    "91-180 days": {"zh": "91-180 天", "en": "91-180 days"},
+    ">180 days": {"zh": ">180 天", "en": "after 180 days"},
+    "0": {"zh": "0 份", "en": "none"},
+    "1-2": {"zh": "1-2 份", "en": "1-2"},
+    "3-4": {"zh": "3-4 份", "en": "3-4"},
+    "5-6": {"zh": "5-6 份", "en": "5-6"},
+    "0-2": {"zh": "0-2 份", "en": "0-2"},
+    "3+": {"zh": "3 份及以上", "en": "3 or more"},
+    "population": {"zh": "全体", "en": "everyone"},
+    "__all__": {"zh": "全部", "en": "all"},
+}
+
+
+def text(key: str, lang: Lang) -> str:
+    """One string of the report in ``lang``."""
+    return TEXT[key][lang]
+
+
+def field_label(name: str, lang: Lang) -> str:
+    """A field or derived dimension as a reader sees it (Chinese alias from the contract)."""
+    if name in DIMENSION_LABELS:
+        return DIMENSION_LABELS[name][lang]
+    if name in FIELD_BY_NAME:
+        return FIELD_BY_NAME[name].zh if lang == "zh" else name.replace("_", " ")
+    return name.replace("_", " ")
+
+
+def value_label(name: str, code: str, lang: Lang) -> str:
+    """A category value as a reader sees it (the contract's Chinese alias in Chinese)."""
+    if code in LEVEL_LABELS:
+        return LEVEL_LABELS[code][lang]
+    field = FIELD_BY_NAME.get(name)
+    if field is not None and code in field.values:
+        return field.values[code] if lang == "zh" else code.replace("_", " ")
+    return code.replace("_", " ")
+
+
+def subgroup_label(key: str, lang: Lang) -> str:
+    """A subgroup key such as ``lender_type=p2p`` or ``days_overdue_at_contact>=180``."""
+    if key in LEVEL_LABELS:
+        return LEVEL_LABELS[key][lang]
+    if "=" in key:
+        name, code = key.split("=", 1)
+        return f"{field_label(name, lang)}: {value_label(name, code, lang)}"
+    return key

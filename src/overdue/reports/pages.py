@@ -1,0 +1,519 @@
+"""HTML pages of a report: one self-contained file per language, plotly.js inlined once.
+
+Figures are embedded as JSON (``<script type="application/json" class="figure-spec">``) and
+drawn by one small script; the success-rate charts also carry every lender type x period slice
+(already protected) so the filters work offline without a server.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import lru_cache
+from typing import Any, Final
+
+import plotly.graph_objects as go
+import plotly.io.json as plotly_json
+import polars as pl
+from plotly.offline import get_plotlyjs
+
+from overdue.reports import figures
+from overdue.reports.content import FAMILIES, ReportContent, family_of, sustained_at
+from overdue.reports.i18n import (
+    METHODS,
+    Lang,
+    subgroup_label,
+    text,
+    value_label,
+)
+from overdue.reports.queries import ALL, DIMENSIONS
+
+LANGUAGE_NAMES: Final = {"zh": "中文", "en": "English"}
+CSS: Final = """
+body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", Helvetica, Arial,
+       sans-serif; margin: 0; color: #222; background: #fafafa; }
+header, main, footer { max-width: 1180px; margin: 0 auto; padding: 0 24px; }
+header { padding-top: 18px; }
+header nav a { margin-right: 16px; }
+h1 { font-size: 1.6em; margin: 0.4em 0; }
+h2 { border-bottom: 2px solid #1f77b4; padding-bottom: 4px; margin-top: 2em; }
+section { background: #fff; padding: 4px 20px 20px; margin: 16px 0; border-radius: 6px;
+          box-shadow: 0 1px 3px rgba(0,0,0,0.08); }
+.chart { min-height: 300px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.92em; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; }
+td.count, td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.suppressed { color: #9e9e9e; font-style: italic; }
+.filters { position: sticky; top: 0; background: #fff; padding: 8px 0; z-index: 5; }
+.filters label { margin-right: 18px; }
+.note { color: #555; font-size: 0.92em; }
+footer { font-size: 0.85em; color: #555; padding-bottom: 40px; }
+footer dl { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; }
+footer dd { margin: 0; font-family: monospace; }
+"""
+
+SCRIPT: Final = """
+(function () {
+  var config = {displaylogo: false, responsive: true};
+  document.querySelectorAll('script.figure-spec').forEach(function (node) {
+    var spec = JSON.parse(node.textContent);
+    Plotly.newPlot(document.getElementById(node.dataset.target), spec.data, spec.layout, config);
+  });
+  var slicesNode = document.getElementById('success-slices');
+  if (!slicesNode) { return; }
+  var slices = JSON.parse(slicesNode.textContent);
+  var lender = document.getElementById('filter-lender');
+  var period = document.getElementById('filter-period');
+  function update() {
+    var key = lender.value + '|' + period.value;
+    Object.keys(slices).forEach(function (dimension) {
+      var div = document.getElementById('success-' + dimension);
+      var data = slices[dimension][key] || slices[dimension]['empty'];
+      Plotly.react(div, data, div.layout, config);
+      div.dataset.slice = key;
+    });
+  }
+  lender.addEventListener('change', update);
+  period.addEventListener('change', update);
+})();
+"""
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> str:
+    """The plotly.js bundle that ships with the installed plotly (inlined once per page)."""
+    return get_plotlyjs()
+
+
+def _json_for_script(value: Any) -> str:
+    """JSON safe inside a ``<script>`` element."""
+    return plotly_json.to_json_plotly(value).replace("</", "<\\/")
+
+
+class Page:
+    """Collects the figures of one page and the JSON that draws them."""
+
+    def __init__(self) -> None:
+        self.specs: list[str] = []
+
+    def figure(self, fig: go.Figure, element_id: str, css_class: str = "chart") -> str:
+        """A placeholder ``div`` for ``fig``; its JSON goes to the end of the page."""
+        spec = _json_for_script({"data": fig.data, "layout": fig.layout})
+        self.specs.append(
+            f'<script type="application/json" class="figure-spec" data-target="{element_id}">'
+            f"{spec}</script>"
+        )
+        return f'<div id="{element_id}" class="{css_class}"></div>'
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _count_cell(value: int | None, lang: Lang) -> str:
+    if value is None:
+        return f'<td class="count suppressed">{_esc(text("suppressed", lang))}</td>'
+    return f'<td class="count">{value:,}</td>'
+
+
+def _table(headers: list[str], rows: list[str]) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _note(message: str) -> str:
+    return f'<p class="note">{_esc(message)}</p>'
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+def data_section(content: ReportContent, page: Page, lang: Lang) -> str:
+    """Batches, quarantine reasons, case counts, coverage of each field, the period."""
+    parts = [f'<section id="data"><h2>{_esc(text("sec_data", lang))}</h2>']
+    if content.missing:
+        parts.append(_note(text("missing_tables", lang) + " " + ", ".join(content.missing)))
+    totals = content.totals
+    parts.append(f"<h3>{_esc(text('counts', lang))}</h3>")
+    parts.append(
+        _table(
+            [text("cases", lang), text("labelled", lang), text("pending", lang)],
+            [
+                "<tr>"
+                + "".join(
+                    _count_cell(totals.get(c), lang) for c in ("cases", "labelled", "pending")
+                )
+                + "</tr>"
+            ],
+        )
+    )
+    if content.batches is not None:
+        parts.append(f"<h3>{_esc(text('batches', lang))}</h3>")
+        columns = ["rows_read", "rows_loaded", "rows_quarantined", "rows_replaced",
+                   "cases_superseded"]  # fmt: skip
+        rows = []
+        for r in content.batches.iter_rows(named=True):
+            name = text("total", lang) if r["batch"] == "total" else r["batch"]
+            rows.append(
+                f"<tr><td>{_esc(name)}</td><td>{_esc(r['file'])}</td><td>{_esc(r['format'])}"
+                f"</td><td>{_esc(r['status'])}</td><td>{_esc(r['finished_at'])}</td>"
+                + "".join(_count_cell(r[c], lang) for c in columns)
+                + "</tr>"
+            )
+        headers = [text(h, lang) for h in ("batch", "file", "format", "status", "finished_at")]
+        parts.append(_table(headers + [text(c, lang) for c in columns], rows))
+    if content.reasons is not None:
+        parts.append(f"<h3>{_esc(text('quarantine_reasons', lang))}</h3>")
+        if content.reasons.height == 0:
+            parts.append(_note(text("no_quarantine", lang)))
+        else:
+            rows = [
+                f"<tr><td>{_esc(r)}</td>{_count_cell(n, lang)}</tr>"
+                for r, n in content.reasons.iter_rows()
+            ]
+            parts.append(_table([text("reason", lang), text("rows", lang)], rows))
+    if content.months is not None and content.months.height:
+        shown = content.months.filter(pl.col("n").is_not_null())["month"]
+        if shown.len():
+            parts.append(
+                f"<p><b>{_esc(text('period', lang))}:</b> {_esc(shown.min())} .. "
+                f"{_esc(shown.max())}</p>"
+            )
+        parts.append(page.figure(figures.months_figure(content.months, lang), "fig-months"))
+    if content.coverage is not None:
+        parts.append(page.figure(figures.coverage_figure(content.coverage, lang), "fig-coverage"))
+    parts.append(_note(text("suppressed_note", lang)) + "</section>")
+    return "".join(parts)
+
+
+def slice_rows(success: pl.DataFrame, dimension: str, lender: str, period: str) -> pl.DataFrame:
+    """The rows of one chart under the lender-type and period filters (margins excluded)."""
+    frame = success.filter(
+        (pl.col("dimension") == dimension) & (pl.col("period") == period) & (pl.col("level") != ALL)
+    )
+    if dimension == "lender_type":
+        return frame if lender == ALL else frame.filter(pl.col("level") == lender)
+    return frame.filter(pl.col("lender") == lender)
+
+
+def success_section(content: ReportContent, page: Page, lang: Lang) -> tuple[str, str]:
+    """Agreement rates by each dimension, with lender-type and period filters."""
+    if content.success is None:
+        return f'<section id="success"><h2>{_esc(text("sec_success", lang))}</h2></section>', ""
+    options_lender = "".join(
+        f'<option value="{_esc(v)}">{_esc(text("all", lang) if v == ALL else value_label("lender_type", v, lang))}</option>'  # noqa: E501
+        for v in [ALL, *content.lenders]
+    )
+    options_period = "".join(
+        f'<option value="{_esc(v)}">{_esc(text("all", lang) if v == ALL else v)}</option>'
+        for v in [ALL, *content.periods]
+    )
+    parts = [
+        f'<section id="success"><h2>{_esc(text("sec_success", lang))}</h2>',
+        '<div class="filters">',
+        f'<label>{_esc(text("lender_filter", lang))} <select id="filter-lender">'
+        f"{options_lender}</select></label>",
+        f'<label>{_esc(text("period_filter", lang))} <select id="filter-period">'
+        f"{options_period}</select></label></div>",
+        '<div class="grid">',
+    ]
+    slices: dict[str, dict[str, Any]] = {}
+    for dimension in DIMENSIONS:
+        everything = slice_rows(content.success, dimension, ALL, ALL)
+        levels = figures.success_levels(everything, dimension)
+        fig = figures.success_figure(everything, dimension, lang, levels)
+        parts.append(page.figure(fig, f"success-{dimension}"))
+        slices[dimension] = {
+            "empty": figures.success_traces(everything.clear(), dimension, lang, levels)
+        }
+        for lender in [ALL, *content.lenders]:
+            for period in [ALL, *content.periods]:
+                rows = slice_rows(content.success, dimension, lender, period)
+                traces = figures.success_traces(rows, dimension, lang, levels)
+                slices[dimension][f"{lender}|{period}"] = traces
+    parts.append("</div>")
+    parts.append(_note(text("suppressed_note", lang)) + "</section>")
+    slices_json = (
+        f'<script type="application/json" id="success-slices">{_json_for_script(slices)}</script>'
+    )
+    return "".join(parts), slices_json
+
+
+def _no_model(section_id: str, title_key: str, lang: Lang) -> str:
+    return (
+        f'<section id="{section_id}"><h2>{_esc(text(title_key, lang))}</h2>'
+        f"{_note(text('no_model', lang))}</section>"
+    )
+
+
+def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
+    """Forest plots overall, for the levers and per subgroup; the heatmap; overlap warnings."""
+    if content.effects is None:
+        return "".join(
+            _no_model(s, t, lang)
+            for s, t in (
+                ("effects", "sec_effects"),
+                ("heatmap", "sec_heatmap"),
+                ("overlap", "sec_overlap"),
+            )
+        )
+    effects = content.effects
+    parts = [f'<section id="effects"><h2>{_esc(text("sec_effects", lang))}</h2>']
+    if not content.snapshot_matches:
+        parts.append(_note(text("snapshot_differs", lang)))
+    population = effects.filter(pl.col("subgroup") == "population")
+    approaches = population.filter(pl.col("treatment") == "approach")
+    levers = population.filter(pl.col("treatment") != "approach")
+    parts.append(
+        page.figure(
+            figures.forest_figure(approaches, text("effects_overall", lang), lang), "fig-forest"
+        )
+    )
+    if levers.height:
+        parts.append(
+            page.figure(
+                figures.forest_figure(levers, text("effects_levers", lang), lang), "fig-levers"
+            )
+        )
+    by_family = effects.filter(pl.col("treatment") == "approach").with_columns(
+        pl.col("subgroup").map_elements(family_of, return_dtype=pl.String).alias("family")
+    )
+    for family in FAMILIES:
+        part = by_family.filter(pl.col("family") == family)
+        if part.height:
+            parts.append(
+                page.figure(
+                    figures.subgroup_forest_figure(part, family, lang), f"fig-forest-{family}"
+                )
+            )
+    parts.append("</section>")
+    subgroups = by_family.filter(pl.col("family").is_not_null())
+    parts.append(f'<section id="heatmap"><h2>{_esc(text("sec_heatmap", lang))}</h2>')
+    if subgroups.height:
+        parts.append(page.figure(figures.heatmap_figure(subgroups, lang), "fig-heatmap"))
+    parts.append(_note(text("heatmap_note", lang)) + "</section>")
+    parts.append(f'<section id="overlap"><h2>{_esc(text("sec_overlap", lang))}</h2>')
+    flagged = effects.filter(pl.col("overlap_flag"))
+    if flagged.height == 0:
+        parts.append(_note(text("overlap_none", lang)))
+    else:
+        parts.append(_note(text("overlap_intro", lang)))
+        rows = [
+            f"<tr><td>{_esc(figures.treatment_label(r['treatment'], r['level'], lang))}</td>"
+            f"<td>{_esc(subgroup_label(r['subgroup'], lang))}</td>"
+            + (
+                f'<td class="suppressed">{_esc(text("suppressed", lang))}</td>'
+                if r["share_low_propensity"] is None
+                else f'<td class="num">{r["share_low_propensity"]:.1%}</td>'
+            )
+            + (
+                f'<td class="suppressed">{_esc(text("suppressed", lang))}</td>'
+                if r["suppressed"]
+                else f'<td class="num">{r["estimate"]:.1%} ({r["ci_low"]:.1%} - '
+                f"{r['ci_high']:.1%})</td>"
+            )
+            + "</tr>"
+            for r in flagged.iter_rows(named=True)
+        ]
+        parts.append(
+            _table(
+                [
+                    text("treatment", lang),
+                    text("subgroup", lang),
+                    text("low_propensity", lang),
+                    text("estimate", lang),
+                ],
+                rows,
+            )
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def sustained_section(content: ReportContent, page: Page, lang: Lang) -> str:
+    """Kaplan-Meier curves by approach and the share kept at 6 and 12 months."""
+    parts = [f'<section id="sustained"><h2>{_esc(text("sec_sustained", lang))}</h2>']
+    survival = content.survival
+    if survival is None or survival.height == 0:
+        parts.append(_note(text("suppressed_note", lang)))
+    else:
+        parts.append(page.figure(figures.survival_figure(survival, lang), "fig-survival"))
+        at = {h: sustained_at(survival, h) for h in (6, 12)}
+        parts.append(page.figure(figures.sustained_figure(at, lang), "fig-sustained"))
+        parts.append(_note(text("sustained_note", lang)))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def quality_section(content: ReportContent, page: Page, lang: Lang) -> str:
+    """Metrics against the baselines, ROC and reliability diagram, and drivers."""
+    if not content.metrics:
+        return _no_model("quality", "sec_quality", lang) + _no_model("drivers", "sec_drivers", lang)
+    parts = [f'<section id="quality"><h2>{_esc(text("sec_quality", lang))}</h2>']
+    if content.test_period:
+        parts.append(
+            f"<p>{_esc(text('test_period', lang))}: {_esc(content.test_period.get('test_from'))}"
+            f" .. {_esc(content.test_period.get('test_to'))}</p>"
+        )
+    rows = []
+    for name, m in content.metrics.items():
+        rows.append(
+            f"<tr><td>{_esc(name)}</td><td class='num'>{m.get('auc', 0):.3f}</td>"
+            f"<td class='num'>{m.get('brier', 0):.4f}</td>"
+            f"<td class='num'>{m.get('log_loss', 0):.4f}</td>"
+            f"<td class='num'>{m.get('ece', 0):.4f}</td>"
+            f"<td class='count'>{int(m.get('n', 0)):,}</td></tr>"
+        )
+    parts.append(
+        _table(
+            [text("model", lang), "AUC", "Brier", "log loss", text("calibration_error", lang), "n"],
+            rows,
+        )
+    )
+    parts.append('<div class="grid">')
+    parts.append(page.figure(figures.roc_figure(content.roc, lang), "fig-roc"))
+    parts.append(page.figure(figures.reliability_figure(content.reliability, lang), "fig-rel"))
+    parts.append("</div></section>")
+    parts.append(f'<section id="drivers"><h2>{_esc(text("sec_drivers", lang))}</h2>')
+    if content.drivers is not None and content.drivers.height:
+        parts.append(page.figure(figures.drivers_figure(content.drivers, lang), "fig-drivers"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def changes_section(content: ReportContent, page: Page, lang: Lang) -> str:
+    """PSI per feature and the shift of each effect against the previous run."""
+    parts = [f'<section id="changes"><h2>{_esc(text("sec_changes", lang))}</h2>']
+    if content.effects is None:
+        parts.append(_note(text("no_model", lang)))
+    elif content.previous_run is None:
+        parts.append(_note(text("no_previous", lang)))
+    else:
+        previous = content.previous_run
+        parts.append(
+            f"<p>{_esc(text('previous_run', lang))}: {_esc(previous['run_id'])} "
+            f"({_esc(previous['model_version'])}, {_esc(previous['trained_at'])})</p>"
+        )
+        if content.psi is not None and content.psi.height:
+            parts.append(page.figure(figures.psi_figure(content.psi, lang), "fig-psi"))
+        else:
+            parts.append(_note(text("psi_unavailable", lang)))
+        if content.shifts is not None and content.shifts.height:
+            parts.append(page.figure(figures.shift_figure(content.shifts, lang), "fig-shift"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def methods_section(lang: Lang) -> str:
+    """Plain-language methods and caveats (fixed text)."""
+    items = "".join(f"<li>{item}</li>" for item in METHODS[lang])
+    title = _esc(text("sec_methods", lang))
+    return f'<section id="methods"><h2>{title}</h2><ul>{items}</ul></section>'
+
+
+def provenance(content: ReportContent, lang: Lang) -> str:
+    """The footer every report carries: run id, data snapshot, model version, generated at."""
+    items = [
+        ("run_id", content.run_id),
+        ("snapshot", content.snapshot_hash),
+        ("model_version", content.model_version or "-"),
+        ("generated_at", content.generated_at),
+        ("k_rule", str(content.k)),
+    ]
+    body = "".join(f"<dt>{_esc(text(key, lang))}</dt><dd>{_esc(v)}</dd>" for key, v in items)
+    return (
+        f'<footer id="provenance"><h2>{_esc(text("provenance", lang))}</h2><dl>{body}</dl></footer>'
+    )
+
+
+SECTIONS: Final = (
+    ("data", "sec_data"),
+    ("success", "sec_success"),
+    ("effects", "sec_effects"),
+    ("heatmap", "sec_heatmap"),
+    ("overlap", "sec_overlap"),
+    ("sustained", "sec_sustained"),
+    ("quality", "sec_quality"),
+    ("drivers", "sec_drivers"),
+    ("changes", "sec_changes"),
+    ("methods", "sec_methods"),
+)
+
+
+def render_report(content: ReportContent, lang: Lang, other: str | None) -> str:
+    """The whole report page in ``lang``; ``other`` is the file name of the other language."""
+    page = Page()
+    success_html, slices_json = success_section(content, page, lang)
+    body = [
+        data_section(content, page, lang),
+        success_html,
+        effects_section(content, page, lang),
+        sustained_section(content, page, lang),
+        quality_section(content, page, lang),
+        changes_section(content, page, lang),
+        methods_section(lang),
+    ]
+    links = [f'<a href="../index.html">{_esc(text("all_reports", lang))}</a>']
+    if other:
+        links.append(f'<a href="{_esc(other)}">{_esc(text("other_language", lang))}</a>')
+    toc = "".join(f'<a href="#{sid}">{_esc(text(key, lang))}</a> · ' for sid, key in SECTIONS)
+    html_lang = "zh-CN" if lang == "zh" else "en"
+    return (
+        f'<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_esc(text('title', lang))} · {_esc(content.run_id)}</title>"
+        f"<style>{CSS}</style><script>{plotly_js()}</script></head><body>"
+        f"<header><nav>{''.join(links)}</nav><h1>{_esc(text('title', lang))}</h1>"
+        f'<p class="note">{toc}</p></header><main>{"".join(body)}</main>'
+        f"{provenance(content, lang)}{''.join(page.specs)}{slices_json}"
+        f"<script>{SCRIPT}</script></body></html>"
+    )
+
+
+def render_chooser(content: ReportContent, files: dict[Lang, str]) -> str:
+    """The run's ``index.html``: provenance and a link per language (no plotly.js)."""
+    links = "".join(
+        f'<li><a href="{_esc(name)}">{LANGUAGE_NAMES[lang]}</a></li>'
+        for lang, name in files.items()
+    )
+    first: Lang = next(iter(files))
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>{_esc(text('title', 'zh'))} / {_esc(text('title', 'en'))}</title>"
+        f"<style>{CSS}</style></head><body><header><nav>"
+        f'<a href="../index.html">{_esc(text("all_reports", "zh"))} / '
+        f"{_esc(text('all_reports', 'en'))}</a></nav>"
+        f"<h1>{_esc(text('title', 'zh'))} / {_esc(text('title', 'en'))}</h1></header>"
+        f"<main><section><ul>{links}</ul></section></main>{provenance(content, first)}"
+        "</body></html>"
+    )
+
+
+def render_index(runs: list[dict[str, Any]]) -> str:
+    """``reports/index.html``: every report with its date, data snapshot and model version."""
+    rows = []
+    for run in runs:
+        links = " ".join(
+            f'<a href="{_esc(run["run_id"])}/{_esc(name)}">{LANGUAGE_NAMES[lang]}</a>'
+            for lang, name in run.get("files", {}).items()
+        )
+        rows.append(
+            f"<tr><td>{_esc(run.get('generated_at', ''))}</td><td>{_esc(run['run_id'])}</td>"
+            f"<td>{_esc(run.get('snapshot_hash', ''))[:16]}</td>"
+            f"<td>{_esc(run.get('model_version') or '-')}</td><td>{links}</td></tr>"
+        )
+    headers = [
+        f"{text('date', 'zh')} / {text('date', 'en')}",
+        f"{text('run_id', 'zh')} / {text('run_id', 'en')}",
+        f"{text('snapshot', 'zh')} / {text('snapshot', 'en')}",
+        f"{text('model_version', 'zh')} / {text('model_version', 'en')}",
+        f"{text('open', 'zh')} / {text('open', 'en')}",
+    ]
+    latest = '<p><a href="latest/index.html">latest</a></p>' if runs else ""
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>{_esc(text('runs_title', 'zh'))} / {_esc(text('runs_title', 'en'))}</title>"
+        f"<style>{CSS}</style></head><body><header>"
+        f"<h1>{_esc(text('runs_title', 'zh'))} / {_esc(text('runs_title', 'en'))}</h1></header>"
+        f"<main><section>{latest}{_table(headers, rows)}</section></main></body></html>"
+    )

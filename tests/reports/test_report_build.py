@@ -1,0 +1,98 @@
+"""``overdue report`` on a real warehouse: files, provenance, sections, languages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from plotly.offline import get_plotlyjs
+from report_scan import Built, embedded_json, overdue, page_without_library
+
+from overdue.reports.build import snapshot_hash
+from overdue.warehouse import open_warehouse
+
+
+def test_snapshot_hash_is_the_models_definition(built: Built) -> None:
+    """The report's data snapshot is computed exactly as training computes it."""
+    from overdue.models.run import snapshot_hash as models_snapshot_hash
+
+    with open_warehouse(built.warehouse, read_only=True) as con:
+        assert snapshot_hash(con) == models_snapshot_hash(con)
+
+
+def test_report_writes_both_languages_latest_and_index(built: Built) -> None:
+    """reports/<run_id>/ holds zh.html, en.html, index.html and report.json; latest/ a copy."""
+    folder = built.reports / built.run_id
+    for name in ("zh.html", "en.html", "index.html", "report.json"):
+        assert (folder / name).exists()
+        assert (built.reports / "latest" / name).read_bytes() == (folder / name).read_bytes()
+    index = (built.reports / "index.html").read_text(encoding="utf-8")
+    assert built.run_id in index
+    assert built.first_run in index
+
+
+def test_provenance_names_run_snapshot_and_model(built: Built) -> None:
+    """The footer and the manifest carry the run id, snapshot hash, model version and time."""
+    manifest = json.loads((built.reports / built.run_id / "report.json").read_text())
+    with open_warehouse(built.warehouse, read_only=True) as con:
+        version, snapshot = con.execute(
+            "SELECT model_version, snapshot_hash FROM model_runs WHERE run_id = ?", [built.run_id]
+        ).fetchall()[0]
+    assert manifest["model_version"] == version
+    assert manifest["snapshot_hash"] == snapshot
+    page = (built.reports / built.run_id / "en.html").read_text(encoding="utf-8")
+    footer = page[page.index('<footer id="provenance">') :]
+    for value in (built.run_id, snapshot, version, manifest["generated_at"]):
+        assert value in footer
+
+
+def test_report_has_every_section_in_both_languages(built: Built) -> None:
+    """Each section is there; the Chinese page uses the contract's Chinese labels."""
+    ids = ("data", "success", "effects", "heatmap", "overlap", "sustained", "quality",
+           "drivers", "changes", "methods", "provenance")  # fmt: skip
+    for lang in ("zh", "en"):
+        page = page_without_library(built.reports / built.run_id / f"{lang}.html")
+        for section in ids:
+            assert f'id="{section}"' in page, (lang, section)
+    zh = page_without_library(built.reports / built.run_id / "zh.html")
+    for label in ("停息分期", "网贷P2P", "逾期原因", "催收阶段", "专业协助"):
+        assert label in zh
+    en = page_without_library(built.reports / built.run_id / "en.html")
+    assert "Population stability index" in en
+    assert "Observational data" in en
+
+
+def test_plotly_js_is_inlined_once_and_every_figure_is_json(built: Built) -> None:
+    """One copy of plotly.js per page; figures are embedded data, drawn without the network."""
+    for lang in ("zh", "en"):
+        page = built.reports / built.run_id / f"{lang}.html"
+        assert page.read_text(encoding="utf-8").count(get_plotlyjs()) == 1
+        assert len(embedded_json(page_without_library(page))) >= 20
+    assert "cdn" not in page_without_library(page).lower()
+
+
+def test_lang_option_writes_one_language(built: Built, tmp_path: Path) -> None:
+    """--lang zh writes only the Chinese page."""
+    env = {"OVERDUE_WAREHOUSE": str(built.warehouse)}
+    result = overdue("report", "--lang", "zh", "--out", str(tmp_path), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / built.run_id / "zh.html").exists()
+    assert not (tmp_path / built.run_id / "en.html").exists()
+    assert overdue("report", "--lang", "fr", "--out", str(tmp_path), env=env).returncode != 0
+
+
+def test_ingest_only_report_says_what_is_missing(ingest_only: Built) -> None:
+    """Without a model run the report names the missing tables and has a fresh run id."""
+    page = page_without_library(ingest_only.reports / ingest_only.run_id / "en.html")
+    assert "The warehouse lacks these tables, so their sections are empty: features" in page
+    for section in ("effects", "heatmap", "overlap", "quality", "drivers", "changes"):
+        start = page.index(f'<section id="{section}">')
+        assert "run `overdue train`" in page[start : page.index("</section>", start)]
+    assert len(ingest_only.run_id) == 32
+
+
+def test_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
+    """No warehouse: exit code 2 and a message that says what to do."""
+    result = overdue("report", "--warehouse", str(tmp_path / "none.duckdb"), env={})
+    assert result.returncode == 2
+    assert "overdue ingest" in result.stdout
