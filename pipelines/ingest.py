@@ -22,6 +22,7 @@ from overdue import warehouse
 from overdue.config import get_settings
 from overdue.ingest.load import ingest_file
 from overdue.ingest.read import discover_sources
+from overdue.ingest.sources import find_mapping
 
 RETRY_DELAYS = [2, 10, 30]
 
@@ -38,14 +39,20 @@ def retry_on_io_error(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -
     retry_condition_fn=retry_on_io_error,
     task_run_name="ingest {path}",
 )
-def ingest_one(path: str, warehouse_path: str, run_id: str, as_of: dt.date) -> dict[str, Any]:
-    """Ingest one file as one batch; counts, status and SHA-256 (never rows)."""
+def ingest_one(
+    path: str, warehouse_path: str, run_id: str, as_of: dt.date, source: str | None = None
+) -> dict[str, Any]:
+    """Ingest one file as one batch; counts, status and SHA-256 (never rows).
+
+    ``source`` names the source mapping the file is read through (``sources/<name>.yaml``).
+    """
     settings = get_settings()
+    mapping = find_mapping(source) if source else None
     with warehouse.open_warehouse(
         Path(warehouse_path), memory_limit=settings.duckdb_memory_limit
     ) as con:
-        report = ingest_file(con, Path(path), run_id=run_id, as_of=as_of)
-    return {
+        report = ingest_file(con, Path(path), run_id=run_id, as_of=as_of, mapping=mapping)
+    result = {
         "path": str(report.path),
         "status": report.status,
         "batch_id": report.batch_id,
@@ -57,13 +64,24 @@ def ingest_one(path: str, warehouse_path: str, run_id: str, as_of: dt.date) -> d
         "cases_superseded": report.cases_superseded,
         "message": report.message,
     }
+    if mapping is not None:  # read = loaded + quarantined + replaced + skipped
+        result |= {
+            "source": report.source,
+            "rows_skipped": report.rows_skipped,
+            "skip_reasons": report.skip_reasons,
+        }
+    return result
 
 
 @flow(name="ingest")
 def ingest_flow(
-    paths: list[str], warehouse_path: str | None = None, as_of: dt.date | None = None
+    paths: list[str],
+    warehouse_path: str | None = None,
+    as_of: dt.date | None = None,
+    source: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Ingest every file named by ``paths`` (files, folders, globs): one batch per file."""
+    """Ingest every file named by ``paths`` (files, folders, globs): one batch per file;
+    with ``source``, read through that source mapping."""
     logger = get_run_logger()
     target = warehouse_path or str(get_settings().warehouse)
     run_id = str(uuid.uuid4())
@@ -71,7 +89,7 @@ def ingest_flow(
     results = []
     # One file after another: DuckDB lets one process write the warehouse at a time.
     for path in discover_sources(paths):
-        result = ingest_one(str(path), target, run_id, day)
+        result = ingest_one(str(path), target, run_id, day, source)
         logger.info(
             "%s: %s, read %s = loaded %s + quarantined %s + replaced %s",
             result["path"],

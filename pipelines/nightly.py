@@ -25,12 +25,14 @@ from prefect.artifacts import (
 from prefect.runtime import flow_run
 
 from overdue.config import Settings, get_settings
+from overdue.ingest.load import ALREADY_LOADED
 from overdue.ingest.read import discover_sources
-from overdue.models.run import model_version, snapshot_hash
+from overdue.models.run import model_version
 from overdue.models.run import train as train_models
+from overdue.models.train import TooFewCasesError
 from overdue.publish import CURRENT, publish_snapshot
 from overdue.reports.build import LATEST, MANIFEST, build_report
-from overdue.warehouse import open_warehouse
+from overdue.warehouse import open_warehouse, snapshot_hash
 from pipelines.ingest import ingest_one, retry_on_io_error
 
 
@@ -68,7 +70,12 @@ def train_stage(warehouse: str, overrides: dict[str, Any], run_id: str) -> dict[
     snapshot, version, trained = current_model(Path(warehouse), settings.seed)
     if trained and (settings.models_dir / version).exists():
         return {"skipped": True, "model_version": version, "snapshot_hash": snapshot}
-    report = train_models(Path(warehouse), settings, run_id)
+    try:
+        report = train_models(Path(warehouse), settings, run_id)
+    except TooFewCasesError as refusal:
+        get_run_logger().warning("no model trained: %s", refusal)
+        return {"skipped": True, "model_version": None, "snapshot_hash": snapshot,
+                "refused": str(refusal)}  # fmt: skip
     return {
         "skipped": False,
         "model_version": report.model_version,
@@ -80,13 +87,17 @@ def train_stage(warehouse: str, overrides: dict[str, Any], run_id: str) -> dict[
 
 
 @task(name="report")
-def report_stage(warehouse: str, overrides: dict[str, Any], model: str) -> dict[str, Any]:
-    """Build the report unless the latest one is of this model version and k."""
+def report_stage(
+    warehouse: str, overrides: dict[str, Any], model: str | None, new_batches: bool
+) -> dict[str, Any]:
+    """Build the report unless no file arrived and the latest report is of this model version
+    and k (without a model it is built too: it shows the data and says why there is none)."""
     settings = _settings(overrides)
     manifest = settings.reports_dir / LATEST / MANIFEST
-    if manifest.exists():
+    if manifest.exists() and not new_batches:
         latest = json.loads(manifest.read_text(encoding="utf-8"))
-        if latest.get("model_version") == model and latest.get("k") == settings.k:
+        same = latest.get("model_version") == model and latest.get("k") == settings.k
+        if same and model is not None:
             return {"skipped": True, "folder": str(manifest.parent), "run_id": latest["run_id"]}
     built = build_report(Path(warehouse), settings.reports_dir, k=settings.k)
     return {
@@ -98,9 +109,14 @@ def report_stage(warehouse: str, overrides: dict[str, Any], model: str) -> dict[
 
 
 @task(name="publish")
-def publish_stage(warehouse: str, overrides: dict[str, Any], model: str, run_id: str) -> dict:
-    """Publish the read-only snapshot unless the current one is already of this model."""
+def publish_stage(
+    warehouse: str, overrides: dict[str, Any], model: str | None, run_id: str
+) -> dict[str, Any]:
+    """Publish the read-only snapshot unless the current one is already of this model; with no
+    model there is nothing to publish and the previous snapshot stays current."""
     settings = _settings(overrides)
+    if model is None:
+        return {"skipped": True, "folder": None}
     pointer = settings.published_dir / CURRENT
     if pointer.exists():
         current = settings.published_dir / pointer.read_text(encoding="utf-8").strip()
@@ -114,6 +130,8 @@ def publish_stage(warehouse: str, overrides: dict[str, Any], model: str, run_id:
 
 def _summary_markdown(result: dict[str, Any]) -> str:
     ingested = result["ingest"]
+    trained = result["train"]
+    model_note = trained.get("refused") or ("reused" if trained["skipped"] else "trained")
     lines = [
         f"# Nightly run {result['run_id']}",
         "",
@@ -125,8 +143,7 @@ def _summary_markdown(result: dict[str, Any]) -> str:
             for r in ingested
         ),
         "",
-        f"- model: `{result['train']['model_version']}`"
-        f" ({'reused' if result['train']['skipped'] else 'trained'})",
+        f"- model: `{trained['model_version']}` ({model_note})",
         f"- report: {result['report']['folder']}"
         f" ({'reused' if result['report']['skipped'] else 'built'})",
         f"- published: {result['publish']['folder']}"
@@ -150,8 +167,12 @@ def nightly(
     warehouse: str | None = None,
     as_of: dt.date | None = None,
     k: int | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
-    """Ingest new files (the inbox by default), train if the data changed, report, publish."""
+    """Ingest new files (the inbox by default), train if the data changed, report, publish.
+
+    ``source`` names a source mapping (``sources/<name>.yaml``) the files are read through.
+    """
     logger = get_run_logger()
     settings = get_settings()
     overrides = {"k": k}
@@ -171,10 +192,11 @@ def nightly(
         files = [str(p) for p in discover_sources([s for s in sources if Path(s).exists()])]
         day = as_of or dt.date.today()
         ingest = _with_retries(ingest_one, settings)
-        ingested = [ingest(f, str(target), run_id, day) for f in files]
+        ingested = [ingest(f, str(target), run_id, day, source) for f in files]
         trained = _with_retries(train_stage, settings)(str(target), overrides, run_id)
         model = trained["model_version"]
-        reported = _with_retries(report_stage, settings)(str(target), overrides, model)
+        new_batches = any(r["status"] != ALREADY_LOADED for r in ingested)
+        reported = _with_retries(report_stage, settings)(str(target), overrides, model, new_batches)
         published = _with_retries(publish_stage, settings)(str(target), overrides, model, run_id)
     finally:
         lock.release()
@@ -188,11 +210,12 @@ def nightly(
     create_markdown_artifact(
         _summary_markdown(result), key="nightly-summary", description="What the nightly run did"
     )
-    create_table_artifact(
-        _effects_table(published["folder"]),
-        key="approach-effects",
-        description="Adjusted agreement rate per approach",
-    )
+    if published["folder"]:  # no model (too few cases): nothing published, no effects
+        create_table_artifact(
+            _effects_table(published["folder"]),
+            key="approach-effects",
+            description="Adjusted agreement rate per approach",
+        )
     report_page = Path(reported["folder"]).resolve() / "index.html"
     create_link_artifact(report_page.as_uri(), link_text="report", key="report")
     logger.info(

@@ -320,3 +320,16 @@ def test_truth_is_what_outcomes_average_to(big: simulate.Chunk) -> None:
         observed = asked["outcome"].is_in(AGREED).mean()
         expected = asked[f"p_{code}"].mean()
         assert abs(observed - expected) < 4 * np.sqrt(expected * (1 - expected) / asked.height)
+
+
+def test_committed_sample_is_what_make_sample_writes(tmp_path: Path) -> None:
+    """data/sample is reproducible: the simulator with the default seed writes the same bytes."""
+    from overdue.config import Settings
+
+    settings = Settings()
+    root = Path(__file__).resolve().parents[1]
+    fresh = write_simulation(tmp_path / "cases.parquet", rows=20_000, seed=settings.seed,
+                             as_of=settings.as_of)
+    assert fresh.cases_path.read_bytes() == (root / "data/sample/cases.parquet").read_bytes()
+    assert fresh.truth_summary_path.read_text(encoding="utf-8") == (
+        root / "data/sample/cases.truth.json").read_text(encoding="utf-8")

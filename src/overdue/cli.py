@@ -113,24 +113,40 @@ def run(
     k: Annotated[
         int | None, typer.Option(min=1, help="privacy threshold [default: settings]")
     ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source", help="read the files through the source mapping sources/NAME.yaml"
+        ),
+    ] = None,
 ) -> None:
     """Run the nightly pipeline locally: ingest, train, report, publish (skips what is done)."""
     from pipelines.nightly import PipelineBusyError, nightly
 
+    from overdue.ingest.sources import MappingError, find_mapping
+
     settings = get_settings()
+    if source is not None and not paths:
+        raise typer.BadParameter("--source needs the files of that source", param_hint="PATHS")
     sources = paths or [str(settings.sample), str(settings.inbox)]
     try:
-        result = nightly(paths=sources, warehouse=str(warehouse) if warehouse else None, k=k)
-    except PipelineBusyError as exc:
+        if source is not None:
+            find_mapping(source)  # a broken mapping stops here, before the pipeline starts
+        result = nightly(
+            paths=sources, warehouse=str(warehouse) if warehouse else None, k=k, source=source
+        )
+    except (PipelineBusyError, MappingError) as exc:
         raise _fail(str(exc)) from None
     table = Table(title=f"nightly run {result['run_id']}")
     for column in ("stage", "result", "where"):
         table.add_column(column)
     for item in result["ingest"]:
+        skipped = item.get("rows_skipped", 0)
         table.add_row(
             "ingest",
             f"{item['status']}: read {item['rows_read']:,} = loaded {item['rows_loaded']:,} + "
-            f"quarantined {item['rows_quarantined']:,} + replaced {item['rows_replaced']:,}",
+            f"quarantined {item['rows_quarantined']:,} + replaced {item['rows_replaced']:,}"
+            + (f" + skipped {skipped:,}" if item.get("source") else ""),
             item["path"],
         )
     stages = (("model", "train", "bundle_path"), ("report", "report", "folder"),
@@ -138,21 +154,30 @@ def run(
     for name, key, where in stages:
         stage = result[key]
         done = "reused (inputs unchanged)" if stage["skipped"] else "done"
-        table.add_row(name, done, str(stage.get(where, stage.get("model_version", ""))))
+        if stage.get("refused") or (key == "publish" and not stage.get("folder")):
+            done = "not done"  # too few cases: no model, so nothing to publish
+        where_shown = stage.get(where) or stage.get("model_version") or stage.get("refused", "")
+        table.add_row(name, done, str(where_shown))
     console.print(table)
-    console.print(f"model {result['train']['model_version']}")
+    trained = result["train"]
+    console.print(f"model: {trained['model_version'] or 'none: ' + trained.get('refused', '')}")
     console.print(f"report: {Path(result['report']['folder']) / 'index.html'}")
-    console.print(f"published snapshot: {result['publish']['folder']}")
+    console.print(f"published snapshot: {result['publish']['folder'] or 'unchanged'}")
 
 
 def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
     """The per-file table, the balance of the run, unknown columns and the top reasons."""
     table = Table(title=f"ingest run {summary.run_id} into {target}")
     counts = ("rows_read", "rows_loaded", "rows_quarantined", "rows_replaced", "cases_superseded")
+    names = ["read", "loaded", "quarantined", "replaced dup.", "superseded"]
+    skipping = any(b.source for b in summary.batches)
+    if skipping:  # files read through a source mapping: rows that are not cases are skipped
+        counts = (*counts[:4], "rows_skipped", counts[4])
+        names = [*names[:4], "skipped", names[4]]
     table.add_column("file")
     table.add_column("batch", justify="right")
     table.add_column("status")
-    for name in ("read", "loaded", "quarantined", "replaced dup.", "superseded"):
+    for name in names:
         table.add_column(name, justify="right")
     for b in summary.batches:
         table.add_row(
@@ -164,8 +189,14 @@ def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
         f"rows read {summary.total('rows_read'):,} = loaded {summary.total('rows_loaded'):,} "
         f"+ quarantined {summary.total('rows_quarantined'):,} "
         f"+ replaced duplicates {summary.total('rows_replaced'):,}"
+        + (f" + skipped {summary.total('rows_skipped'):,}" if skipping else "")
     )
     for b in summary.batches:
+        if b.skip_reasons:
+            reasons = ", ".join(f"{r} ({n:,})" for r, n in b.skip_reasons.items())
+            console.print(
+                f"{b.path}: skipped (not negotiation cases, source {b.source}): {reasons}"
+            )
         if b.unknown_columns:
             console.print(
                 f"{b.path}: columns not in the contract kept in cases.extra: "
@@ -187,15 +218,28 @@ def ingest(
         list[str], typer.Argument(help="CSV, Parquet or JSON Lines files, folders or globs")
     ],
     warehouse: WarehouseOption = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="the files are another organisation's export: read them through the mapping "
+            "sources/NAME.yaml (or a path to a mapping file)",
+        ),
+    ] = None,
 ) -> None:
     """Load case records into the warehouse: good rows to cases, bad rows to quarantine."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     from overdue.ingest import SourceError, ingest_paths
     from overdue.ingest.load import ALREADY_LOADED, REFUSED, BatchReport
+    from overdue.ingest.sources import MappingError, find_mapping
 
     settings = get_settings()
     target = warehouse or settings.warehouse
+    try:
+        mapping = find_mapping(source) if source else None
+    except MappingError as exc:
+        raise _fail(str(exc)) from None
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console
     )
@@ -229,6 +273,7 @@ def ingest(
                 memory_limit=settings.duckdb_memory_limit,
                 on_progress=on_progress,
                 on_batch=on_batch,
+                mapping=mapping,
             )
     except SourceError as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -429,7 +474,6 @@ def report(
     )
 
 
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -462,6 +506,7 @@ def serve(
         log_level="info",
         server_header=False,
     )
+
 
 if __name__ == "__main__":
     app()

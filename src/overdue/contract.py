@@ -507,6 +507,9 @@ def fields_with_role(*roles: Role) -> tuple[str, ...]:
 ADVISING_ROLES: Final = (Role.CONTEXT, Role.ACTION)
 """The only roles that may feed a model that advises a counselor."""
 
+DOCUMENT_FIELDS: Final = tuple(f.name for f in FIELDS if f.name.startswith("doc_"))
+"""The six kinds of document a debtor may bring."""
+
 PLAN_FIELDS: Final = ("proposed_term_months", "proposed_monthly_payment", "upfront_payment")
 """Action fields that follow from the approach asked for; they do not describe the debtor."""
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from overdue import contract
-from overdue.contract import APPROACHES, FIELD_BY_NAME, FIELD_NAMES, Kind
+from overdue.contract import APPROACHES, DOCUMENT_FIELDS, FIELD_BY_NAME, FIELD_NAMES, Kind
 from overdue.segments import subgroups
 
 GENERATOR_VERSION: Final = "sim-1"
@@ -142,14 +142,7 @@ STAGE_CUTS: Final = np.array([1.6, 4.6, 5.2, 5.9, 6.9])  # on log1p(days) + nois
 HELP: Final = list(FIELD_BY_NAME["professional_help"].values)
 CHANNELS: Final = list(FIELD_BY_NAME["channel"].values)
 APPROACH_CODES: Final = list(APPROACHES)
-DOCS: Final = (
-    "doc_loan_contract",
-    "doc_income_proof",
-    "doc_expense_statement",
-    "doc_bank_statement",
-    "doc_medical_report",
-    "doc_household_finances",
-)
+DOCS: Final = DOCUMENT_FIELDS
 OVERLAP_FLOOR: Final = 0.15  # share of the approach choice that is uniform: P(approach) >= 2.5%
 DEFERRAL_TERM: Final = 3  # months; 6 after illness or job loss
 DISCOUNT_LUMP_SHARE: Final = 0.55  # a principal discount offers 55% of the principal left

@@ -128,6 +128,41 @@ CREATE TABLE approach_effects (
 );
 """,
     ),
+    Migration(
+        3,
+        "ingest: source mappings (skipped rows, skip reasons, source, mapping hash)",
+        # DuckDB cannot change a CHECK constraint in place: the table is rebuilt with the
+        # balance that counts skipped rows, and the existing batches are copied over.
+        """
+CREATE TABLE batches_v3 (
+    batch_id BIGINT PRIMARY KEY,
+    run_id VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    bytes BIGINT NOT NULL,
+    format VARCHAR,
+    encoding VARCHAR,
+    rows_read BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    rows_replaced BIGINT NOT NULL,
+    cases_superseded BIGINT NOT NULL,
+    unknown_columns VARCHAR[] NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    status VARCHAR NOT NULL,
+    message VARCHAR,
+    rows_skipped BIGINT NOT NULL DEFAULT 0,
+    skip_reasons JSON,
+    source VARCHAR,
+    mapping_sha256 VARCHAR,
+    CHECK (rows_read = rows_loaded + rows_quarantined + rows_replaced + rows_skipped)
+);
+INSERT INTO batches_v3 BY NAME SELECT *, 0 AS rows_skipped FROM batches;
+DROP TABLE batches;
+ALTER TABLE batches_v3 RENAME TO batches;
+""",
+    ),
 )
 """The schema, step by step. Append new steps; never edit one that has shipped."""
 
@@ -218,6 +253,15 @@ def scratch(memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnecti
         yield con
     finally:
         con.close()
+
+
+def snapshot_hash(con: duckdb.DuckDBPyConnection) -> str:
+    """A hash of which version of which case the warehouse holds (case ids and their batches)."""
+    rows = con.execute(
+        "SELECT sha256(coalesce(string_agg(case_id || ':' || batch_id, ',' ORDER BY case_id), ''))"
+        " FROM cases"
+    ).fetchall()
+    return str(rows[0][0])
 
 
 @contextmanager

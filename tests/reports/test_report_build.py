@@ -8,16 +8,7 @@ from pathlib import Path
 from plotly.offline import get_plotlyjs
 from report_scan import Built, embedded_json, overdue, page_without_library
 
-from overdue.reports.build import snapshot_hash
 from overdue.warehouse import open_warehouse
-
-
-def test_snapshot_hash_is_the_models_definition(built: Built) -> None:
-    """The report's data snapshot is computed exactly as training computes it."""
-    from overdue.models.run import snapshot_hash as models_snapshot_hash
-
-    with open_warehouse(built.warehouse, read_only=True) as con:
-        assert snapshot_hash(con) == models_snapshot_hash(con)
 
 
 def test_report_writes_both_languages_latest_and_index(built: Built) -> None:

@@ -13,18 +13,11 @@ from typing import Final
 
 import polars as pl
 
-from overdue.contract import AGREED, FIELD_BY_NAME, PENDING, Role
+from overdue.contract import AGREED, DOCUMENT_FIELDS, FIELD_BY_NAME, PENDING, Role
 
 FEATURE_SET_VERSION: Final = "fs-1"
 
-DOCS: Final = (
-    "doc_loan_contract",
-    "doc_income_proof",
-    "doc_expense_statement",
-    "doc_bank_statement",
-    "doc_medical_report",
-    "doc_household_finances",
-)
+DOCS: Final = DOCUMENT_FIELDS
 OVERDUE_BAND_EDGES: Final = (30, 90, 180, 365)
 OVERDUE_BAND_LABELS: Final = ("<30", "30-89", "90-179", "180-364", "365+")
 EARLY_CONTACT_DAYS: Final = 30

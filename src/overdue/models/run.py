@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import duckdb
 import polars as pl
 from threadpoolctl import threadpool_limits
 
@@ -27,7 +26,7 @@ from overdue.models.effects import EffectRow, estimate_effects
 from overdue.models.estimate import reference_values, similar_case_counts
 from overdue.models.registry import Bundle, load_bundle, save_bundle
 from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
-from overdue.warehouse import open_warehouse, transaction
+from overdue.warehouse import open_warehouse, snapshot_hash, transaction
 
 MODEL_CODE_VERSION: Final = "models-1"
 """Bump when training code changes what a model version means."""
@@ -46,15 +45,6 @@ class TrainingReport:
     labelled: int
     bundle_path: str
     metrics: dict[str, dict[str, float]]
-
-
-def snapshot_hash(con: duckdb.DuckDBPyConnection) -> str:
-    """A hash of which version of which case the warehouse holds (case ids and their batches)."""
-    rows = con.execute(
-        "SELECT sha256(coalesce(string_agg(case_id || ':' || batch_id, ',' ORDER BY case_id), ''))"
-        " FROM cases"
-    ).fetchall()
-    return str(rows[0][0])
 
 
 def model_version(snapshot: str, seed: int) -> str:

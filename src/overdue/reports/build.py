@@ -41,7 +41,7 @@ from overdue.reports.content import (
 from overdue.reports.i18n import LANGS, Lang
 from overdue.reports.pages import render_chooser, render_index, render_report
 from overdue.reports.suppression import protect
-from overdue.warehouse import open_warehouse
+from overdue.warehouse import open_warehouse, snapshot_hash
 
 EXPECTED_TABLES: Final = (
     "batches",
@@ -68,19 +68,6 @@ class ReportBuild:
     def sizes(self) -> dict[str, int]:
         """Bytes of each page."""
         return {lang: path.stat().st_size for lang, path in self.files.items()}
-
-
-def snapshot_hash(con: duckdb.DuckDBPyConnection) -> str:
-    """The data snapshot, exactly as ``overdue.models.run.snapshot_hash`` computes it.
-
-    Repeated here because importing the models package (scikit-learn) costs seconds; a test
-    keeps the two in agreement.
-    """
-    rows = con.execute(
-        "SELECT sha256(coalesce(string_agg(case_id || ':' || batch_id, ',' ORDER BY case_id), ''))"
-        " FROM cases"
-    ).fetchall()
-    return str(rows[0][0])
 
 
 def collect(con: duckdb.DuckDBPyConnection, k: int, generated_at: str) -> ReportContent:

@@ -145,12 +145,13 @@ def coverage_table(coverage: pl.DataFrame, k: int) -> pl.DataFrame:
     )
 
 
-PARTS_OF_READ: Final = ("rows_loaded", "rows_quarantined", "rows_replaced")
+PARTS_OF_READ: Final = ("rows_loaded", "rows_quarantined", "rows_replaced", "rows_skipped")
 BATCH_COUNTS: Final = (
     "rows_read",
     "rows_loaded",
     "rows_quarantined",
     "rows_replaced",
+    "rows_skipped",
     "cases_superseded",
 )
 TOTAL: Final = "total"
@@ -161,7 +162,7 @@ def batch_tables(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Batch row counts (with a total row) and quarantine reasons, protected together.
 
-    Lines: read = loaded + quarantined + replaced for each batch; each count adds up over
+    Lines: read = loaded + quarantined + replaced + skipped for each batch; each count adds up over
     batches to the total row; reasons add up to the quarantined total (a row can have several
     reasons, but treating them as a partition only hides more).
     """

@@ -65,6 +65,12 @@ def _suppressed_trace(
     )
 
 
+def n_text(n: int | None) -> str:
+    """'n = 1,234' for a hover, or nothing where the count is not published (a null would
+    read as 0 in Plotly's number format)."""
+    return "" if n is None else f"n = {n:,}"
+
+
 def level_order(dimension: str) -> list[str]:
     """Levels of a dimension in the order readers expect (the contract's order for fields)."""
     if dimension in DIMENSION_LEVELS:
@@ -224,12 +230,12 @@ def forest_figure(frame: pl.DataFrame, title: str, lang: Lang) -> go.Figure:
                     "array": [round(r["ci_high"] - r["estimate"], 4) for _, r in part],
                     "arrayminus": [round(r["estimate"] - r["ci_low"], 4) for _, r in part],
                 },
-                customdata=[[r["ci_low"], r["ci_high"], r["n"]] for _, r in part],
+                customdata=[[r["ci_low"], r["ci_high"], n_text(r["n"])] for _, r in part],
                 hovertemplate="%{y}<br>"
                 + text("estimate", lang)
                 + " %{x:.1%}<br>"
                 + text("interval", lang)
-                + " %{customdata[0]:.1%} - %{customdata[1]:.1%}<br>n = %{customdata[2]:,}"
+                + " %{customdata[0]:.1%} - %{customdata[1]:.1%}<br>%{customdata[2]}"
                 + "<extra></extra>",
                 name=text("sec_overlap", lang) if flagged else text("estimate", lang),
             )
@@ -280,14 +286,14 @@ def subgroup_forest_figure(frame: pl.DataFrame, family: str, lang: Lang) -> go.F
                     "arrayminus": (shown["estimate"] - shown["ci_low"]).round(4).to_list(),
                 },
                 customdata=[
-                    [subgroup_label(s, lang), lo, hi, n]
+                    [subgroup_label(s, lang), lo, hi, n_text(n)]
                     for s, lo, hi, n in shown.select("subgroup", "ci_low", "ci_high", "n").rows()
                 ],
                 hovertemplate="%{customdata[0]}<br>"
                 + value_label("approach", approach, lang)
                 + ": %{x:.1%}<br>"
                 + text("interval", lang)
-                + " %{customdata[1]:.1%} - %{customdata[2]:.1%}<br>n = %{customdata[3]:,}"
+                + " %{customdata[1]:.1%} - %{customdata[2]:.1%}<br>%{customdata[3]}"
                 + "<extra></extra>",
                 name=value_label("approach", approach, lang),
                 legendgroup=approach,
@@ -355,7 +361,7 @@ def heatmap_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
             colorbar={"title": {"text": text("success_rate", lang)}, "tickformat": ".0%"},
             hovertemplate="%{y}<br>%{x}: %{z:.1%}<br>"
             + text("interval", lang)
-            + " %{customdata[0]:.1%} - %{customdata[1]:.1%}<br>n = %{customdata[2]:,}"
+            + " %{customdata[0]:.1%} - %{customdata[1]:.1%}<br>%{customdata[2]}"
             + "<extra></extra>",
             hoverongaps=False,
         )

@@ -70,6 +70,7 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "rows_loaded": {"zh": "载入行数", "en": "loaded"},
     "rows_quarantined": {"zh": "隔离行数", "en": "quarantined"},
     "rows_replaced": {"zh": "重复替换", "en": "replaced duplicates"},
+    "rows_skipped": {"zh": "按映射跳过", "en": "skipped by mapping"},
     "cases_superseded": {"zh": "被新版本替换", "en": "superseded"},
     "total": {"zh": "合计", "en": "total"},
     "quarantine_reasons": {"zh": "隔离原因(行数)", "en": "Quarantine reasons (rows)"},

@@ -17,7 +17,13 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from overdue.reports import figures
-from overdue.reports.content import FAMILIES, ReportContent, family_of, sustained_at
+from overdue.reports.content import (
+    BATCH_COUNTS,
+    FAMILIES,
+    ReportContent,
+    family_of,
+    sustained_at,
+)
 from overdue.reports.i18n import (
     METHODS,
     Lang,
@@ -149,8 +155,7 @@ def data_section(content: ReportContent, page: Page, lang: Lang) -> str:
     )
     if content.batches is not None:
         parts.append(f"<h3>{_esc(text('batches', lang))}</h3>")
-        columns = ["rows_read", "rows_loaded", "rows_quarantined", "rows_replaced",
-                   "cases_superseded"]  # fmt: skip
+        columns = list(BATCH_COUNTS)
         rows = []
         for r in content.batches.iter_rows(named=True):
             name = text("total", lang) if r["batch"] == "total" else r["batch"]

@@ -103,11 +103,19 @@ def model_runs(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def batches(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per loaded file: its name (not its folder), format and row counts."""
+    """One row per loaded file: its name (not its folder), format and row counts.
+
+    ``rows_skipped`` (rows a source mapping left out on purpose) is 0 in warehouses older
+    than the column.
+    """
+    columns = {
+        str(r[0]) for r in con.execute("SELECT column_name FROM (DESCRIBE batches)").fetchall()
+    }
+    skipped = "rows_skipped" if "rows_skipped" in columns else "0::BIGINT AS rows_skipped"
     return con.sql(
         "SELECT batch_id, regexp_extract(path, '[^/\\\\]+$') AS file, format, encoding, "
-        "status, rows_read, rows_loaded, rows_quarantined, rows_replaced, cases_superseded, "
-        "finished_at FROM batches ORDER BY batch_id"
+        f"status, rows_read, rows_loaded, rows_quarantined, rows_replaced, {skipped}, "
+        "cases_superseded, finished_at FROM batches ORDER BY batch_id"
     ).pl()
 
 
