@@ -6,12 +6,19 @@ wins, ties by later line, a missing time loses to any time), compared with the c
 stored (ties go to the newer batch), and written together with its quarantined rows and its
 ``batches`` row in one transaction. A file whose SHA-256 is already in ``batches`` is not read
 again.
+
+A file in another organisation's format is read through its source mapping
+(``ingest.sources``): the mapping turns the rows that are negotiation cases into contract
+records and counts the others as skipped, with a reason; the cases then go through exactly the
+same checks. Such a batch balances as read = loaded + quarantined + replaced + skipped, and it is
+"already loaded" only for the same file with the same mapping.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import tempfile
 import threading
 import uuid
@@ -23,12 +30,18 @@ from pathlib import Path
 from typing import Final
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
 from overdue import warehouse
 from overdue.contract import FIELD_NAMES, REQUIRED
+from overdue.ingest.normalise import quote_ident, quote_literal
 from overdue.ingest.read import (
+    ORDINAL,
+    REJECTS_SCAN,
+    REJECTS_TABLE,
     ColumnMap,
+    Format,
     Reject,
     Source,
     SourceError,
@@ -41,6 +54,7 @@ from overdue.ingest.read import (
     source_query,
     utf8_copy,
 )
+from overdue.ingest.sources import MappingError, SourceMapping, map_frame, read_source_frame
 from overdue.ingest.validate import (
     extra_columns,
     rejected_record,
@@ -58,7 +72,11 @@ ProgressCallback = Callable[[Path, str, float | None], None]
 
 @dataclass(frozen=True)
 class BatchReport:
-    """What happened to one file. ``rows_read = rows_loaded + rows_quarantined + rows_replaced``."""
+    """What happened to one file.
+
+    ``rows_read = rows_loaded + rows_quarantined + rows_replaced + rows_skipped``; rows are
+    skipped only by a source mapping (rows that are not negotiation cases, by reason).
+    """
 
     path: Path
     status: str  # loaded, already_loaded or refused
@@ -73,11 +91,16 @@ class BatchReport:
     reasons: dict[str, int] = field(default_factory=dict)
     missing_required: tuple[str, ...] = ()  # required fields without a column in the file
     message: str | None = None
+    rows_skipped: int = 0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    source: str | None = None  # the source mapping the file was read through
 
     @property
     def balanced(self) -> bool:
-        """Every row read was loaded, quarantined or replaced by a newer version."""
-        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_replaced
+        """Every row read was loaded, quarantined, replaced by a newer version, or skipped."""
+        return self.rows_read == (
+            self.rows_loaded + self.rows_quarantined + self.rows_replaced + self.rows_skipped
+        )
 
 
 @dataclass(frozen=True)
@@ -108,9 +131,14 @@ def _sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _existing_batch(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[int, str] | None:
+def _existing_batch(
+    con: duckdb.DuckDBPyConnection, sha256: str, mapping_sha256: str | None = None
+) -> tuple[int, str] | None:
+    """The first batch of this content read the same way (directly, or by the same mapping)."""
     row = con.execute(
-        "SELECT batch_id, status FROM batches WHERE sha256 = ? ORDER BY batch_id LIMIT 1", [sha256]
+        "SELECT batch_id, status FROM batches WHERE sha256 = ? "
+        "AND mapping_sha256 IS NOT DISTINCT FROM ? ORDER BY batch_id LIMIT 1",
+        [sha256, mapping_sha256],
     ).fetchone()
     return (int(row[0]), str(row[1])) if row else None
 
@@ -129,9 +157,15 @@ def _insert_batch(
     source: Source | None,
     size: int,
     started: dt.datetime,
+    mapping: SourceMapping | None = None,
 ) -> None:
     con.execute(
-        "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO batches BY NAME SELECT ? AS batch_id, ? AS run_id, ? AS path, ? AS sha256, "
+        "? AS bytes, ? AS format, ? AS encoding, ? AS rows_read, ? AS rows_loaded, "
+        "? AS rows_quarantined, ? AS rows_replaced, ? AS cases_superseded, "
+        "?::VARCHAR[] AS unknown_columns, ? AS started_at, ? AS finished_at, ? AS status, "
+        "? AS message, ? AS rows_skipped, ?::JSON AS skip_reasons, ? AS source, "
+        "? AS mapping_sha256",
         [
             report.batch_id,
             run_id,
@@ -150,6 +184,10 @@ def _insert_batch(
             dt.datetime.now(),
             report.status,
             report.message,
+            report.rows_skipped,
+            json.dumps(report.skip_reasons),
+            mapping.name if mapping else None,
+            mapping.sha256 if mapping else None,
         ],
     )
 
@@ -160,11 +198,13 @@ def _refuse(
     error: SourceError,
     run_id: str,
     started: dt.datetime,
+    mapping: SourceMapping | None = None,
 ) -> BatchReport:
     sha256 = _sha256(path)
+    source = mapping.name if mapping else None
     if sha256 is None:
-        return BatchReport(path, REFUSED, message=str(error))
-    existing = _existing_batch(con, sha256)
+        return BatchReport(path, REFUSED, message=str(error), source=source)
+    existing = _existing_batch(con, sha256, mapping.sha256 if mapping else None)
     if existing is not None:
         return BatchReport(
             path,
@@ -172,11 +212,20 @@ def _refuse(
             existing[0],
             sha256,
             message=str(error),
+            source=source,
         )
     with warehouse.transaction(con):
-        report = BatchReport(path, REFUSED, _next_batch_id(con), sha256, message=str(error))
+        report = BatchReport(
+            path, REFUSED, _next_batch_id(con), sha256, message=str(error), source=source
+        )
         _insert_batch(
-            con, report, run_id=run_id, source=None, size=path.stat().st_size, started=started
+            con,
+            report,
+            run_id=run_id,
+            source=None,
+            size=path.stat().st_size,
+            started=started,
+            mapping=mapping,
         )
     return report
 
@@ -374,8 +423,16 @@ def _load_query(
     as_of: dt.date,
     started: dt.datetime,
     notify: ProgressCallback,
+    mapping: SourceMapping | None = None,
+    skipped: dict[str, int] | None = None,
+    rejects: Sequence[Reject] = (),
+    reject_columns: ColumnMap | None = None,
 ) -> BatchReport:
-    """Stage, check, screen and load the rows of ``query`` in one transaction."""
+    """Stage, check, screen and load the rows of ``query`` in one transaction.
+
+    With a ``mapping``, ``query`` holds the mapped cases, ``skipped`` the rows it skipped and
+    ``rejects`` the raw lines that could not be split (named by ``reject_columns``).
+    """
     path = source.path
     with warehouse.transaction(con):
         batch_id = _next_batch_id(con)
@@ -389,13 +446,17 @@ def _load_query(
         except (duckdb.InvalidInputException, duckdb.IOException) as exc:
             # DuckDB's message may quote the file's content: name only the kind of error.
             raise SourceError(f"{path}: cannot be read ({type(exc).__name__})") from None
-        rejects = csv_rejects(con) if query.rejects_table else []
+        rejects = csv_rejects(con) if query.rejects_table else list(rejects)
         if source.encoding == "utf-8" and any(r.reason == "parse:encoding" for r in rejects):
             raise _NotUtf8Error
         _screen_candidates(con)
-        reasons = _reason_counts(con) + _stage_rejects(con, rejects, query.columns)
+        reasons = _reason_counts(con) + _stage_rejects(
+            con, rejects, reject_columns or query.columns
+        )
         notify(path, "writing", None)
-        rows_read = _count(con, "SELECT count(*) FROM staged_rows") + len(rejects)
+        skip_reasons = dict(skipped or {})
+        rows_skipped = sum(skip_reasons.values())
+        rows_read = _count(con, "SELECT count(*) FROM staged_rows") + len(rejects) + rows_skipped
         loaded, quarantined, replaced, superseded = _load_staged(
             con, batch_id, query.header_lines, bool(rejects)
         )
@@ -412,35 +473,167 @@ def _load_query(
             extra_columns(query.columns),
             dict(reasons.most_common()),
             tuple(f for f in REQUIRED if f not in query.columns.fields),
+            rows_skipped=rows_skipped,
+            skip_reasons=skip_reasons,
+            source=mapping.name if mapping else None,
         )
         if not report.balanced:
             raise RuntimeError(f"{path}: accounting does not balance; nothing was stored")
-        _insert_batch(con, report, run_id=run_id, source=source, size=source.bytes, started=started)
+        _insert_batch(
+            con,
+            report,
+            run_id=run_id,
+            source=source,
+            size=source.bytes,
+            started=started,
+            mapping=mapping,
+        )
         _drop_staging(con)
     return report
 
 
-def ingest_file(
+def _raw_csv(
+    con: duckdb.DuckDBPyConnection, source: Source, text_path: Path
+) -> tuple[pl.DataFrame, list[Reject]]:
+    """A source CSV's rows as text (``_ordinal`` as in ``read``), and the lines DuckDB could
+    not split into the header's columns (quarantined as ``parse:columns`` and the like)."""
+    delim = "\t" if source.path.suffix.lower() == ".tsv" else ","
+    drop_rejects(con)
+    scan = (
+        f"read_csv({quote_literal(str(text_path))}, all_varchar = true, header = true, "
+        f"delim = {quote_literal(delim)}, quote = '\"', escape = '\"', strict_mode = true, "
+        f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', "
+        f"rejects_scan = '{REJECTS_SCAN}', normalize_names = false)"
+    )
+    headers = [d[0] for d in con.sql(f"SELECT * FROM {scan} LIMIT 0").description]
+    cells = ", ".join(quote_ident(h) for h in headers)
+    frame = con.sql(f"SELECT ordinality AS {ORDINAL}, {cells} FROM {scan} WITH ORDINALITY").pl()
+    rejects = csv_rejects(con)
+    drop_rejects(con)
+    return frame.with_columns(pl.col(ORDINAL).cast(pl.Int64)), rejects
+
+
+def _load_mapped(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    mapping: SourceMapping,
+    *,
+    run_id: str,
+    as_of: dt.date,
+    started: dt.datetime,
+    notify: ProgressCallback,
+) -> BatchReport:
+    """Read ``source`` in its own format, map it with ``mapping``, and load the cases."""
+    notify(source.path, "mapping", None)
+    rejects: list[Reject] = []
+    headers: tuple[str, ...] = ()
+    with tempfile.TemporaryDirectory(prefix="overdue-source-") as tmp:
+        text_path = utf8_copy(source, Path(tmp))
+        try:
+            if source.format is Format.CSV:
+                raw, rejects = _raw_csv(con, source, text_path)
+                if source.encoding == "utf-8" and any(
+                    r.reason == "parse:encoding" for r in rejects
+                ):
+                    return _load_mapped(
+                        con,
+                        replace(source, encoding="gb18030"),
+                        mapping,
+                        run_id=run_id,
+                        as_of=as_of,
+                        started=started,
+                        notify=notify,
+                    )
+            else:
+                raw = read_source_frame(text_path, source.format.value)
+        except MappingError as exc:
+            raise SourceError(str(exc)) from None
+        except (pl.exceptions.PolarsError, duckdb.Error, UnicodeDecodeError) as exc:
+            raise SourceError(
+                f"{source.path}: cannot be read as {source.format.value} for the source "
+                f"{mapping.name!r} ({type(exc).__name__}); fix or re-export the file"
+            ) from None
+    headers = tuple(c for c in raw.columns if c != ORDINAL)
+    try:
+        mapped = map_frame(raw, mapping)
+    except MappingError as exc:
+        raise SourceError(f"{source.path}: {exc}") from None
+    names = mapped.frame.columns[1:]
+    columns = ColumnMap(tuple(names), tuple(names))
+    cells = ", ".join(f"CAST({quote_ident(n)} AS VARCHAR) AS {quote_ident(n)}" for n in names)
+    con.register("mapped_rows", mapped.frame.to_arrow())
+    query = SourceQuery(
+        columns,
+        f"SELECT CAST({ORDINAL} AS BIGINT) AS {ORDINAL}, {cells} FROM mapped_rows",
+        header_lines=1 if source.format.value == "csv" else 0,
+    )
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        return _load_query(
+            con,
+            source,
+            query,
+            run_id=run_id,
+            as_of=as_of,
+            started=started,
+            notify=notify,
+            mapping=mapping,
+            skipped=mapped.skipped,
+            rejects=rejects,
+            reject_columns=ColumnMap(headers, headers),
+        )
+    finally:
+        con.execute("RESET preserve_insertion_order")
+        con.unregister("mapped_rows")
+
+
+def ingest_file(  # noqa: PLR0911 - each way a file can end has its own report
     con: duckdb.DuckDBPyConnection,
     path: Path,
     *,
     run_id: str,
     as_of: dt.date,
     on_progress: ProgressCallback | None = None,
+    mapping: SourceMapping | None = None,
 ) -> BatchReport:
-    """Ingest one file into the warehouse open on ``con`` as one batch (one transaction)."""
+    """Ingest one file into the warehouse open on ``con`` as one batch (one transaction).
+
+    With a ``mapping`` the file is in that source's own format and is read through it.
+    """
     started = dt.datetime.now()
     notify = on_progress or (lambda _path, _stage, _done: None)
+    name = mapping.name if mapping else None
     try:
         source = inspect_source(path)
     except SourceError as error:
-        return _refuse(con, path, error, run_id, started)
-    existing = _existing_batch(con, source.sha256)
+        return _refuse(con, path, error, run_id, started, mapping)
+    existing = _existing_batch(con, source.sha256, mapping.sha256 if mapping else None)
     if existing is not None:
         status = ALREADY_LOADED if existing[1] != REFUSED else REFUSED
+        how = f" read by the same {name!r} mapping" if mapping else ""
         return BatchReport(
-            path, status, existing[0], source.sha256, message=f"same content as batch {existing[0]}"
+            path,
+            status,
+            existing[0],
+            source.sha256,
+            message=f"same content as batch {existing[0]}{how}",
+            source=name,
         )
+    if mapping is not None:
+        try:
+            report = _load_mapped(
+                con,
+                source,
+                mapping,
+                run_id=run_id,
+                as_of=as_of,
+                started=started,
+                notify=notify,
+            )
+        except SourceError as error:
+            return _refuse(con, path, error, run_id, started, mapping)
+        notify(path, "done", 1.0)
+        return report
     try:
         report = _load_source(
             con, source, run_id=run_id, as_of=as_of, started=started, notify=notify
@@ -472,15 +665,19 @@ def ingest_paths(
     memory_limit: str | None = None,
     on_progress: ProgressCallback | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
+    mapping: SourceMapping | None = None,
 ) -> IngestSummary:
-    """Ingest every file named by ``patterns`` (files, folders, globs), one batch per file."""
+    """Ingest every file named by ``patterns`` (files, folders, globs), one batch per file;
+    with a ``mapping``, every file is read as an export of that source."""
     run = run_id or str(uuid.uuid4())
     day = as_of or dt.date.today()
     paths = discover_sources(patterns)
     reports = []
     with warehouse.open_warehouse(warehouse_path, memory_limit=memory_limit) as con:
         for path in paths:
-            report = ingest_file(con, path, run_id=run, as_of=day, on_progress=on_progress)
+            report = ingest_file(
+                con, path, run_id=run, as_of=day, on_progress=on_progress, mapping=mapping
+            )
             reports.append(report)
             if on_batch is not None:
                 on_batch(report)

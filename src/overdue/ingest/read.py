@@ -230,7 +230,8 @@ class SourceQuery:
 
 
 REJECTS_TABLE: Final = "overdue_reject_errors"
-_REJECTS_SCAN: Final = "overdue_reject_scans"
+REJECTS_SCAN: Final = "overdue_reject_scans"
+_REJECTS_SCAN: Final = REJECTS_SCAN
 
 
 def _text_columns(columns: ColumnMap, alias: str = "") -> str:
