@@ -33,8 +33,14 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup  ## speed and memory against in-run baselines
-	$(BIN)/python benchmarks/simulate.py
+bench: setup  ## speed and memory against in-run baselines (the full-size runs are in the README)
+	$(BIN)/python benchmarks/simulate.py --rows 1000000
+	$(BIN)/python benchmarks/ingest.py --rows 1000000
+	$(BIN)/python benchmarks/train.py --rows 100000
+	$(BIN)/python benchmarks/validity.py --rows 50000 --reps 3
+	$(BIN)/python benchmarks/report.py --rows 100000
+	$(BIN)/python benchmarks/pipeline.py --rows 100000
+	$(BIN)/python benchmarks/serve.py
 
 sample: setup  ## regenerate the committed sample (deterministic)
 	$(BIN)/overdue simulate --rows 20000 --out data/sample/cases.parquet
