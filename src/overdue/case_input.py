@@ -19,6 +19,7 @@ from overdue import contract
 from overdue.contract import FALSE_VALUES, FIELD_BY_NAME, FIELDS, TRUE_VALUES, Kind, Role
 
 INPUT_ROLES: Final = (Role.CONTEXT, Role.ACTION)
+INT32_MAX: Final = 2**31 - 1
 OPTIONAL_KEYS: Final = ("case_id", "overdue_since", "first_contact_on")
 
 
@@ -70,6 +71,8 @@ def _annotation(f: contract.Field) -> Any:
         bounds["gt" if f.low_exclusive else "ge"] = f.low
     if isinstance(f.high, int | float):
         bounds["le"] = f.high
+    elif f.kind is Kind.INT:
+        bounds["le"] = INT32_MAX  # the warehouse stores whole numbers as 32-bit integers
     base = int if f.kind is Kind.INT else float
     return Annotated[base, Field(**bounds), BeforeValidator(_number_value(f.name == "annual_rate"))]
 

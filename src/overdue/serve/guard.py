@@ -1,0 +1,227 @@
+"""What stands between a request and the estimates: body size, rate limit, token, personal data.
+
+``BodyLimit`` and ``RateLimit`` are plain ASGI middleware, so an oversized body is refused (413)
+before anything parses it and a client over its budget (429) costs almost nothing. Nothing here
+logs or returns a request body or a submitted value.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH
+from overdue.ingest.pii import PREFILTER, find_pii
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_DEPTH: Final = 8
+"""A case is one flat object; deeper nesting is refused rather than walked."""
+_CANDIDATE: Final = re.compile(PREFILTER)
+MAX_CLIENTS: Final = 10_000
+"""Buckets kept in memory; the fullest (idle) ones are dropped beyond this."""
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[Any]) -> None:
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, by Content-Length or while reading."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        too_large = {
+            "detail": [
+                {"field": "body", "message": "request body too large", "reason": "too_large"}
+            ]
+        }
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                size = self.max_bytes + 1
+            if size > self.max_bytes:
+                await _send_json(send, 413, too_large, [(b"connection", b"close")])
+                return
+        # read the whole body here (bounded), then replay it to the app
+        chunks, total = [], 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_bytes:
+                await _send_json(send, 413, too_large, [(b"connection", b"close")])
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class TokenBuckets:
+    """Per-client token buckets: ``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self.buckets: dict[str, _Bucket] = {}
+        self.lock = threading.Lock()
+
+    def take(self, client: str, now: float | None = None) -> float:
+        """0 when the request may go ahead, else the seconds until it may."""
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            bucket = self.buckets.get(client)
+            if bucket is None:
+                if len(self.buckets) >= MAX_CLIENTS:
+                    self._prune(now)
+                bucket = self.buckets[client] = _Bucket(self.burst, now)
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+            if bucket.tokens >= 1:
+                bucket.tokens -= 1
+                return 0.0
+            return (1 - bucket.tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        full = [
+            c
+            for c, b in self.buckets.items()
+            if b.tokens + (now - b.updated) * self.rate >= self.burst
+        ]
+        for client in full or list(self.buckets)[: len(self.buckets) // 2]:
+            del self.buckets[client]
+
+
+class RateLimit:
+    """429 with Retry-After once a client IP has spent its bucket; some paths are exempt."""
+
+    def __init__(self, app: ASGIApp, buckets: TokenBuckets, exempt: tuple[str, ...]) -> None:
+        self.app = app
+        self.buckets = buckets
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt or self.buckets.rate <= 0:
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.buckets.take(client)
+        if wait > 0:
+            body = {
+                "detail": [
+                    {"field": "client", "message": "too many requests", "reason": "rate_limited"}
+                ]
+            }
+            retry = str(max(1, math.ceil(wait))).encode()
+            await _send_json(send, 429, body, [(b"retry-after", retry)])
+            return
+        await self.app(scope, receive, send)
+
+
+def token_ok(expected: str | None, authorization: str | None) -> bool:
+    """Whether ``Authorization: Bearer <token>`` carries the expected token (constant time)."""
+    if not expected:
+        return True
+    if not authorization:
+        return False
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+def _scalars(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every key and scalar of a parsed JSON value, as text."""
+    if depth > MAX_DEPTH:
+        raise RecursionError("too deep")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _scalars(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _scalars(item, depth + 1)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, float):
+        yield repr(value)
+    else:
+        yield str(value)
+
+
+def _field(key: Any) -> str:
+    """A top-level key as a field name, only when it is one of the contract's (never echoed)."""
+    field = FIELD_BY_NAME.get(key) or FIELD_BY_ZH.get(key) if isinstance(key, str) else None
+    return field.name if field is not None else "body"
+
+
+def pii_reasons(document: Any) -> list[tuple[str, str]]:
+    """(kind, field) of each piece of personal data anywhere in a parsed JSON body.
+
+    The field is the contract field that holds it, or ``body`` (an unknown key, a key itself,
+    or a body that is not an object): never a name taken from the request.
+    """
+    texts = list(_scalars(document))
+    if not _CANDIDATE.search("\x1f".join(texts)):  # ingest's prefilter: most bodies stop here
+        return []
+    parts = document.items() if isinstance(document, dict) else [(None, document)]
+    found: list[tuple[str, str]] = []
+    for key, value in parts:
+        where = _field(key)
+        texts = [str(key)] if key is not None else []
+        for text in [*texts, *_scalars(value, 1)]:
+            for hit in find_pii(text):
+                reason = (hit.kind, where if text != str(key) else "body")
+                if reason not in found:
+                    found.append(reason)
+    return found

@@ -1,0 +1,121 @@
+"""The published snapshot the service answers from, swapped when a newer one is published.
+
+The service never opens the warehouse. A pipeline publishes a complete folder and then
+atomically replaces ``<published_dir>/CURRENT``; here every request may glance at that pointer
+(a ``stat``, at most once per ``check_seconds``), and when it names another folder a background
+thread loads and checks the new snapshot while requests go on being answered from the old one.
+The swap is one attribute assignment: a request sees the old snapshot or the new one, whole.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from overdue.case_input import CaseInput, cases_frame
+from overdue.publish import CURRENT, Snapshot, current_snapshot_path, load_snapshot
+from overdue.serve.estimates import CaseEstimator
+from overdue.serve.page import DEFAULTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A loaded snapshot with everything prepared for answering requests."""
+
+    snapshot: Snapshot
+    estimator: CaseEstimator
+    loaded_at: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_version(self) -> str:
+        """The model version of the snapshot."""
+        return self.snapshot.bundle.version
+
+
+def prepare(folder: Path, k: int) -> Served:
+    """Load a snapshot folder and compile its models (seconds; never on a request's path)."""
+    snapshot = load_snapshot(folder)
+    probe = cases_frame([CaseInput(**{n: v for n, v in DEFAULTS.items() if v not in (None, "")})])
+    estimator = CaseEstimator(snapshot.bundle, k, probe)
+    manifest = snapshot.manifest
+    info = {
+        "run_id": manifest.get("run_id", folder.name),
+        "model_version": snapshot.bundle.version,
+        "data_snapshot_hash": manifest.get("data_snapshot_hash"),
+        "published_at": manifest.get("published_at"),
+        "compiled": estimator.compiled is not None,
+        "direct_features": estimator.direct_features,
+    }
+    return Served(snapshot, estimator, time.time(), info)
+
+
+class SnapshotHolder:
+    """Holds the current ``Served`` snapshot and notices newly published ones."""
+
+    def __init__(self, published_dir: Path, k: int, check_seconds: float = 1.0) -> None:
+        self.published_dir = published_dir
+        self.k = k
+        self.check_seconds = check_seconds
+        self.served: Served | None = None
+        self.error: str | None = None
+        self._pointer: tuple[int, int, int] | None = None
+        self._checked = 0.0
+        self._loading = threading.Lock()
+
+    def _pointer_state(self) -> tuple[int, int, int] | None:
+        try:
+            stat = (self.published_dir / CURRENT).stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+
+    def load_now(self) -> None:
+        """Load the current snapshot in this thread (at start-up)."""
+        state = self._pointer_state()
+        self._load(state)
+
+    def _load(self, state: tuple[int, int, int] | None) -> None:
+        try:
+            folder = current_snapshot_path(self.published_dir)
+            if self.served is not None and self.served.snapshot.path == folder:
+                self._pointer = state
+                return
+            served = prepare(folder, self.k)
+        except Exception as error:  # a broken publication must not take the service down
+            self.error = f"{type(error).__name__}: {error}"
+            log.error("could not load the published snapshot: %s", self.error)
+            self._pointer = state  # retried when the pointer changes again
+            return
+        self.served = served  # the swap
+        self.error = None
+        # the new snapshot is long-lived, the old one garbage: collect once, then keep the
+        # collector off the models again (see create_app)
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self._pointer = state
+        log.info("serving snapshot %s (model %s)", served.info["run_id"], served.model_version)
+
+    def current(self) -> Served | None:
+        """The snapshot to answer from; starts loading a newer one when the pointer moved."""
+        now = time.monotonic()
+        if now - self._checked >= self.check_seconds:
+            self._checked = now
+            state = self._pointer_state()
+            if state != self._pointer and self._loading.acquire(blocking=False):
+                threading.Thread(target=self._reload, args=(state,), daemon=True).start()
+        return self.served
+
+    def _reload(self, state: tuple[int, int, int] | None) -> None:
+        try:
+            self._load(state)
+        finally:
+            self._loading.release()

@@ -1,0 +1,227 @@
+"""The API of a real `overdue serve` process: same numbers as `overdue estimate`, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from serve_support import CASE_EN, CASE_ZH, Published, Server, clean_env
+
+from overdue.contract import APPROACHES, FIELD_BY_NAME
+
+ESTIMATE = "/api/v1/estimate"
+COMPARED = ("case_id", "model_version", "run_id", "planned_approach")
+APPROACH_KEYS = (
+    "approach",
+    "approach_zh",
+    "p",
+    "low",
+    "high",
+    "difference_from_planned",
+    "similar_cases",
+    "thin_data",
+)
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+def cli_estimates(
+    cases: list[dict[str, Any]], published: Published, tmp_path: Path
+) -> list[dict[str, Any]]:
+    """`overdue estimate --case FILE --json` for each case (processes run side by side), with
+    the models the snapshot was published from."""
+    runs = []
+    for i, case in enumerate(cases):
+        path = tmp_path / f"case-{i}.json"
+        path.write_text(json.dumps(case, ensure_ascii=False), encoding="utf-8")
+        runs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "overdue", "estimate", "--case", str(path), "--json"],
+                env=clean_env(OVERDUE_MODELS_DIR=str(published.models_dir)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    answers = []
+    for run in runs:
+        out, err = run.communicate(timeout=180)
+        assert run.returncode == 0, out + err
+        answers.append(json.loads(out))
+    return answers
+
+
+def test_estimates_equal_the_cli_for_the_same_case(
+    client: httpx.Client, published: Published, tmp_path: Path
+) -> None:
+    """The service and `overdue estimate` give the same numbers for the same case, whether it
+    is written with Chinese names and values or English ones."""
+    cases = [CASE_ZH, CASE_EN]
+    for case, expected in zip(cases, cli_estimates(cases, published, tmp_path), strict=True):
+        served = client.post(ESTIMATE, json=case).json()
+        assert {k: served[k] for k in COMPARED} == {k: expected[k] for k in COMPARED}
+        approaches = [{k: a[k] for k in APPROACH_KEYS} for a in served["approaches"]]
+        assert approaches == expected["approaches"]
+        drivers = [{"driver": d["driver"], "change": d["change"]} for d in served["drivers"]]
+        assert drivers == expected["drivers"]
+
+
+def test_an_estimate_carries_six_approaches_model_version_and_run_id(
+    client: httpx.Client,
+) -> None:
+    """Each approach has an estimate inside its interval; the answer names its snapshot."""
+    answer = client.post(ESTIMATE, json=CASE_EN).json()
+    assert [a["approach"] for a in answer["approaches"]] == list(APPROACHES)
+    for a in answer["approaches"]:
+        assert 0 <= a["low"] <= a["p"] <= a["high"] <= 1
+    assert answer["model_version"].startswith("m-")
+    assert answer["run_id"] == "train-1"
+    assert answer["snapshot"]["run_id"] == "run-1"
+    assert answer["snapshot"]["compiled"] is True
+    assert answer["lang"] == "zh"
+    assert "不是对任何结果的承诺" in answer["note"]
+
+
+def test_advice_uses_only_published_lever_numbers(
+    client: httpx.Client, server: Server, published: Published
+) -> None:
+    """Every advice rate is a non-suppressed number of the published effects."""
+    effects = json.loads((published.published / "run-1" / "effects.json").read_text("utf-8"))
+    answer = client.post(f"{ESTIMATE}?lang=en", json=CASE_EN).json()
+    assert answer["advice"], "a case without a plan, documents or good help gets advice"
+    for item in answer["advice"]:
+        lever = effects["levers"][item["lever"]]
+        for level, rate in (
+            (item["better_level"], "better_rate"),
+            (item["other_level"], "other_rate"),
+        ):
+            entry = lever[level]
+            assert not entry["suppressed"]
+            assert item[rate] == round(entry["estimate"], 4)
+    assert any(
+        item["lever"] == "written_plan" and item["kind"] == "do" for item in answer["advice"]
+    )
+
+
+def test_missing_and_out_of_range_fields_are_named_in_chinese_without_values(
+    client: httpx.Client,
+) -> None:
+    """A 422 names each field with a Chinese message and never repeats what was sent."""
+    case = {k: v for k, v in CASE_EN.items() if k != "employment"}
+    case["monthly_income"] = 98765432.5
+    case["age_band"] = "unknownband"
+    response = client.post(ESTIMATE, json=case)
+    assert response.status_code == 422
+    detail = {d["field"]: d for d in response.json()["detail"]}
+    assert set(detail) == {"employment", "monthly_income", "age_band"}
+    assert detail["employment"]["message"] == "必填"
+    assert "1000000" in detail["monthly_income"]["message"]
+    assert "98765432" not in response.text and "unknownband" not in response.text
+
+
+def test_errors_follow_accept_language_english(client: httpx.Client) -> None:
+    """With Accept-Language: en the messages are English."""
+    case = {**CASE_EN, "dependents": 99, "annual_rate": "lots"}
+    response = client.post(ESTIMATE, json=case, headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert response.status_code == 422
+    detail = {d["field"]: d["message"] for d in response.json()["detail"]}
+    assert detail == {"dependents": "must be at most 15", "annual_rate": "must be a number"}
+    assert "lots" not in response.text
+
+
+def test_unknown_fields_and_bad_json_are_refused(client: httpx.Client) -> None:
+    """Fields outside the contract and bodies that are not JSON objects get a 422."""
+    response = client.post(ESTIMATE, json={**CASE_EN, "favourite_colour": "blue"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["reason"] == "extra_forbidden:favourite_colour"
+    assert "blue" not in response.text
+    bad = client.post(ESTIMATE, content=b"{not json", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["reason"] == "json_invalid:body"
+    listed = client.post(ESTIMATE, json=[CASE_EN])
+    assert listed.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "kind"),
+    [
+        ("region", "13812345678", "mobile"),
+        ("region", "call 138 1234 5678", "mobile"),
+        ("region", "11010519491231002X", "resident_id"),
+        ("region", "4111111111111111", "bank_card"),
+        ("region", "debtor@example.com", "email"),
+        ("monthly_income", 13812345678, "mobile"),
+    ],
+)
+def test_personal_data_is_refused_and_never_echoed(
+    client: httpx.Client, field: str, value: Any, kind: str
+) -> None:
+    """Personal data anywhere in the body: 422 with pii:<kind>:<field>, the value not repeated."""
+    response = client.post(ESTIMATE, json={**CASE_EN, field: value})
+    assert response.status_code == 422
+    reasons = [d["reason"] for d in response.json()["detail"]]
+    assert reasons == [f"pii:{kind}:{field}"]
+    assert str(value) not in response.text
+
+
+def test_personal_data_in_an_unknown_key_is_refused_without_naming_it(
+    client: httpx.Client,
+) -> None:
+    """Personal data used as a key is found too, and the key is not repeated."""
+    response = client.post(ESTIMATE, json={**CASE_EN, "debtor@example.com": "x"})
+    assert response.status_code == 422
+    assert [d["reason"] for d in response.json()["detail"]] == ["pii:email:body"]
+    assert "example.com" not in response.text
+
+
+def test_oversized_bodies_get_413_before_parsing(client: httpx.Client) -> None:
+    """A body over 64 KB is refused with 413, by Content-Length or while streaming."""
+    big = json.dumps({**CASE_EN, "region": "x" * 70_000}).encode()
+    assert client.post(ESTIMATE, content=big).status_code == 413
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(20):
+            yield b" " * 8192
+
+    streamed = client.post(ESTIMATE, content=chunks())
+    assert streamed.status_code == 413
+
+
+def test_health_effects_and_model_card(client: httpx.Client, published: Published) -> None:
+    """/healthz, /api/v1/effects and /api/v1/model answer from the published snapshot."""
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["run_id"] == "run-1"
+    effects = client.get("/api/v1/effects").json()
+    assert set(effects["population"]) == set(APPROACHES)
+    assert {"documents", "written_plan", "early_contact", "professional_help"} <= set(
+        effects["levers"]
+    )
+    card = client.get("/api/v1/model").json()
+    assert card["model_version"] == health["model_version"]
+    assert card["data_period"]["train_from"] <= card["data_period"]["test_to"]
+    assert card["labelled_cases"] > 0 and card["known_limits"]
+    assert "gradient_boosting_calibrated" in card["metrics"]
+    assert card["calibration"]
+
+
+def test_openapi_documents_the_api(client: httpx.Client) -> None:
+    """The OpenAPI spec lists the routes, the case schema and the bearer scheme."""
+    spec = client.get("/openapi.json").json()
+    assert {"/api/v1/estimate", "/api/v1/effects", "/api/v1/model", "/healthz"} <= set(
+        spec["paths"]
+    )
+    body = spec["paths"]["/api/v1/estimate"]["post"]["requestBody"]["content"]
+    properties = body["application/json"]["schema"]["properties"]
+    assert FIELD_BY_NAME["monthly_income"].zh in properties["monthly_income"]["description"]
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert client.get("/docs").status_code == 200

@@ -1,0 +1,174 @@
+"""The service's pieces in-process: compiled trees, batched estimates, advice, guards, messages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from serve_support import CASE_EN, Published
+
+from overdue.case_input import INPUT_FIELDS, CaseInput, cases_frame, validated_cases
+from overdue.features import build_features
+from overdue.models.estimate import estimate_case
+from overdue.publish import Snapshot, current_snapshot_path, load_snapshot
+from overdue.serve.advice import advice
+from overdue.serve.app import read_case, validation_errors
+from overdue.serve.estimates import CaseEstimator, direct_features
+from overdue.serve.forest import CompiledModel, probe_matrix
+from overdue.serve.guard import TokenBuckets, pii_reasons, token_ok
+from overdue.serve.i18n import pick_lang
+from overdue.serve.snapshot import SnapshotHolder
+
+
+@pytest.fixture(scope="module")
+def snapshot(published: Published) -> Snapshot:
+    return load_snapshot(current_snapshot_path(published.published))
+
+
+@pytest.fixture(scope="module")
+def past_cases(published: Published) -> pl.DataFrame:
+    """40 simulated cases as a counselor would enter them (contract input fields only)."""
+    cases = pl.read_parquet(published.folder / "cases.parquet").head(40)
+    records = [
+        {k: v for k, v in row.items() if k in INPUT_FIELDS and v is not None}
+        for row in cases.to_dicts()
+    ]
+    return validated_cases(records)
+
+
+def test_compiled_trees_reproduce_scikit_learn_exactly(snapshot: Snapshot) -> None:
+    """On rows that reach every kind of branch (NaN, unknown levels, thresholds), the compiled
+    forest gives scikit-learn's probabilities bit for bit."""
+    model = snapshot.bundle.model
+    compiled = CompiledModel(model)
+    x = probe_matrix(model, seed=11, rows=400)
+    x[:5, model.design.features.index("approach")] = 99  # a level no model saw
+    assert np.array_equal(compiled.predict_calibrated(x), model.calibrated.predict_proba(x)[:, 1])
+    members = compiled.predict_members(x)
+    for member, estimator in zip(members, model.ensemble, strict=True):
+        assert np.array_equal(member, estimator.predict_proba(x)[:, 1])
+
+
+def test_batched_estimates_equal_estimate_case(
+    snapshot: Snapshot, past_cases: pl.DataFrame
+) -> None:
+    """One batched pass gives, case by case, exactly what estimate_case gives."""
+    estimator = CaseEstimator(snapshot.bundle, k=10, probe=past_cases.head(1))
+    assert estimator.direct_features and estimator.compiled is not None
+    batched = estimator.estimate_frame(past_cases)
+    assert len(batched) == past_cases.height
+    for i, answer in list(enumerate(batched))[:: past_cases.height // 10]:  # estimate_case: slow
+        assert answer == estimate_case(snapshot.bundle, past_cases[i], 10)
+
+
+def test_design_rows_equal_the_design_matrix(snapshot: Snapshot, past_cases: pl.DataFrame) -> None:
+    """The frame-free design row equals Design.matrix, nulls and categories included."""
+    estimator = CaseEstimator(snapshot.bundle, k=10)
+    features = build_features(past_cases.lazy()).collect()
+    matrix = snapshot.bundle.model.design.matrix(features)
+    rows = np.array([estimator.design_row(r) for r in features.iter_rows(named=True)])
+    assert np.array_equal(np.isnan(rows), np.isnan(matrix))
+    assert np.array_equal(np.nan_to_num(rows), np.nan_to_num(matrix))
+
+
+def test_direct_features_equal_build_features(past_cases: pl.DataFrame) -> None:
+    """Entered cases have no debtor history: the direct select equals build_features."""
+    fast = direct_features(past_cases.lazy())
+    slow = build_features(past_cases.lazy()).collect().select(fast.columns)
+    assert fast.equals(slow)
+
+
+def test_advice_skips_suppressed_levels() -> None:
+    """A lever level suppressed under k gives no advice; published levels do."""
+    entry = {"ci_low": 0.5, "ci_high": 0.6, "overlap_warning": False, "suppressed": False}
+    effects = {
+        "levers": {
+            "written_plan": {
+                "yes": {**entry, "estimate": 0.7, "ci_low": 0.65, "ci_high": 0.75},
+                "no": {**entry, "estimate": 0.55},
+            },
+            "documents": {
+                "3+": {"estimate": None, "ci_low": None, "ci_high": None, "suppressed": True},
+                "0-2": {**entry, "estimate": 0.55},
+            },
+        }
+    }
+    items = advice({"repayment_plan_prepared": False}, effects, "en")
+    assert [i["lever"] for i in items] == ["written_plan"]
+    assert items[0]["kind"] == "do" and items[0]["certain"] is True
+    assert "70%" in items[0]["text"] and "55%" in items[0]["text"]
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    """A burst of 3, then one request per second."""
+    buckets = TokenBuckets(per_minute=60, burst=3)
+    assert [buckets.take("a", now=0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert buckets.take("a", now=0.0) == pytest.approx(1.0)
+    assert buckets.take("b", now=0.0) == 0.0
+    assert buckets.take("a", now=1.0) == 0.0
+
+
+def test_tokens_are_checked_as_bearer_tokens() -> None:
+    """Only 'Bearer <token>' with the exact token passes; no token configured lets all in."""
+    assert token_ok(None, None)
+    assert token_ok("s3cret", "Bearer s3cret") and token_ok("s3cret", "bearer s3cret")
+    assert not token_ok("s3cret", "s3cret") and not token_ok("s3cret", "Bearer s3cre")
+    assert not token_ok("s3cret", None)
+
+
+def test_personal_data_is_found_in_values_numbers_and_keys() -> None:
+    """Every key and scalar is looked at; the field is named only when it is a contract field."""
+    found = pii_reasons(
+        {"region": "a@b.cn", "月收入": 13812345678, "note 11010519491231002X": 1, "ok": "广东"}
+    )
+    assert found == [("email", "region"), ("mobile", "monthly_income"), ("resident_id", "body")]
+    assert pii_reasons({**CASE_EN, "case_id": "C-2024-0001"}) == []
+
+
+def test_read_case_refuses_values_a_typed_frame_cannot_hold() -> None:
+    """A whole number beyond Int32 is out of range, not a crash later."""
+    body = json.dumps({**CASE_EN, "days_to_first_contact": 10**15}).encode()
+    case, problems = read_case(body)
+    assert case is None
+    messages = validation_errors(problems, "en")
+    assert messages == [
+        {
+            "field": "days_to_first_contact",
+            "message": "must be at most 2147483647",
+            "reason": "less_than_equal:days_to_first_contact",
+        }
+    ]
+    nan_body = b'{"monthly_income": NaN}'
+    assert read_case(nan_body)[1] == [{"type": "json_invalid", "loc": ("body",)}]
+
+
+def test_messages_name_fields_in_the_requested_language() -> None:
+    """zh by default, en on request; the allowed values come from the contract."""
+    assert pick_lang(None, None) == "zh" and pick_lang("en", "zh") == "en"
+    assert pick_lang(None, "en-GB,en;q=0.8") == "en" and pick_lang("fr", "de") == "zh"
+    _, problems = read_case(json.dumps({**CASE_EN, "employment": "boss"}).encode())
+    zh = validation_errors(problems, "zh")[0]["message"]
+    assert zh.startswith("只能是：") and "在职（employed）" in zh and "boss" not in zh
+
+
+def test_a_case_without_id_is_case_1_as_the_cli_names_it() -> None:
+    """The service's default id matches cases_frame for a single case."""
+    case = CaseInput.model_validate({k: v for k, v in CASE_EN.items() if k != "case_id"})
+    assert cases_frame([case])["case_id"][0] == "case-1"
+
+
+def test_the_holder_keeps_serving_when_the_pointer_is_broken(published: Published) -> None:
+    """A CURRENT that names nothing leaves the loaded snapshot in place, with an error."""
+    holder = SnapshotHolder(published.published, k=10, check_seconds=0)
+    holder.load_now()
+    assert holder.served is not None
+    before = holder.served
+    folder = published.folder / "broken-published"
+    folder.mkdir()
+    (folder / "CURRENT").write_text("no-such-run\n", encoding="utf-8")
+    holder.published_dir = folder
+    holder.load_now()
+    assert holder.served is before
+    assert holder.error is not None and "FileNotFoundError" in holder.error
