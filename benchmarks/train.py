@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-
-from overdue.config import get_settings
 
 CHILD = """
 import datetime as dt, json, resource, sys, time

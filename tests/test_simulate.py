@@ -328,8 +328,10 @@ def test_committed_sample_is_what_make_sample_writes(tmp_path: Path) -> None:
 
     settings = Settings()
     root = Path(__file__).resolve().parents[1]
-    fresh = write_simulation(tmp_path / "cases.parquet", rows=20_000, seed=settings.seed,
-                             as_of=settings.as_of)
+    fresh = write_simulation(
+        tmp_path / "cases.parquet", rows=20_000, seed=settings.seed, as_of=settings.as_of
+    )
     assert fresh.cases_path.read_bytes() == (root / "data/sample/cases.parquet").read_bytes()
     assert fresh.truth_summary_path.read_text(encoding="utf-8") == (
-        root / "data/sample/cases.truth.json").read_text(encoding="utf-8")
+        root / "data/sample/cases.truth.json"
+    ).read_text(encoding="utf-8")

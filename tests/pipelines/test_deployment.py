@@ -58,7 +58,9 @@ def server(tmp_path: Path) -> Iterator[dict[str, str]]:
     }
     process = subprocess.Popen(
         [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/api/health", 180)
@@ -70,26 +72,40 @@ def server(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def test_a_deployment_run_completes_and_publishes(server: dict[str, str], tmp_path: Path) -> None:
     """Serve the deployment, trigger a run by hand, and find the published snapshot."""
-    result = write_simulation(tmp_path / "simulated" / "cases.parquet", rows=2_000, seed=41,
-                              as_of=get_settings().as_of)
+    result = write_simulation(
+        tmp_path / "simulated" / "cases.parquet", rows=2_000, seed=41, as_of=get_settings().as_of
+    )
     (tmp_path / "inbox").mkdir()
     result.cases_path.rename(tmp_path / "inbox" / "cases.parquet")
     serve = subprocess.Popen(
         [sys.executable, "-m", "pipelines.deploy", "--name", "ci", "--no-schedule"],
-        cwd=ROOT, env=server, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=server,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 120
         while True:
-            listed = subprocess.run([PREFECT, "deployment", "inspect", "nightly/ci"], env=server,
-                                    capture_output=True, text=True, timeout=60, check=False)
+            listed = subprocess.run(
+                [PREFECT, "deployment", "inspect", "nightly/ci"],
+                env=server,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             if listed.returncode == 0:
                 break
             assert time.monotonic() < deadline, "the deployment was never registered"
             time.sleep(2)
         run = subprocess.run(
             [PREFECT, "deployment", "run", "nightly/ci", "--watch", "--watch-timeout", "600"],
-            env=server, capture_output=True, text=True, timeout=700, check=False,
+            env=server,
+            capture_output=True,
+            text=True,
+            timeout=700,
+            check=False,
         )
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         assert "Completed" in run.stdout

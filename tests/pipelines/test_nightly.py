@@ -49,8 +49,9 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def drop_in_inbox(folder: Path, name: str, rows: int, seed: int) -> None:
     """Simulate a file of cases (its ground truth stays outside) and put it in the inbox."""
-    result = write_simulation(folder / "simulated" / name, rows=rows, seed=seed,
-                              as_of=get_settings().as_of)
+    result = write_simulation(
+        folder / "simulated" / name, rows=rows, seed=seed, as_of=get_settings().as_of
+    )
     (folder / "inbox").mkdir(exist_ok=True)
     result.cases_path.rename(folder / "inbox" / name)
 
@@ -129,8 +130,12 @@ def test_two_pipelines_at_once_one_stops_cleanly(place: Path) -> None:
     drop_in_inbox(place, "fourth.parquet", rows=500, seed=34)
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "200"}
     command = [sys.executable, "-m", "overdue", "run", str(place / "inbox")]
-    runs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=600)[0] for p in runs]
     codes = sorted(p.returncode for p in runs)
     assert codes == [0, 2], outputs
