@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+
+from overdue.config import get_settings
 
 CHILD = """
 import datetime as dt, json, resource, sys, time
@@ -52,8 +55,13 @@ print(json.dumps(times))
 
 def measure(rows: int, side: str) -> dict[str, float]:
     """One side at one size, in a fresh process."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(get_settings().model_threads)}
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(rows), side], capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, str(rows), side],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
