@@ -2,65 +2,27 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import BrowserContext, Page
 from report_scan import Built
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@dataclass
-class Visit:
-    """A page opened offline, with what it asked for and what it complained about."""
-
-    page: Page
-    outside_requests: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
+from browser_support import Visit, chromium
+from browser_support import visit as visit_url
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """Debian's Chromium (never a downloaded browser), fresh profile."""
-    executable = shutil.which("chromium")
-    assert executable, "install Debian's chromium: apt-get install -y chromium"
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
+    """Debian's Chromium with a fresh profile."""
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
         yield context
-        context.close()
 
 
 def visit(context: BrowserContext, path: Path) -> Visit:
     """Open ``path`` from disk; every request that is not ``file://`` is recorded and aborted."""
-    page = context.new_page()
-    seen = Visit(page)
-
-    def route(r: Route) -> None:
-        if r.request.url.startswith("file://"):
-            r.continue_()
-        else:
-            seen.outside_requests.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    page.on("console", lambda m: seen.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: seen.console_errors.append(str(e)))
-    page.goto(path.as_uri())
-    return seen
+    return visit_url(context, path.as_uri(), allowed="file://")
 
 
 def chart_y(page: Page, element_id: str) -> list[float]:

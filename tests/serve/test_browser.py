@@ -3,67 +3,28 @@ six estimates, their intervals and the advice; nothing is fetched from outside t
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import BrowserContext, Page
 from serve_support import Server
 
+from browser_support import Visit, chromium
+from browser_support import visit as visit_url
 from overdue.contract import APPROACHES
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@dataclass
-class Visit:
-    """An open page and what it tried to fetch elsewhere or complained about."""
-
-    page: Page
-    outside: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """Debian's Chromium (never a downloaded browser), fresh profile."""
-    executable = shutil.which("chromium")
-    assert executable, "install Debian's chromium: apt-get install -y chromium"
-    profile = tmp_path_factory.mktemp("chromium-serve")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
+    """Debian's Chromium with a fresh profile."""
+    with chromium(tmp_path_factory.mktemp("chromium-serve")) as context:
         yield context
-        context.close()
 
 
 def visit(context: BrowserContext, url: str) -> Visit:
     """Open ``url``; any request that leaves the service is recorded and aborted."""
-    page = context.new_page()
-    seen = Visit(page)
-    origin = url.split("/?", maxsplit=1)[0].rstrip("/")
-
-    def route(r: Route) -> None:
-        if r.request.url.startswith(origin):
-            r.continue_()
-        else:
-            seen.outside.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
-    page.goto(url, wait_until="load", timeout=60_000)
-    return seen
+    return visit_url(context, url, allowed=url.split("/?", maxsplit=1)[0].rstrip("/"))
 
 
 def pct(p: float) -> str:
@@ -118,7 +79,7 @@ def test_a_counselor_fills_the_form_in_chinese(browser: BrowserContext, server: 
     assert any("还款计划" in text for text in advice)
     assert page.inner_text("#note") == answer["note"]
     assert page.locator("#chart .main-svg").count() > 0, "the Plotly chart is drawn"
-    assert seen.outside == [] and seen.errors == []
+    assert seen.outside_requests == [] and seen.console_errors == []
 
 
 def test_a_researcher_uses_the_english_page(browser: BrowserContext, server: Server) -> None:
@@ -138,7 +99,7 @@ def test_a_researcher_uses_the_english_page(browser: BrowserContext, server: Ser
     assert rows["principal_discount"]["label"] == "principal discount (planned)"
     assert advice and all(text.isascii() for text in advice)
     assert "not a promise" in page.inner_text("#note")
-    assert seen.outside == [] and seen.errors == []
+    assert seen.outside_requests == [] and seen.console_errors == []
 
 
 def test_the_page_names_bad_fields_without_losing_the_form(
