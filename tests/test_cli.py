@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import typer.main
 
+from cli_support import overdue
 from overdue.cli import app
 from overdue.simulate import truth_paths
 
-ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-
-
-def overdue(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``overdue ARGS`` in a fresh process; wide output so tables do not wrap."""
-    return subprocess.run(
-        [sys.executable, "-m", "overdue", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        cwd=ROOT,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from ingest_cases import VALID, csv_text, record
 
+from cli_support import overdue
+
 SECRET = "13812345678"
-
-
-def overdue(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``overdue ARGS`` in a fresh process with wide output."""
-    return subprocess.run(
-        [sys.executable, "-m", "overdue", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
 
 
 def test_ingest_prints_a_balanced_summary_without_raw_values(tmp_path: Path) -> None:

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from cli_support import overdue
 from overdue.contract import APPROACHES, FIELDS, Role
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def overdue(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run ``overdue ARGS`` in a fresh process."""
-    return subprocess.run(
-        [sys.executable, "-m", "overdue", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200", **env},
-        cwd=ROOT,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,22 +28,6 @@ class Built:
     settings: Settings
     first_run: str
     run_id: str
-
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def overdue(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run ``overdue ARGS`` in a fresh process."""
-    return subprocess.run(
-        [sys.executable, "-m", "overdue", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200", **env},
-        cwd=ROOT,
-        check=False,
-    )
 
 
 DATA_KEYS = ("x", "y", "z", "customdata", "text", "hovertext")
