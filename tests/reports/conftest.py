@@ -11,8 +11,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from report_scan import Built, overdue
+from report_scan import Built
 
+from cli_support import overdue
 from overdue.config import Settings
 from overdue.ingest import ingest_paths
 from overdue.models.run import train

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from plotly.offline import get_plotlyjs
-from report_scan import Built, embedded_json, overdue, page_without_library
+from report_scan import Built, embedded_json, page_without_library
 
+from cli_support import overdue
 from overdue.warehouse import open_warehouse
 
 
