@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -224,4 +225,14 @@ def test_openapi_documents_the_api(client: httpx.Client) -> None:
     properties = body["application/json"]["schema"]["properties"]
     assert FIELD_BY_NAME["monthly_income"].zh in properties["monthly_income"]["description"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
-    assert client.get("/docs").status_code == 200
+
+
+def test_docs_page_works_offline(client: httpx.Client) -> None:
+    """/docs loads Swagger UI from the service itself: every script and style is local."""
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page.text)
+    assert assets
+    for url in assets:
+        assert url.startswith("/"), url
+        assert client.get(url).status_code == 200, url

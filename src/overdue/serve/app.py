@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, ValidationError
 from threadpoolctl import threadpool_limits
 
@@ -474,7 +475,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await service.batcher.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # the /docs page's Swagger UI served locally, no CDN
         title="overdue counselor service",
         version="1",
         description="How likely an agreement is under each approach, for cases like this one: "
