@@ -196,14 +196,7 @@ class _Compiler:
                     f"const.{attr} is not one of the mapping's constants"
                     + _suggest(attr, list(self.scope.constants))
                 )
-            value = self.scope.constants[attr]
-            if isinstance(value, bool):
-                return Value(pl.lit(value), Type.BOOL)
-            if isinstance(value, int | float):
-                return Value(pl.lit(float(value)), Type.NUMBER)
-            if isinstance(value, dt.date):
-                return Value(pl.lit(value, dtype=pl.Date), Type.DATE)
-            return Value(pl.lit(value, dtype=pl.String), Type.TEXT)
+            return constant_value(self.scope.constants[attr])
         raise ExprError(f"{space}.{attr}: only out.<field> and const.<name> have a dot")
 
     def number(self, node: ast.expr) -> pl.Expr:
@@ -397,3 +390,14 @@ class _Compiler:
 def compile_expression(text: str, scope: Scope) -> Value:
     """``text`` as a polars expression over the source frame; raises ``ExprError``."""
     return _Compiler(scope).compile(_parse(text))
+
+
+def constant_value(value: bool | float | dt.date | str) -> Value:
+    """A mapping's constant as a typed literal."""
+    if isinstance(value, bool):
+        return Value(pl.lit(value), Type.BOOL)
+    if isinstance(value, int | float):
+        return Value(pl.lit(float(value)), Type.NUMBER)
+    if isinstance(value, dt.date):
+        return Value(pl.lit(value, dtype=pl.Date), Type.DATE)
+    return Value(pl.lit(value, dtype=pl.String), Type.TEXT)

@@ -33,7 +33,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from overdue.contract import FIELD_BY_NAME, FIELD_NAMES, REQUIRED, Kind
-from overdue.ingest.expr import ExprError, Scope, Type, Value, compile_expression, references
+from overdue.ingest.expr import (
+    ExprError,
+    Scope,
+    Type,
+    Value,
+    compile_expression,
+    constant_value,
+    references,
+)
 
 SOURCES_ENV: Final = "OVERDUE_SOURCES_DIR"
 """Folder of mapping files; default ``sources/`` in the working directory, else the repo's."""
@@ -232,16 +240,6 @@ def _check_value(field: str, value: object) -> str | None:  # noqa: PLR0911 - on
     return None
 
 
-def _constant_value(value: ConstantValue) -> Value:
-    if isinstance(value, bool):
-        return Value(pl.lit(value), Type.BOOL)
-    if isinstance(value, int | float):
-        return Value(pl.lit(float(value)), Type.NUMBER)
-    if isinstance(value, dt.date):
-        return Value(pl.lit(value, dtype=pl.Date), Type.DATE)
-    return Value(pl.lit(value, dtype=pl.String), Type.TEXT)
-
-
 def _as_text(value: Value) -> pl.Expr:
     """A compiled value as the text a contract file would hold."""
     match value.type:
@@ -354,7 +352,7 @@ class _Loader:
             problem = _check_value(name, spec.value)
             if problem:
                 self.error(f"{key}.value", problem)
-            compiled: Value | None = _constant_value(spec.value)
+            compiled: Value | None = constant_value(spec.value)
             if isinstance(spec.value, dt.date) or FIELD_BY_NAME[name].kind is Kind.DATE:
                 compiled = Value(pl.lit(_as_text_literal(spec.value)), Type.TEXT)
         elif spec.column is not None:
