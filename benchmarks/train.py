@@ -3,8 +3,9 @@
     python benchmarks/train.py [--rows 100000 1000000]
 
 For each size a fresh process simulates the cases (not timed), then times building the
-features, fitting the outcome models (calibrated gradient boosting, its bootstrap ensemble and
-the logistic baseline) and estimating the effects; a second process times the baseline, one
+features, fitting the outcome models (the calibrated spline-logistic advising model with its
+coefficient covariance, calibrated gradient boosting and the logistic baseline for comparison)
+and estimating the effects; a second process times the baseline, one
 default HistGradientBoostingClassifier fit on the same labelled features. Target: 1M cases in
 under 10 minutes on a 2-core machine.
 """

@@ -29,7 +29,7 @@ from overdue.ingest.load import ALREADY_LOADED
 from overdue.ingest.read import discover_sources
 from overdue.models.run import model_version
 from overdue.models.run import train as train_models
-from overdue.models.train import TooFewCasesError
+from overdue.models.train import ADVISING_METRICS, TooFewCasesError
 from overdue.publish import CURRENT, publish_snapshot
 from overdue.reports.build import LATEST, MANIFEST, build_report
 from overdue.warehouse import open_warehouse, snapshot_hash
@@ -82,7 +82,7 @@ def train_stage(warehouse: str, overrides: dict[str, Any], run_id: str) -> dict[
         "snapshot_hash": report.snapshot_hash,
         "bundle_path": report.bundle_path,
         "labelled": report.labelled,
-        "metrics": report.metrics["gradient_boosting_calibrated"],
+        "metrics": report.metrics[ADVISING_METRICS],
     }
 
 

@@ -26,5 +26,5 @@ def features(population: Chunk) -> pl.DataFrame:
 
 @pytest.fixture(scope="session")
 def model(features: pl.DataFrame) -> OutcomeModel:
-    """A calibrated model with a small bootstrap ensemble."""
-    return fit_outcome_model(features, seed=3, bootstrap_models=3)
+    """The calibrated advising model and its baselines."""
+    return fit_outcome_model(features, seed=3)

@@ -37,7 +37,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | dict[s
 def test_train_reports_metrics_against_baselines(trained: dict) -> None:
     """Training prints the calibrated model and both baselines with their metrics."""
     out = trained["train_out"]
-    for name in ("gradient_boosting_calibrated", "logistic_baseline", "base_rate_baseline"):
+    names = ("spline_logistic_calibrated", "gradient_boosting_calibrated", "logistic_baseline")
+    for name in (*names, "base_rate_baseline"):
         assert name in out
     assert (trained["folder"] / "models" / "latest.json").exists()
 

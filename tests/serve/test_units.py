@@ -1,4 +1,4 @@
-"""The service's pieces in-process: compiled trees, batched estimates, advice, guards, messages."""
+"""The service's pieces in-process: one-pass answers, batched estimates, advice, guards."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from overdue.publish import Snapshot, current_snapshot_path, load_snapshot
 from overdue.serve.advice import advice
 from overdue.serve.app import read_case, validation_errors
 from overdue.serve.estimates import CaseEstimator, direct_features
-from overdue.serve.forest import CompiledModel, probe_matrix
 from overdue.serve.guard import TokenBuckets, pii_reasons, token_ok
 from overdue.serve.i18n import pick_lang
 from overdue.serve.snapshot import SnapshotHolder
@@ -38,17 +37,16 @@ def past_cases(published: Published) -> pl.DataFrame:
     return validated_cases(records)
 
 
-def test_compiled_trees_reproduce_scikit_learn_exactly(snapshot: Snapshot) -> None:
-    """On rows that reach every kind of branch (NaN, unknown levels, thresholds), the compiled
-    forest gives scikit-learn's probabilities bit for bit."""
+def test_one_pass_answers_equal_scikit_learn(snapshot: Snapshot, past_cases: pl.DataFrame) -> None:
+    """The one-pass probabilities equal the calibrated pipeline's, on rows with missing values
+    and an approach no model saw; each interval holds its estimate and is not empty."""
     model = snapshot.bundle.model
-    compiled = CompiledModel(model)
-    x = probe_matrix(model, seed=11, rows=400)
-    x[:5, model.design.features.index("approach")] = 99  # a level no model saw
-    assert np.array_equal(compiled.predict_calibrated(x), model.calibrated.predict_proba(x)[:, 1])
-    members = compiled.predict_members(x)
-    for member, estimator in zip(members, model.ensemble, strict=True):
-        assert np.array_equal(member, estimator.predict_proba(x)[:, 1])
+    x = model.design.matrix(build_features(past_cases.lazy()).collect())
+    x[:5, model.design.features.index("approach")] = 99
+    x[5:10, 3] = np.nan
+    p, low, high = model.predict_matrix(x)
+    assert np.allclose(p, model.calibrated.predict_proba(x)[:, 1], rtol=0, atol=1e-12)
+    assert np.all((low <= p) & (p <= high)) and np.all(high - low > 0)
 
 
 def test_batched_estimates_equal_estimate_case(
@@ -56,7 +54,7 @@ def test_batched_estimates_equal_estimate_case(
 ) -> None:
     """One batched pass gives, case by case, exactly what estimate_case gives."""
     estimator = CaseEstimator(snapshot.bundle, k=10, probe=past_cases.head(1))
-    assert estimator.direct_features and estimator.compiled is not None
+    assert estimator.direct_features
     batched = estimator.estimate_frame(past_cases)
     assert len(batched) == past_cases.height
     for i, answer in list(enumerate(batched))[:: past_cases.height // 10]:  # estimate_case: slow
@@ -64,13 +62,22 @@ def test_batched_estimates_equal_estimate_case(
 
 
 def test_design_rows_equal_the_design_matrix(snapshot: Snapshot, past_cases: pl.DataFrame) -> None:
-    """The frame-free design row equals Design.matrix, nulls and categories included."""
+    """The frame-free design row equals Design.matrix, nulls, infinite ratios (as missing) and
+    categories included."""
     estimator = CaseEstimator(snapshot.bundle, k=10)
-    features = build_features(past_cases.lazy()).collect()
+    first = pl.int_range(pl.len()) == 0
+    features = (
+        build_features(past_cases.lazy())
+        .collect()
+        .with_columns(
+            pl.when(first).then(float("inf")).otherwise("penalty_share").alias("penalty_share")
+        )
+    )
     matrix = snapshot.bundle.model.design.matrix(features)
     rows = np.array([estimator.design_row(r) for r in features.iter_rows(named=True)])
     assert np.array_equal(np.isnan(rows), np.isnan(matrix))
     assert np.array_equal(np.nan_to_num(rows), np.nan_to_num(matrix))
+    assert np.isnan(rows[0, estimator.column["penalty_share"]])
 
 
 def test_direct_features_equal_build_features(past_cases: pl.DataFrame) -> None:

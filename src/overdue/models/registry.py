@@ -16,12 +16,13 @@ ESTIMATORS_FILE: Final = "estimators.skops"
 METADATA_FILE: Final = "bundle.json"
 TRUSTED_TYPES: Final = frozenset(
     {
-        "functools.partial",
         "numpy.dtype",
+        "overdue.models.design.ApproachInteractions",
+        "overdue.models.design.Design",
+        "scipy._lib.array_api_compat.numpy._aliases.asarray",
+        "scipy.interpolate._bsplines.BSpline",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
-        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        "sklearn.utils.validation.check_array",
     }
 )
 """Types beyond skops' defaults that our bundles contain; a file asking for any other is refused."""
@@ -48,7 +49,11 @@ def save_bundle(model: OutcomeModel, metadata: dict[str, Any], folder: Path) -> 
     """Write ``model`` and ``metadata`` into ``folder`` (created); returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     sio.dump(
-        {"calibrated": model.calibrated, "ensemble": model.ensemble, "baseline": model.baseline},
+        {
+            "calibrated": model.calibrated,
+            "covariance": model.covariance,
+            "baseline": model.baseline,
+        },
         folder / ESTIMATORS_FILE,
     )
     document = {
@@ -86,7 +91,7 @@ def load_bundle(folder: Path) -> Bundle:
         design=Design(tuple(metadata["features"])),
         label=metadata["label"],
         calibrated=estimators["calibrated"],
-        ensemble=list(estimators["ensemble"]),
+        covariance=estimators["covariance"],
         baseline=estimators["baseline"],
         metrics=metadata["metrics"],
         period=metadata["period"],

@@ -72,7 +72,6 @@ class SnapshotInfo(BaseModel):
     model_version: str
     data_snapshot_hash: str | None = None
     published_at: str | None = None
-    compiled: bool
 
 
 class ApproachEstimate(BaseModel):

@@ -1,10 +1,10 @@
 """One case's estimates for the service: the numbers of ``estimate_case``, in one batched pass.
 
 ``overdue.models.estimate.estimate_case`` builds a polars frame per approach and per driver and
-asks every model about each: ~55 model calls and ~10 frames, 40 ms even with compiled trees.
-Here the case's features are built once (the same ``build_features``), turned into one design
-row, and the 19 rows a case needs (as entered, under each of the six approaches, and with each
-driver group set to a typical case's values) go through all models in one pass. Substituting
+takes a model call and a frame each. Here the case's features are built once (the same
+``build_features``), turned into one design row, and the 19 rows a case needs (as entered, under
+each of the six approaches, and with each driver group set to a typical case's values) go
+through the model in one call. Substituting
 columns of the design matrix is the same as substituting columns of the frame first, since
 ``Design.matrix`` reads each column on its own. The result equals ``estimate_case`` (a test
 checks it on simulated cases, and ``tests/serve`` against ``overdue estimate``).
@@ -23,22 +23,10 @@ from overdue.contract import APPROACHES
 from overdue.features import FEATURE_BY_NAME, FEATURES, HISTORY, Kind, build_features
 from overdue.models.estimate import DRIVER_GROUPS, THIN_DATA, TOP_DRIVERS, shown_count
 from overdue.models.registry import Bundle
-from overdue.serve.forest import CompiledModel, ForestMismatchError, check_compiled
 
 log = logging.getLogger(__name__)
 
 NOTE: Final = "Estimates from past cases like this one, not a promise of any outcome."
-Z: Final = 1.96
-_CLIP: Final = 1e-4
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _CLIP, 1 - _CLIP)
-    return np.log(p / (1 - p))
-
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-x))
 
 
 def direct_features(cases: pl.LazyFrame) -> pl.DataFrame:
@@ -84,12 +72,6 @@ class CaseEstimator:
         approach = self.column["approach"]
         self.approach_column = approach
         self.approach_levels = [self.levels[approach][code] for code in APPROACHES]  # type: ignore[index]
-        self.compiled: CompiledModel | None
-        try:
-            self.compiled = check_compiled(model)
-        except ForestMismatchError as error:
-            log.warning("serving with scikit-learn's predictions (slower): %s", error)
-            self.compiled = None
         self._reference: np.ndarray | None = None
         self.direct_features = probe is not None and _direct_features_agree(probe)
         if probe is not None:
@@ -110,7 +92,7 @@ class CaseEstimator:
             if levels is not None:
                 out[i] = levels.get(value, math.nan) if isinstance(value, str) else math.nan
             else:
-                out[i] = math.nan if value is None else float(value)
+                out[i] = math.nan if value is None or math.isinf(value) else float(value)
         return out
 
     def reference_row(self, features: pl.DataFrame) -> np.ndarray:
@@ -125,17 +107,6 @@ class CaseEstimator:
             )
             self._reference = self.design_row(typical.row(0, named=True))
         return self._reference
-
-    def _calibrated(self, x: np.ndarray) -> np.ndarray:
-        if self.compiled is not None:
-            return self.compiled.predict_calibrated(x)
-        return self.bundle.model.calibrated.predict_proba(x)[:, 1]
-
-    def _members(self, x: np.ndarray) -> np.ndarray:
-        if self.compiled is not None:
-            return self.compiled.predict_members(x)
-        members = [m.predict_proba(x)[:, 1] for m in self.bundle.model.ensemble]
-        return np.array(members).reshape(len(members), x.shape[0])
 
     def estimate(self, cases: pl.DataFrame) -> dict[str, Any]:
         """What ``estimate_case(bundle, cases, k)`` returns for the first case of ``cases``."""
@@ -170,22 +141,19 @@ class CaseEstimator:
             for g, group in enumerate(groups):
                 columns = [self.column[name] for name in group if name in self.column]
                 block[1 + n_approaches + g, columns] = reference[columns]
-        calibrated = self._calibrated(x).reshape(n, per_case)
-        approach_rows = x.reshape(n, per_case, -1)[:, 1 : 1 + n_approaches]
-        members = self._members(approach_rows.reshape(-1, x.shape[1]))
-        members = members.reshape(len(members), n, n_approaches)
-        return [self._result(ids[c], rows[c], calibrated[c], members[:, c]) for c in range(n)]
+        p, low, high = (a.reshape(n, per_case) for a in self.bundle.model.predict_matrix(x))
+        return [self._result(ids[c], rows[c], p[c], low[c], high[c]) for c in range(n)]
 
     def _result(
-        self, case_id: str, row: dict[str, Any], calibrated: np.ndarray, members: np.ndarray
+        self,
+        case_id: str,
+        row: dict[str, Any],
+        calibrated: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
     ) -> dict[str, Any]:
         n_approaches = len(APPROACHES)
-        p = np.clip(calibrated[1 : 1 + n_approaches], _CLIP, 1 - _CLIP)
-        if len(members):
-            spread = Z * _logit(members).std(axis=0, ddof=1)
-            low, high = _expit(_logit(p) - spread), _expit(_logit(p) + spread)
-        else:
-            low, high = p, p
+        p, low, high = (a[1 : 1 + n_approaches] for a in (calibrated, low, high))
         by_code = {code: i for i, code in enumerate(APPROACHES)}
         planned = row["approach"]
         counts: dict[str, int] = self.bundle.model.extra.get("similar_cases", {})

@@ -51,7 +51,6 @@ def prepare(folder: Path, k: int) -> Served:
         "model_version": snapshot.bundle.version,
         "data_snapshot_hash": manifest.get("data_snapshot_hash"),
         "published_at": manifest.get("published_at"),
-        "compiled": estimator.compiled is not None,
         "direct_features": estimator.direct_features,
     }
     return Served(snapshot, estimator, time.time(), info)
