@@ -85,7 +85,7 @@ def test_covariance_assumes_scikit_learns_penalty(
 ) -> None:
     """The covariance is the inverse Hessian of ``C · Σ log loss + ½‖w‖²``: at the fit, that
     objective's gradient vanishes, and the covariance is symmetric positive definite."""
-    gam = model.calibrated.calibrated_classifiers_[0].estimator.estimator
+    gam = model.advising
     labelled = features.filter(pl.col("y_agreement").is_not_null())
     train = time_split(labelled).train
     basis = gam[:-1].transform(model.design.matrix(labelled)[train])

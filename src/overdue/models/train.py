@@ -76,6 +76,11 @@ class OutcomeModel:
     sizes: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def advising(self) -> Pipeline:
+        """The advising model's pipeline (spline basis, then the logistic regression)."""
+        return self.calibrated.calibrated_classifiers_[0].estimator.estimator
+
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probabilities for the rows of a feature frame."""
         return self.predict_matrix(self.design.matrix(frame))[0]
@@ -91,7 +96,7 @@ class OutcomeModel:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Probability and interval for design-matrix rows: the log-odds ± z standard errors
         (from the coefficients' covariance), each through the calibration."""
-        gam = _advising_pipeline(self.calibrated)
+        gam = self.advising
         basis = gam[:-1].transform(x)
         log_odds = gam[-1].decision_function(basis)
         with_intercept = np.column_stack([np.ones(len(basis)), basis])
@@ -106,10 +111,6 @@ class OutcomeModel:
             code: self.predict(frame.with_columns(pl.lit(code).alias("approach")))
             for code in APPROACHES
         }
-
-
-def _advising_pipeline(calibrated: CalibratedClassifierCV) -> Pipeline:
-    return calibrated.calibrated_classifiers_[0].estimator.estimator
 
 
 def fit_outcome_model(
@@ -166,6 +167,7 @@ def fit_outcome_model(
     }
     sizes = {
         "train": len(split.train),
+        "advising_model_train": len(learn),
         "calibration": len(split.calibration),
         "test": len(split.test),
     }

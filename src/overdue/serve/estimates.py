@@ -4,10 +4,10 @@
 takes a model call and a frame each. Here the case's features are built once (the same
 ``build_features``), turned into one design row, and the 19 rows a case needs (as entered, under
 each of the six approaches, and with each driver group set to a typical case's values) go
-through the model in one call. Substituting
-columns of the design matrix is the same as substituting columns of the frame first, since
-``Design.matrix`` reads each column on its own. The result equals ``estimate_case`` (a test
-checks it on simulated cases, and ``tests/serve`` against ``overdue estimate``).
+through the model in one call. Substituting columns of the design matrix is the same as
+substituting columns of the frame first, since ``Design.matrix`` reads each column on its own.
+The result equals ``estimate_case`` (a test checks it on simulated cases, and ``tests/serve``
+against ``overdue estimate``).
 """
 
 from __future__ import annotations
