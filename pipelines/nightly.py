@@ -2,10 +2,11 @@
 
 Prefect only orchestrates; each stage is one coarse task calling the stage's function in
 ``overdue``. Tasks pass paths, versions and hashes, never case rows. A stage whose inputs did
-not change is skipped: the model version is a hash of the data snapshot and the code version,
-the report and the published snapshot are keyed by it. One pipeline writes at a time (a file
-lock beside the warehouse); a run that fails publishes nothing, so the previous snapshot stays
-current.
+not change is skipped: the model version is a hash of the data snapshot and the model code
+(derived from its source and the bundle format), the report and the published snapshot are
+keyed by it; a bundle in another format is retrained, never reused. One pipeline writes at a
+time (a file lock beside the warehouse); a run that fails publishes nothing, so the previous
+snapshot stays current.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from prefect.runtime import flow_run
 from overdue.config import Settings, get_settings
 from overdue.ingest.load import ALREADY_LOADED
 from overdue.ingest.read import discover_sources
-from overdue.models.run import model_version
+from overdue.models.run import model_state
 from overdue.models.run import train as train_models
 from overdue.models.train import ADVISING_METRICS, TooFewCasesError
 from overdue.publish import CURRENT, publish_snapshot
 from overdue.reports.build import LATEST, MANIFEST, build_report
-from overdue.warehouse import open_warehouse, snapshot_hash
 from pipelines.ingest import ingest_one, retry_on_io_error
 
 
@@ -52,32 +52,24 @@ def _with_retries(stage: Any, settings: Settings) -> Any:
     )
 
 
-def current_model(warehouse: Path, seed: int) -> tuple[str, str, bool]:
-    """Snapshot hash, the model version it implies, and whether that model is already trained."""
-    with open_warehouse(warehouse, read_only=True) as con:
-        snapshot = snapshot_hash(con)
-        version = model_version(snapshot, seed)
-        trained = con.execute(
-            "SELECT count(*) FROM model_runs WHERE model_version = ?", [version]
-        ).fetchall()[0][0]
-    return snapshot, version, bool(trained)
-
-
 @task(name="features, models and effects")
 def train_stage(warehouse: str, overrides: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Train unless a model of this data snapshot and code version exists."""
+    """Train unless the model of this data snapshot and code is saved, latest and readable."""
     settings = _settings(overrides)
-    snapshot, version, trained = current_model(Path(warehouse), settings.seed)
-    if trained and (settings.models_dir / version).exists():
-        return {"skipped": True, "model_version": version, "snapshot_hash": snapshot}
+    state = model_state(Path(warehouse), settings.models_dir, settings.seed)
+    if state.train_reason is None:
+        return {"skipped": True, "model_version": state.model_version,
+                "snapshot_hash": state.snapshot_hash}  # fmt: skip
+    get_run_logger().info("training: %s", state.train_reason)
     try:
         report = train_models(Path(warehouse), settings, run_id)
     except TooFewCasesError as refusal:
         get_run_logger().warning("no model trained: %s", refusal)
-        return {"skipped": True, "model_version": None, "snapshot_hash": snapshot,
+        return {"skipped": True, "model_version": None, "snapshot_hash": state.snapshot_hash,
                 "refused": str(refusal)}  # fmt: skip
     return {
         "skipped": False,
+        "reason": state.train_reason,
         "model_version": report.model_version,
         "snapshot_hash": report.snapshot_hash,
         "bundle_path": report.bundle_path,
@@ -131,7 +123,9 @@ def publish_stage(
 def _summary_markdown(result: dict[str, Any]) -> str:
     ingested = result["ingest"]
     trained = result["train"]
-    model_note = trained.get("refused") or ("reused" if trained["skipped"] else "trained")
+    model_note = trained.get("refused") or (
+        "reused" if trained["skipped"] else f"trained: {trained['reason']}"
+    )
     lines = [
         f"# Nightly run {result['run_id']}",
         "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from overdue.models.effects import (
 from overdue.models.estimate import estimate_case, estimate_many
 from overdue.models.metrics import expected_calibration_error, probability_metrics
 from overdue.models.registry import (
+    BUNDLE_FORMAT,
     ESTIMATORS_FILE,
     Bundle,
     UntrustedBundleError,
@@ -175,7 +177,9 @@ def test_bundle_with_foreign_types_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "evil"
     folder.mkdir()
     sio.dump({"calibrated": Path("x")}, folder / ESTIMATORS_FILE)
-    (folder / "bundle.json").write_text("{}", encoding="utf-8")
+    (folder / "bundle.json").write_text(
+        json.dumps({"bundle_format": BUNDLE_FORMAT}), encoding="utf-8"
+    )
     with pytest.raises(UntrustedBundleError, match="refusing"):
         load_bundle(folder)
 

@@ -1,9 +1,17 @@
-"""Model bundles on disk: estimators in skops format (no arbitrary pickles) plus metadata JSON."""
+"""Model bundles on disk: estimators in skops format (no arbitrary pickles) plus metadata JSON.
+
+Every bundle records its ``bundle_format``; a bundle of another format is refused before any of
+its estimators is read (``StaleBundleError``), so new code never unpickles an old layout.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.metadata
+import inspect
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -14,6 +22,8 @@ from overdue.models.train import OutcomeModel
 
 ESTIMATORS_FILE: Final = "estimators.skops"
 METADATA_FILE: Final = "bundle.json"
+ESTIMATORS: Final = ("calibrated", "covariance", "baseline")
+"""The ``OutcomeModel`` attributes saved in the skops file, under these names."""
 TRUSTED_TYPES: Final = frozenset(
     {
         "numpy.dtype",
@@ -26,10 +36,57 @@ TRUSTED_TYPES: Final = frozenset(
     }
 )
 """Types beyond skops' defaults that our bundles contain; a file asking for any other is refused."""
+BUNDLE_LIBRARIES: Final = ("numpy", "scipy", "scikit-learn", "skops")
+"""Libraries whose objects the skops file holds: scikit-learn does not promise that an estimator
+saved by one version loads in another, and scipy's and numpy's internal type paths (see
+``TRUSTED_TYPES``) move between versions."""
 
 
 class UntrustedBundleError(ValueError):
     """A bundle file asks to load types we did not put there."""
+
+
+class StaleBundleError(ValueError):
+    """A bundle was written in another bundle format (older code or other library versions)."""
+
+
+def library_versions() -> dict[str, str]:
+    """The installed version of each of ``BUNDLE_LIBRARIES``."""
+    return {name: importlib.metadata.version(name) for name in BUNDLE_LIBRARIES}
+
+
+def _our_class_source(qualified: str) -> str:
+    module, _, name = qualified.rpartition(".")
+    source = inspect.getsource(getattr(importlib.import_module(module), name))
+    return source.replace("\r\n", "\n")  # the same on every checkout
+
+
+def bundle_layout() -> dict[str, Any]:
+    """What decides whether a bundle can be read back: the estimator names, the trusted types,
+    the fields ``load_bundle`` rebuilds, the source of our own classes stored in the skops file
+    and the versions of the libraries whose objects it holds."""
+    return {
+        "estimators": list(ESTIMATORS),
+        "trusted_types": sorted(TRUSTED_TYPES),
+        "model_fields": [f.name for f in fields(OutcomeModel)],
+        "our_classes": {
+            name: _our_class_source(name)
+            for name in sorted(TRUSTED_TYPES)
+            if name.startswith("overdue.")
+        },
+        "libraries": library_versions(),
+    }
+
+
+def bundle_format(layout: dict[str, Any]) -> str:
+    """A short name for a bundle layout: equal layouts give equal names on every machine."""
+    text = json.dumps(layout, sort_keys=True, ensure_ascii=True)
+    return "b-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+BUNDLE_FORMAT: Final = bundle_format(bundle_layout())
+"""The format this code writes and the only one it reads. Derived, never bumped by hand: changing
+what a bundle holds, our stored classes or a library version changes it."""
 
 
 @dataclass(frozen=True)
@@ -48,16 +105,11 @@ class Bundle:
 def save_bundle(model: OutcomeModel, metadata: dict[str, Any], folder: Path) -> Path:
     """Write ``model`` and ``metadata`` into ``folder`` (created); returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    sio.dump(
-        {
-            "calibrated": model.calibrated,
-            "covariance": model.covariance,
-            "baseline": model.baseline,
-        },
-        folder / ESTIMATORS_FILE,
-    )
+    sio.dump({name: getattr(model, name) for name in ESTIMATORS}, folder / ESTIMATORS_FILE)
     document = {
         **metadata,
+        "bundle_format": BUNDLE_FORMAT,
+        "libraries": library_versions(),
         "label": model.label,
         "features": list(model.design.features),
         "metrics": model.metrics,
@@ -71,8 +123,41 @@ def save_bundle(model: OutcomeModel, metadata: dict[str, Any], folder: Path) -> 
     return folder
 
 
+def read_bundle_metadata(folder: Path) -> dict[str, Any]:
+    """The bundle's metadata; refuses (``StaleBundleError``) a bundle of another format."""
+    path = folder / METADATA_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no model bundle in {folder}; run `overdue train` first")
+    retrain = "Retrain with `overdue run` (or `overdue train`) and publish again."
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise StaleBundleError(f"{path} is not readable JSON. {retrain}") from None
+    found = metadata.get("bundle_format") if isinstance(metadata, dict) else None
+    if found is None:
+        raise StaleBundleError(
+            f"{path} has no bundle_format: it was written by an older version of overdue "
+            f"whose bundles this version cannot read. {retrain}"
+        )
+    if found != BUNDLE_FORMAT:
+        then, now = metadata.get("libraries") or {}, library_versions()
+        changed = ", ".join(
+            f"{name} {then[name]} (now {now[name]})"
+            for name in BUNDLE_LIBRARIES
+            if name in then and then[name] != now[name]
+        )
+        raise StaleBundleError(
+            f"{path} is in bundle format {found}; this version of overdue reads only "
+            f"{BUNDLE_FORMAT}{f' (the bundle was written with {changed})' if changed else ''}. "
+            f"{retrain}"
+        )
+    return metadata
+
+
 def load_bundle(folder: Path) -> Bundle:
-    """Read a bundle back, refusing any estimator type outside ``TRUSTED_TYPES``."""
+    """Read a bundle back: refuses another bundle format before reading any estimator, and any
+    estimator type outside ``TRUSTED_TYPES``."""
+    metadata = read_bundle_metadata(folder)
     path = folder / ESTIMATORS_FILE
     if not path.exists():
         raise FileNotFoundError(f"no model bundle in {folder}; run `overdue train` first")
@@ -83,16 +168,13 @@ def load_bundle(folder: Path) -> Bundle:
             f"{path} asks to load types we never save: {sorted(unexpected)}; refusing to load it"
         )
     estimators = sio.load(path, trusted=sorted(untrusted))
-    metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
     extra = {
         key: metadata[key] for key in ("similar_cases", "reference", "drivers") if key in metadata
     }
     model = OutcomeModel(
         design=Design(tuple(metadata["features"])),
         label=metadata["label"],
-        calibrated=estimators["calibrated"],
-        covariance=estimators["covariance"],
-        baseline=estimators["baseline"],
+        **{name: estimators[name] for name in ESTIMATORS},
         metrics=metadata["metrics"],
         period=metadata["period"],
         sizes=metadata["sizes"],

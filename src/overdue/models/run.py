@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
+import inspect
 import json
+import pkgutil
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -24,14 +28,60 @@ from overdue.models.diagnostics import (
 )
 from overdue.models.effects import EffectRow, estimate_effects
 from overdue.models.estimate import reference_values, similar_case_counts
-from overdue.models.registry import Bundle, load_bundle, save_bundle
+from overdue.models.registry import (
+    BUNDLE_FORMAT,
+    Bundle,
+    StaleBundleError,
+    load_bundle,
+    read_bundle_metadata,
+    save_bundle,
+)
 from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction
 
-MODEL_CODE_VERSION: Final = "models-1"
-"""Bump when training code changes what a model version means."""
+MODEL_SOURCES: Final = (
+    "overdue.contract",
+    "overdue.features",
+    "overdue.models",
+    "overdue.segments",
+)
+"""The code that defines a model, hashed into its version: the case contract (approaches,
+fields and their roles), the features, every module of ``overdue.models`` (design, training,
+calibration, effects, diagnostics, the bundle registry, this module) and the subgroups effects
+are reported for. A package counts with all its modules, so a new module is covered at once.
+Whole modules, not chosen functions: a needless retrain costs minutes, a missed change serves
+a stale model."""
+NOT_MODEL_SOURCES: Final = ("overdue.config", "overdue.warehouse")
+"""Modules the model code imports that do not change what a model means: settings (the seed
+enters the version on its own) and storage."""
 OUTCOME: Final = "agreement"
 LATEST_FILE: Final = "latest.json"
+
+
+def module_sources(names: Iterable[str]) -> dict[str, str]:
+    """The source text of each named module, a package's modules included, by module name."""
+    sources: dict[str, str] = {}
+    for name in names:
+        module = importlib.import_module(name)
+        sources[name] = inspect.getsource(module)
+        for sub in pkgutil.walk_packages(getattr(module, "__path__", []), prefix=f"{name}."):
+            sources[sub.name] = inspect.getsource(importlib.import_module(sub.name))
+    return sources
+
+
+def code_version(sources: Mapping[str, str], bundle_format: str) -> str:
+    """A short hash of the model code and the bundle format. Module names and text with
+    normalised line endings only (no paths, times or order), so every checkout agrees."""
+    digest = hashlib.sha256(bundle_format.encode())
+    for name in sorted(sources):
+        text = sources[name].replace("\r\n", "\n").replace("\r", "\n")
+        digest.update(f"\0{name}\0{len(text)}\0".encode() + text.encode())
+    return "c-" + digest.hexdigest()[:12]
+
+
+MODEL_CODE_VERSION: Final = code_version(module_sources(MODEL_SOURCES), BUNDLE_FORMAT)
+"""What a model version means on the code side; derived from ``MODEL_SOURCES`` and the bundle
+format (which holds the library versions), never bumped by hand."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +97,9 @@ class TrainingReport:
     metrics: dict[str, dict[str, float]]
 
 
-def model_version(snapshot: str, seed: int) -> str:
+def model_version(snapshot: str, seed: int, code: str = MODEL_CODE_VERSION) -> str:
     """Same data, code and seed give the same version."""
-    key = f"{snapshot}|{FEATURE_SET_VERSION}|{MODEL_CODE_VERSION}|{OUTCOME}|{seed}"
+    key = f"{snapshot}|{FEATURE_SET_VERSION}|{code}|{OUTCOME}|{seed}"
     return "m-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -158,6 +208,50 @@ def latest_bundle_folder(models_dir: Path) -> Path:
 def latest_bundle(models_dir: Path) -> Bundle:
     """The bundle the last successful training run saved."""
     return load_bundle(latest_bundle_folder(models_dir))
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """The model the warehouse's data and this code imply, and why it must be trained (``None``
+    when the saved one is current)."""
+
+    snapshot_hash: str
+    model_version: str
+    train_reason: str | None
+
+
+def model_state(warehouse: Path, models_dir: Path, seed: int) -> ModelState:
+    """Train when no model of this data and code exists, or its bundle is missing, is not the
+    latest or is in another bundle format; otherwise reuse it."""
+    with open_warehouse(warehouse, read_only=True) as con:
+        snapshot = snapshot_hash(con)
+        version = model_version(snapshot, seed)
+        trained = con.execute(
+            "SELECT count(*) FROM model_runs WHERE model_version = ?", [version]
+        ).fetchall()[0][0]
+        last = con.execute(
+            "SELECT snapshot_hash FROM model_runs ORDER BY trained_at DESC LIMIT 1"
+        ).fetchall()
+    folder = models_dir / version
+    pointer = models_dir / LATEST_FILE
+    reason: str | None = None
+    if not trained:
+        if not last:
+            reason = "no model trained yet"
+        elif last[0][0] != snapshot:
+            reason = "the data changed"
+        else:
+            reason = "the model code, library versions or seed changed"
+    elif not folder.exists():
+        reason = "its bundle is missing"
+    elif not pointer.exists() or latest_bundle_folder(models_dir).resolve() != folder.resolve():
+        reason = "the latest bundle is of another model"
+    else:
+        try:
+            read_bundle_metadata(folder)
+        except StaleBundleError:
+            reason = "its bundle is in another bundle format"
+    return ModelState(snapshot, version, reason)
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
