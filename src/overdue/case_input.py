@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import polars as pl
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import PydanticCustomError
 
 from overdue import contract
 from overdue.contract import FALSE_VALUES, FIELD_BY_NAME, FIELDS, TRUE_VALUES, Kind, Role
@@ -21,6 +23,10 @@ from overdue.contract import FALSE_VALUES, FIELD_BY_NAME, FIELDS, TRUE_VALUES, K
 INPUT_ROLES: Final = (Role.CONTEXT, Role.ACTION)
 INT32_MAX: Final = 2**31 - 1
 OPTIONAL_KEYS: Final = ("case_id", "overdue_since", "first_contact_on")
+NUMBER_TEXT: Final = re.compile(
+    r"[+-]?(?:[0-9]{1,3}(?:[,，][0-9]{3})+(?:\.[0-9]+)?|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+)
+"""A number as text: ``12000``, ``12,000`` (thousands separators), ``0.5``, ``1e4``; no ``_``."""
 
 
 def _enum_value(name: str) -> Any:
@@ -42,14 +48,23 @@ def _bool_value(value: Any) -> Any:
     return value
 
 
-def _number_value(percent: bool) -> Any:
+def _number_value(whole: bool, percent: bool) -> Any:
+    """A number, or text written as one (``NUMBER_TEXT``, a percent where ``percent``);
+    true/false and other text are refused rather than read as 1/0 or Python literals."""
+    kind = "int" if whole else "float"
+
     def parse(value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip().replace(",", "").replace("，", "")
-            if percent and text.endswith("%"):
-                return float(text[:-1]) / 100
-            return text
-        return value
+        if isinstance(value, bool):
+            raise PydanticCustomError(f"{kind}_type", "must be a number, not true/false")
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        share = percent and text.endswith("%")
+        text = text.removesuffix("%").strip() if share else text
+        if not NUMBER_TEXT.fullmatch(text):
+            raise PydanticCustomError(f"{kind}_parsing", "must be a number such as 12,000")
+        number = text.replace(",", "").replace("，", "")
+        return float(number) / 100 if share else number
 
     return parse
 
@@ -74,7 +89,8 @@ def _annotation(f: contract.Field) -> Any:
     elif f.kind is Kind.INT:
         bounds["le"] = INT32_MAX  # the warehouse stores whole numbers as 32-bit integers
     base = int if f.kind is Kind.INT else float
-    return Annotated[base, Field(**bounds), BeforeValidator(_number_value(f.name == "annual_rate"))]
+    parse = _number_value(f.kind is Kind.INT, f.name == "annual_rate")
+    return Annotated[base, Field(**bounds), BeforeValidator(parse)]
 
 
 def _fields() -> dict[str, Any]:

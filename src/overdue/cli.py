@@ -490,6 +490,8 @@ def serve(
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
     import uvicorn
 
+    from overdue.serve.server import server_options
+
     settings = get_settings()
     if not (settings.published_dir / "CURRENT").exists():
         console.print(
@@ -505,6 +507,7 @@ def serve(
         workers=workers,
         log_level="info",
         server_header=False,
+        **server_options(settings),
     )
 
 

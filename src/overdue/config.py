@@ -68,6 +68,26 @@ class Settings(BaseSettings):
     snapshot_check_seconds: float = Field(
         1.0, ge=0, description="how often the service looks for a newly published snapshot"
     )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="a client must send a request's line and headers within this time of "
+        "connecting (or of a next request's first byte), else it is disconnected",
+    )
+    body_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="a client must send a request's body within this time after its headers",
+    )
+    keep_alive_seconds: float = Field(
+        5.0, gt=0, description="an idle connection between requests is closed after this time"
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="open connections per server process; beyond it requests get 503"
+    )
+    max_header_bytes: int = Field(
+        16_384, ge=1024, description="a request line and headers larger than this are refused (400)"
+    )
 
 
 @lru_cache(maxsize=1)

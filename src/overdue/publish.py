@@ -4,6 +4,11 @@ A snapshot is a folder ``<published_dir>/<run_id>/`` holding the model bundle, t
 model card and a manifest with every file's SHA-256. ``<published_dir>/CURRENT`` names the
 current one; it is replaced atomically (a rename) only after the new folder is complete,
 so a reader sees either the old snapshot or the new one, never half of one.
+
+Readers trust nothing they did not check: ``CURRENT`` must name a folder directly inside
+``published_dir`` (a plain run id, never a path), and a snapshot is loaded only when its files
+are exactly those its manifest lists, each with the listed SHA-256. The manifest guards against
+edits and corruption, not against someone able to rewrite the manifest too.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +27,10 @@ from overdue.models.run import effects_document, latest_bundle_folder
 
 CURRENT: Final = "CURRENT"
 MODEL_DIR: Final = "model"
+MANIFEST: Final = "manifest.json"
+SNAPSHOT_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""A run id as a snapshot folder's name: a plain name, never a path."""
+_SHA256: Final = re.compile(r"[0-9a-f]{64}")
 KNOWN_LIMITS: Final = (
     "Observational data: who asks for which approach depends on their situation. Effects are "
     "adjusted for the recorded context and preparation, not for anything unrecorded.",
@@ -31,6 +41,10 @@ KNOWN_LIMITS: Final = (
     "with known truth they covered the true chance about 88% of the time.",
     "No published number rests on fewer than k cases.",
 )
+
+
+class SnapshotError(ValueError):
+    """A published snapshot that must not be served; the message names no absolute path."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ def model_card(bundle: Bundle) -> dict[str, Any]:
 
 def publish_snapshot(warehouse: Path, models_dir: Path, published_dir: Path, run_id: str) -> Path:
     """Write the snapshot of ``run_id`` and make it current; returns its folder."""
+    snapshot_name(run_id)
     source = latest_bundle_folder(models_dir)
     bundle = load_bundle(source)
     effects = effects_document(warehouse)
@@ -98,7 +113,7 @@ def publish_snapshot(warehouse: Path, models_dir: Path, published_dir: Path, run
         "published_at": dt.datetime.now().isoformat(timespec="seconds"),
         "files": {str(p.relative_to(staging)): _sha256(p) for p in files},
     }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     pointer = published_dir / f".{CURRENT}.tmp"
@@ -107,19 +122,72 @@ def publish_snapshot(warehouse: Path, models_dir: Path, published_dir: Path, run
     return folder
 
 
+def snapshot_name(text: str) -> str:
+    """``text`` when it can name a snapshot folder (a plain run id), else ``SnapshotError``."""
+    if not SNAPSHOT_NAME.fullmatch(text):
+        raise SnapshotError(
+            "a snapshot is named by a run id (letters, digits, '.', '-', '_'; no path): "
+            f"{CURRENT} holds something else; publish again (`overdue run`)"
+        )
+    return text
+
+
 def current_snapshot_path(published_dir: Path) -> Path:
-    """The folder of the current snapshot."""
+    """The folder ``CURRENT`` names: always a direct child of ``published_dir``."""
     pointer = published_dir / CURRENT
     if not pointer.exists():
         raise FileNotFoundError(
             f"nothing published in {published_dir}; run the pipeline (`overdue run`) first"
         )
-    return published_dir / pointer.read_text(encoding="utf-8").strip()
+    name = snapshot_name(pointer.read_text(encoding="utf-8").strip())
+    folder = published_dir / name
+    if folder.is_symlink() or folder.resolve().parent != published_dir.resolve():
+        raise SnapshotError(f"snapshot {name} is a link out of the published folder; refused")
+    return folder
+
+
+def verified_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a snapshot folder, once every file matches it exactly.
+
+    Every file the manifest lists must exist with its SHA-256, and no other file (nor any link)
+    may be in the folder: an edited, missing or added file refuses the whole snapshot.
+    """
+    name = folder.name
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise SnapshotError(f"snapshot {name} has no readable {MANIFEST}; refused") from None
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(listed, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(v)
+        for k, v in listed.items()
+    ):
+        raise SnapshotError(f"snapshot {name}: {MANIFEST} lists no files with SHA-256s; refused")
+    present = {}
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            raise SnapshotError(f"snapshot {name}: {relative} is a link; refused")
+        if path.is_file() and relative != MANIFEST:
+            present[relative] = path
+    unlisted = sorted(set(present) - set(listed))
+    if unlisted:
+        raise SnapshotError(f"snapshot {name}: {unlisted[0]} is not in its {MANIFEST}; refused")
+    missing = sorted(set(listed) - set(present))
+    if missing:
+        raise SnapshotError(f"snapshot {name}: {missing[0]} is missing; refused")
+    changed = [r for r, path in sorted(present.items()) if _sha256(path) != listed[r]]
+    if changed:
+        raise SnapshotError(
+            f"snapshot {name}: {changed[0]} does not match its SHA-256 in {MANIFEST}; refused"
+        )
+    return manifest
 
 
 def load_snapshot(folder: Path) -> Snapshot:
-    """Load a published snapshot (bundle with its type allow-list, effects, model card)."""
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    """Load a published snapshot (bundle with its type allow-list, effects, model card) once
+    its files match its manifest."""
+    manifest = verified_manifest(folder)
     return Snapshot(
         path=folder,
         manifest=manifest,

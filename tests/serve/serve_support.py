@@ -125,8 +125,11 @@ def get_json(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]
         return error.code, json.loads(error.read() or b"null")
 
 
-def start_server(folder: Path, published_dir: Path, name: str, **env: str) -> Server:
-    """Start `overdue serve` on a free port and wait (bounded) until /healthz answers 200."""
+def start_server(
+    folder: Path, published_dir: Path, name: str, ready: int = 200, **env: str
+) -> Server:
+    """Start `overdue serve` on a free port and wait (bounded) until /healthz answers ``ready``
+    (200; 503 for a server that has no snapshot to serve)."""
     port = free_port()
     log = folder / f"{name}.log"
     process = subprocess.Popen(
@@ -141,7 +144,7 @@ def start_server(folder: Path, published_dir: Path, name: str, **env: str) -> Se
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
-            if get_json(f"{url}/healthz")[0] == 200:
+            if get_json(f"{url}/healthz")[0] == ready:
                 return Server(url, process, log)
         except OSError:
             pass
@@ -158,3 +161,15 @@ def stop(server: Server) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait(timeout=10)
+
+
+def point_current(published_dir: Path, name: str) -> None:
+    """Make ``<published_dir>/CURRENT`` hold ``name`` (atomically, as publishing does)."""
+    pointer = published_dir / ".CURRENT.tmp"
+    pointer.write_text(name + "\n", encoding="utf-8")
+    pointer.replace(published_dir / "CURRENT")
+
+
+def log_text(server: Server) -> str:
+    """Everything the server process has logged so far."""
+    return server.log.read_text(encoding="utf-8", errors="replace")

@@ -143,8 +143,8 @@ def test_unknown_fields_and_bad_json_are_refused(client: httpx.Client) -> None:
     """Fields outside the contract and bodies that are not JSON objects get a 422."""
     response = client.post(ESTIMATE, json={**CASE_EN, "favourite_colour": "blue"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["reason"] == "extra_forbidden:favourite_colour"
-    assert "blue" not in response.text
+    assert response.json()["detail"][0]["reason"] == "extra_forbidden:body"
+    assert "blue" not in response.text and "favourite_colour" not in response.text
     bad = client.post(ESTIMATE, content=b"{not json", headers={"Content-Type": "application/json"})
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["reason"] == "json_invalid:body"

@@ -1,5 +1,6 @@
 """The counselor's page in Debian's Chromium: fill the form in Chinese and in English, read the
-six estimates, their intervals and the advice; nothing is fetched from outside the service."""
+six estimates, their intervals and the advice; nothing is fetched from outside the service, and
+neither the page nor /docs breaks the Content-Security-Policy (a violation is a console error)."""
 
 from __future__ import annotations
 
@@ -117,3 +118,21 @@ def test_the_page_names_bad_fields_without_losing_the_form(
     assert page.inner_text("#e-monthly_income") == "必填"
     assert page.input_value("#f-attitude_score") == "9"
     assert page.locator("#results").is_hidden()
+
+
+def test_the_docs_page_works_under_the_content_security_policy(
+    browser: BrowserContext, server: Server
+) -> None:
+    """Swagger UI at /docs lists the API's routes and runs a request, from local files only,
+    without any Content-Security-Policy violation."""
+    seen = visit_url(browser, f"{server.url}/docs", allowed=server.url)
+    page = seen.page
+    page.wait_for_selector(".opblock", timeout=30_000)
+    paths = [p.inner_text() for p in page.query_selector_all(".opblock-summary-path")]
+    assert {"/healthz", "/api/v1/estimate", "/api/v1/effects", "/api/v1/model"} <= set(paths)
+    page.click("#operations-default-healthz_healthz_get .opblock-summary")
+    page.click("button.try-out__btn")
+    with page.expect_response(lambda r: r.url.endswith("/healthz")) as answer:
+        page.click("button.execute")
+    assert answer.value.status == 200
+    assert seen.outside_requests == [] and seen.console_errors == []

@@ -3,7 +3,8 @@
 ``create_app(settings)`` wires the pieces: the snapshot holder (``snapshot``), the batched
 estimator (``estimates``), the guards (``guard``), the page (``page``) and the advice
 (``advice``). Routes: ``/`` (page), ``POST /api/v1/estimate``, ``GET /api/v1/effects``,
-``GET /api/v1/model``, ``GET /healthz``, ``/docs`` and ``/openapi.json``.
+``GET /api/v1/model``, ``GET /healthz``, ``/docs`` and ``/openapi.json``. No route redirects
+(a trailing slash is a 404, never a redirect built from the request's Host header).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import gzip
 import json
 import logging
 import math
-import re
 from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Annotated, Any, Final
@@ -25,15 +25,17 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
 from overdue.case_input import INPUT_FIELDS, CaseInput, cases_frame
 from overdue.config import Settings, get_settings
 from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH, Kind
 from overdue.serve.advice import advice
-from overdue.serve.guard import BodyLimit, RateLimit, TokenBuckets, pii_reasons, token_ok
+from overdue.serve.guard import BodyLimit, RateLimit, TokenBuckets, is_json, pii_reasons, token_ok
+from overdue.serve.headers import SecurityHeaders, content_security_policy, style_sources
 from overdue.serve.i18n import DRIVERS, NOTE, PII_KIND, error_message, pick_lang, value_label
-from overdue.serve.page import render_page
+from overdue.serve.page import ASSETS, render_docs, render_page
 from overdue.serve.snapshot import Served, SnapshotHolder
 
 log = logging.getLogger("overdue.serve")
@@ -41,7 +43,8 @@ log = logging.getLogger("overdue.serve")
 API: Final = "/api/v1"
 MAX_BATCH: Final = 32
 PLOTLY_PATH: Final = "/static/plotly.min.js"
-_SAFE_KEY: Final = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+PARAMETERS: Final = ("lang",)
+"""The request parameters an error may name besides the contract's fields."""
 _BEARER: Final = HTTPBearer(auto_error=False, description="OVERDUE_API_TOKEN, when it is set")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 """Declares the bearer token in the OpenAPI spec; the check itself is ``token_ok``."""
@@ -207,12 +210,11 @@ def _errors(status: int, items: list[dict[str, str]], headers: dict[str, str] | 
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
-    """The field a problem is about: a contract name or a plain key, else ``body``."""
+    """The field a problem is about: a contract field or one of our parameters, else ``body``
+    (never a name taken from the request)."""
     parts = [str(p) for p in loc if p not in ("body", "query", "header")]
     name = parts[0] if parts else "body"
-    if name in FIELD_BY_NAME or name == "body":
-        return name
-    return name if _SAFE_KEY.match(name) else "body"
+    return name if name in FIELD_BY_NAME or name in PARAMETERS else "body"
 
 
 def validation_errors(errors: list[Any], lang: str) -> list[dict[str, str]]:
@@ -246,8 +248,9 @@ def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
     """
     try:
         document = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError):
-        return None, [{"type": "json_invalid", "loc": ("body",)}]
+    except (ValueError, RecursionError) as error:  # RecursionError: nested beyond the parser
+        kind = "too_deep" if isinstance(error, RecursionError) else "json_invalid"
+        return None, [{"type": kind, "loc": ("body",)}]
     try:
         found = pii_reasons(document)
     except RecursionError:
@@ -259,7 +262,10 @@ def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
     if not isinstance(document, dict):
         return None, [{"type": "model_type", "loc": ("body",)}]
     record, unknown = case_record(document)
-    problems: list[Any] = [{"type": "extra_forbidden", "loc": ("body", key)} for key in unknown]
+    problems: list[Any] = [
+        {"type": "extra_forbidden", "loc": ("body",), "ctx": {"position": position}}
+        for position in unknown
+    ]
     try:
         case = CaseInput.model_validate(record)
     except ValidationError as error:
@@ -294,17 +300,18 @@ def storable_problems(case: BaseModel) -> list[dict[str, Any]]:
     return problems
 
 
-def case_record(document: Any) -> tuple[dict[str, Any], list[str]]:
+def case_record(document: Any) -> tuple[dict[str, Any], list[int]]:
     """Keys as contract names (Chinese aliases accepted); other roles' fields left out.
 
-    Mirrors how ``overdue estimate --case`` reads a case file; returns unknown keys apart.
+    Mirrors how ``overdue estimate --case`` reads a case file; returns the positions (from 1) of
+    unknown keys apart, so that an error can point at one without repeating it.
     """
     record: dict[str, Any] = {}
-    unknown: list[str] = []
-    for key, value in document.items():
+    unknown: list[int] = []
+    for position, (key, value) in enumerate(document.items(), start=1):
         field = FIELD_BY_NAME.get(key) or FIELD_BY_ZH.get(key)
         if field is None:
-            unknown.append(key)
+            unknown.append(position)
         elif field.name in INPUT_FIELDS and value is not None and value != "":
             record[field.name] = value
     return record, unknown
@@ -479,10 +486,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description="How likely an agreement is under each approach, for cases like this one: "
         "estimates from past cases, not a promise. Answers come from the latest published "
-        "snapshot; when OVERDUE_API_TOKEN is set, /api/* needs 'Authorization: Bearer <token>'.",
+        "snapshot; when OVERDUE_API_TOKEN is set, /api/* needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        docs_url=None,  # ours below: the same Swagger UI without an inline script
+        redoc_url=None,
+        redirect_slashes=False,
     )
     app.state.service = service
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # 404 and 405 as the API's error document, never repeating the path
+        reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        problem = {"field": "path", "message": reason.replace("_", " "), "reason": reason}
+        return _errors(exc.status_code, [problem], dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -497,15 +514,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _page_routes(app, service)
     _api_routes(app, service)
-    # outermost first: a client over its budget is refused before its body is read
+    # the last added runs first: headers on every answer; a client over its budget is refused
+    # before its body is read
     app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes)
     app.add_middleware(
         RateLimit,
         buckets=TokenBuckets(
             service.settings.rate_limit_per_minute, service.settings.rate_limit_burst
         ),
-        exempt=("/healthz", PLOTLY_PATH),
+        exempt=("/healthz", PLOTLY_PATH, *(f"/static/{name}" for name in ASSETS)),
     )
+    styles = style_sources(_plotly_js()[0])  # plotly.js creates two <style> elements
+    app.add_middleware(SecurityHeaders, policy=content_security_policy(styles))
     return app
 
 
@@ -514,6 +534,12 @@ def _page_routes(app: FastAPI, service: Service) -> None:
     async def page(lang: Lang = None) -> HTMLResponse:
         chosen = lang if lang in ("zh", "en") else "zh"
         return HTMLResponse(render_page(chosen, service.token is not None))
+
+    docs = render_docs(app.title)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs_page() -> HTMLResponse:
+        return HTMLResponse(docs)
 
     @app.get(PLOTLY_PATH, include_in_schema=False)
     async def plotly_js(request: Request) -> Response:
@@ -525,6 +551,16 @@ def _page_routes(app: FastAPI, service: Service) -> None:
             headers["Content-Encoding"] = "gzip"
             return Response(zipped, media_type="application/javascript", headers=headers)
         return Response(raw, media_type="application/javascript", headers=headers)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def asset(request: Request, name: str) -> Response:
+        found = ASSETS.get(name)
+        if found is None:
+            raise StarletteHTTPException(404)
+        headers = {"ETag": found.etag, "Cache-Control": "no-cache"}  # revalidated: 304
+        if request.headers.get("if-none-match") == found.etag:
+            return Response(status_code=304, headers=headers)
+        return Response(found.body, media_type=found.media_type, headers=headers)
 
 
 def _api_routes(app: FastAPI, service: Service) -> None:
@@ -554,6 +590,7 @@ def _api_routes(app: FastAPI, service: Service) -> None:
         responses={
             **ERRORS,
             413: {"model": ErrorResponse, "description": "request body too large"},
+            415: {"model": ErrorResponse, "description": "the body is not sent as JSON"},
             422: {"model": ErrorResponse, "description": "invalid case or personal data"},
         },
         openapi_extra={
@@ -571,6 +608,10 @@ def _api_routes(app: FastAPI, service: Service) -> None:
         served, refusal = service.gate(request, language)
         if served is None:
             return refusal  # type: ignore[return-value]
+        if not is_json(request.headers.get("content-type")):
+            message = error_message("media_type", "body", language, None)
+            wrong = [{"field": "body", "message": message, "reason": "unsupported_media_type"}]
+            return _errors(415, wrong)
         case, problems = read_case(await request.body())
         if case is None:
             return _errors(422, validation_errors(problems, language))

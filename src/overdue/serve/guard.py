@@ -80,7 +80,7 @@ class BodyLimit:
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                break
+                return  # the client went away (or the server closed a slow body): no answer
             chunk = message.get("body", b"")
             total += len(chunk)
             if total > self.max_bytes:
@@ -166,6 +166,12 @@ class RateLimit:
             await _send_json(send, 429, body, [(b"retry-after", retry)])
             return
         await self.app(scope, receive, send)
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type header says ``application/json`` (any parameters)."""
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    return media_type == "application/json"
 
 
 def token_ok(expected: str | None, authorization: str | None) -> bool:

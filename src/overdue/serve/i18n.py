@@ -236,7 +236,7 @@ NOTE: Final[dict[str, str]] = {"zh": TEXT["zh"]["promise"], "en": TEXT["en"]["pr
 _ERRORS: Final[dict[str, dict[str, str]]] = {
     "zh": {
         "missing": "必填",
-        "extra_forbidden": "不是案件记录合同中的字段",
+        "extra_forbidden": "第 {position} 个字段不是案件记录合同中的字段",
         "literal_error": "只能是：{expected}",
         "greater_than_equal": "不能小于 {ge}",
         "greater_than": "必须大于 {gt}",
@@ -262,11 +262,12 @@ _ERRORS: Final[dict[str, dict[str, str]]] = {
         "dict_type": "请求内容必须是一个 JSON 对象",
         "pii": "疑似个人信息（{kind}），已拒绝；请删除后再提交",
         "too_deep": "请求内容嵌套过深",
+        "media_type": "请求内容必须以 JSON 发送（Content-Type: application/json）",
         "invalid": "值无效",
     },
     "en": {
         "missing": "is required",
-        "extra_forbidden": "is not a field of the case-record contract",
+        "extra_forbidden": "key no. {position} is not a field of the case-record contract",
         "literal_error": "must be one of: {expected}",
         "greater_than_equal": "must be at least {ge}",
         "greater_than": "must be greater than {gt}",
@@ -292,6 +293,7 @@ _ERRORS: Final[dict[str, dict[str, str]]] = {
         "dict_type": "the request body must be one JSON object",
         "pii": "looks like personal data ({kind}) and was refused; remove it and submit again",
         "too_deep": "the request body is nested too deeply",
+        "media_type": "the request body must be sent as JSON (Content-Type: application/json)",
         "invalid": "is not a valid value",
     },
 }

@@ -4,12 +4,16 @@ The page is rendered here with the form and every text in one language; a small 
 form to ``POST /api/v1/estimate`` and draws the answer (table, Plotly chart, drivers, advice)
 from the same JSON the API returns, so the page and the API cannot disagree. Plotly's script is
 served by this service from the installed ``plotly`` package: the page works without internet.
+The page and ``/docs`` hold no inline script or style (``ASSETS`` are served as files), so the
+Content-Security-Policy can allow scripts and styles from the service only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -89,7 +93,28 @@ DEFAULTS: Final[dict[str, Any]] = {
 }
 """A typical case to start from; every field can be changed."""
 
-_TEMPLATE: Final = (Path(__file__).parent / "templates" / "index.html").read_text(encoding="utf-8")
+_HERE: Final = Path(__file__).parent
+_TEMPLATE: Final = (_HERE / "templates" / "index.html").read_text(encoding="utf-8")
+_DOCS: Final = (_HERE / "templates" / "docs.html").read_text(encoding="utf-8")
+_MEDIA_TYPES: Final = {".js": "application/javascript", ".css": "text/css; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file of the page served as ``/static/<name>``."""
+
+    body: bytes
+    media_type: str
+    etag: str
+
+
+def _asset(name: str) -> Asset:
+    body = (_HERE / "static" / name).read_bytes()
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    return Asset(body, _MEDIA_TYPES[Path(name).suffix], f'"{digest}"')
+
+
+ASSETS: Final[dict[str, Asset]] = {n: _asset(n) for n in ("page.js", "page.css", "docs.js")}
 
 
 def _esc(value: Any) -> str:
@@ -202,6 +227,11 @@ def render_page(lang: str, needs_token: bool) -> str:
     for key, value in replacements.items():
         page = page.replace(key, value)
     return page
+
+
+def render_docs(title: str) -> str:
+    """The /docs page: Swagger UI from the service's own files, started by ``docs.js``."""
+    return _DOCS.replace("{{TITLE}}", _esc(title))
 
 
 assert set(LANGS) == set(TEXT)

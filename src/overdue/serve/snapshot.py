@@ -5,6 +5,9 @@ atomically replaces ``<published_dir>/CURRENT``; here every request may glance a
 (a ``stat``, at most once per ``check_seconds``), and when it names another folder a background
 thread loads and checks the new snapshot while requests go on being answered from the old one.
 The swap is one attribute assignment: a request sees the old snapshot or the new one, whole.
+A snapshot that fails its checks (``overdue.publish.load_snapshot``) is refused with one log
+line saying why; the old one goes on serving, and ``error`` (shown by ``/healthz``) says only
+that something was refused, never a path or an exception's text.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from overdue.case_input import CaseInput, cases_frame
-from overdue.publish import CURRENT, Snapshot, current_snapshot_path, load_snapshot
+from overdue.publish import CURRENT, Snapshot, SnapshotError, current_snapshot_path, load_snapshot
 from overdue.serve.estimates import CaseEstimator
 from overdue.serve.page import DEFAULTS
 
 log = logging.getLogger(__name__)
+
+NOT_PUBLISHED: Final = "nothing published yet; run the pipeline (`overdue run`)"
+REFUSED: Final = "the published snapshot could not be loaded or failed its checks; see the log"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,12 @@ def prepare(folder: Path, k: int) -> Served:
     return Served(snapshot, estimator, time.time(), info)
 
 
+def reason(error: Exception) -> str:
+    """Why a snapshot was not loaded, on one line (for the log only)."""
+    text = str(error) if isinstance(error, SnapshotError) else f"{type(error).__name__}: {error}"
+    return " ".join(text.split())
+
+
 class SnapshotHolder:
     """Holds the current ``Served`` snapshot and notices newly published ones."""
 
@@ -85,12 +97,12 @@ class SnapshotHolder:
         try:
             folder = current_snapshot_path(self.published_dir)
             if self.served is not None and self.served.snapshot.path == folder:
-                self._pointer = state
+                self._pointer, self.error = state, None
                 return
             served = prepare(folder, self.k)
         except Exception as error:  # a broken publication must not take the service down
-            self.error = f"{type(error).__name__}: {error}"
-            log.error("could not load the published snapshot: %s", self.error)
+            self.error = REFUSED if (self.published_dir / CURRENT).exists() else NOT_PUBLISHED
+            log.error("did not load the published snapshot: %s", reason(error))
             self._pointer = state  # retried when the pointer changes again
             return
         self.served = served  # the swap
