@@ -16,7 +16,7 @@ import httpx
 import pytest
 from serve_support import CASE_EN, CASE_ZH, Server, log_text
 
-from overdue.serve.server import QueryFreeAccessLog, TypeOnlyErrors
+from overdue.serve.server import QueryFreeAccessLog, TypeOnlyErrors, logged_path
 
 ESTIMATE = "/api/v1/estimate"
 
@@ -113,16 +113,19 @@ def test_the_estimate_route_requires_json(client: httpx.Client, headers: dict[st
 
 
 def test_a_token_in_the_query_string_is_not_logged(client: httpx.Client, server: Server) -> None:
-    """The access log names the paths of requests, never their query strings."""
+    """The access log names the paths of requests, never their query strings nor a path
+    segment that could be personal data."""
     secret = f"SECRET-{uuid.uuid4().hex}"
     client.get(f"/api/v1/model?token={secret}")
     client.post(f"{ESTIMATE}?lang=en&token={secret}", json=CASE_EN)
+    client.get(f"/api/v1/13812345678/{secret}@example.com")
     client.get(f"/?token={secret}")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and '"GET / HTTP/1.1" 200' not in log_text(server):
         time.sleep(0.1)
     text = log_text(server)
-    assert secret not in text and "token=" not in text
+    assert secret not in text and "token=" not in text and "13812345678" not in text
+    assert '"GET /api/v1/*/* HTTP/1.1" 404' in text
     assert '"GET /api/v1/model HTTP/1.1" 200' in text
     assert '"POST /api/v1/estimate HTTP/1.1" 200' in text
 
@@ -213,6 +216,11 @@ def test_log_filters_drop_query_strings_and_tracebacks() -> None:
     )
     assert QueryFreeAccessLog().filter(access)
     assert access.getMessage() == '127.0.0.1:1 - "GET /api/v1/model HTTP/1.1" 200'
+    assert logged_path("/static-offline-docs/swagger-ui-bundle.js?v=1") == (
+        "/static-offline-docs/swagger-ui-bundle.js"
+    )
+    for path in ("/13812345678", "/张三", "/a@b.cn", "/Tel.1381234", "/x%20y"):
+        assert logged_path(path) == "/*", path
     try:
         raise ValueError("case value 13812345678")
     except ValueError:

@@ -8,9 +8,10 @@ line and headers must arrive within ``header_seconds`` of the connection opening
 first byte of a next request), and the body within ``body_seconds`` of the headers; a client
 that misses either is disconnected. Responses are not timed.
 
-The access log never holds a query string (a token sent as ``?token=`` stays out of it), and no
-log line carries a traceback: an exception is logged by its type only, since its message or
-traceback could quote case values.
+The access log never holds a query string (a token sent as ``?token=`` stays out of it) nor a
+path segment that is not a plain word (``/13812345678`` is logged as ``/*``), and no log line
+carries a traceback: an exception is logged by its type only, since its message or traceback
+could quote case values.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import copy
 import functools
 import logging
+import re
 from typing import Any, Final
 
 import h11
@@ -30,6 +32,8 @@ from overdue.config import Settings
 
 _WAITING: Final = {h11.IDLE: "headers", h11.SEND_BODY: "body"}
 """What a connection waits for from the client, by h11's state of the client."""
+_WORD: Final = re.compile(r"(?![^/]*[0-9]{4})[A-Za-z][A-Za-z0-9._-]{0,63}")
+"""A path segment logged as it is: ASCII, starting with a letter, no run of 4 digits."""
 
 
 class DeadlineH11Protocol(H11Protocol):
@@ -87,19 +91,21 @@ class DeadlineH11Protocol(H11Protocol):
             self.transport.close()
 
 
-def _without_query(value: Any) -> Any:
-    """A request path without its query string; any other value as it is."""
-    if isinstance(value, str) and value.startswith("/"):
-        return value.partition("?")[0]
-    return value
+def logged_path(value: Any) -> Any:
+    """A request path as logged: no query string, other than plain words as ``*``; any other
+    value as it is."""
+    if not (isinstance(value, str) and value.startswith("/")):
+        return value
+    segments = value.partition("?")[0].split("/")
+    return "/".join(s if not s or _WORD.fullmatch(s) else "*" for s in segments)
 
 
 class QueryFreeAccessLog(logging.Filter):
-    """Drops the query string from the paths of uvicorn's access log lines."""
+    """Logs the paths of uvicorn's access log lines as ``logged_path``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_without_query(value) for value in record.args)
+            record.args = tuple(logged_path(value) for value in record.args)
         return True
 
 
