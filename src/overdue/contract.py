@@ -103,6 +103,26 @@ APPROACHES: Final[dict[str, str]] = {
     "partial_first": "先还部分本金",
 }
 _MONEY = 1_000_000
+_DEBT = 20 * _MONEY
+"""The largest outstanding balance the contract allows."""
+PLAUSIBILITY_BOUNDS: Final = (
+    "penalty_accrued",
+    "monthly_payment_due",
+    "proposed_monthly_payment",
+    "upfront_payment",
+    "days_to_first_contact",
+    "granted_monthly_payment",
+    "relief_amount",
+)
+"""Fields whose upper bound this product adds to the written contract, which leaves them open.
+
+An amount above any real value is a typing error or an identifier in disguise (13,812,345,678
+was stored as a monthly payment): out of range, like any other. Amounts are bounded by the
+largest debt (``outstanding_balance`` <= 20,000,000): a payment, penalty, upfront payment or
+relief never exceeds what is owed in total, while a monthly payment may well exceed the
+debtor's income (the monthly income bound would refuse real rows). ``days_to_first_contact``
+has the bound of ``days_overdue_at_contact`` (3650), the same span counted from the same day.
+"""
 
 FIELDS: Final[tuple[Field, ...]] = (
     Field(
@@ -279,7 +299,7 @@ FIELDS: Final[tuple[Field, ...]] = (
         True,
         "owed at first contact: principal left + interest + penalties + fees",
         low=0,
-        high=20 * _MONEY,
+        high=_DEBT,
         low_exclusive=True,
     ),
     Field(
@@ -290,6 +310,7 @@ FIELDS: Final[tuple[Field, ...]] = (
         False,
         "penalty interest and fees inside outstanding_balance",
         low=0,
+        high=_DEBT,
     ),
     Field(
         "annual_rate",
@@ -309,6 +330,7 @@ FIELDS: Final[tuple[Field, ...]] = (
         True,
         "contractual monthly payment before negotiating",
         low=0,
+        high=_DEBT,
     ),
     Field("days_overdue_at_contact", "逾期天数", Kind.INT, Role.CONTEXT, True, low=0, high=3650),
     Field(
@@ -359,9 +381,18 @@ FIELDS: Final[tuple[Field, ...]] = (
         values=APPROACHES,
     ),
     Field("proposed_term_months", "申请期数", Kind.INT, Role.ACTION, False, low=0, high=120),
-    Field("proposed_monthly_payment", "申请月供", Kind.DECIMAL, Role.ACTION, False, low=0),
     Field(
-        "upfront_payment", "首付金额", Kind.DECIMAL, Role.ACTION, False, "paid at agreement", low=0
+        "proposed_monthly_payment", "申请月供", Kind.DECIMAL, Role.ACTION, False, low=0, high=_DEBT
+    ),
+    Field(
+        "upfront_payment",
+        "首付金额",
+        Kind.DECIMAL,
+        Role.ACTION,
+        False,
+        "paid at agreement",
+        low=0,
+        high=_DEBT,
     ),
     Field(
         "repayment_plan_prepared",
@@ -411,6 +442,7 @@ FIELDS: Final[tuple[Field, ...]] = (
         "days from overdue_since to the debtor's first contact; "
         "when missing it is first_contact_on - overdue_since",
         low=0,
+        high=3650,
     ),
     Field("negotiation_rounds", "协商轮次", Kind.INT, Role.PROCESS, False, low=1, high=100),
     Field(
@@ -445,10 +477,21 @@ FIELDS: Final[tuple[Field, ...]] = (
         values=APPROACHES,
     ),
     Field("granted_term_months", "达成期数", Kind.INT, Role.OUTCOME, False, low=0, high=120),
-    Field("granted_monthly_payment", "达成月供", Kind.DECIMAL, Role.OUTCOME, False, low=0),
+    Field(
+        "granted_monthly_payment", "达成月供", Kind.DECIMAL, Role.OUTCOME, False, low=0, high=_DEBT
+    ),
     Field("interest_waived", "免息", Kind.BOOL, Role.OUTCOME, False),
     Field("penalty_waived", "免罚息", Kind.BOOL, Role.OUTCOME, False),
-    Field("relief_amount", "减免金额", Kind.DECIMAL, Role.OUTCOME, False, "amount forgiven", low=0),
+    Field(
+        "relief_amount",
+        "减免金额",
+        Kind.DECIMAL,
+        Role.OUTCOME,
+        False,
+        "amount forgiven",
+        low=0,
+        high=_DEBT,
+    ),
     Field(
         "plan_status",
         "履约状态",

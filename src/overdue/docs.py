@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from overdue.contract import CONTRACT_VERSION, FIELDS, RULES, Role
+from overdue.contract import CONTRACT_VERSION, FIELDS, PLAUSIBILITY_BOUNDS, RULES, Role
 
 ROLE_TEXT = {
     Role.ID: "keys",
@@ -34,6 +34,14 @@ def data_dictionary_markdown() -> str:
         f"| `{f.name}` | {f.zh} | {f.kind} | {f.role} | {'yes' if f.required else 'no'} "
         f"| {_cell(f.range_text())} | {_cell(f.meaning)} |"
         for f in FIELDS
+    ]
+    lines += [
+        "",
+        "The upper bounds of "
+        + ", ".join(f"`{name}`" for name in PLAUSIBILITY_BOUNDS)
+        + " are plausibility bounds this product adds (the written contract leaves them open):"
+        " a larger value is a typing error or an identifier in disguise, refused as"
+        " `range:<field>`.",
     ]
     lines += ["", "## Rules across fields", "", "| reason | rule |", "|---|---|"]
     lines += [f"| `{rule.reason}` | {_cell(rule.text)} |" for rule in RULES]

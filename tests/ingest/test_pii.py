@@ -1,38 +1,129 @@
-"""Personal data: found in any cell, verified, masked before it is stored, never printed."""
+"""Personal data: found in any cell, however written, masked before it is stored, never printed."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from ingest_cases import VALID, csv_text, ingest, one, query, record
 
-from overdue.ingest.pii import PREFILTER, find_pii, mask_text
+from overdue.ingest.pii import PREFILTER, find_pii, mask_text, normalise
 
 Write = Callable[..., Path]
+ROOT = Path(__file__).resolve().parents[2]
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def resident_id(first17: str) -> str:
+    """The 18-character ID: ``first17`` and its GB 11643 check character (the standard's table)."""
+    return (
+        first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
+    )
+
+
+def luhn_complete(body: str) -> str:
+    """``body`` and the digit that makes it pass the Luhn check."""
+    total = 0
+    for i, d in enumerate(reversed(body)):
+        n = int(d) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return body + str(-total % 10)
+
 
 RESIDENT_ID = "11010519491231002X"  # the standard's example: valid region, birth date, check digit
 CARD = "6222021234567894"  # Luhn-valid
+CARD_19 = luhn_complete("622202123456789012")
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def test_the_helpers_agree_with_the_standards_examples() -> None:
+    """The test's own check digits reproduce the published examples."""
+    assert resident_id(RESIDENT_ID[:17]) == RESIDENT_ID
+    assert luhn_complete(CARD[:-1]) == CARD
+
+
+# Every spelling the issue found loaded, and the other common ones: (text, kind found).
+SPELLINGS = [
+    ("510107198503121231", "resident_id"),  # Chengdu Wuhou, a district created in 1990
+    (resident_id("31011519900307123"), "resident_id"),  # Pudong
+    (resident_id("44030620010611004"), "resident_id"),  # Shenzhen Nanshan
+    (resident_id("44030719780228315"), "resident_id"),  # Shenzhen Longgang
+    (resident_id("11011419650704281"), "resident_id"),  # Beijing Changping
+    (resident_id("11011519930915562"), "resident_id"),  # Beijing Daxing
+    (resident_id("99887720000229001"), "resident_id"),  # a made-up region, a leap day
+    ("110105491231002", "resident_id"),  # 15-digit old ID
+    ("身份证 510107850312123 已核", "resident_id"),
+    (resident_id("11010519491231002").translate(FULL_WIDTH), "resident_id"),  # full width
+    ("110105 19491231 002x", "resident_id"),
+    ("No.420102198503121238", "resident_id"),
+    ("１５８１２３４５６７８", "mobile"),
+    ("0086 138 1234 5678", "mobile"),
+    ("008613812345678", "mobile"),
+    ("(+86) 13812345678", "mobile"),
+    ("+86 138-1234-5678", "mobile"),
+    ("8613812345678", "mobile"),
+    ("138\u30001234\u30005678", "mobile"),
+    ("138\u00a01234\u00a05678", "mobile"),
+    ("138\u202f1234\u20075678", "mobile"),
+    ("138－1234—5678", "mobile"),
+    ("188.1234.5678", "mobile"),
+    ("1381 2345 678", "mobile"),
+    ("138 - 1234 - 5678", "mobile"),
+    ("Tel.13712345678", "mobile"),
+    ("手机13712345678。", "mobile"),
+    ("13,812,345,678", "mobile"),
+    ("1.3812345678e10", "mobile"),
+    ("1.3812345678E+10", "mobile"),
+    ("13812345678.0", "mobile"),
+    (CARD, "bank_card"),
+    ("6222 0212 3456 7894", "bank_card"),
+    (f"{CARD_19[:6]} {CARD_19[6:]}", "bank_card"),  # 6 + 13
+    (f"{CARD_19[:4]}-{CARD_19[4:10]}-{CARD_19[10:]}", "bank_card"),
+    ("mail a.b-c@example.com.cn ok", "email"),
+    ("张三@例子.中国", "email"),
+    ("张三＠例子.中国", "email"),
+    ("zhang.san＠qq。com", "email"),
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), SPELLINGS)
+def test_every_spelling_is_found_and_masked(text: str, kind: str) -> None:
+    """Each spelling is found as its kind and masking leaves none of its digits or its @."""
+    assert kind in [hit.kind for hit in find_pii(text)]
+    masked = mask_text(text)
+    assert f"[{kind}]" in masked
+    assert len(re.sub(r"\D", "", normalise(masked))) < 11
+    assert not set("@＠") & set(masked)
+
+
+@pytest.mark.parametrize(("text", "kind"), SPELLINGS)
+def test_the_prefilter_matches_every_spelling(text: str, kind: str) -> None:
+    """DuckDB's prefilter (RE2, run on whole rows) matches every spelling the detector finds."""
+    con = duckdb.connect()
+    row = f"C-1\x1f{text}\x1f广东"
+    assert con.execute("SELECT regexp_matches(?, ?)", [row, PREFILTER]).fetchone() == (True,)
 
 
 @pytest.mark.parametrize(
     ("text", "masked"),
     [
         (f"id {RESIDENT_ID}.", "id [resident_id]."),
-        ("110105 19491231 002x", "[resident_id]"),
         ("call 13812345678 now", "call [mobile] now"),
         ("+86 138-1234-5678", "[mobile]"),
-        ("8613812345678", "[mobile]"),
+        ("Tel.13712345678", "Tel.[mobile]"),
         (f"card {CARD}", "card [bank_card]"),
-        ("6222 0212 3456 7894", "[bank_card]"),
-        ("mail a.b-c@example.com.cn ok", "mail [email] ok"),
+        ("张三_13812345678_420102198503121238.csv", "张三_[mobile]_[resident_id].csv"),
+        ("13812345678/13912345678", "[mobile]/[mobile]"),
+        ("联系张三@例子.中国", "[email]"),
     ],
 )
-def test_personal_data_is_found_and_masked(text: str, masked: str) -> None:
-    """Each kind of personal data is replaced by its kind in brackets."""
+def test_masks_replace_exactly_the_personal_data(text: str, masked: str) -> None:
+    """Masks name the kind in brackets and leave the rest of the text as it was."""
     assert mask_text(text) == masked
 
 
@@ -41,13 +132,26 @@ def test_personal_data_is_found_and_masked(text: str, masked: str) -> None:
     [
         "110105194912310021",  # wrong check digit
         "110105194913310029",  # no 13th month
+        "110105491331002",  # old ID without a 13th month
         "12812345678",  # not a mobile prefix
         "6222021234567895",  # fails Luhn
+        "0000000000000",  # passes Luhn, but no card starts with 0
         "0.2399999999999999",  # a fraction's digits
-        "C1352908-0000001",  # a case id: short digit runs
+        "0.2399999999999999 0.5",
+        "C1352908-0000001",  # two 7-digit groups failing Luhn
+        "C1352908-N0000a00",  # the simulator's ids
         "2026-06-04 18:51:09",
+        "2026-06-04T18:51:09.123456",
+        "2024/3/5",
         "1381234567890123456789012",  # 25 digits: no kind of personal data
+        "12,000.50",
+        "1,234,567.89",
+        "24%",
+        "0.2044",
+        "1.38e10",  # the digits after 138 are lost: no identifier left
+        "1.38123E+10",
         "user at example dot com",
+        "@张三 请回电",
     ],
 )
 def test_lookalikes_are_not_personal_data(text: str) -> None:
@@ -55,24 +159,39 @@ def test_lookalikes_are_not_personal_data(text: str) -> None:
     assert find_pii(text) == []
 
 
-@pytest.mark.parametrize("text", [RESIDENT_ID, "13812345678", "138 1234 5678", CARD, "a@b.cn"])
-def test_the_prefilter_lets_every_kind_through(text: str) -> None:
-    """DuckDB's cheap prefilter matches every kind the verifier accepts."""
-    con = duckdb.connect()
-    assert con.execute("SELECT regexp_matches(?, ?)", [f"x {text} y", PREFILTER]).fetchone() == (
-        True,
-    )
+def test_normalising_keeps_positions() -> None:
+    """Look-alike characters become ASCII one for one, so masks land on the original text."""
+    text = "１３８\u3000１２３４－５６７８＠ｑｑ．ｃｏｍ"
+    assert normalise(text) == "138 1234-5678@qq.com"
+    assert len(normalise(text)) == len(text)
+
+
+def test_the_simulators_ids_are_not_mistaken() -> None:
+    """No case id or debtor ref of the committed sample (default seed) reads as personal data."""
+    sample = pl.read_parquet(ROOT / "data" / "sample" / "cases.parquet")
+    ids = sample["case_id"].to_list() + sample["debtor_ref"].drop_nulls().to_list()
+    assert [i for i in ids if find_pii(i)] == []
 
 
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
     [
         ("debtor_ref", RESIDENT_ID, "pii:resident_id:debtor_ref"),
+        ("debtor_ref", "510107198503121231", "pii:resident_id:debtor_ref"),
         ("case_id", "13812345678", "pii:mobile:case_id"),
         ("notes", f"paid with card {CARD}", "pii:bank_card:notes"),
+        ("notes", "１５８１２３４５６７８", "pii:mobile:notes"),
+        ("notes", "Tel.13712345678", "pii:mobile:notes"),
         ("region", "me@example.com", "pii:email:region"),
+        ("region", "张三@例子.中国", "pii:email:region"),
+        ("region", "138\u30001234\u30005678", "pii:mobile:region"),
         ("monthly_payment_due", "13812345678", "pii:mobile:monthly_payment_due"),
+        ("monthly_payment_due", "13,812,345,678", "pii:mobile:monthly_payment_due"),
+        ("monthly_payment_due", "1.3812345678e10", "pii:mobile:monthly_payment_due"),
+        ("monthly_payment_due", "13812345678e-5", "pii:mobile:monthly_payment_due"),
+        ("upfront_payment", "13,812,345,678", "pii:mobile:upfront_payment"),
         ("principal", "13812345678", "pii:mobile:principal"),
+        ("days_to_first_contact", "13812345678", "pii:mobile:days_to_first_contact"),
     ],
 )
 def test_a_row_with_personal_data_is_quarantined_masked(
@@ -87,6 +206,35 @@ def test_a_row_with_personal_data_is_quarantined_masked(
     assert value not in json.dumps(stored, ensure_ascii=False)
     assert "[" in stored[column]
     assert one(wh, "SELECT count(*) FROM cases") == 0
+    assert value.encode() not in wh.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("monthly_payment_due", "20000001"),
+        ("proposed_monthly_payment", "25,000,000"),
+        ("granted_monthly_payment", "1e9"),
+        ("penalty_accrued", "20000000.5"),
+        ("upfront_payment", "99999999"),
+        ("relief_amount", "3e7"),
+        ("days_to_first_contact", "3651"),
+    ],
+)
+def test_amounts_beyond_any_real_value_are_out_of_range(
+    write: Write, wh: Path, column: str, value: str
+) -> None:
+    """Amounts above the largest debt, and days beyond ten years, are out of range."""
+    row = record(**{column: value})
+    ingest([write("r.csv", csv_text([row]))], wh)
+    assert f"range:{column}" in one(wh, "SELECT reasons FROM quarantine")
+
+
+def test_amounts_up_to_the_largest_debt_load(write: Write, wh: Path) -> None:
+    """A monthly payment as large as the largest balance the contract allows still loads."""
+    row = record(outstanding_balance="20000000", monthly_payment_due="20,000,000")
+    report = ingest([write("ok.csv", csv_text([row]))], wh).batches[0]
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 0)
 
 
 def test_personal_data_never_reaches_the_warehouse_file(write: Write, wh: Path) -> None:
@@ -99,9 +247,12 @@ def test_personal_data_never_reaches_the_warehouse_file(write: Write, wh: Path) 
 
 
 def test_case_ids_with_digits_are_not_mistaken(write: Write, wh: Path) -> None:
-    """Simulator-style ids (C1352908-0000001) and long fractions load as they are."""
+    """Simulator-style ids and long fractions load as they are."""
     row = record(
-        case_id="C1352908-0000001", debtor_ref="D1352908-0000001", annual_rate="0.2399999999999999"
+        case_id="C1352908-N0000a00",
+        debtor_ref="D1352908-0000001",
+        annual_rate="0.2399999999999999",
+        monthly_payment_due="12,000.50",
     )
     report = ingest([write("ok.csv", csv_text([row]))], wh).batches[0]
     assert (report.rows_loaded, report.rows_quarantined) == (1, 0)

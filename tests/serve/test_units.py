@@ -143,7 +143,7 @@ def test_read_case_refuses_values_a_typed_frame_cannot_hold() -> None:
     assert messages == [
         {
             "field": "days_to_first_contact",
-            "message": "must be at most 2147483647",
+            "message": "must be at most 3650",
             "reason": "less_than_equal:days_to_first_contact",
         }
     ]

@@ -75,20 +75,31 @@ def row_checks_sql(fields: Sequence[str], as_of: dt.date) -> tuple[dict[str, str
 def valid_pii_sql(fields: Sequence[str], extras: Sequence[str]) -> str:
     """SQL true on a valid row whose cells could still hold personal data.
 
-    A valid int fits 32 bits (10 digits); a valid date, category or boolean has a fixed shape;
-    a decimal holds an 11-digit run only as its whole part, so only at 10^10 or more (bounded
-    decimals never get there). That leaves text fields and unknown columns for the regular
-    expression, and a comparison for the unbounded decimals.
+    Text fields and unknown columns go through the prefilter. A valid number has no room for
+    an identifier's 11 or more digits: an int fits 32 bits and every decimal is bounded below
+    10^10 (an unbounded one is compared with 10^10), so its whole part has at most 10 digits;
+    only scientific notation (``13812345678e-5``) writes more digits than the value has, so
+    such cells are checked too. A valid date, timestamp, category or boolean has a fixed shape.
     """
     texts = [quote_ident(f + TEXT) for f in fields if FIELD_BY_NAME[f].kind is Kind.STRING] + list(
         extras
     )
+    numbers = [f for f in fields if FIELD_BY_NAME[f].kind in (Kind.INT, Kind.DECIMAL)]
     large = [
         f"abs({quote_ident(f)}) >= 1e10"
-        for f in fields
-        if FIELD_BY_NAME[f].kind is Kind.DECIMAL and FIELD_BY_NAME[f].high is None
+        for f in numbers
+        if FIELD_BY_NAME[f].kind is Kind.DECIMAL
+        and not isinstance(FIELD_BY_NAME[f].high, int | float)
     ]
-    return " OR ".join([pii.candidate_sql(texts), *large])
+    conditions = [pii.candidate_sql(texts), *large]
+    if numbers:
+        numeric = [quote_ident(f + TEXT) for f in numbers]
+        longest = f"greatest({', '.join(f'strlen({t})' for t in numeric)})"
+        conditions.append(  # 11 digits, an e and an exponent take 13 bytes (strlen is cheap)
+            f"CASE WHEN {longest} >= 13 THEN "
+            f"regexp_matches(concat_ws(chr(31), {', '.join(numeric)}), '[eE]') ELSE false END"
+        )
+    return " OR ".join(conditions)
 
 
 def _json_object(names: Iterable[str], sources: Iterable[str]) -> str:

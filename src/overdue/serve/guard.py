@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH
-from overdue.ingest.pii import PREFILTER, find_pii
+from overdue.ingest.pii import find_pii
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -28,7 +27,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_DEPTH: Final = 8
 """A case is one flat object; deeper nesting is refused rather than walked."""
-_CANDIDATE: Final = re.compile(PREFILTER)
 MAX_CLIENTS: Final = 10_000
 """Buckets kept in memory; the fullest (idle) ones are dropped beyond this."""
 
@@ -212,22 +210,19 @@ def _field(key: Any) -> str:
 
 
 def pii_reasons(document: Any) -> list[tuple[str, str]]:
-    """(kind, field) of each piece of personal data anywhere in a parsed JSON body.
+    """(kind, field) of each piece of personal data in any key or value of a parsed JSON body.
 
-    The field is the contract field that holds it, or ``body`` (an unknown key, a key itself,
+    Ingest's detector (``pii.find_pii``) reads every key and scalar, nested or not. The field is
+    the contract field whose value holds it, or ``body`` (a key itself, an unknown key's value,
     or a body that is not an object): never a name taken from the request.
     """
-    texts = list(_scalars(document))
-    if not _CANDIDATE.search("\x1f".join(texts)):  # ingest's prefilter: most bodies stop here
-        return []
     parts = document.items() if isinstance(document, dict) else [(None, document)]
     found: list[tuple[str, str]] = []
     for key, value in parts:
         where = _field(key)
-        texts = [str(key)] if key is not None else []
-        for text in [*texts, *_scalars(value, 1)]:
+        keys = [] if key is None else [(str(key), "body")]
+        for text, field in [*keys, *((t, where) for t in _scalars(value, 1))]:
             for hit in find_pii(text):
-                reason = (hit.kind, where if text != str(key) else "body")
-                if reason not in found:
-                    found.append(reason)
+                if (hit.kind, field) not in found:
+                    found.append((hit.kind, field))
     return found
