@@ -20,7 +20,7 @@ from prefect.tasks import Task
 
 from overdue import warehouse
 from overdue.config import get_settings
-from overdue.ingest.load import ingest_file
+from overdue.ingest.load import ingest_file, shown_path
 from overdue.ingest.read import discover_sources
 from overdue.ingest.sources import find_mapping
 
@@ -33,16 +33,22 @@ def retry_on_io_error(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -
     return isinstance(error, OSError)
 
 
+def ingest_run_name(parameters: dict[str, Any]) -> str:
+    """The task run's name: the file's path with personal data masked, as in ``batches``."""
+    return f"ingest {shown_path(Path(parameters['path']))}"
+
+
 @task(
     retries=len(RETRY_DELAYS),
     retry_delay_seconds=RETRY_DELAYS,
     retry_condition_fn=retry_on_io_error,
-    task_run_name="ingest {path}",
+    task_run_name=ingest_run_name,
 )
 def ingest_one(
     path: str, warehouse_path: str, run_id: str, as_of: dt.date, source: str | None = None
 ) -> dict[str, Any]:
-    """Ingest one file as one batch; counts, status and SHA-256 (never rows).
+    """Ingest one file as one batch; counts, status and SHA-256 (never rows). The path it
+    returns is the masked one stored in ``batches``.
 
     ``source`` names the source mapping the file is read through (``sources/<name>.yaml``).
     """

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from overdue.config import get_settings
@@ -35,8 +36,16 @@ WarehouseOption = Annotated[
 
 def _fail(message: str) -> typer.Exit:
     """Print a clear error and give the exit code for a failed command."""
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    console.print(f"[red]error:[/red] {_safe(message)}", soft_wrap=True)
     return typer.Exit(2)
+
+
+def _safe(text: object) -> str:
+    """Text from a file or a message (a path, a header) as printed: personal data masked,
+    brackets such as ``[mobile]`` shown as written rather than read as console markup."""
+    from overdue.ingest.pii import mask_text
+
+    return escape(mask_text(str(text)))
 
 
 @app.command()
@@ -120,9 +129,15 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the nightly pipeline locally: ingest, train, report, publish (skips what is done)."""
+    """Run the nightly pipeline locally: ingest, train, report, publish (skips what is done).
+
+    Exit status (of its ingest part, set after the rest of the pipeline has run):
+    0 every row loaded; 3 some rows quarantined; 1 some file refused;
+    2 the pipeline could not run (another run is writing, disk full, bad mapping).
+    """
     from pipelines.nightly import PipelineBusyError, nightly
 
+    from overdue.ingest.load import exit_status
     from overdue.ingest.sources import MappingError, find_mapping
 
     settings = get_settings()
@@ -135,7 +150,7 @@ def run(
         result = nightly(
             paths=sources, warehouse=str(warehouse) if warehouse else None, k=k, source=source
         )
-    except (PipelineBusyError, MappingError) as exc:
+    except (PipelineBusyError, MappingError, OSError) as exc:  # OSError: locked, disk full
         raise _fail(str(exc)) from None
     table = Table(title=f"nightly run {result['run_id']}")
     for column in ("stage", "result", "where"):
@@ -147,7 +162,7 @@ def run(
             f"{item['status']}: read {item['rows_read']:,} = loaded {item['rows_loaded']:,} + "
             f"quarantined {item['rows_quarantined']:,} + replaced {item['rows_replaced']:,}"
             + (f" + skipped {skipped:,}" if item.get("source") else ""),
-            item["path"],
+            _safe(item["path"]),
         )
     stages = (("model", "train", "bundle_path"), ("report", "report", "folder"),
               ("publish", "publish", "folder"))  # fmt: skip
@@ -163,6 +178,12 @@ def run(
     console.print(f"model: {trained['model_version'] or 'none: ' + trained.get('refused', '')}")
     console.print(f"report: {Path(result['report']['folder']) / 'index.html'}")
     console.print(f"published snapshot: {result['publish']['folder'] or 'unchanged'}")
+    for item in result["ingest"]:
+        if item["status"] == "refused":
+            console.print(f"[red]refused[/red] {_safe(item['message'])}", soft_wrap=True)
+    status = exit_status((item["status"], item["rows_quarantined"]) for item in result["ingest"])
+    if status:
+        raise typer.Exit(status)
 
 
 def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
@@ -181,7 +202,7 @@ def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
         table.add_column(name, justify="right")
     for b in summary.batches:
         table.add_row(
-            str(b.path), str(b.batch_id or ""), b.status, *(f"{getattr(b, c):,}" for c in counts)
+            _safe(b.path), str(b.batch_id or ""), b.status, *(f"{getattr(b, c):,}" for c in counts)
         )
     table.add_row("total", "", "", *(f"{summary.total(c):,}" for c in counts), end_section=True)
     console.print(table)
@@ -192,24 +213,25 @@ def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
         + (f" + skipped {summary.total('rows_skipped'):,}" if skipping else "")
     )
     for b in summary.batches:
+        path = _safe(b.path)
         if b.skip_reasons:
             reasons = ", ".join(f"{r} ({n:,})" for r, n in b.skip_reasons.items())
-            console.print(
-                f"{b.path}: skipped (not negotiation cases, source {b.source}): {reasons}"
-            )
+            console.print(f"{path}: skipped (not negotiation cases, source {b.source}): {reasons}")
         if b.unknown_columns:
             console.print(
-                f"{b.path}: columns not in the contract kept in cases.extra: "
-                + ", ".join(b.unknown_columns)
+                f"{path}: columns not in the contract kept in cases.extra: "
+                + ", ".join(_safe(c) for c in b.unknown_columns)
             )
         if b.missing_required:
             console.print(
-                f"[red]{b.path} lacks required columns[/red] (every row quarantined): "
+                f"[red]{path} lacks required columns[/red] (every row quarantined): "
                 + ", ".join(b.missing_required)
             )
+        if b.status == "loaded" and b.message:
+            console.print(f"{path}: {_safe(b.message)}")
         if b.reasons:
-            top = ", ".join(f"{r} ({n:,})" for r, n in list(b.reasons.items())[:5])
-            console.print(f"{b.path}: quarantined for {top}; see `overdue quarantine`")
+            top = ", ".join(f"{_safe(r)} ({n:,})" for r, n in list(b.reasons.items())[:5])
+            console.print(f"{path}: quarantined for {top}; see `overdue quarantine`")
 
 
 @app.command()
@@ -227,7 +249,15 @@ def ingest(
         ),
     ] = None,
 ) -> None:
-    """Load case records into the warehouse: good rows to cases, bad rows to quarantine."""
+    """Load case records into the warehouse: good rows to cases, bad rows to quarantine.
+
+    Exit status:
+    0 every row of every file loaded (or the file was already loaded);
+    3 some rows quarantined, the rest loaded;
+    1 some file refused (this wins over 3);
+    2 the command could not run (bad option or path, warehouse locked by another
+    process, disk full): nothing of the file being loaded was stored.
+    """
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     from overdue.ingest import SourceError, ingest_paths
@@ -245,24 +275,26 @@ def ingest(
     )
     tasks: dict[Path, object] = {}
     seen: set[tuple[Path, str]] = set()
+    finished: list[BatchReport] = []
 
     def on_progress(path: Path, stage: str, done: float | None) -> None:
         if not console.is_terminal and (path, stage) not in seen:  # logs get one line a stage
             seen.add((path, stage))
-            console.print(f"{path}: {stage}")
+            console.print(f"{_safe(path)}: {stage}")
         if path not in tasks:
-            tasks[path] = progress.add_task(str(path.name), total=1.0)
+            tasks[path] = progress.add_task(_safe(path.name), total=1.0)
         task = tasks[path]
-        progress.update(task, description=f"{path.name}: {stage}")  # type: ignore[arg-type]
+        progress.update(task, description=f"{_safe(path.name)}: {stage}")  # type: ignore[arg-type]
         if done is not None:
             progress.update(task, completed=done)  # type: ignore[arg-type]
 
     def on_batch(report: BatchReport) -> None:
+        finished.append(report)
         if report.status == REFUSED:
-            progress.console.print(f"[red]refused[/red] {report.message}")
+            progress.console.print(f"[red]refused[/red] {_safe(report.message)}", soft_wrap=True)
         elif report.status == ALREADY_LOADED:
             progress.console.print(
-                f"{report.path}: already loaded (batch {report.batch_id}); nothing changed"
+                f"{_safe(report.path)}: already loaded (batch {report.batch_id}); nothing changed"
             )
 
     try:
@@ -276,14 +308,14 @@ def ingest(
                 mapping=mapping,
             )
     except SourceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except OSError as exc:  # e.g. the warehouse is open for writing in another process
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
+    except OSError as exc:  # the warehouse is open in another process, or the disk is full
+        done = sum(b.status != REFUSED for b in finished)
+        before = f" ({done} earlier file(s) of this run were loaded and stay)" if finished else ""
+        raise _fail(str(exc) + before) from None
     _print_ingest_summary(summary, target)
-    if summary.refused:
-        raise typer.Exit(1)
+    if summary.exit_status:
+        raise typer.Exit(summary.exit_status)
 
 
 @app.command()
@@ -306,14 +338,13 @@ def quarantine(
             rows = quarantined_rows(con, batch)
             written = export_quarantine(con, export, batch) if export is not None else None
     except (OSError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
     scope = f"batch {batch}" if batch is not None else "all batches"
     table = Table(title=f"{rows:,} quarantined rows in {scope}")
     table.add_column("reason")
     table.add_column("rows", justify="right")
     for count in counts:
-        table.add_row(count.reason, f"{count.rows:,}")
+        table.add_row(_safe(count.reason), f"{count.rows:,}")
     console.print(table)
     if written is not None:
         console.print(

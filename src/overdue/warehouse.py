@@ -9,8 +9,9 @@ and records them in ``schema_migrations``.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -33,6 +34,39 @@ DUCKDB_TYPE: Final[dict[Kind, str]] = {
 
 class WarehouseLockedError(OSError):
     """Another process holds the warehouse file open for writing."""
+
+
+class WarehouseWriteError(OSError):
+    """The warehouse or a temporary file could not be written (disk full, quota, read-only
+    file system): the transaction was rolled back and nothing of it was stored."""
+
+
+_WRITE_FAILURES: Final = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EFBIG: "file too large",
+}
+
+
+def write_failure(error: BaseException) -> str | None:
+    """What stopped a write (``no space left on device`` ...), if ``error`` is a failed write
+    of the disk rather than a fault of the data; else None."""
+    if isinstance(error, OSError) and error.errno in _WRITE_FAILURES:
+        return _WRITE_FAILURES[error.errno]
+    if isinstance(error, duckdb.Error):
+        text = str(error).lower()
+        return next((what for what in _WRITE_FAILURES.values() if what in text), None)
+    return None
+
+
+def write_error(what: str) -> WarehouseWriteError:
+    """The error that stops a command whose write failed: what happened, that nothing of the
+    transaction was stored, and what to do."""
+    return WarehouseWriteError(
+        f"could not write the warehouse or its temporary files ({what}); the transaction was "
+        "rolled back, so nothing of it was stored. Free disk space and run the command again"
+    )
 
 
 @dataclass(frozen=True)
@@ -225,6 +259,8 @@ def connect(
             raise WarehouseLockedError(
                 f"{path} is open for writing in another process; try again when it finishes"
             ) from exc
+        if what := write_failure(exc):
+            raise write_error(what) from None
         raise
     _configure(con, memory_limit)
     if not read_only:
@@ -264,13 +300,30 @@ def snapshot_hash(con: duckdb.DuckDBPyConnection) -> str:
     return str(rows[0][0])
 
 
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    with suppress(duckdb.Error):  # a failed COMMIT has already ended the transaction
+        con.execute("ROLLBACK")
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One transaction: committed when the block ends, rolled back if it raises."""
+    """One transaction: committed when the block ends, rolled back if it raises.
+
+    A write that fails because the disk is full (or read-only, or over quota), in the block or
+    at the commit, raises ``WarehouseWriteError`` after the rollback: nothing was stored.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as error:
+        _rollback(con)
+        if what := write_failure(error):
+            raise write_error(what) from None
         raise
-    con.execute("COMMIT")
+    try:
+        con.execute("COMMIT")
+    except duckdb.Error as error:
+        _rollback(con)
+        if what := write_failure(error):
+            raise write_error(what) from None
+        raise

@@ -408,6 +408,27 @@ def test_expressions_cannot_run_code() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("expression", "limit"),
+    [
+        ("-" * 5_000 + "balance", "2,000 allowed"),
+        (" + ".join(["balance"] * 100_000), "2,000 allowed"),
+        ("not " * 5_000 + "is_empty(balance)", "2,000 allowed"),
+        ("-" * 150 + "balance", "more than 100 levels deep"),
+        ("(" * 300 + "balance" + ")" * 300, "more than 100 levels deep"),
+    ],
+)
+def test_expressions_nested_or_long_beyond_the_limits_are_mapping_errors(
+    expression: str, limit: str
+) -> None:
+    """Thousands of -, not or + are refused while parsing, naming the field and the limit."""
+    _fails(
+        MINIMAL.replace("number(balance) * 1.1", expression),
+        "cases[0].fields.outstanding_balance",
+        limit,
+    )
+
+
 def test_yaml_booleans_as_map_keys_are_refused() -> None:
     """YAML reads an unquoted yes as true: the map key must be quoted."""
     _fails(

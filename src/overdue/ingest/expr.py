@@ -29,6 +29,12 @@ class ExprError(ValueError):
     """An expression that is not allowed or names something unknown; the message says which."""
 
 
+MAX_EXPRESSION_CHARS: Final = 2_000
+"""Longest expression: a mapping's formulas are a line or two; longer text is not parsed."""
+MAX_EXPRESSION_DEPTH: Final = 100
+"""Deepest nesting of operators and calls in an expression; compiling recurses per level."""
+
+
 class Type(StrEnum):
     """The type of a compiled value."""
 
@@ -115,11 +121,43 @@ def _is_namespace(name: ast.Name, tree: ast.AST) -> bool:
     )
 
 
+def _too_deep(what: str) -> ExprError:
+    return ExprError(
+        f"{what} is nested more than {MAX_EXPRESSION_DEPTH} levels deep (the limit); "
+        "split it into fields that build on each other with out.<field>"
+    )
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deeply the nodes of ``tree`` nest (counted without recursion)."""
+    deepest, pending = 0, [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 def _parse(text: str) -> ast.expr:
+    """The syntax tree of ``text``, within ``MAX_EXPRESSION_CHARS`` and
+    ``MAX_EXPRESSION_DEPTH`` (checked before anything recurses over it)."""
+    stripped = text.strip()
+    if len(stripped) > MAX_EXPRESSION_CHARS:
+        raise ExprError(
+            f"the expression is {len(stripped):,} characters long, more than the "
+            f"{MAX_EXPRESSION_CHARS:,} allowed; split it into fields with out.<field>"
+        )
     try:
-        return ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(stripped, mode="eval").body
     except SyntaxError as exc:
-        raise ExprError(f"not a valid expression ({exc.msg}): {text!r}") from None
+        if "too many nested" in (exc.msg or ""):
+            raise _too_deep("the expression") from None
+        raise ExprError(f"not a valid expression ({exc.msg}): {stripped[:80]!r}") from None
+    except (RecursionError, MemoryError):
+        raise _too_deep("the expression") from None
+    if _depth(tree) > MAX_EXPRESSION_DEPTH:
+        raise _too_deep("the expression")
+    return tree
 
 
 def _suggest(name: str, known: Sequence[str]) -> str:

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,39 +35,77 @@ import pyarrow as pa
 
 from overdue import warehouse
 from overdue.contract import FIELD_NAMES, REQUIRED
-from overdue.ingest.normalise import quote_ident, quote_literal
+from overdue.ingest.normalise import quote_ident
+from overdue.ingest.pii import mask_text
 from overdue.ingest.read import (
+    MAX_CELL_CHARS,
     ORDINAL,
-    REJECTS_SCAN,
-    REJECTS_TABLE,
     ColumnMap,
     Format,
+    LineTooLongError,
     Reject,
     Source,
     SourceError,
     SourceQuery,
+    check_width,
+    csv_headers,
     csv_rejects,
+    csv_scan,
     discover_sources,
     drop_rejects,
     drop_scratch,
     inspect_source,
+    is_line_too_long,
+    kept_record,
+    long_line_bytes,
+    safe_names,
+    shortened_sql,
     source_query,
-    utf8_copy,
+    text_copy,
+    too_long_message,
 )
 from overdue.ingest.sources import MappingError, SourceMapping, map_frame, read_source_frame
 from overdue.ingest.validate import (
+    RAW_TEXT_FIELD,
     extra_columns,
     rejected_record,
     screened_record,
     staging_sql,
 )
+from overdue.warehouse import WarehouseLockedError, WarehouseWriteError, write_error, write_failure
 
 LOADED: Final = "loaded"
 ALREADY_LOADED: Final = "already_loaded"
 REFUSED: Final = "refused"
 
 ProgressCallback = Callable[[Path, str, float | None], None]
-"""Called with the file, its stage (reading, writing, done) and the share of it done, if known."""
+"""Called with the file (its shown path, ``shown_path``), its stage (reading, writing, done) and
+the share of it done, if known."""
+
+EXIT_LOADED: Final = 0
+EXIT_REFUSED: Final = 1
+EXIT_FAILED: Final = 2
+EXIT_QUARANTINED: Final = 3
+_CUT_RECORD: Final = "[too long: 10,000+ characters]"
+"""Stored instead of a record whose text the reader kept only the start of."""
+
+
+def shown_path(path: Path) -> Path:
+    """``path`` as stored, printed and logged: personal data in it masked
+    (``张三_[mobile]_[resident_id].csv``). The file itself is read from ``path``."""
+    return Path(mask_text(str(path)))
+
+
+def exit_status(batches: Iterable[tuple[str, int]]) -> int:
+    """The exit status of an ingest of files that ended as (status, rows quarantined): 0 all
+    rows loaded (or already loaded), 3 some rows quarantined, 1 some file refused (wins over 3).
+    2, the command could not run, is given where it stops (``overdue ingest``)."""
+    ended = list(batches)
+    if any(status == REFUSED for status, _ in ended):
+        return EXIT_REFUSED
+    if any(quarantined for _, quarantined in ended):
+        return EXIT_QUARANTINED
+    return EXIT_LOADED
 
 
 @dataclass(frozen=True)
@@ -118,6 +156,11 @@ class IngestSummary:
     def refused(self) -> tuple[BatchReport, ...]:
         """Files that could not be read at all."""
         return tuple(b for b in self.batches if b.status == REFUSED)
+
+    @property
+    def exit_status(self) -> int:
+        """0 all loaded, 3 some rows quarantined, 1 some file refused (``exit_status``)."""
+        return exit_status((b.status, b.rows_quarantined) for b in self.batches)
 
 
 def _sha256(path: Path) -> str | None:
@@ -200,30 +243,36 @@ def _refuse(
     started: dt.datetime,
     mapping: SourceMapping | None = None,
 ) -> BatchReport:
+    """Record ``path`` as refused (masked message) unless this content was refused before."""
+    shown = shown_path(path)
+    message = mask_text(str(error))
     sha256 = _sha256(path)
     source = mapping.name if mapping else None
-    if sha256 is None:
-        return BatchReport(path, REFUSED, message=str(error), source=source)
-    existing = _existing_batch(con, sha256, mapping.sha256 if mapping else None)
-    if existing is not None:
-        return BatchReport(
-            path,
-            existing[1] if existing[1] == REFUSED else ALREADY_LOADED,
-            existing[0],
-            sha256,
-            message=str(error),
-            source=source,
-        )
+    if sha256 is not None:
+        existing = _existing_batch(con, sha256, mapping.sha256 if mapping else None)
+        if existing is not None:
+            return BatchReport(
+                shown,
+                existing[1] if existing[1] == REFUSED else ALREADY_LOADED,
+                existing[0],
+                sha256,
+                message=message,
+                source=source,
+            )
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
     with warehouse.transaction(con):
         report = BatchReport(
-            path, REFUSED, _next_batch_id(con), sha256, message=str(error), source=source
+            shown, REFUSED, _next_batch_id(con), sha256, message=message, source=source
         )
         _insert_batch(
             con,
-            report,
+            replace(report, sha256=sha256 or ""),  # unreadable: no content to recognise later
             run_id=run_id,
             source=None,
-            size=path.stat().st_size,
+            size=size,
             started=started,
             mapping=mapping,
         )
@@ -269,35 +318,68 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def _update_staged(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, list[str], str]]
+) -> None:
+    """Replace the reasons and record of the staged rows (``_ordinal``, reasons, record)."""
+    if not rows:
+        return
+    ordinals, reasons, records = zip(*rows, strict=True)
+    updates = pa.table(
+        {"_ordinal": list(ordinals), "reasons": list(reasons), "record": list(records)},
+        schema=pa.schema(
+            [("_ordinal", pa.int64()), ("reasons", pa.list_(pa.string())), ("record", pa.string())]
+        ),
+    )
+    con.register("staged_updates", updates)
+    con.execute(
+        "UPDATE staged_rows SET reasons = s.reasons, record = s.record "
+        "FROM staged_updates s WHERE staged_rows._ordinal = s._ordinal"
+    )
+    con.unregister("staged_updates")
+
+
+def _keep_records_small(con: duckdb.DuckDBPyConnection) -> None:
+    """Put ``[too long: N characters]`` in place of the over-long cells of flagged rows (and
+    U+FFFD in place of NUL) before anything reads their records."""
+    rows = con.execute(
+        "SELECT _ordinal, reasons, record FROM staged_rows WHERE record IS NOT NULL AND "
+        f"(strlen(record) > {MAX_CELL_CHARS} OR contains(record, '\\u0000'))"
+    ).fetchall()
+    _update_staged(con, [(o, list(r or []), kept_record(text)) for o, r, text in rows])
+
+
 def _screen_candidates(con: duckdb.DuckDBPyConnection) -> None:
     """Look for personal data in the rows the prefilter marked; mask it, add ``pii:`` reasons."""
     rows = con.execute(
         "SELECT _ordinal, reasons, record FROM staged_rows WHERE pii_candidate"
     ).fetchall()
-    if not rows:
-        return
-    ordinals, reasons, records = [], [], []
+    screened = []
     for ordinal, row_reasons, record in rows:
         masked, found = screened_record(record, row_reasons or [])
-        ordinals.append(ordinal)
-        reasons.append(found)
-        records.append(masked)
-    screened = pa.table(
-        {"_ordinal": ordinals, "reasons": reasons, "record": records},
-        schema=pa.schema(
-            [("_ordinal", pa.int64()), ("reasons", pa.list_(pa.string())), ("record", pa.string())]
-        ),
-    )
-    con.register("screened_rows", screened)
-    con.execute(
-        "UPDATE staged_rows SET reasons = s.reasons, record = s.record "
-        "FROM screened_rows s WHERE staged_rows._ordinal = s._ordinal"
-    )
-    con.unregister("screened_rows")
+        screened.append((ordinal, found, masked))
+    _update_staged(con, screened)
+
+
+def _reject_record(reject: Reject, columns: ColumnMap, *, lines: bool) -> tuple[str, list[str]]:
+    """The stored record and reasons of a rejected record: its cells (or, for a JSON Lines
+    line, its text), masked; only a placeholder when the reader kept just its start."""
+    if reject.cut:
+        text = json.dumps({RAW_TEXT_FIELD: _CUT_RECORD}, ensure_ascii=False)
+        return text, [reject.reason]
+    if lines:
+        return screened_record(
+            json.dumps({RAW_TEXT_FIELD: reject.text}, ensure_ascii=False), [reject.reason]
+        )
+    return rejected_record(reject, columns)
 
 
 def _stage_rejects(
-    con: duckdb.DuckDBPyConnection, rejects: Sequence[Reject], columns: ColumnMap
+    con: duckdb.DuckDBPyConnection,
+    rejects: Sequence[Reject],
+    columns: ColumnMap,
+    *,
+    lines: bool = False,
 ) -> Counter[str]:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE staged_rejects "
@@ -305,7 +387,7 @@ def _stage_rejects(
     )
     counts: Counter[str] = Counter()
     for reject in rejects:
-        record, reasons = rejected_record(reject, columns)
+        record, reasons = _reject_record(reject, columns, lines=lines)
         con.execute("INSERT INTO staged_rejects VALUES (?, ?, ?)", [reject.line, reasons, record])
         counts.update(reasons)
     return counts
@@ -399,19 +481,32 @@ def _load_source(
     started: dt.datetime,
     notify: ProgressCallback,
 ) -> BatchReport:
-    """Read ``source`` (via a UTF-8 copy if needed) and load it as one batch."""
+    """Read ``source`` (via a UTF-8 copy if needed) and load it as one batch; a CSV record
+    longer than DuckDB's default line size is read again with a larger one."""
     with tempfile.TemporaryDirectory(prefix="overdue-ingest-") as tmp:
-        text_path = utf8_copy(source, Path(tmp))
-        query = source_query(con, source, text_path)
-        # Rows carry their file position (_ordinal, source_line), so DuckDB may write them in
-        # any order, which lets it write in parallel.
-        con.execute("SET preserve_insertion_order = false")
-        try:
-            return _load_query(
-                con, source, query, run_id=run_id, as_of=as_of, started=started, notify=notify
-            )
-        finally:
-            con.execute("RESET preserve_insertion_order")
+        text = text_copy(source, Path(tmp))
+        for line_bytes in (None, long_line_bytes(source)):
+            query = source_query(con, source, text.path, line_bytes)
+            # Rows carry their file position (_ordinal, source_line), so DuckDB may write them
+            # in any order, which lets it write in parallel.
+            con.execute("SET preserve_insertion_order = false")
+            try:
+                return _load_query(
+                    con,
+                    source,
+                    query,
+                    run_id=run_id,
+                    as_of=as_of,
+                    started=started,
+                    notify=notify,
+                    note=text.note,
+                )
+            except LineTooLongError:
+                if line_bytes is not None:
+                    raise SourceError(too_long_message(source)) from None
+            finally:
+                con.execute("RESET preserve_insertion_order")
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def _load_query(
@@ -427,13 +522,15 @@ def _load_query(
     skipped: dict[str, int] | None = None,
     rejects: Sequence[Reject] = (),
     reject_columns: ColumnMap | None = None,
+    note: str | None = None,
 ) -> BatchReport:
     """Stage, check, screen and load the rows of ``query`` in one transaction.
 
     With a ``mapping``, ``query`` holds the mapped cases, ``skipped`` the rows it skipped and
-    ``rejects`` the raw lines that could not be split (named by ``reject_columns``).
+    ``rejects`` the raw lines that could not be split (named by ``reject_columns``). ``note``
+    is what the batch records as its message.
     """
-    path = source.path
+    path = shown_path(source.path)
     with warehouse.transaction(con):
         batch_id = _next_batch_id(con)
         notify(path, "reading", 0.0)
@@ -444,14 +541,25 @@ def _load_query(
                     f"CREATE OR REPLACE TEMP TABLE staged_rows AS {staging_sql(query, as_of)}"
                 )
         except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+            if is_line_too_long(exc):
+                raise LineTooLongError from None
+            if write_failure(exc):
+                raise  # the disk is full: the transaction says so
             # DuckDB's message may quote the file's content: name only the kind of error.
             raise SourceError(f"{path}: cannot be read ({type(exc).__name__})") from None
-        rejects = csv_rejects(con) if query.rejects_table else list(rejects)
-        if source.encoding == "utf-8" and any(r.reason == "parse:encoding" for r in rejects):
-            raise _NotUtf8Error
+        found = csv_rejects(con) if query.rejects_table else list(rejects)
+        rejects = sorted([*found, *query.rejects], key=lambda r: r.line)
+        if (
+            source.format is Format.CSV
+            and source.encoding == "utf-8"
+            and source.ascii_head
+            and any(r.reason == "parse:encoding" for r in rejects)
+        ):
+            raise _NotUtf8Error  # UTF-8 was a guess from plain ASCII: try GB18030
+        _keep_records_small(con)
         _screen_candidates(con)
         reasons = _reason_counts(con) + _stage_rejects(
-            con, rejects, reject_columns or query.columns
+            con, rejects, reject_columns or query.columns, lines=query.unparsed
         )
         notify(path, "writing", None)
         skip_reasons = dict(skipped or {})
@@ -473,6 +581,7 @@ def _load_query(
             extra_columns(query.columns),
             dict(reasons.most_common()),
             tuple(f for f in REQUIRED if f not in query.columns.fields),
+            message=note,
             rows_skipped=rows_skipped,
             skip_reasons=skip_reasons,
             source=mapping.name if mapping else None,
@@ -497,20 +606,24 @@ def _raw_csv(
 ) -> tuple[pl.DataFrame, list[Reject]]:
     """A source CSV's rows as text (``_ordinal`` as in ``read``), and the lines DuckDB could
     not split into the header's columns (quarantined as ``parse:columns`` and the like)."""
-    delim = "\t" if source.path.suffix.lower() == ".tsv" else ","
-    drop_rejects(con)
-    scan = (
-        f"read_csv({quote_literal(str(text_path))}, all_varchar = true, header = true, "
-        f"delim = {quote_literal(delim)}, quote = '\"', escape = '\"', strict_mode = true, "
-        f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', "
-        f"rejects_scan = '{REJECTS_SCAN}', normalize_names = false)"
-    )
-    headers = [d[0] for d in con.sql(f"SELECT * FROM {scan} LIMIT 0").description]
-    cells = ", ".join(quote_ident(h) for h in headers)
-    frame = con.sql(f"SELECT ordinality AS {ORDINAL}, {cells} FROM {scan} WITH ORDINALITY").pl()
-    rejects = csv_rejects(con)
-    drop_rejects(con)
-    return frame.with_columns(pl.col(ORDINAL).cast(pl.Int64)), rejects
+    for line_bytes in (None, long_line_bytes(source)):
+        drop_rejects(con)
+        headers, size = csv_headers(con, source, text_path, line_bytes)
+        check_width(source, headers)
+        scan = csv_scan(source, text_path, size)
+        cells = ", ".join(quote_ident(h) for h in headers)
+        try:
+            frame = con.sql(
+                f"SELECT ordinality AS {ORDINAL}, {cells} FROM {scan} WITH ORDINALITY"
+            ).pl()
+        except duckdb.Error as exc:
+            if is_line_too_long(exc) and line_bytes is None:
+                continue
+            raise
+        rejects = csv_rejects(con)
+        drop_rejects(con)
+        return frame.with_columns(pl.col(ORDINAL).cast(pl.Int64)), rejects
+    raise SourceError(too_long_message(source))
 
 
 def _load_mapped(
@@ -524,16 +637,19 @@ def _load_mapped(
     notify: ProgressCallback,
 ) -> BatchReport:
     """Read ``source`` in its own format, map it with ``mapping``, and load the cases."""
-    notify(source.path, "mapping", None)
+    shown = shown_path(source.path)
+    notify(shown, "mapping", None)
     rejects: list[Reject] = []
     headers: tuple[str, ...] = ()
     with tempfile.TemporaryDirectory(prefix="overdue-source-") as tmp:
-        text_path = utf8_copy(source, Path(tmp))
+        text = text_copy(source, Path(tmp))
         try:
             if source.format is Format.CSV:
-                raw, rejects = _raw_csv(con, source, text_path)
-                if source.encoding == "utf-8" and any(
-                    r.reason == "parse:encoding" for r in rejects
+                raw, rejects = _raw_csv(con, source, text.path)
+                if (
+                    source.encoding == "utf-8"
+                    and source.ascii_head
+                    and any(r.reason == "parse:encoding" for r in rejects)
                 ):
                     return _load_mapped(
                         con,
@@ -545,27 +661,34 @@ def _load_mapped(
                         notify=notify,
                     )
             else:
-                raw = read_source_frame(text_path, source.format.value)
+                raw = read_source_frame(text.path, source.format.value)
+                check_width(source, raw.columns)
         except MappingError as exc:
             raise SourceError(str(exc)) from None
         except (pl.exceptions.PolarsError, duckdb.Error, UnicodeDecodeError) as exc:
+            if write_failure(exc):
+                raise
             raise SourceError(
-                f"{source.path}: cannot be read as {source.format.value} for the source "
+                f"{shown}: cannot be read as {source.format.value} for the source "
                 f"{mapping.name!r} ({type(exc).__name__}); fix or re-export the file"
             ) from None
     headers = tuple(c for c in raw.columns if c != ORDINAL)
     try:
         mapped = map_frame(raw, mapping)
     except MappingError as exc:
-        raise SourceError(f"{source.path}: {exc}") from None
+        raise SourceError(f"{shown}: {exc}") from None
     names = mapped.frame.columns[1:]
     columns = ColumnMap(tuple(names), tuple(names))
-    cells = ", ".join(f"CAST({quote_ident(n)} AS VARCHAR) AS {quote_ident(n)}" for n in names)
+    cells = ", ".join(
+        f"{shortened_sql(f'CAST({quote_ident(n)} AS VARCHAR)')} AS {quote_ident(n)}" for n in names
+    )
     con.register("mapped_rows", mapped.frame.to_arrow())
     query = SourceQuery(
         columns,
         f"SELECT CAST({ORDINAL} AS BIGINT) AS {ORDINAL}, {cells} FROM mapped_rows",
         header_lines=1 if source.format.value == "csv" else 0,
+        nul=source.has_nul or source.format is Format.PARQUET,
+        shortened=True,
     )
     con.execute("SET preserve_insertion_order = false")
     try:
@@ -580,14 +703,58 @@ def _load_mapped(
             mapping=mapping,
             skipped=mapped.skipped,
             rejects=rejects,
-            reject_columns=ColumnMap(headers, headers),
+            reject_columns=ColumnMap(headers, safe_names(headers)),
+            note=text.note,
         )
     finally:
         con.execute("RESET preserve_insertion_order")
         con.unregister("mapped_rows")
 
 
-def ingest_file(  # noqa: PLR0911 - each way a file can end has its own report
+def _read_and_load(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    *,
+    run_id: str,
+    as_of: dt.date,
+    started: dt.datetime,
+    notify: ProgressCallback,
+    mapping: SourceMapping | None,
+) -> BatchReport:
+    """Load ``source`` as one batch, through ``mapping`` if given; raises ``SourceError``."""
+    if mapping is not None:
+        return _load_mapped(
+            con, source, mapping, run_id=run_id, as_of=as_of, started=started, notify=notify
+        )
+    try:
+        return _load_source(con, source, run_id=run_id, as_of=as_of, started=started, notify=notify)
+    except _NotUtf8Error:
+        return _load_source(
+            con,
+            replace(source, encoding="gb18030"),
+            run_id=run_id,
+            as_of=as_of,
+            started=started,
+            notify=notify,
+        )
+
+
+def _unexpected(path: Path, error: Exception) -> SourceError:
+    """The refusal of a file whose reading failed in a way no rule above foresaw."""
+    if isinstance(error, duckdb.OutOfMemoryException | MemoryError):
+        return SourceError(
+            f"{path}: reading it needs more memory than the limit (OVERDUE_DUCKDB_MEMORY_LIMIT); "
+            "split the file or raise the limit; nothing of it was stored"
+        )
+    if isinstance(error, OSError):
+        return SourceError(f"{path}: cannot be read ({error.strerror or type(error).__name__})")
+    return SourceError(
+        f"{path}: could not be read ({type(error).__name__}); nothing of it was stored. "
+        "Re-export it as CSV UTF-8, and report the file's shape if it looks right"
+    )
+
+
+def ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     *,
@@ -598,61 +765,49 @@ def ingest_file(  # noqa: PLR0911 - each way a file can end has its own report
 ) -> BatchReport:
     """Ingest one file into the warehouse open on ``con`` as one batch (one transaction).
 
-    With a ``mapping`` the file is in that source's own format and is read through it.
+    With a ``mapping`` the file is in that source's own format and is read through it. Every
+    file ends loaded (rows possibly quarantined), already loaded, or refused with a reason in
+    ``batches``; only a failure of the warehouse itself raises (``WarehouseWriteError``, e.g. a
+    full disk, or ``WarehouseLockedError``), after rolling the file's transaction back.
     """
     started = dt.datetime.now()
     notify = on_progress or (lambda _path, _stage, _done: None)
+    shown = shown_path(path)
     name = mapping.name if mapping else None
     try:
         source = inspect_source(path)
+        existing = _existing_batch(con, source.sha256, mapping.sha256 if mapping else None)
+        if existing is not None:
+            status = ALREADY_LOADED if existing[1] != REFUSED else REFUSED
+            how = f" read by the same {name!r} mapping" if mapping else ""
+            return BatchReport(
+                shown,
+                status,
+                existing[0],
+                source.sha256,
+                message=f"same content as batch {existing[0]}{how}",
+                source=name,
+            )
+        report = _read_and_load(
+            con,
+            source,
+            run_id=run_id,
+            as_of=as_of,
+            started=started,
+            notify=notify,
+            mapping=mapping,
+        )
     except SourceError as error:
         return _refuse(con, path, error, run_id, started, mapping)
-    existing = _existing_batch(con, source.sha256, mapping.sha256 if mapping else None)
-    if existing is not None:
-        status = ALREADY_LOADED if existing[1] != REFUSED else REFUSED
-        how = f" read by the same {name!r} mapping" if mapping else ""
-        return BatchReport(
-            path,
-            status,
-            existing[0],
-            source.sha256,
-            message=f"same content as batch {existing[0]}{how}",
-            source=name,
-        )
-    if mapping is not None:
-        try:
-            report = _load_mapped(
-                con,
-                source,
-                mapping,
-                run_id=run_id,
-                as_of=as_of,
-                started=started,
-                notify=notify,
-            )
-        except SourceError as error:
-            return _refuse(con, path, error, run_id, started, mapping)
-        notify(path, "done", 1.0)
-        return report
-    try:
-        report = _load_source(
-            con, source, run_id=run_id, as_of=as_of, started=started, notify=notify
-        )
-    except _NotUtf8Error:
-        try:
-            report = _load_source(
-                con,
-                replace(source, encoding="gb18030"),
-                run_id=run_id,
-                as_of=as_of,
-                started=started,
-                notify=notify,
-            )
-        except SourceError as error:
-            return _refuse(con, path, error, run_id, started)
-    except SourceError as error:
-        return _refuse(con, path, error, run_id, started)
-    notify(path, "done", 1.0)
+    except WarehouseWriteError as error:
+        raise WarehouseWriteError(f"{shown}: {error}") from None
+    except WarehouseLockedError:
+        raise
+    except Exception as error:  # a file ends refused with a reason, never as a traceback
+        if what := write_failure(error):  # e.g. no room for the transcoded copy
+            raise WarehouseWriteError(f"{shown}: {write_error(what)}") from None
+        return _refuse(con, path, _unexpected(shown, error), run_id, started, mapping)
+    notify(shown, "done", 1.0)
     return report
 
 

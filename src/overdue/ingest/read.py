@@ -12,7 +12,10 @@ import csv
 import glob
 import hashlib
 import io
+import json
+import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -20,13 +23,27 @@ from typing import Final
 
 import duckdb
 
-from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH
+from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH, FIELD_NAMES
 from overdue.ingest.normalise import quote_ident, quote_literal
+from overdue.ingest.pii import mask_text
 
 ORDINAL: Final = "_ordinal"
 """Column of a source query: 1-based position of the record among the file's records."""
 UNPARSED: Final = "_unparsed"
 """Column of a JSON Lines query: the line's text when it is not a JSON object, else null."""
+
+MAX_COLUMNS: Final = 1_000
+"""Columns (or JSON keys) a file may have; a wider file is refused before its rows are read.
+The contract has ~30 fields and exports add a few notes, while DuckDB's reader needs memory per
+column: 10,000 columns exhaust the default 1 GB limit, 1,000 columns x 50,000 rows load in it."""
+MAX_CELL_CHARS: Final = 32_767
+"""Longest cell (Excel's own limit): a longer one is a bad value of its row (``too_long:<column>``)
+and is stored in the quarantine as ``[too long: N characters]``, never cut."""
+MAX_RECORD_BYTES: Final = 64 << 20
+"""Longest CSV record read at all. Records past DuckDB's 2 MB default are re-read with a larger
+limit (one 50 MB cell: 0.5 s, 0.5 GB); a file with a record over 64 MiB is refused."""
+TOO_LONG_LINE: Final = "parse:too_long"
+"""Reason of a record the reader could not split because it is longer than it reads."""
 
 QUARANTINE_EXPORT_COLUMNS: Final = ("quarantine_batch", "quarantine_line", "quarantine_reasons")
 """Columns ``overdue quarantine --export`` adds for the reader's benefit; ingest ignores them."""
@@ -65,6 +82,9 @@ class Source:
     encoding: str  # utf-8, utf-8-sig, gb18030 or binary (Parquet)
     sha256: str
     bytes: int
+    ascii_head: bool = False  # the first 64 KiB are plain ASCII: UTF-8 is only a guess
+    has_nul: bool = False  # NUL bytes (or JSON \u0000 escapes): cells are checked for them
+    mixed_newlines: bool = False  # both CRLF and bare LF line ends (an Excel round trip)
 
 
 @dataclass(frozen=True)
@@ -91,8 +111,28 @@ class Reject:
     """A record the reader could not split into the file's columns."""
 
     line: int
-    reason: str  # parse:columns, parse:quotes, parse:encoding or parse:line
+    reason: str  # parse:columns, parse:quotes, parse:encoding, parse:too_long or parse:line
     text: str
+    cut: bool = False  # the reader kept only the start of the record's text
+
+
+@dataclass(frozen=True)
+class TextFile:
+    """The UTF-8 text the readers scan: the file itself, or a transcoded or repaired copy."""
+
+    path: Path
+    bad_bytes: int = 0  # byte sequences that are not GB18030, marked so their lines are rejected
+    first_bad_offset: int | None = None  # byte offset of the first one in the original file
+
+    @property
+    def note(self) -> str | None:
+        """What the batch records about bytes that are not text, if any."""
+        if not self.bad_bytes:
+            return None
+        return (
+            f"{self.bad_bytes:,} byte sequence(s) not GB18030 text, the first at byte offset "
+            f"{self.first_bad_offset:,}; their lines are quarantined as parse:encoding"
+        )
 
 
 def discover_sources(patterns: Sequence[str | Path]) -> list[Path]:
@@ -126,7 +166,7 @@ def _sniff_format(path: Path, head: bytes) -> Format:
     suffix = _SUFFIXES.get(path.suffix.lower())
     if suffix == "parquet":
         raise SourceError(f"{path}: not a Parquet file (no PAR1 header)")
-    if b"\x00" in head[:8192]:
+    if _looks_binary(head):
         raise SourceError(
             f"{path}: binary content; ingest reads CSV, Parquet and JSON Lines (UTF-16 text "
             "from Excel must be saved as 'CSV UTF-8')"
@@ -135,6 +175,18 @@ def _sniff_format(path: Path, head: bytes) -> Format:
         return Format(suffix)
     text = head.lstrip(codecs.BOM_UTF8).lstrip()
     return Format.JSONL if text.startswith(b"{") else Format.CSV
+
+
+_CONTROL: Final = bytes(b for b in range(32) if b not in b"\t\n\r\x0c\x1b")
+BINARY_CONTROL_SHARE: Final = 0.05
+"""A head with more control bytes than this share is binary (UTF-16 text: ~50%, random
+bytes: ~9%); a text file with a stray NUL in a cell is not, and that cell is a bad value."""
+
+
+def _looks_binary(head: bytes) -> bool:
+    sample = head[:8192]
+    controls = len(sample) - len(sample.translate(None, _CONTROL))
+    return controls > BINARY_CONTROL_SHARE * len(sample)
 
 
 def _is_utf8_start(head: bytes) -> bool:
@@ -162,10 +214,7 @@ def inspect_source(path: Path) -> Source:
     if size == 0:
         raise SourceError(f"{path}: the file is empty")
     fmt = _sniff_format(path, head)
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
+    scan = _scan_bytes(path, fmt)
     if fmt is Format.PARQUET:
         encoding = "binary"
     elif head.startswith(codecs.BOM_UTF8):
@@ -174,116 +223,402 @@ def inspect_source(path: Path) -> Source:
         encoding = "utf-8" if _is_utf8_start(head) else "gb18030"
     if fmt is Format.JSONL and encoding == "gb18030":
         raise SourceError(f"{path}: JSON Lines must be UTF-8 (RFC 8259); re-save it as UTF-8")
-    return Source(path, fmt, encoding, digest.hexdigest(), size)
+    return Source(
+        path,
+        fmt,
+        encoding,
+        scan.sha256,
+        size,
+        ascii_head=head.isascii(),
+        has_nul=scan.has_nul,
+        mixed_newlines=scan.crlf and scan.bare_lf,
+    )
 
 
-def utf8_copy(source: Source, folder: Path) -> Path:
-    """``source`` as UTF-8: the file itself, or a transcoded copy in ``folder`` (streamed)."""
-    if source.encoding != "gb18030":
-        return source.path
-    target = folder / f"{source.sha256[:16]}.utf8.csv"
-    decoder = codecs.getincrementaldecoder("gb18030")()
+@dataclass(frozen=True)
+class _ByteScan:
+    sha256: str
+    has_nul: bool
+    crlf: bool  # some line ends with CRLF
+    bare_lf: bool  # some line ends with LF alone
+
+
+def _scan_bytes(path: Path, fmt: Format) -> _ByteScan:
+    """SHA-256 of the file and, for text, whether it holds NUL bytes (for JSON Lines also
+    ``\\u0000`` escapes) and which line ends, in one pass of memchr-speed tests on 4 MiB chunks
+    (counting only in chunks that hold a CR)."""
+    digest = hashlib.sha256()
+    has_nul = crlf = bare_lf = prev_cr = False
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            if fmt is Format.PARQUET:
+                continue
+            has_nul = has_nul or b"\x00" in chunk
+            if fmt is Format.JSONL:
+                joined = tail + chunk  # an escape may straddle two chunks
+                has_nul = has_nul or b"\\u0000" in joined
+                tail = joined[-5:]
+            if prev_cr or b"\r" in chunk:
+                pairs = chunk.count(b"\r\n") + (prev_cr and chunk.startswith(b"\n"))
+                crlf = crlf or pairs > 0
+                bare_lf = bare_lf or chunk.count(b"\n") > pairs
+            else:
+                bare_lf = bare_lf or b"\n" in chunk
+            prev_cr = chunk.endswith(b"\r")
+    return _ByteScan(digest.hexdigest(), has_nul, crlf, bare_lf)
+
+
+_BAD_BYTES_MARK: Final = "\udcff"
+"""Written for a byte sequence that is not GB18030 (as the byte 0xFF through surrogateescape):
+invalid UTF-8, so the CSV reader rejects exactly that line as parse:encoding."""
+_bad_starts: ContextVar[list[int]] = ContextVar("overdue_bad_starts")
+
+
+def _mark_bad_bytes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    _bad_starts.get().append(error.start)
+    return _BAD_BYTES_MARK, error.end
+
+
+codecs.register_error("overdue-mark-bad-bytes", _mark_bad_bytes)
+
+
+def text_copy(source: Source, folder: Path) -> TextFile:
+    """``source`` as UTF-8 text with one kind of line end: the file itself, or a copy in
+    ``folder`` (streamed) transcoded from GB18030 and/or with CRLF turned into LF.
+
+    Byte sequences that are not GB18030 (a file cut inside its last character) are marked
+    rather than refused: the reader quarantines their lines and the rest loads.
+    """
+    if source.encoding != "gb18030" and not source.mixed_newlines:
+        return TextFile(source.path)
+    target = folder / f"{source.sha256[:16]}.text.csv"
+    transcode = source.encoding == "gb18030"
+    decoder = codecs.getincrementaldecoder("gb18030")(errors="overdue-mark-bad-bytes")
+    bad: list[int] = []
+    token = _bad_starts.set([])
+    fed, carry = 0, b""
     try:
-        with source.path.open("rb") as raw, target.open("w", encoding="utf-8", newline="") as out:
-            while chunk := raw.read(_CHUNK):
-                out.write(decoder.decode(chunk))
-            out.write(decoder.decode(b"", final=True))
-    except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"{source.path}: neither UTF-8 nor GB18030/GBK (bad byte at offset {exc.start}); "
-            "re-save it as 'CSV UTF-8'"
-        ) from None
-    return target
+        with source.path.open("rb") as raw, target.open("wb") as out:
+            while True:
+                chunk = raw.read(_CHUNK)
+                final = not chunk
+                if transcode:
+                    base = fed - len(decoder.getstate()[0])
+                    _bad_starts.get().clear()
+                    text = decoder.decode(chunk, final=final)
+                    bad.extend(base + start for start in _bad_starts.get())
+                    data = text.encode("utf-8", errors="surrogateescape")
+                else:
+                    data = chunk
+                fed += len(chunk)
+                data = carry + data
+                carry = b""
+                if source.mixed_newlines:
+                    if data.endswith(b"\r") and not final:  # its LF may start the next chunk
+                        data, carry = data[:-1], b"\r"
+                    data = data.replace(b"\r\n", b"\n")
+                out.write(data)
+                if final:
+                    break
+    finally:
+        _bad_starts.reset(token)
+    return TextFile(target, len(bad), bad[0] if bad else None)
+
+
+_RESERVED: Final = frozenset(
+    {ORDINAL, UNPARSED, "__bad", "__pii"}
+    | {f"{f}__{suffix}" for f in FIELD_NAMES for suffix in ("text", "plain")}
+)
+"""Column names the staging query uses itself; a header spelled so is renamed."""
+
+
+def _safe_name(header: str, position: int, taken: set[str]) -> str:
+    text = "".join(c for c in header if c.isprintable() or c == " ").strip()
+    name = mask_text(text) if text else f"_column_{position}"
+    candidate, n = name, 1
+    while candidate.lower() in taken or candidate.lower() in _RESERVED:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
+
+
+def safe_names(headers: Sequence[str], fields: Sequence[str | None] = ()) -> tuple[str, ...]:
+    """Names under which columns are stored: a contract field's name where ``fields`` gives
+    one, else the header with personal data masked (``13912345678`` -> ``[mobile]``) and
+    control characters removed, an empty header as ``_column_<n>``, each made unique (DuckDB's
+    names ignore case)."""
+    known = list(fields) or [None] * len(headers)
+    taken = {f.lower() for f in known if f is not None}
+    names: list[str] = []
+    for position, (header, field) in enumerate(zip(headers, known, strict=True), start=1):
+        name = field if field is not None else _safe_name(header, position, taken)
+        taken.add(name.lower())
+        names.append(name)
+    return tuple(names)
 
 
 def map_columns(headers: Sequence[str]) -> ColumnMap:
-    """Map headers (English names, any case, or exact Chinese aliases) to contract fields."""
-    names: list[str] = []
+    """Map headers (English names, any case, or exact Chinese aliases) to contract fields; other
+    headers are named by ``safe_names``. Refuses more than ``MAX_COLUMNS`` columns."""
+    if len(headers) > MAX_COLUMNS:
+        raise SourceError(_too_wide(len(headers)))
+    if any(len(h) > MAX_CELL_CHARS for h in headers):
+        raise SourceError(
+            f"a header is longer than {MAX_CELL_CHARS:,} characters; is the first line a header?"
+        )
+    fields: list[str | None] = []
     ignored: list[str] = []
     seen: dict[str, str] = {}
     for raw in headers:
         header = raw.lstrip("\ufeff").strip()
         if header in QUARANTINE_EXPORT_COLUMNS:
             ignored.append(header)
-            names.append(header)
+            fields.append(header)
             continue
         f = FIELD_BY_NAME.get(header.lower()) or FIELD_BY_ZH.get(header)
-        name = f.name if f is not None else header
-        if name in seen:
-            raise SourceError(
-                f"columns {seen[name]!r} and {header!r} are the same field {name!r}; keep one"
-            )
-        seen[name] = header
-        names.append(name)
-    return ColumnMap(tuple(headers), tuple(names), tuple(ignored))
+        if f is not None:
+            if f.name in seen:
+                raise SourceError(
+                    f"columns {seen[f.name]!r} and {header!r} are the same field {f.name!r}; "
+                    "keep one"
+                )
+            seen[f.name] = header
+        fields.append(f.name if f is not None else None)
+    return ColumnMap(tuple(headers), safe_names(headers, fields), tuple(ignored))
 
 
 @dataclass(frozen=True)
 class SourceQuery:
-    """A file as a SQL query of text columns: ``_ordinal``, one column per header (mapped)."""
+    """A file as a SQL query of text columns: ``_ordinal``, one column per header (mapped),
+    and for JSON Lines ``_unparsed``."""
 
     columns: ColumnMap
     sql: str
     header_lines: int  # lines before the first record (1 for CSV, 0 otherwise)
     rejects_table: str | None = None  # where DuckDB put the CSV records it could not split
     unparsed: bool = False  # whether the query has an ``_unparsed`` column (JSON Lines)
+    rejects: tuple[Reject, ...] = ()  # lines rejected before the query runs (JSON Lines)
+    nul: bool = False  # whether cells may hold NUL (and are checked for it)
+    shortened: bool = False  # whether over-long cells were shortened (``shortened_sql``)
 
 
 REJECTS_TABLE: Final = "overdue_reject_errors"
 REJECTS_SCAN: Final = "overdue_reject_scans"
-_REJECTS_SCAN: Final = REJECTS_SCAN
+_LINE_REJECTS: Final = ("overdue_line_rejects", "overdue_line_scans")
+_DUCKDB_LINE_BYTES: Final = 2_000_000
+"""DuckDB's default longest line; it keeps only the first 10,000 characters of a reject."""
+_DUCKDB_REJECT_CHARS: Final = 10_000
 
 
-def _text_columns(columns: ColumnMap, alias: str = "") -> str:
-    prefix = f"{alias}." if alias else ""
-    return ", ".join(
-        f"CAST({prefix}{quote_ident(h)} AS VARCHAR) AS {quote_ident(n)}"
+def too_long_text(chars: int) -> str:
+    """What is stored instead of a cell too long to keep."""
+    return f"[too long: {chars:,} characters]"
+
+
+_SHORTENED: Final = r"\[too long: [0-9,]+ characters\]"
+
+
+def shortened_sql(text: str) -> str:
+    """SQL of a cell whose text, when longer than ``MAX_CELL_CHARS``, is replaced by
+    ``[too long: N characters]`` (for readers whose cells may be megabytes long: a 50 MB cell
+    copied into a row's JSON would exhaust DuckDB's memory)."""
+    chars = f"length({text})"
+    return (
+        f"CASE WHEN strlen({text}) > {MAX_CELL_CHARS} AND {chars} > {MAX_CELL_CHARS} "
+        f"THEN '[too long: ' || format('{{:,}}', {chars}) || ' characters]' ELSE {text} END"
+    )
+
+
+def cell_faults_sql(query: SourceQuery, cells: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """For the cells of ``query`` given as (column name, SQL of its text): SQL true on a row
+    where a cell may be faulty (a cheap test of byte lengths, and of NUL when the file may hold
+    it), and SQL of the row's faults: ``too_long:<column>`` (longer than ``MAX_CELL_CHARS``,
+    or already shortened by ``shortened_sql``), ``nul:<column>`` (holds NUL)."""
+    faults, guards = [], []
+    for column, text in cells:
+        longer = f"strlen({text}) > {MAX_CELL_CHARS}"
+        too_long = f"({longer} AND length({text}) > {MAX_CELL_CHARS})"
+        if query.shortened:
+            guards.append(f"starts_with({text}, '[too long: ')")
+            too_long += f" OR regexp_full_match({text}, {quote_literal(_SHORTENED)})"
+        faults.append(f"CASE WHEN {too_long} THEN {quote_literal('too_long:' + column)} END")
+        guards.append(longer)
+        if query.nul:
+            has_nul = f"contains({text}, chr(0))"
+            faults.append(f"CASE WHEN {has_nul} THEN {quote_literal('nul:' + column)} END")
+            guards.append(has_nul)
+    if not faults:
+        return "false", "[]::VARCHAR[]"
+    listed = f"list_filter([{', '.join(faults)}]::VARCHAR[], lambda r: r IS NOT NULL)"
+    return f"({' OR '.join(guards)})", listed
+
+
+def kept_record(record: str) -> str:
+    """A text record (JSON) as it may be stored: a cell longer than ``MAX_CELL_CHARS`` becomes
+    ``[too long: N characters]`` (never cut: a cut could keep part of an identifier) and NUL
+    characters become U+FFFD."""
+    values = json.loads(record)
+    for key, value in values.items():
+        if isinstance(value, str):
+            if len(value) > MAX_CELL_CHARS:
+                values[key] = too_long_text(len(value))
+            elif "\x00" in value:
+                values[key] = value.replace("\x00", "\ufffd")
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+
+
+def _text_columns(columns: ColumnMap, *, shorten: bool = False) -> str:
+    cells = (
+        (f"CAST({quote_ident(h)} AS VARCHAR)", quote_ident(n))
         for h, n in zip(columns.headers, columns.names, strict=True)
         if n not in columns.ignored
     )
+    return ", ".join(f"{shortened_sql(c) if shorten else c} AS {n}" for c, n in cells)
 
 
 def _headers(con: duckdb.DuckDBPyConnection, scan: str, source: Source, kind: str) -> list[str]:
     try:
         return [d[0] for d in con.sql(f"SELECT * FROM {scan} LIMIT 0").description]
     except duckdb.Error as exc:
+        if is_line_too_long(exc):
+            raise LineTooLongError from None
         raise SourceError(
             f"{source.path}: not a readable {kind} file ({type(exc).__name__})"
         ) from None
 
 
-def _csv_query(con: duckdb.DuckDBPyConnection, source: Source, text_path: Path) -> SourceQuery:
+class LineTooLongError(Exception):
+    """DuckDB met a record longer than the line size it was told to read."""
+
+
+_LINE_TOO_LONG: Final = re.compile(r"maximum line size of \d+ bytes exceeded", re.IGNORECASE)
+
+
+def is_line_too_long(error: BaseException) -> bool:
+    """Whether DuckDB failed on a record longer than its maximum line size (not merely
+    suggesting a larger one among its hints for a file it cannot read)."""
+    return isinstance(error, duckdb.Error) and bool(_LINE_TOO_LONG.search(str(error)))
+
+
+def long_line_bytes(source: Source) -> int:
+    """The line size to read ``source`` with after a first read met a longer record."""
+    if source.bytes >= MAX_RECORD_BYTES:
+        return MAX_RECORD_BYTES
+    return max(source.bytes + 1, _DUCKDB_LINE_BYTES)
+
+
+def csv_scan(source: Source, text_path: Path, line_bytes: int | None = None) -> str:
+    """The DuckDB ``read_csv`` of a CSV source (text columns, rejects kept aside)."""
     delim = "\t" if source.path.suffix.lower() == ".tsv" else ","
-    scan = (
+    longer = f", max_line_size = {line_bytes}" if line_bytes else ""
+    return (
         f"read_csv({quote_literal(str(text_path))}, all_varchar = true, header = true, "
         f"delim = {quote_literal(delim)}, quote = '\"', escape = '\"', strict_mode = true, "
         f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', "
-        f"rejects_scan = '{_REJECTS_SCAN}', normalize_names = false)"
+        f"rejects_scan = '{REJECTS_SCAN}', normalize_names = false{longer})"
     )
-    columns = map_columns(_headers(con, scan, source, "CSV"))
-    sql = f"SELECT ordinality AS {ORDINAL}, {_text_columns(columns)} FROM {scan} WITH ORDINALITY"
-    return SourceQuery(columns, sql, header_lines=1, rejects_table=REJECTS_TABLE)
+
+
+def too_long_message(source: Source) -> str:
+    """Why a file with a record longer than ``MAX_RECORD_BYTES`` is refused."""
+    return (
+        f"{source.path}: a record is longer than {MAX_RECORD_BYTES >> 20} MiB, the longest "
+        "ingest reads; is it a CSV file of cases?"
+    )
+
+
+def csv_headers(
+    con: duckdb.DuckDBPyConnection, source: Source, text_path: Path, line_bytes: int | None = None
+) -> tuple[list[str], int | None]:
+    """The header cells of a CSV source and the line size to read it with (None: DuckDB's).
+
+    A record longer than DuckDB's default line size among the rows it samples stops it;
+    the file is then read with a line size up to ``MAX_RECORD_BYTES``.
+    """
+    sizes = (None, long_line_bytes(source)) if line_bytes is None else (line_bytes,)
+    for size in sizes:
+        try:
+            return _headers(con, csv_scan(source, text_path, size), source, "CSV"), size
+        except LineTooLongError:
+            continue
+    raise SourceError(too_long_message(source))
+
+
+def _csv_query(
+    con: duckdb.DuckDBPyConnection, source: Source, text_path: Path, line_bytes: int | None
+) -> SourceQuery:
+    headers, line_bytes = csv_headers(con, source, text_path, line_bytes)
+    columns = _mapped(source, headers)
+    scan = csv_scan(source, text_path, line_bytes)
+    long_lines = line_bytes is not None  # cells may be megabytes long: shorten them
+    cells = _text_columns(columns, shorten=long_lines)
+    sql = f"SELECT ordinality AS {ORDINAL}, {cells} FROM {scan} WITH ORDINALITY"
+    return SourceQuery(
+        columns,
+        sql,
+        header_lines=1,
+        rejects_table=REJECTS_TABLE,
+        nul=source.has_nul,
+        shortened=long_lines,
+    )
+
+
+def check_width(source: Source, headers: Sequence[str]) -> None:
+    """Refuse a file with more than ``MAX_COLUMNS`` columns, before its rows are read."""
+    if len(headers) > MAX_COLUMNS:
+        raise SourceError(f"{source.path}: {_too_wide(len(headers))}")
+
+
+def _too_wide(columns: int) -> str:
+    return (
+        f"{columns:,} columns, more than the {MAX_COLUMNS:,} ingest reads: a case file has the "
+        "contract's fields and a few notes; remove the other columns"
+    )
+
+
+def _mapped(source: Source, headers: Sequence[str]) -> ColumnMap:
+    try:
+        return map_columns(headers)
+    except SourceError as error:
+        raise SourceError(f"{source.path}: {error}") from None
 
 
 def _parquet_query(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
     scan = f"read_parquet({quote_literal(str(source.path))}, file_row_number = true)"
     headers = [h for h in _headers(con, scan, source, "Parquet") if h != "file_row_number"]
-    columns = map_columns(headers)
-    sql = f"SELECT file_row_number + 1 AS {ORDINAL}, {_text_columns(columns)} FROM {scan}"
-    return SourceQuery(columns, sql, header_lines=0)
+    columns = _mapped(source, headers)
+    cells = _text_columns(columns, shorten=True)  # a Parquet string has no length limit
+    sql = f"SELECT file_row_number + 1 AS {ORDINAL}, {cells} FROM {scan}"
+    # NUL bytes in a Parquet file's strings are compressed, not seen by inspect_source
+    return SourceQuery(columns, sql, header_lines=0, nul=True, shortened=True)
+
+
+def _json_pointer(key: str) -> str:
+    """The RFC 6901 pointer to a top-level key: any key works (quotes, dots, empty...)."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def _jsonl_query(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
     # One record per line: a raw 0x1F cannot occur in valid JSON, so no line is ever split;
-    # blank lines come back as nulls and keep the line numbers right.
+    # blank lines come back as nulls and keep the line numbers right. Lines that are not
+    # UTF-8 or are too long are kept aside as rejects (parse:encoding, parse:too_long).
+    rejects_table, rejects_scan = _LINE_REJECTS
+    con.execute(f"DROP TABLE IF EXISTS {rejects_table}")
+    con.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE overdue_lines AS SELECT ordinality AS line, column0 AS text, "
         "CASE WHEN json_valid(column0) THEN json_type(column0) = 'OBJECT' ELSE false END AS ok "
         "FROM "
         f"read_csv({quote_literal(str(source.path))}, columns = {{'column0': 'VARCHAR'}}, "
         "header = false, delim = '\x1f', quote = '', escape = '', auto_detect = false, "
-        "strict_mode = false) WITH ORDINALITY"
+        f"strict_mode = false, store_rejects = true, rejects_table = '{rejects_table}', "
+        f"rejects_scan = '{rejects_scan}') WITH ORDINALITY"
     )
+    rejects = tuple(_rejects(con, rejects_table))
     keys = [
         str(k)
         for (k,) in con.execute(
@@ -291,9 +626,9 @@ def _jsonl_query(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
             "WHERE ok) GROUP BY k ORDER BY min(line), k"
         ).fetchall()
     ]
-    columns = map_columns(keys)
+    columns = _mapped(source, keys)
     picks = [
-        f"CASE WHEN ok THEN json_extract_string(text, {quote_literal('$.' + quote_ident(k))}) "
+        f"CASE WHEN ok THEN json_extract_string(text, {quote_literal(_json_pointer(k))}) "
         f"END AS {quote_ident(n)}"
         for k, n in zip(columns.headers, columns.names, strict=True)
         if n not in columns.ignored
@@ -303,13 +638,21 @@ def _jsonl_query(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
         f"CASE WHEN ok THEN NULL ELSE text END AS {UNPARSED} FROM overdue_lines "
         "WHERE text IS NOT NULL AND trim(text) <> ''"
     )
-    return SourceQuery(columns, sql, header_lines=0, unparsed=True)
+    return SourceQuery(
+        columns, sql, header_lines=0, unparsed=True, rejects=rejects, nul=source.has_nul
+    )
 
 
-def source_query(con: duckdb.DuckDBPyConnection, source: Source, text_path: Path) -> SourceQuery:
-    """``source`` (read from ``text_path``, its UTF-8 copy) as a SQL query of text columns."""
+def source_query(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    text_path: Path,
+    line_bytes: int | None = None,
+) -> SourceQuery:
+    """``source`` (read from ``text_path``, its UTF-8 copy) as a SQL query of text columns;
+    a CSV file with the line size ``line_bytes`` (None: DuckDB's, larger if it needs)."""
     if source.format is Format.CSV:
-        return _csv_query(con, source, text_path)
+        return _csv_query(con, source, text_path, line_bytes)
     if source.format is Format.PARQUET:
         return _parquet_query(con, source)
     return _jsonl_query(con, source)
@@ -320,37 +663,47 @@ _REJECT_REASON: Final = {
     "MISSING COLUMNS": "parse:columns",
     "UNQUOTED VALUE": "parse:quotes",
     "INVALID ENCODING": "parse:encoding",
+    "LINE SIZE OVER MAXIMUM": TOO_LONG_LINE,
 }
 
 
-def csv_rejects(con: duckdb.DuckDBPyConnection) -> list[Reject]:
-    """The records of the last CSV scan that DuckDB could not split into the header's columns."""
+def _rejects(con: duckdb.DuckDBPyConnection, table: str) -> list[Reject]:
     exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS_TABLE]
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
     ).fetchone()
     if not exists or not exists[0]:
         return []
     rows = con.execute(
         "SELECT line, list(DISTINCT error_type ORDER BY error_type), any_value(csv_line) "
-        f"FROM {REJECTS_TABLE} GROUP BY line ORDER BY line"
+        f"FROM {table} GROUP BY line ORDER BY line"
     ).fetchall()
     rejects = []
     for line, kinds, text in rows:
         reasons = sorted({_REJECT_REASON.get(str(k), "parse:line") for k in kinds})
-        rejects.append(Reject(int(line), reasons[0], str(text or "").lstrip("\r\n")))
+        reason = TOO_LONG_LINE if TOO_LONG_LINE in reasons else reasons[0]
+        kept = str(text or "").lstrip("\r\n")
+        cut = reason == TOO_LONG_LINE or len(kept) >= _DUCKDB_REJECT_CHARS
+        rejects.append(Reject(int(line), reason, "" if cut else kept, cut))
     return rejects
+
+
+def csv_rejects(con: duckdb.DuckDBPyConnection) -> list[Reject]:
+    """The records of the last CSV scan that DuckDB could not split into the header's columns
+    (a record whose text DuckDB cut short keeps none of it: ``Reject.cut``)."""
+    return _rejects(con, REJECTS_TABLE)
 
 
 def drop_rejects(con: duckdb.DuckDBPyConnection) -> None:
     """Forget the rejects of the last CSV scan."""
     con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}")
-    con.execute(f"DROP TABLE IF EXISTS {_REJECTS_SCAN}")
+    con.execute(f"DROP TABLE IF EXISTS {REJECTS_SCAN}")
 
 
 def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
     """Forget the temporary tables the readers made (rejects, JSON lines)."""
     drop_rejects(con)
-    con.execute("DROP TABLE IF EXISTS overdue_lines")
+    for table in ("overdue_lines", *_LINE_REJECTS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def split_csv_line(text: str) -> list[str]:

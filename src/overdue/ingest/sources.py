@@ -505,6 +505,8 @@ def parse_mapping(text: str, path: Path) -> SourceMapping:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML ({exc})") from None
+    except RecursionError:
+        raise MappingError(f"{path}: YAML nested too deeply to be a mapping") from None
     if not isinstance(data, dict):
         raise MappingError(f"{path}: a mapping file is a YAML document of keys (name, columns...)")
     try:

@@ -30,7 +30,15 @@ from overdue.ingest.normalise import (
     typed_sql,
     unreadable_sql,
 )
-from overdue.ingest.read import ORDINAL, UNPARSED, ColumnMap, Reject, SourceQuery, split_csv_line
+from overdue.ingest.read import (
+    ORDINAL,
+    UNPARSED,
+    ColumnMap,
+    Reject,
+    SourceQuery,
+    cell_faults_sql,
+    split_csv_line,
+)
 
 TEXT: Final = "__text"
 PLAIN: Final = "__plain"
@@ -141,6 +149,13 @@ def staging_sql(query: SourceQuery, as_of: dt.date) -> str:
     ]
     checks, cheap = row_checks_sql(fields, as_of)
     bad = f"{UNPARSED} IS NOT NULL OR ({cheap})" if query.unparsed else cheap
+    # cells too long or holding NUL are bad values of their row (read.cell_faults_sql)
+    cells = [
+        *((f, quote_ident(f + TEXT)) for f in kept),
+        *zip(extra_columns(query.columns), extras, strict=True),
+    ]
+    any_fault, faults = cell_faults_sql(query, cells)
+    bad = f"{any_fault} OR ({bad})"
     everything = [*(quote_ident(f + TEXT) for f in kept), *extras, *unparsed]
     pii_check = (
         f"CASE WHEN __bad THEN {pii.candidate_sql(everything)} "
@@ -156,6 +171,7 @@ def staging_sql(query: SourceQuery, as_of: dt.date) -> str:
     record = _json_object(
         [*kept, *extra_columns(query.columns)], [*(quote_ident(f + TEXT) for f in kept), *extras]
     )
+    reasons = f"list_concat({faults}, {reasons})"
     if query.unparsed:
         reasons = f"CASE WHEN {UNPARSED} IS NOT NULL THEN ['parse:json'] ELSE {reasons} END"
         record = (
