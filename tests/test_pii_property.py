@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli_support import overdue
+from ingest.ingest_cases import VALID
 from overdue.config import Settings
 from overdue.contract import FIELD_NAMES
 from overdue.ingest import ingest_paths
@@ -230,36 +231,7 @@ def plants(count: int = 60, seed: int = 20260612) -> list[Planted]:
 PLANTS = plants()
 NUMERIC = "monthly_payment_due"
 PLACES = ("case_id", "debtor_ref", "region", "notes", NUMERIC)
-VALID_CASE: dict[str, str] = {
-    "overdue_since": "2024-01-05",
-    "first_contact_on": "2024-03-05",
-    "closed_on": "2024-04-01",
-    "age_band": "25-34",
-    "employment": "employed",
-    "monthly_income": "12000",
-    "monthly_essential_expenses": "5000",
-    "lenders_in_arrears": "2",
-    "hardship_reason": "illness",
-    "lender_type": "bank_loan",
-    "principal": "50000",
-    "outstanding_balance": "52000",
-    "annual_rate": "0.24",
-    "monthly_payment_due": "2000",
-    "days_overdue_at_contact": "60",
-    "collection_stage": "reminders",
-    "contact_initiated_by": "debtor",
-    "channel": "phone",
-    "approach": "installment",
-    "repayment_plan_prepared": "true",
-    "doc_loan_contract": "true",
-    "doc_income_proof": "false",
-    "doc_expense_statement": "false",
-    "doc_bank_statement": "true",
-    "doc_medical_report": "false",
-    "doc_household_finances": "false",
-    "professional_help": "none",
-    "outcome": "refused",
-}
+VALID_CASE: dict[str, str] = {k: v for k, v in VALID.items() if k != "case_id"}
 COLUMNS = ["case_id", "debtor_ref", "region", *VALID_CASE, "notes"]
 CONTROLS = 3
 
@@ -300,11 +272,23 @@ def write_files(folder: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class Ingested:
-    """The warehouse and the command's output after ingesting the planted files."""
+    """The warehouse, the command's output and the report pages after ingesting the planted
+    files."""
 
     warehouse: Path
     output: str
     numbers: int
+    reports: str
+
+
+def report_text(warehouse: Path, folder: Path) -> tuple[str, str]:
+    """(every file of the report that `overdue report` writes for ``warehouse``, its output)."""
+    done = overdue("report", "--warehouse", str(warehouse), "--out", str(folder))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    pages = "\n".join(
+        p.read_text(encoding="utf-8", errors="replace") for p in folder.rglob("*") if p.is_file()
+    )
+    return pages, done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -316,7 +300,8 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
     done = overdue("ingest", *map(str, files), "--warehouse", str(warehouse))
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     numbers = sum(1 for p in PLANTS if p.core.isdigit() and int(p.core) < 2**63)
-    return Ingested(warehouse, done.stdout + done.stderr, numbers)
+    reports, printed = report_text(warehouse, folder / "reports")
+    return Ingested(warehouse, done.stdout + done.stderr + printed, numbers, reports)
 
 
 def stored_text(warehouse: Path) -> Iterator[str]:
@@ -348,7 +333,8 @@ def test_no_planted_value_is_loaded(ingested: Ingested) -> None:
 
 
 def test_no_planted_value_is_stored_or_printed(ingested: Ingested) -> None:
-    """Neither the warehouse file's bytes, its tables nor the command's output hold any of it."""
+    """Neither the warehouse file's bytes, its tables, the commands' output nor the report
+    pages hold any of it."""
     raw = ingested.warehouse.read_bytes()
     wal = ingested.warehouse.with_suffix(".duckdb.wal")
     raw += wal.read_bytes() if wal.exists() else b""
@@ -358,6 +344,7 @@ def test_no_planted_value_is_stored_or_printed(ingested: Ingested) -> None:
             assert needle.encode() not in raw, planted
             assert needle not in tables, planted
             assert needle not in ingested.output, planted
+            assert needle not in ingested.reports, planted
 
 
 def test_the_api_refuses_every_planted_value(tmp_path: Path) -> None:
@@ -452,6 +439,10 @@ def test_file_names_and_headers_are_masked(tmp_path: Path) -> None:
         assert needle.encode() not in raw, needle
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM cases").fetchone() == (3,)
+    reports, printed = report_text(warehouse, tmp_path / "reports")
+    assert "[mobile]" in reports  # the batch is listed, by its masked name
+    for needle in ("13812345678", "420102198503121238", HEADER):
+        assert needle not in reports + printed, needle
 
 
 def test_the_generators_cover_what_they_claim() -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pipelines.nightly import nightly
 
-from overdue.config import get_settings
 from overdue.warehouse import open_warehouse
+from settings_support import settings_in
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTRACT = ROOT / "tests" / "ingest" / "data" / "lendingclub_extract.csv"
@@ -20,26 +19,8 @@ EXTRACT = ROOT / "tests" / "ingest" / "data" / "lendingclub_extract.csv"
 @pytest.fixture
 def place(tmp_path: Path) -> Iterator[Path]:
     """Settings pointing every path into tmp_path."""
-    env = {
-        "OVERDUE_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
-        "OVERDUE_INBOX": str(tmp_path / "inbox"),
-        "OVERDUE_MODELS_DIR": str(tmp_path / "models"),
-        "OVERDUE_REPORTS_DIR": str(tmp_path / "reports"),
-        "OVERDUE_PUBLISHED_DIR": str(tmp_path / "published"),
-        "OVERDUE_SOURCES_DIR": str(ROOT / "sources"),
-        "OVERDUE_RETRY_DELAYS": "[0]",
-        "OVERDUE_LOCK_WAIT_SECONDS": "0",
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    yield tmp_path
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
+    with settings_in(tmp_path, OVERDUE_SOURCES_DIR=str(ROOT / "sources")):
+        yield tmp_path
 
 
 def test_real_lendingclub_rows_run_end_to_end_without_inventing_a_model(place: Path) -> None:

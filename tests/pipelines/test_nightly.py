@@ -17,6 +17,7 @@ from overdue.config import get_settings
 from overdue.publish import CURRENT
 from overdue.simulate import write_simulation
 from overdue.warehouse import open_warehouse
+from settings_support import settings_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,26 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Settings pointing every path into one temporary folder, with 3,000 cases in the inbox."""
     folder = tmp_path_factory.mktemp("nightly")
-    env = {
-        "OVERDUE_WAREHOUSE": str(folder / "warehouse.duckdb"),
-        "OVERDUE_INBOX": str(folder / "inbox"),
-        "OVERDUE_MODELS_DIR": str(folder / "models"),
-        "OVERDUE_REPORTS_DIR": str(folder / "reports"),
-        "OVERDUE_PUBLISHED_DIR": str(folder / "published"),
-        "OVERDUE_RETRY_DELAYS": "[0]",
-        "OVERDUE_LOCK_WAIT_SECONDS": "0",
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    drop_in_inbox(folder, "first.parquet", rows=3_000, seed=31)
-    yield folder
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
+    with settings_in(folder):
+        drop_in_inbox(folder, "first.parquet", rows=3_000, seed=31)
+        yield folder
 
 
 def drop_in_inbox(folder: Path, name: str, rows: int, seed: int) -> None:

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -35,10 +32,8 @@ from overdue.publish import CURRENT, MODEL_DIR, load_snapshot
 from overdue.reports.build import LATEST, MANIFEST
 from overdue.simulate import write_simulation
 from overdue.warehouse import open_warehouse, snapshot_hash
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "serve"))  # the service tests' helpers
-from serve_support import CASE_EN, Server, clean_env, free_port, get_json, stop  # noqa: E402
+from serve.serve_support import CASE_EN, Server, get_json, start_server, stop
+from settings_support import settings_in
 
 PREVIOUS_CODE_VERSION = "models-1"
 """The hand-set code version every model before derived versions was made with."""
@@ -113,54 +108,23 @@ def make_previous_deployment(folder: Path) -> tuple[str, str]:
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """2,000 cases run through the nightly pipeline, then turned into the previous format."""
     folder = tmp_path_factory.mktemp("upgrade")
-    env = {
-        "OVERDUE_WAREHOUSE": str(folder / "warehouse.duckdb"),
-        "OVERDUE_INBOX": str(folder / "inbox"),
-        "OVERDUE_MODELS_DIR": str(folder / "models"),
-        "OVERDUE_REPORTS_DIR": str(folder / "reports"),
-        "OVERDUE_PUBLISHED_DIR": str(folder / "published"),
-        "OVERDUE_RETRY_DELAYS": "[0]",
-        "OVERDUE_LOCK_WAIT_SECONDS": "0",
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    simulated = write_simulation(
-        folder / "simulated" / "cases.parquet", rows=2_000, seed=41, as_of=get_settings().as_of
-    )
-    (folder / "inbox").mkdir()
-    simulated.cases_path.rename(folder / "inbox" / "cases.parquet")
-    first = nightly()
-    assert not first["train"]["skipped"] and not first["publish"]["skipped"]
-    old, current = make_previous_deployment(folder)
-    yield Deployment(folder, env, old, current)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
+    with settings_in(folder) as env:
+        simulated = write_simulation(
+            folder / "simulated" / "cases.parquet", rows=2_000, seed=41, as_of=get_settings().as_of
+        )
+        (folder / "inbox").mkdir()
+        simulated.cases_path.rename(folder / "inbox" / "cases.parquet")
+        first = nightly()
+        assert not first["train"]["skipped"] and not first["publish"]["skipped"]
+        old, current = make_previous_deployment(folder)
+        yield Deployment(folder, env, old, current)
 
 
 @pytest.fixture(scope="module")
 def service(deployment: Deployment) -> Iterator[Server]:
     """`overdue serve` started on the old deployment's published folder (it answers 503)."""
-    port = free_port()
-    log = deployment.folder / "serve.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "overdue", "serve", "--port", str(port)],
-        env=clean_env(OVERDUE_PUBLISHED_DIR=deployment.env["OVERDUE_PUBLISHED_DIR"]),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            get_json(f"{server.url}/healthz")
-            break
-        except OSError:
-            time.sleep(0.25)
+    published = Path(deployment.env["OVERDUE_PUBLISHED_DIR"])
+    server = start_server(deployment.folder, published, "serve", ready=503)
     yield server
     stop(server)
 

@@ -447,6 +447,17 @@ def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
+def _unordered_writes(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let DuckDB write rows in any order (and so in parallel) inside the block: rows carry
+    their file position (``_ordinal``, ``source_line``)."""
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute("RESET preserve_insertion_order")
+
+
+@contextmanager
 def _reporting_progress(
     con: duckdb.DuckDBPyConnection, path: Path, notify: ProgressCallback
 ) -> Iterator[None]:
@@ -487,25 +498,21 @@ def _load_source(
         text = text_copy(source, Path(tmp))
         for line_bytes in (None, long_line_bytes(source)):
             query = source_query(con, source, text.path, line_bytes)
-            # Rows carry their file position (_ordinal, source_line), so DuckDB may write them
-            # in any order, which lets it write in parallel.
-            con.execute("SET preserve_insertion_order = false")
             try:
-                return _load_query(
-                    con,
-                    source,
-                    query,
-                    run_id=run_id,
-                    as_of=as_of,
-                    started=started,
-                    notify=notify,
-                    note=text.note,
-                )
+                with _unordered_writes(con):
+                    return _load_query(
+                        con,
+                        source,
+                        query,
+                        run_id=run_id,
+                        as_of=as_of,
+                        started=started,
+                        notify=notify,
+                        note=text.note,
+                    )
             except LineTooLongError:
                 if line_bytes is not None:
                     raise SourceError(too_long_message(source)) from None
-            finally:
-                con.execute("RESET preserve_insertion_order")
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
@@ -690,24 +697,23 @@ def _load_mapped(
         nul=source.has_nul or source.format is Format.PARQUET,
         shortened=True,
     )
-    con.execute("SET preserve_insertion_order = false")
     try:
-        return _load_query(
-            con,
-            source,
-            query,
-            run_id=run_id,
-            as_of=as_of,
-            started=started,
-            notify=notify,
-            mapping=mapping,
-            skipped=mapped.skipped,
-            rejects=rejects,
-            reject_columns=ColumnMap(headers, safe_names(headers)),
-            note=text.note,
-        )
+        with _unordered_writes(con):
+            return _load_query(
+                con,
+                source,
+                query,
+                run_id=run_id,
+                as_of=as_of,
+                started=started,
+                notify=notify,
+                mapping=mapping,
+                skipped=mapped.skipped,
+                rejects=rejects,
+                reject_columns=ColumnMap(headers, safe_names(headers)),
+                note=text.note,
+            )
     finally:
-        con.execute("RESET preserve_insertion_order")
         con.unregister("mapped_rows")
 
 

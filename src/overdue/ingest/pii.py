@@ -23,7 +23,7 @@ How numbers are read:
   (``-`` ``.`` ``/`` ``_`` may have one space on each side), or a thousands comma (``,`` before
   exactly three digits). Every contiguous run of whole groups that has an identifier's length is
   checked, in any grouping: ``138 1234 5678``, ``188.1234.5678``, ``1381 2345 678``,
-  ``6222 0212 3456 7894``, ``622202 1234567894123``, ``13,812,345,678``. A group is never cut:
+  ``6222 0212 3456 7894``, ``622202 1234567894120``, ``13,812,345,678``. A group is never cut:
   a run of 20 or more digits with no separator is no identifier.
 - Digits right after a letter or a dot are read (``Tel.13712345678``, ``No.420102...``).
 - A chain that is exactly a decimal number (digits, thousands commas, one ``.``, digits) has
