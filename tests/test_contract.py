@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from overdue import contract
+from overdue.case_input import INPUT_FIELDS
 from overdue.contract import FIELD_BY_NAME, FIELDS, RULES, Kind, Role
 
 WRITTEN = Path(__file__).resolve().parents[2] / "shared" / "contract" / "case-records.md"
@@ -187,3 +188,12 @@ def test_every_rule_names_only_contract_fields() -> None:
     for rule in RULES:
         assert set(rule.fields) <= set(FIELD_BY_NAME), rule.code
     assert {f.kind for f in FIELDS} == set(Kind)
+
+
+def test_every_number_a_case_gives_has_an_upper_bound() -> None:
+    """Bounded numbers fit the typed frame (Int32, finite) and hide no identifier: an input
+    without a bound would need its own check in the service."""
+    numbers = [n for n in INPUT_FIELDS if FIELD_BY_NAME[n].kind in (Kind.INT, Kind.DECIMAL)]
+    assert numbers
+    assert [n for n in numbers if not isinstance(FIELD_BY_NAME[n].high, int | float)] == []
+    assert all(FIELD_BY_NAME[n].high < 2**31 for n in numbers)

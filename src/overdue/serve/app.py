@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from overdue.case_input import INPUT_FIELDS, CaseInput, cases_frame
 from overdue.config import Settings, get_settings
-from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH, Kind
+from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH
 from overdue.serve.advice import advice
 from overdue.serve.guard import BodyLimit, RateLimit, TokenBuckets, is_json, pii_reasons, token_ok
 from overdue.serve.headers import SecurityHeaders, content_security_policy, style_sources
@@ -244,7 +244,7 @@ def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
 
     In order: JSON, personal data anywhere (refused before anything else looks at the values),
     one object, contract field names (Chinese aliases accepted), the contract's types and
-    ranges, and values the typed frame can hold.
+    ranges (every number an input has is bounded, so any value that passes fits the typed frame).
     """
     try:
         document = json.loads(raw, parse_constant=_no_constant)
@@ -270,34 +270,11 @@ def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
         case = CaseInput.model_validate(record)
     except ValidationError as error:
         return None, problems + error.errors(include_input=False, include_url=False)
-    problems += storable_problems(case)
     return (None, problems) if problems else (case, [])
-
-
-INT32: Final = 2**31 - 1
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def storable_problems(case: BaseModel) -> list[dict[str, Any]]:
-    """Values the contract's ranges let through but its column types cannot hold.
-
-    Some fields have no upper bound in the contract (``days_to_first_contact``, amounts), while
-    the typed frame stores whole numbers as Int32 and needs finite decimals: such values are
-    refused like any other out-of-range value rather than failing later.
-    """
-    problems: list[dict[str, Any]] = []
-    for name, value in case.model_dump().items():
-        kind = FIELD_BY_NAME[name].kind
-        if kind is Kind.INT and value is not None and not -INT32 - 1 <= value <= INT32:
-            problems.append(
-                {"type": "less_than_equal", "loc": ("body", name), "ctx": {"le": INT32}}
-            )
-        elif kind is Kind.DECIMAL and value is not None and not math.isfinite(value):
-            problems.append({"type": "finite_number", "loc": ("body", name)})
-    return problems
 
 
 def case_record(document: Any) -> tuple[dict[str, Any], list[int]]:
