@@ -8,6 +8,7 @@ import polars as pl
 
 from overdue.contract import APPROACHES
 from overdue.features import DOCS, FEATURE_BY_NAME, Kind, build_features
+from overdue.i18n import NOTE
 from overdue.models.registry import Bundle
 from overdue.models.train import OutcomeModel
 
@@ -140,7 +141,7 @@ def estimate_case(bundle: Bundle, cases: pl.DataFrame, k: int) -> dict[str, Any]
         "planned_approach": planned,
         "approaches": rows,
         "drivers": drivers(model, features, model.extra.get("reference", {})),
-        "note": "Estimates from past cases like this one, not a promise of any outcome.",
+        "note": NOTE["en"],
     }
 
 

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from overdue.contract import APPROACHES
 from overdue.features import FEATURE_BY_NAME, FEATURES, HISTORY, Kind, build_features
+from overdue.i18n import NOTE
 from overdue.models.estimate import DRIVER_GROUPS, THIN_DATA, TOP_DRIVERS, shown_count
 from overdue.models.registry import Bundle
 
 log = logging.getLogger(__name__)
-
-NOTE: Final = "Estimates from past cases like this one, not a promise of any outcome."
 
 
 def direct_features(cases: pl.LazyFrame) -> pl.DataFrame:
@@ -191,5 +190,5 @@ class CaseEstimator:
             "planned_approach": planned,
             "approaches": approaches,
             "drivers": [{"driver": name, "change": round(change, 4)} for name, change in top],
-            "note": NOTE,
+            "note": NOTE["en"],
         }

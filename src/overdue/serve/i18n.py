@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from overdue.contract import FIELD_BY_NAME
+from overdue.i18n import NOTE
 
 LANGS: Final = ("zh", "en")
 DEFAULT_LANG: Final = "zh"
@@ -153,7 +154,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
     "zh": {
         "title": "逾期协商评估",
         "subtitle": "输入债务人的情况，查看每种协商方案在类似案件中达成协议的可能性。",
-        "promise": "以下数字是根据过去类似案件得出的估计，不是对任何结果的承诺。",
+        "promise": NOTE["zh"],
         "switch": "English",
         "situation": "债务人情况",
         "debt": "债务",
@@ -192,8 +193,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "title": "Overdue negotiation estimate",
         "subtitle": "Enter the debtor's situation and see, for each approach, how likely an "
         "agreement was in cases like this one.",
-        "promise": "These numbers are estimates from past cases like this one, not a promise "
-        "of any outcome.",
+        "promise": NOTE["en"],
         "switch": "中文",
         "situation": "Debtor's situation",
         "debt": "The debt",
@@ -230,8 +230,6 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "unauthorized": "The access token is not valid.",
     },
 }
-
-NOTE: Final[dict[str, str]] = {"zh": TEXT["zh"]["promise"], "en": TEXT["en"]["promise"]}
 
 _ERRORS: Final[dict[str, dict[str, str]]] = {
     "zh": {
