@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -72,7 +73,7 @@ def _number_value(whole: bool, percent: bool) -> Any:
 def _annotation(f: contract.Field) -> Any:
     """The pydantic type of one contract field."""
     if f.values:
-        return Annotated[Literal[tuple(f.values)], BeforeValidator(_enum_value(f.name))]  # type: ignore[misc]
+        return Annotated[Literal[tuple(f.values)], BeforeValidator(_enum_value(f.name))]
     if f.kind is Kind.BOOL:
         return Annotated[bool, BeforeValidator(_bool_value)]
     if f.kind is Kind.DATE:
@@ -81,7 +82,7 @@ def _annotation(f: contract.Field) -> Any:
         return Annotated[
             str, Field(min_length=f.min_length or 0, max_length=f.max_length, pattern=f.pattern)
         ]
-    bounds: dict[str, float] = {}
+    bounds: dict[str, Any] = {}  # Field's gt/ge/le keywords
     if isinstance(f.low, int | float):
         bounds["gt" if f.low_exclusive else "ge"] = f.low
     if isinstance(f.high, int | float):
@@ -117,7 +118,7 @@ CaseInput: type[BaseModel] = create_model("CaseInput", __base__=_Base, **_fields
 INPUT_FIELDS: Final = tuple(CaseInput.model_fields)
 
 
-def cases_frame(cases: list[BaseModel]) -> pl.DataFrame:
+def cases_frame(cases: Sequence[BaseModel]) -> pl.DataFrame:
     """Validated cases as a typed frame with every contract column (absent ones empty)."""
     rows = [case.model_dump() for case in cases]
     frame = pl.DataFrame(rows, schema={name: FIELD_BY_NAME[name].dtype for name in INPUT_FIELDS})

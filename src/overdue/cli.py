@@ -258,7 +258,7 @@ def ingest(
     2 the command could not run (bad option or path, warehouse locked by another
     process, disk full): nothing of the file being loaded was stored.
     """
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+    from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
     from overdue.ingest import SourceError, ingest_paths
     from overdue.ingest.load import ALREADY_LOADED, REFUSED, BatchReport
@@ -273,7 +273,7 @@ def ingest(
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console
     )
-    tasks: dict[Path, object] = {}
+    tasks: dict[Path, TaskID] = {}
     seen: set[tuple[Path, str]] = set()
     finished: list[BatchReport] = []
 
@@ -284,9 +284,9 @@ def ingest(
         if path not in tasks:
             tasks[path] = progress.add_task(_safe(path.name), total=1.0)
         task = tasks[path]
-        progress.update(task, description=f"{_safe(path.name)}: {stage}")  # type: ignore[arg-type]
+        progress.update(task, description=f"{_safe(path.name)}: {stage}")
         if done is not None:
-            progress.update(task, completed=done)  # type: ignore[arg-type]
+            progress.update(task, completed=done)
 
     def on_batch(report: BatchReport) -> None:
         finished.append(report)

@@ -496,6 +496,14 @@ def test_a_condition_must_be_true_or_false() -> None:
         _eval("not t", frame)
 
 
+@pytest.mark.parametrize("values", ["[1, 'x']", "[None]", "[1, None]"])
+def test_a_numeric_in_list_with_a_non_number_is_an_expression_error(values: str) -> None:
+    """`n in [...]` names the value that is not a number instead of raising from float()."""
+    frame = pl.DataFrame({"n": [1.0]})
+    with pytest.raises(ExprError, match="is not a number"):
+        _eval(f"n in {values}", frame)
+
+
 # --- the warehouse migration ----------------------------------------------------------------
 
 

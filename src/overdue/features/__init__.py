@@ -94,10 +94,11 @@ def documents_count() -> pl.Expr:
 def overdue_band() -> pl.Expr:
     """Days overdue at first contact in bands (<30, 30-89, 90-179, 180-364, 365+)."""
     days = pl.col("days_overdue_at_contact")
-    expr = pl.when(days < OVERDUE_BAND_EDGES[0]).then(pl.lit(OVERDUE_BAND_LABELS[0]))
-    for edge, label in zip(OVERDUE_BAND_EDGES[1:], OVERDUE_BAND_LABELS[1:-1], strict=True):
-        expr = expr.when(days < edge).then(pl.lit(label))
-    return expr.otherwise(pl.lit(OVERDUE_BAND_LABELS[-1]))
+    band: pl.Expr = pl.lit(OVERDUE_BAND_LABELS[-1])
+    bands = zip(OVERDUE_BAND_EDGES, OVERDUE_BAND_LABELS[:-1], strict=True)
+    for edge, label in reversed(list(bands)):  # innermost is the last band
+        band = pl.when(days < edge).then(pl.lit(label)).otherwise(band)
+    return band
 
 
 def _stage_rank() -> pl.Expr:

@@ -165,6 +165,16 @@ def _suggest(name: str, known: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def _list_number(item: object) -> float:
+    """One value of a numeric `in [...]` list as a number (an ExprError when it is not one)."""
+    if isinstance(item, int | float | str):
+        try:
+            return float(item)
+        except ValueError:
+            pass
+    raise ExprError(f"`in` compares numbers here, and {item!r} is not a number")
+
+
 class _Compiler:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
@@ -188,14 +198,14 @@ class _Compiler:
             case ast.UnaryOp(op=ast.Not(), operand=operand):
                 return Value(~self.boolean(operand), Type.BOOL)
             case ast.BinOp(left=left, op=op, right=right) if type(op) in _ARITHMETIC:
-                a, b = self.number(left), self.number(right)
+                lhs, rhs = self.number(left), self.number(right)
                 ops: dict[type, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
                     ast.Add: lambda x, y: x + y,
                     ast.Sub: lambda x, y: x - y,
                     ast.Mult: lambda x, y: x * y,
                     ast.Div: lambda x, y: pl.when(y != 0).then(x / y),
                 }
-                return Value(ops[type(op)](a, b), Type.NUMBER)
+                return Value(ops[type(op)](lhs, rhs), Type.NUMBER)
             case ast.BoolOp(op=op, values=values):
                 parts = [self.boolean(v) for v in values]
                 combined = parts[0]
@@ -278,7 +288,7 @@ class _Compiler:
             if all(isinstance(i, str) for i in items) and a.type is Type.TEXT:
                 found = a.expr.is_in(items)
             else:
-                found = self.as_number(a, left).is_in([float(i) for i in items])
+                found = self.as_number(a, left).is_in([_list_number(i) for i in items])
             return Value(found if isinstance(op, ast.In) else ~found, Type.BOOL)
         if type(op) not in _COMPARE:
             raise ExprError(f"comparison {ast.unparse(op)!r} is not allowed")

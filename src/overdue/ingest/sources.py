@@ -644,9 +644,9 @@ def map_frame(raw: pl.DataFrame, mapping: SourceMapping) -> MappedRows:
                 pl.lit(None, dtype=pl.String).alias(c) for c in outputs if c not in selected.columns
             ).select(ORDINAL, *outputs)
         )
-    schema = {ORDINAL: pl.Int64, **dict.fromkeys(outputs, pl.String)}
+    schema = pl.Schema({ORDINAL: pl.Int64, **dict.fromkeys(outputs, pl.String)})
     cases = (
-        pl.concat([p.cast(schema) for p in parts]).sort(ORDINAL)  # type: ignore[arg-type]
+        pl.concat([p.cast(schema) for p in parts]).sort(ORDINAL)
         if parts
         else pl.DataFrame(schema=schema)
     )

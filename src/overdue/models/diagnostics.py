@@ -53,7 +53,7 @@ def driver_importance(
         frame = frame[np.sort(rng.choice(frame.height, IMPORTANCE_MAX_ROWS, replace=False))]
     y = frame[label].to_numpy()
     base = log_loss(y, np.clip(model.predict(frame), 1e-6, 1 - 1e-6), labels=[0, 1])
-    out = []
+    out: list[dict[str, float | str]] = []
     for name, group in {**DRIVER_GROUPS, "approach": ("approach",)}.items():
         order = rng.permutation(frame.height)
         shuffled = frame.with_columns(frame[c].gather(order) for c in group)

@@ -168,7 +168,7 @@ def load_bundle(folder: Path) -> Bundle:
             f"{path} asks to load types we never save: {sorted(unexpected)}; refusing to load it"
         )
     estimators = sio.load(path, trusted=sorted(untrusted))
-    extra = {
+    extra: dict[str, Any] = {
         key: metadata[key] for key in ("similar_cases", "reference", "drivers") if key in metadata
     }
     model = OutcomeModel(

@@ -335,15 +335,23 @@ def heatmap_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
     approaches = [a for a in APPROACHES if a in set(frame["level"])]
     subgroups = list(dict.fromkeys(frame["subgroup"].to_list()))
     cell = {(r["subgroup"], r["level"]): r for r in frame.iter_rows(named=True)}
-    z, custom, marks = [], [], []
+    z: list[list[float | None]] = []
+    custom: list[list[list[float | None]]] = []  # interval low, high and n per cell
+    marks: list[list[str]] = []
     for s in subgroups:
-        z_row, c_row, m_row = [], [], []
+        z_row: list[float | None] = []
+        c_row: list[list[float | None]] = []
+        m_row: list[str] = []
         for a in approaches:
             r = cell.get((s, a))
-            hidden = r is None or r["suppressed"]
-            z_row.append(None if hidden else r["estimate"])
-            c_row.append([None, None, None] if hidden else [r["ci_low"], r["ci_high"], r["n"]])
-            m_row.append("×" if hidden else ("!" if r["overlap_flag"] else ""))
+            if r is None or r["suppressed"]:
+                z_row.append(None)
+                c_row.append([None, None, None])
+                m_row.append("×")
+                continue
+            z_row.append(r["estimate"])
+            c_row.append([r["ci_low"], r["ci_high"], r["n"]])
+            m_row.append("!" if r["overlap_flag"] else "")
         z.append(z_row)
         custom.append(c_row)
         marks.append(m_row)

@@ -54,6 +54,7 @@ class DeadlineH11Protocol(H11Protocol):
         self.waiting_for: str | None = None
         self.deadline: asyncio.TimerHandle | None = None
 
+    # uvicorn's H11Protocol narrows asyncio's BaseTransport to Transport; this override follows it
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._wait_for("headers")
