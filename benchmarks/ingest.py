@@ -66,7 +66,7 @@ def simulated_csv(rows: int, folder: Path) -> Path:
     return path
 
 
-def measure(side: str, source: Path, folder: Path) -> dict[str, object]:
+def measure(side: str, source: Path, folder: Path) -> dict[str, float]:
     """Run one side in a fresh process into a fresh warehouse; its time, peak memory, rows."""
     target = folder / f"{side}.duckdb"
     done = subprocess.run(
@@ -91,17 +91,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.data) as tmp:
         base = measure("baseline", source, Path(tmp))
         ours = measure("overdue", source, Path(tmp))
-    ratio = float(ours["seconds"]) / float(base["seconds"])  # type: ignore[arg-type]
+    ratio = ours["seconds"] / base["seconds"]
     print(f"ingest {args.rows:,} rows ({size_mb:,.0f} MiB CSV): {source}")
     for name, result in (("duckdb CTAS read_csv", base), ("overdue ingest", ours)):
         print(
-            f"  {name:22s} {float(result['seconds']):7.2f} s   "  # type: ignore[arg-type]
-            f"peak {float(result['peak_mb']):7.0f} MB   rows {result['rows']}"  # type: ignore[arg-type]
+            f"  {name:22s} {result['seconds']:7.2f} s   "
+            f"peak {result['peak_mb']:7.0f} MB   rows {result['rows']}"
         )
     print(
         f"  ratio {ratio:.2f} (target <= 3, aim 1.5); "
-        f"peak memory {float(ours['peak_mb']):.0f} MB (target < 2048)"
-    )  # type: ignore[arg-type]
+        f"peak memory {ours['peak_mb']:.0f} MB (target < 2048)"
+    )
 
 
 if __name__ == "__main__":

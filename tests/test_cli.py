@@ -11,7 +11,7 @@ from cli_support import overdue
 from overdue.cli import app
 from overdue.simulate import truth_paths
 
-COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+COMMANDS = sorted(typer.main.get_group(app).commands)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

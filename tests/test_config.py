@@ -33,7 +33,7 @@ def test_settings_are_frozen() -> None:
     """Nothing changes settings behind the run's back."""
     settings = Settings()
     with pytest.raises(pydantic.ValidationError):
-        settings.k = 3  # type: ignore[misc]
+        settings.k = 3  # type: ignore[misc]  # assigning a frozen field is what is tested
 
 
 def test_k_below_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,7 +40,7 @@ def submit_and_read(page: Page) -> tuple[dict[str, Any], dict[str, dict[str, str
     rows = {}
     for row in page.query_selector_all("#estimates tbody tr"):
         code = row.get_attribute("data-approach") or ""
-        rows[code] = {
+        rows[code] = {  # every row has these cells: a missing one fails here (None has no text)
             cell: (row.query_selector(f"td.{cell}").inner_text() or "").strip()  # type: ignore[union-attr]
             for cell in ("label", "p", "interval", "similar")
         }
