@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser run test check lint format bench sample dictionary clean
+.PHONY: setup browser run test check lint types format bench sample dictionary lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,18 @@ run: setup  ## the main job on the bundled sample
 browser:  ## Debian's chromium for the report browser tests (never a downloaded browser)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-test: setup browser  ## the whole test suite
+test: setup browser  ## the whole test suite (no format, lint or type checks: `make check` runs them first)
 	$(BIN)/python -m pytest
 
-check: setup browser  ## what a reviewer checks: format, lint, tests
+lint: setup  ## format, lint and type checks, fast (what pre-commit runs)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+types: setup  ## the type checker alone (mypy with the pydantic plugin; files in pyproject.toml)
+	$(BIN)/mypy
+
+check: lint browser  ## what CI and a reviewer run: format, lint, types, then the whole test suite
 	$(BIN)/python -m pytest
 
 format: setup

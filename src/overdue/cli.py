@@ -437,7 +437,7 @@ def estimate(
         bundle = latest_bundle(settings.models_dir)
         if case is not None:
             result = estimate_case(bundle, read_case_json(case), settings.k)
-        else:
+        elif cases is not None:  # always, given exactly one of the two
             frame = read_cases_file(cases)
     except (ValueError, OSError) as exc:
         raise _fail(str(exc)) from None

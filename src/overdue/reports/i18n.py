@@ -1,13 +1,17 @@
-"""Report text in Chinese and English; Chinese labels of fields and values from the contract."""
+"""Report text in Chinese and English; Chinese labels of fields and values from the contract.
+
+Tables are key → language → text, the shape of every text table in the package (why:
+``overdue.i18n``).
+"""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
 from overdue.contract import FIELD_BY_NAME
+from overdue.i18n import LANGS, Lang
 
-Lang = Literal["zh", "en"]
-LANGS: Final[tuple[Lang, ...]] = ("zh", "en")
+__all__ = ["LANGS", "Lang"]
 
 TEXT: Final[dict[str, dict[Lang, str]]] = {
     "title": {"zh": "协商方案效果报告", "en": "Which negotiation approaches work"},
@@ -171,51 +175,63 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "open": {"zh": "打开", "en": "open"},
 }
 
-METHODS: Final[dict[Lang, list[str]]] = {
-    "en": [
-        "<b>Observational data.</b> Debtors chose their approach; nobody assigned it at random. "
-        "People who ask for a principal discount differ from those who ask for a deferral "
-        "(bigger, older debts, lawsuits), so raw success rates mix the effect of the approach "
-        "with the situation of the people who chose it (confounding).",
-        "<b>Success rates</b> are observed: agreed cases among cases with a result (pending "
+METHODS: Final[dict[str, dict[Lang, str]]] = {
+    "observational": {
+        "zh": "<b>观察性数据。</b>方案由债务人自行选择,而非随机分配。申请本金减免的人与申请延期的人"
+        "情况不同(欠款更多、逾期更久、已被起诉),因此原始成功率混合了方案本身的作用与选择者的"
+        "处境(混杂)。",
+        "en": "<b>Observational data.</b> Debtors chose their approach; nobody assigned it at "
+        "random. People who ask for a principal discount differ from those who ask for a "
+        "deferral (bigger, older debts, lawsuits), so raw success rates mix the effect of the "
+        "approach with the situation of the people who chose it (confounding).",
+    },
+    "success_rates": {
+        "zh": "<b>成功率</b>是实际观察值:在已有结果的案例中达成协议的比例(进行中的案例不计入),"
+        "附 95% Wilson 区间。它描述发生了什么,而不是某方案对另一个人会有什么效果。",
+        "en": "<b>Success rates</b> are observed: agreed cases among cases with a result (pending "
         "cases are left out), with 95% Wilson intervals. They describe what happened, not what "
         "an approach would do for someone else.",
-        "<b>Adjusted effects</b> estimate the agreement rate had every case asked for each "
+    },
+    "adjusted_effects": {
+        "zh": "<b>调整后的效果</b>估计“若所有案例都申请该方案”时的达成率,使用双重稳健加权(AIPW),"
+        "只调整选择之前已知的信息。它消除了已测量的混杂,但无法消除未测量的因素(例如债务人的"
+        "说服力)。95% 区间只反映抽样误差,不反映这类偏差。",
+        "en": "<b>Adjusted effects</b> estimate the agreement rate had every case asked for each "
         "approach, by doubly robust weighting (AIPW) over what was known before the choice. "
         "They remove the confounding we measured, not what we did not measure (for example a "
         "debtor's persuasiveness). The 95% interval covers sampling error, not that bias.",
-        "<b>Overlap.</b> Where almost nobody like a group asks for an approach, its estimate "
+    },
+    "overlap": {
+        "zh": "<b>重叠性。</b>当某类人几乎没有人申请某方案时,估计依赖外推;这些格子会被标出。",
+        "en": "<b>Overlap.</b> Where almost nobody like a group asks for an approach, its estimate "
         "rests on extrapolation; such cells are flagged.",
-        "<b>Sustained success</b> follows agreed plans month by month; a plan followed for "
+    },
+    "sustained": {
+        "zh": "<b>持续履约</b>按月跟踪已达成的计划;跟踪时间不足且未违约的计划视为删失,而不是失败"
+        "(Kaplan-Meier)。已结清的计划始终视为履约。",
+        "en": "<b>Sustained success</b> follows agreed plans month by month; a plan followed for "
         "fewer months than the horizon and not broken is censored, not counted as a failure "
         "(Kaplan-Meier). Completed plans stay kept.",
-        "<b>Model quality</b> is measured on the newest 20% of cases, which the model never "
+    },
+    "model_quality": {
+        "zh": "<b>模型质量</b>在模型从未见过的最新 20% 案例上评估,并与逻辑回归基准比较。",
+        "en": "<b>Model quality</b> is measured on the newest 20% of cases, which the model never "
         "saw, against a logistic-regression baseline.",
-        "<b>What the numbers cannot say:</b> what will happen to one person; why an approach "
+    },
+    "limits": {
+        "zh": "<b>这些数字不能说明:</b>某一个人会怎样;方案为什么有效;少于 k 人的群体的任何情况。",
+        "en": "<b>What the numbers cannot say:</b> what will happen to one person; why an approach "
         "worked; anything about groups smaller than k.",
-        "<b>Privacy.</b> Only aggregates are published. No number rests on fewer than k cases: "
-        "counts of 1 to k-1 and rates whose successes or failures are under k are suppressed, "
-        "and further cells are suppressed so that a hidden one cannot be worked out from "
-        "totals. At-risk counts of survival curves are rounded down to a multiple of k.",
-    ],
-    "zh": [
-        "<b>观察性数据。</b>方案由债务人自行选择,而非随机分配。申请本金减免的人与申请延期的人"
-        "情况不同(欠款更多、逾期更久、已被起诉),因此原始成功率混合了方案本身的作用与选择者的"
-        "处境(混杂)。",
-        "<b>成功率</b>是实际观察值:在已有结果的案例中达成协议的比例(进行中的案例不计入),"
-        "附 95% Wilson 区间。它描述发生了什么,而不是某方案对另一个人会有什么效果。",
-        "<b>调整后的效果</b>估计“若所有案例都申请该方案”时的达成率,使用双重稳健加权(AIPW),"
-        "只调整选择之前已知的信息。它消除了已测量的混杂,但无法消除未测量的因素(例如债务人的"
-        "说服力)。95% 区间只反映抽样误差,不反映这类偏差。",
-        "<b>重叠性。</b>当某类人几乎没有人申请某方案时,估计依赖外推;这些格子会被标出。",
-        "<b>持续履约</b>按月跟踪已达成的计划;跟踪时间不足且未违约的计划视为删失,而不是失败"
-        "(Kaplan-Meier)。已结清的计划始终视为履约。",
-        "<b>模型质量</b>在模型从未见过的最新 20% 案例上评估,并与逻辑回归基准比较。",
-        "<b>这些数字不能说明:</b>某一个人会怎样;方案为什么有效;少于 k 人的群体的任何情况。",
-        "<b>隐私。</b>报告只发布汇总数。任何数字都不基于少于 k 个案例:1 到 k-1 的计数,以及"
+    },
+    "privacy": {
+        "zh": "<b>隐私。</b>报告只发布汇总数。任何数字都不基于少于 k 个案例:1 到 k-1 的计数,以及"
         "成功或失败数少于 k 的比例都被隐藏;并额外隐藏其他格子,使被隐藏的值无法由合计推算。"
         "生存曲线中的跟踪人数向下取整到 k 的倍数。",
-    ],
+        "en": "<b>Privacy.</b> Only aggregates are published. No number rests on fewer than k "
+        "cases: counts of 1 to k-1 and rates whose successes or failures are under k are "
+        "suppressed, and further cells are suppressed so that a hidden one cannot be worked out "
+        "from totals. At-risk counts of survival curves are rounded down to a multiple of k.",
+    },
 }
 
 DIMENSION_LABELS: Final[dict[str, dict[Lang, str]]] = {
@@ -247,6 +263,11 @@ LEVEL_LABELS: Final[dict[str, dict[Lang, str]]] = {
     "population": {"zh": "全体", "en": "everyone"},
     "__all__": {"zh": "全部", "en": "all"},
 }
+
+
+def methods(lang: Lang) -> list[str]:
+    """The paragraphs of the methods and caveats section in ``lang``, in reading order."""
+    return [texts[lang] for texts in METHODS.values()]
 
 
 def text(key: str, lang: Lang) -> str:

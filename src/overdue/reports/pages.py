@@ -25,8 +25,8 @@ from overdue.reports.content import (
     sustained_at,
 )
 from overdue.reports.i18n import (
-    METHODS,
     Lang,
+    methods,
     subgroup_label,
     text,
     value_label,
@@ -411,7 +411,7 @@ def changes_section(content: ReportContent, page: Page, lang: Lang) -> str:
 
 def methods_section(lang: Lang) -> str:
     """Plain-language methods and caveats (fixed text)."""
-    items = "".join(f"<li>{item}</li>" for item in METHODS[lang])
+    items = "".join(f"<li>{item}</li>" for item in methods(lang))
     title = _esc(text("sec_methods", lang))
     return f'<section id="methods"><h2>{title}</h2><ul>{items}</ul></section>'
 

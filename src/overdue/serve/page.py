@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from overdue.contract import FIELD_BY_NAME, Kind
 from overdue.features import DOCS
-from overdue.serve.i18n import DRIVERS, HINTS, LANGS, TEXT, field_label, value_label
+from overdue.serve.i18n import driver_labels, field_label, hint, page_text, text, value_label
 
 SITUATION: Final = (
     "age_band",
@@ -125,25 +125,25 @@ def _input(name: str, lang: str) -> str:
     field = FIELD_BY_NAME[name]
     label = field_label(name, lang)
     required = field.required
-    hint = HINTS[lang].get(name, "")
+    hint_text = hint(name, lang)
     default = DEFAULTS.get(name)
     mark = ' <span class="req" aria-hidden="true">*</span>' if required else ""
     attrs = f'id="f-{name}" name="{name}" aria-describedby="e-{name}"'
     if field.values:
         options = []
         if not required:
-            options.append(f'<option value="">{_esc(TEXT[lang]["empty"])}</option>')
+            options.append(f'<option value="">{_esc(text("empty", lang))}</option>')
         for code in field.values:
             selected = " selected" if code == default else ""
-            text = value_label(name, code, lang)
-            shown = text if lang == "en" or text == code else f"{text}"
+            label_text = value_label(name, code, lang)
+            shown = label_text if lang == "en" or label_text == code else f"{label_text}"
             options.append(f'<option value="{_esc(code)}"{selected}>{_esc(shown)}</option>')
         control = f"<select {attrs}{' required' if required else ''}>{''.join(options)}</select>"
     elif field.kind is Kind.BOOL:
         options = []
         for value, key in (("true", "yes"), ("false", "no")):
             selected = " selected" if (value == "true") == bool(default) else ""
-            options.append(f'<option value="{value}"{selected}>{_esc(TEXT[lang][key])}</option>')
+            options.append(f'<option value="{value}"{selected}>{_esc(text(key, lang))}</option>')
         control = f'<select {attrs} data-kind="bool">{"".join(options)}</select>'
     elif field.kind in (Kind.INT, Kind.DECIMAL) and name != "annual_rate":
         bounds = ""
@@ -164,7 +164,7 @@ def _input(name: str, lang: str) -> str:
         control = (
             f'<input type="text" {attrs}{extra} value="{value}"{" required" if required else ""}>'
         )
-    hint_html = f'<small class="hint">{_esc(hint)}</small>' if hint else ""
+    hint_html = f'<small class="hint">{_esc(hint_text)}</small>' if hint_text else ""
     return (
         f'<div class="field" data-field="{name}"><label for="f-{name}">{_esc(label)}{mark}</label>'
         f'{control}{hint_html}<small class="error" id="e-{name}" role="alert"></small></div>'
@@ -179,48 +179,48 @@ def _documents(lang: str) -> str:
             f'<label class="check"><input type="checkbox" id="f-{name}" name="{name}"'
             f' data-kind="bool"{checked}> {_esc(field_label(name, lang))}</label>'
         )
-    hint = HINTS[lang]["documents"]
-    return f'<div class="checks">{"".join(boxes)}</div><small class="hint">{_esc(hint)}</small>'
+    hint_html = f'<small class="hint">{_esc(hint("documents", lang))}</small>'
+    return f'<div class="checks">{"".join(boxes)}</div>{hint_html}'
 
 
 def render_page(lang: str, needs_token: bool) -> str:
     """The whole page in ``lang`` (zh or en)."""
-    text = TEXT[lang]
+    words = page_text(lang)
     other = "en" if lang == "zh" else "zh"
     sections = [
-        (text["situation"], "".join(_input(n, lang) for n in SITUATION)),
-        (text["debt"], "".join(_input(n, lang) for n in DEBT)),
-        (text["actions"], "".join(_input(n, lang) for n in ACTIONS)),
-        (text["documents"], _documents(lang)),
+        (words["situation"], "".join(_input(n, lang) for n in SITUATION)),
+        (words["debt"], "".join(_input(n, lang) for n in DEBT)),
+        (words["actions"], "".join(_input(n, lang) for n in ACTIONS)),
+        (words["documents"], _documents(lang)),
     ]
     fieldsets = "".join(
         f'<fieldset><legend>{_esc(title)}</legend><div class="grid">{body}</div></fieldset>'
         for title, body in sections
     )
     token = (
-        f'<div class="field token"><label for="f-token">{_esc(text["token"])}</label>'
+        f'<div class="field token"><label for="f-token">{_esc(words["token"])}</label>'
         f'<input type="password" id="f-token" autocomplete="off">'
-        f'<small class="hint">{_esc(text["token_hint"])}</small></div>'
+        f'<small class="hint">{_esc(words["token_hint"])}</small></div>'
         if needs_token
         else ""
     )
     labels = {
-        "text": text,
-        "drivers": DRIVERS[lang],
+        "text": words,
+        "drivers": driver_labels(lang),
         "lang": lang,
         "fields": {n: field_label(n, lang) for n in FIELD_BY_NAME},
     }
     config = json.dumps(labels, ensure_ascii=False).replace("</", "<\\/")
     replacements = {
         "{{LANG}}": "zh-CN" if lang == "zh" else "en",
-        "{{TITLE}}": _esc(text["title"]),
-        "{{SUBTITLE}}": _esc(text["subtitle"]),
-        "{{PROMISE}}": _esc(text["promise"]),
+        "{{TITLE}}": _esc(words["title"]),
+        "{{SUBTITLE}}": _esc(words["subtitle"]),
+        "{{PROMISE}}": _esc(words["promise"]),
         "{{SWITCH_HREF}}": f"/?lang={other}",
-        "{{SWITCH}}": _esc(text["switch"]),
+        "{{SWITCH}}": _esc(words["switch"]),
         "{{FIELDSETS}}": fieldsets,
         "{{TOKEN}}": token,
-        "{{SUBMIT}}": _esc(text["submit"]),
+        "{{SUBMIT}}": _esc(words["submit"]),
         "{{CONFIG}}": config,
     }
     page = _TEMPLATE
@@ -232,6 +232,3 @@ def render_page(lang: str, needs_token: bool) -> str:
 def render_docs(title: str) -> str:
     """The /docs page: Swagger UI from the service's own files, started by ``docs.js``."""
     return _DOCS.replace("{{TITLE}}", _esc(title))
-
-
-assert set(LANGS) == set(TEXT)
