@@ -1,9 +1,15 @@
 """Realistic synthetic case records with a documented causal structure and ground truth.
 
-Every number that drives the simulation is a named constant below; the README's
-"Simulator" section documents the same structure. The generator works in fixed-size chunks,
-each with its own random stream derived from ``(seed, chunk index)``, so a run is
-deterministic by seed and 10 million rows need no more memory than one chunk.
+The population shares, the plan terms and the effects on agreement and re-default
+(``EFFECT``, the ``*_EFFECT`` arrays, ``REDEFAULT_FACTORS``) are named constants below; the
+README's "Simulator" section documents them. The choice models in ``_actions`` (help, channel,
+documents, plan, attitude, approach), the mean number of rounds and a few shape details
+(income and debt spreads, floors) write their coefficients inline, one term per influence:
+they decide who does what, which the ground truth takes as given.
+
+The generator works in fixed-size chunks, each with its own random stream derived from
+``(seed, chunk index)``, so a run is deterministic by seed and 10 million rows need no more
+memory than one chunk.
 
 Ground truth: for every case, ``p_<approach>`` is the true probability of an agreement had the
 case asked for that approach, with everything else about the case (context, preparation, help,

@@ -1,4 +1,6 @@
-"""Outcome models: a time-based split, a calibrated gradient-boosting model and its baselines."""
+"""Outcome models: a time-based split, the advising model (a spline logistic regression with
+Platt calibration and its coefficients' covariance) and, for comparison in ``metrics``, a
+calibrated gradient-boosting model and two baselines."""
 
 from __future__ import annotations
 
