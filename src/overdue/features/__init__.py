@@ -23,8 +23,12 @@ OVERDUE_BAND_LABELS: Final = ("<30", "30-89", "90-179", "180-364", "365+")
 EARLY_CONTACT_DAYS: Final = 30
 
 
-class Kind(StrEnum):
-    """How a model reads a feature."""
+class Encoding(StrEnum):
+    """How a model reads a feature: as a number or as one of a few categories.
+
+    Not the contract's ``Kind`` (the value type of a stored field): many features are
+    computed from several fields.
+    """
 
     NUMBER = "number"
     CATEGORY = "category"
@@ -32,10 +36,10 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Feature:
-    """One model input: its expression, its kind and the contract fields it derives from."""
+    """One model input: its expression, its encoding and the contract fields it derives from."""
 
     name: str
-    kind: Kind
+    encoding: Encoding
     sources: tuple[str, ...]
     expr: pl.Expr
     levels: tuple[str, ...] = ()
@@ -109,11 +113,12 @@ def _stage_rank() -> pl.Expr:
 
 
 def _num(name: str, expr: pl.Expr, *sources: str) -> Feature:
-    return Feature(name, Kind.NUMBER, sources or (name,), expr.cast(pl.Float64))
+    return Feature(name, Encoding.NUMBER, sources or (name,), expr.cast(pl.Float64))
 
 
 def _cat(name: str) -> Feature:
-    return Feature(name, Kind.CATEGORY, (name,), pl.col(name), tuple(FIELD_BY_NAME[name].values))
+    levels = tuple(FIELD_BY_NAME[name].values)
+    return Feature(name, Encoding.CATEGORY, (name,), pl.col(name), levels)
 
 
 def _flag(name: str) -> Feature:
@@ -176,7 +181,7 @@ CONTEXT_FEATURES: Final[tuple[Feature, ...]] = (
     _num("days_overdue_at_contact", pl.col("days_overdue_at_contact")),
     Feature(
         "overdue_band",
-        Kind.CATEGORY,
+        Encoding.CATEGORY,
         ("days_overdue_at_contact",),
         overdue_band(),
         OVERDUE_BAND_LABELS,

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
 
-from overdue.features import FEATURE_BY_NAME, Kind
+from overdue.features import FEATURE_BY_NAME, Encoding
 
 Matrix = np.ndarray
 
@@ -45,7 +45,7 @@ class Design:
     @property
     def categorical(self) -> np.ndarray:
         """Boolean mask of the category columns."""
-        return np.array([FEATURE_BY_NAME[f].kind is Kind.CATEGORY for f in self.features])
+        return np.array([FEATURE_BY_NAME[f].encoding is Encoding.CATEGORY for f in self.features])
 
     def matrix(self, frame: pl.DataFrame) -> Matrix:
         """Float matrix: numbers as they are, categories as their level index; null and
@@ -54,7 +54,7 @@ class Design:
         for name in self.features:
             feature = FEATURE_BY_NAME[name]
             col = pl.col(name)
-            if feature.kind is Kind.CATEGORY:
+            if feature.encoding is Encoding.CATEGORY:
                 col = col.replace_strict(
                     {level: float(i) for i, level in enumerate(feature.levels)},
                     default=None,

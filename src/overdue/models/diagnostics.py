@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import log_loss, roc_curve
 
-from overdue.features import FEATURE_BY_NAME, Kind
+from overdue.features import FEATURE_BY_NAME, Encoding
 from overdue.models.estimate import DRIVER_GROUPS
 from overdue.models.train import OutcomeModel
 
@@ -72,7 +72,7 @@ def feature_distributions(frame: pl.DataFrame, k: int) -> dict[str, dict[str, An
     n = frame.height
     for name, feature in FEATURE_BY_NAME.items():
         column = frame[name]
-        if feature.kind is Kind.CATEGORY:
+        if feature.encoding is Encoding.CATEGORY:
             counts = column.fill_null("missing").value_counts()
             shares: dict[str, float] = {}
             for level, count in counts.iter_rows():

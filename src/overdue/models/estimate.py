@@ -7,7 +7,7 @@ from typing import Any, Final
 import polars as pl
 
 from overdue.contract import APPROACHES
-from overdue.features import DOCS, FEATURE_BY_NAME, Kind, build_features
+from overdue.features import DOCS, FEATURE_BY_NAME, Encoding, build_features
 from overdue.i18n import NOTE
 from overdue.models.registry import Bundle
 from overdue.models.train import OutcomeModel
@@ -55,7 +55,7 @@ def reference_values(features: pl.DataFrame) -> dict[str, Any]:
     for group in DRIVER_GROUPS.values():
         for name in group:
             column = features[name]
-            if FEATURE_BY_NAME[name].kind is Kind.CATEGORY:
+            if FEATURE_BY_NAME[name].encoding is Encoding.CATEGORY:
                 reference[name] = column.drop_nulls().mode().sort().first()
             else:
                 reference[name] = column.median()

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from overdue.contract import APPROACHES
-from overdue.features import FEATURE_BY_NAME, FEATURES, HISTORY, Kind, build_features
+from overdue.features import FEATURE_BY_NAME, FEATURES, HISTORY, Encoding, build_features
 from overdue.i18n import NOTE
 from overdue.models.estimate import DRIVER_GROUPS, THIN_DATA, TOP_DRIVERS, shown_count
 from overdue.models.registry import Bundle
@@ -64,7 +64,7 @@ class CaseEstimator:
         self.column = {name: i for i, name in enumerate(self.features_order)}
         self.levels: list[dict[str, float] | None] = [
             {level: float(i) for i, level in enumerate(FEATURE_BY_NAME[name].levels)}
-            if FEATURE_BY_NAME[name].kind is Kind.CATEGORY
+            if FEATURE_BY_NAME[name].encoding is Encoding.CATEGORY
             else None
             for name in self.features_order
         ]
