@@ -81,7 +81,7 @@ class OutcomeModel:
     @property
     def advising(self) -> Pipeline:
         """The advising model's pipeline (spline basis, then the logistic regression)."""
-        return self.calibrated.calibrated_classifiers_[0].estimator.estimator
+        return self.calibrated.estimator.estimator  # the fitted pipeline inside FrozenEstimator
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probabilities for the rows of a feature frame."""
@@ -103,6 +103,8 @@ class OutcomeModel:
         log_odds = gam[-1].decision_function(basis)
         with_intercept = np.column_stack([np.ones(len(basis)), basis])
         se = np.sqrt(np.maximum(((with_intercept @ self.covariance) * with_intercept).sum(1), 0))
+        # scikit-learn has no public way to apply a fitted sigmoid calibration to other scores
+        # (here log-odds ± z·se); refitting it publicly would change every saved number.
         platt = self.calibrated.calibrated_classifiers_[0].calibrators[0]
         p, a, b = (platt.predict(log_odds + shift) for shift in (0.0, -z * se, z * se))
         return p, np.minimum(a, b), np.maximum(a, b)
