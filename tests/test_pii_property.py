@@ -35,7 +35,7 @@ from overdue.ingest import ingest_paths
 from overdue.ingest.pii import PREFILTER, find_pii, mask_text, normalise
 from overdue.models.run import train
 from overdue.publish import publish_snapshot
-from overdue.serve.app import read_case, validation_errors
+from overdue.serve.parsing import read_case, validation_errors
 from overdue.simulate import write_simulation
 from serve.serve_support import CASE_EN, Server, start_server, stop
 

@@ -14,10 +14,10 @@ from overdue.features import build_features
 from overdue.models.estimate import estimate_case
 from overdue.publish import Snapshot, current_snapshot_path, load_snapshot
 from overdue.serve.advice import advice
-from overdue.serve.app import read_case, validation_errors
 from overdue.serve.estimates import CaseEstimator, direct_features
 from overdue.serve.guard import TokenBuckets, pii_reasons, token_ok
 from overdue.serve.i18n import pick_lang
+from overdue.serve.parsing import read_case, validation_errors
 from overdue.serve.snapshot import REFUSED, SnapshotHolder
 
 

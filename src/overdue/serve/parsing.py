@@ -1,0 +1,101 @@
+"""Reading a request: a case body as a validated case, and pydantic's errors in our form."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from pydantic import BaseModel, ValidationError
+
+from overdue.case_input import INPUT_FIELDS, CaseInput
+from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH
+from overdue.serve.guard import pii_reasons
+from overdue.serve.i18n import PII_KIND, error_message
+
+PARAMETERS: Final = ("lang",)
+"""The request parameters an error may name besides the contract's fields."""
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    """The field a problem is about: a contract field or one of our parameters, else ``body``
+    (never a name taken from the request)."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "header")]
+    name = parts[0] if parts else "body"
+    return name if name in FIELD_BY_NAME or name in PARAMETERS else "body"
+
+
+def validation_errors(errors: list[Any], lang: str) -> list[dict[str, str]]:
+    """pydantic's errors as {field, message, reason} in ``lang``, without the inputs."""
+    out = []
+    for item in errors:
+        field = _field_of(tuple(item.get("loc", ())))
+        kind = str(item.get("type", "invalid"))
+        context = item.get("ctx")
+        reason = f"{kind}:{field}"
+        if kind == "pii":
+            pii = str((context or {}).get("kind"))
+            reason = f"pii:{pii}:{field}"
+            context = {"kind": PII_KIND[lang].get(pii, pii)}
+        out.append(
+            {
+                "field": field,
+                "message": error_message(kind, field, lang, context),
+                "reason": reason,
+            }
+        )
+    return out
+
+
+def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
+    """A request body as a validated case, or its problems (pydantic's error form).
+
+    In order: JSON, personal data anywhere (refused before anything else looks at the values),
+    one object, contract field names (Chinese aliases accepted), the contract's types and
+    ranges (every number an input has is bounded, so any value that passes fits the typed frame).
+    """
+    try:
+        document = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:  # RecursionError: nested beyond the parser
+        kind = "too_deep" if isinstance(error, RecursionError) else "json_invalid"
+        return None, [{"type": kind, "loc": ("body",)}]
+    try:
+        found = pii_reasons(document)
+    except RecursionError:
+        return None, [{"type": "too_deep", "loc": ("body",)}]
+    if found:
+        return None, [
+            {"type": "pii", "loc": ("body", field), "ctx": {"kind": kind}} for kind, field in found
+        ]
+    if not isinstance(document, dict):
+        return None, [{"type": "model_type", "loc": ("body",)}]
+    record, unknown = case_record(document)
+    problems: list[Any] = [
+        {"type": "extra_forbidden", "loc": ("body",), "ctx": {"position": position}}
+        for position in unknown
+    ]
+    try:
+        case = CaseInput.model_validate(record)
+    except ValidationError as error:
+        return None, problems + error.errors(include_input=False, include_url=False)
+    return (None, problems) if problems else (case, [])
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def case_record(document: Any) -> tuple[dict[str, Any], list[int]]:
+    """Keys as contract names (Chinese aliases accepted); other roles' fields left out.
+
+    Mirrors how ``overdue estimate --case`` reads a case file; returns the positions (from 1) of
+    unknown keys apart, so that an error can point at one without repeating it.
+    """
+    record: dict[str, Any] = {}
+    unknown: list[int] = []
+    for position, (key, value) in enumerate(document.items(), start=1):
+        field = FIELD_BY_NAME.get(key) or FIELD_BY_ZH.get(key)
+        if field is None:
+            unknown.append(position)
+        elif field.name in INPUT_FIELDS and value is not None and value != "":
+            record[field.name] = value
+    return record, unknown

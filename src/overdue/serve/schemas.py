@@ -1,0 +1,147 @@
+"""The API's documents: what each route answers (the OpenAPI spec) and its error shape."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict
+
+
+class FieldError(BaseModel):
+    """One problem with a request; never contains a submitted value."""
+
+    field: str
+    message: str
+    reason: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx answer of the API."""
+
+    detail: list[FieldError]
+
+
+class SnapshotInfo(BaseModel):
+    """Which published snapshot answered."""
+
+    run_id: str
+    model_version: str
+    data_snapshot_hash: str | None = None
+    published_at: str | None = None
+
+
+class ApproachEstimate(BaseModel):
+    """P(agreement) had the debtor asked for this approach."""
+
+    approach: str
+    approach_zh: str
+    label: str
+    p: float
+    low: float
+    high: float
+    difference_from_planned: float | None
+    similar_cases: int | str
+    thin_data: bool
+
+
+class Driver(BaseModel):
+    """A group of features and how much it moves this case's chance against a typical case."""
+
+    driver: str
+    label: str
+    change: float
+
+
+class Advice(BaseModel):
+    """Practical advice from a measured preparation effect."""
+
+    lever: str
+    kind: str
+    text: str
+    better_level: str
+    better_rate: float
+    better_interval: list[float]
+    other_level: str
+    other_rate: float
+    other_interval: list[float]
+    certain: bool
+    overlap_warning: bool
+
+
+class EstimateResponse(BaseModel):
+    """Everything a counselor sees for one case (the page draws this)."""
+
+    case_id: str
+    model_version: str
+    run_id: str | None
+    planned_approach: str
+    approaches: list[ApproachEstimate]
+    drivers: list[Driver]
+    advice: list[Advice]
+    note: str
+    lang: str
+    k: int
+    snapshot: SnapshotInfo
+
+
+class EffectEntry(BaseModel):
+    """Adjusted agreement rate had every case taken this level (null where suppressed)."""
+
+    estimate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    n_asked: int | None = None
+    overlap_warning: bool | None = None
+    suppressed: bool | None = None
+
+
+class EffectsResponse(BaseModel):
+    """The published effects: approaches (population, subgroups) and preparation levers."""
+
+    model_version: str
+    run_id: str | None = None
+    outcome: str | None = None
+    population: dict[str, EffectEntry]
+    subgroups: dict[str, dict[str, EffectEntry]]
+    levers: dict[str, dict[str, EffectEntry]]
+    snapshot: SnapshotInfo
+
+
+class ModelCard(BaseModel):
+    """What the model is, what it learnt from, how good it is and what it cannot do."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    run_id: str | None = None
+    trained_at: str | None = None
+    outcome: str | None = None
+    data_snapshot_hash: str | None = None
+    data_period: dict[str, str | None] | None = None
+    cases: int | None = None
+    labelled_cases: int | None = None
+    split_sizes: dict[str, int] | None = None
+    metrics: dict[str, dict[str, float | None]] | None = None
+    calibration: list[dict[str, Any]] = []
+    drivers: list[dict[str, Any]] = []
+    k: int | None = None
+    known_limits: list[str] = []
+    snapshot: SnapshotInfo
+
+
+class Health(BaseModel):
+    """Whether the service has a snapshot to answer from."""
+
+    status: str
+    model_version: str | None = None
+    run_id: str | None = None
+    error: str | None = None
+
+
+ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    401: {"model": ErrorResponse, "description": "missing or wrong bearer token"},
+    422: {"model": ErrorResponse, "description": "invalid request"},
+    429: {"model": ErrorResponse, "description": "too many requests from this client"},
+    503: {"model": ErrorResponse, "description": "no published snapshot yet"},
+}
