@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
-from prefect.tasks import Task
+from prefect.tasks import Task, TaskRunNameCallbackWithParameters
 
 from overdue import warehouse
 from overdue.config import get_settings
@@ -24,7 +24,7 @@ from overdue.ingest.load import ingest_file, shown_path
 from overdue.ingest.read import discover_sources
 from overdue.ingest.sources import find_mapping
 
-RETRY_DELAYS = [2, 10, 30]
+RETRY_DELAYS: list[float] = [2, 10, 30]
 
 
 def retry_on_io_error(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
@@ -42,7 +42,9 @@ def ingest_run_name(parameters: dict[str, Any]) -> str:
     retries=len(RETRY_DELAYS),
     retry_delay_seconds=RETRY_DELAYS,
     retry_condition_fn=retry_on_io_error,
-    task_run_name=ingest_run_name,
+    # cast: Prefect's protocol for a name callback taking the parameters declares a classmethod
+    # that no plain function has; Prefect itself tells them apart by the argument's name.
+    task_run_name=cast("TaskRunNameCallbackWithParameters", ingest_run_name),
 )
 def ingest_one(
     path: str, warehouse_path: str, run_id: str, as_of: dt.date, source: str | None = None
@@ -58,7 +60,7 @@ def ingest_one(
         Path(warehouse_path), memory_limit=settings.duckdb_memory_limit
     ) as con:
         report = ingest_file(con, Path(path), run_id=run_id, as_of=as_of, mapping=mapping)
-    result = {
+    result: dict[str, Any] = {
         "path": str(report.path),
         "status": report.status,
         "batch_id": report.batch_id,

@@ -189,7 +189,9 @@ def run(
 def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
     """The per-file table, the balance of the run, unknown columns and the top reasons."""
     table = Table(title=f"ingest run {summary.run_id} into {target}")
-    counts = ("rows_read", "rows_loaded", "rows_quarantined", "rows_replaced", "cases_superseded")
+    counts: tuple[str, ...] = (
+        "rows_read", "rows_loaded", "rows_quarantined", "rows_replaced", "cases_superseded"
+    )  # fmt: skip
     names = ["read", "loaded", "quarantined", "replaced dup.", "superseded"]
     skipping = any(b.source for b in summary.batches)
     if skipping:  # files read through a source mapping: rows that are not cases are skipped
