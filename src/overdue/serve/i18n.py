@@ -277,14 +277,6 @@ PII_KINDS: Final[dict[str, dict[str, str]]] = {
     "email": {"zh": "邮箱", "en": "email address"},
 }
 
-DRIVERS: Final[dict[str, dict[str, str]]] = {
-    lang: in_language(DRIVER_LABELS, lang) for lang in LANGS
-}
-"""``DRIVER_LABELS`` by language, for callers not yet moved to ``driver_labels``."""
-
-PII_KIND: Final[dict[str, dict[str, str]]] = {lang: in_language(PII_KINDS, lang) for lang in LANGS}
-"""``PII_KINDS`` by language, for callers not yet moved to ``pii_kind_label``."""
-
 
 def text(key: str, lang: str) -> str:
     """One string of the page or the service in ``lang``."""

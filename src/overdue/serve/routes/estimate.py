@@ -13,7 +13,7 @@ from overdue.i18n import Lang
 from overdue.serve.advice import advice
 from overdue.serve.deps import CurrentService, CurrentSnapshot, Language
 from overdue.serve.guard import is_json
-from overdue.serve.i18n import DRIVERS, NOTE, error_message, value_label
+from overdue.serve.i18n import NOTE, driver_labels, error_message, value_label
 from overdue.serve.parsing import read_case, validation_errors
 from overdue.serve.responses import INTERNAL_ERROR, ApiError, model_response
 from overdue.serve.schemas import ERRORS, ErrorResponse, EstimateResponse
@@ -31,7 +31,7 @@ def answer(
     result: dict[str, Any], case: dict[str, Any], served: Served, lang: Lang, k: int
 ) -> dict[str, Any]:
     """The estimate with labels, advice and the note in ``lang``, and its snapshot."""
-    labels = DRIVERS[lang]
+    labels = driver_labels(lang)
     return {
         **result,
         "approaches": [
