@@ -135,10 +135,14 @@ def run(
     0 every row loaded; 3 some rows quarantined; 1 some file refused;
     2 the pipeline could not run (another run is writing, disk full, bad mapping).
     """
-    from pipelines.nightly import PipelineBusyError, nightly
-
     from overdue.ingest.load import exit_status
     from overdue.ingest.sources import MappingError, find_mapping
+    from overdue.stages import PipelineBusyError, flow_entry_point
+
+    try:
+        nightly = flow_entry_point("nightly")  # pipelines/nightly.py, installed with the package
+    except LookupError as exc:
+        raise _fail(str(exc)) from None
 
     settings = get_settings()
     if source is not None and not paths:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import duckdb
 import polars as pl
@@ -815,6 +815,47 @@ def ingest_file(
         return _refuse(con, path, _unexpected(shown, error), run_id, started, mapping)
     notify(shown, "done", 1.0)
     return report
+
+
+def ingest_path(
+    path: Path,
+    warehouse_path: Path,
+    *,
+    run_id: str,
+    as_of: dt.date,
+    memory_limit: str | None = None,
+    mapping: SourceMapping | None = None,
+) -> BatchReport:
+    """Ingest one file as one batch in a warehouse connection of its own: the unit a pipeline
+    task retries alone (``ingest_paths`` keeps one connection for all its files)."""
+    with warehouse.open_warehouse(warehouse_path, memory_limit=memory_limit) as con:
+        return ingest_file(con, path, run_id=run_id, as_of=as_of, mapping=mapping)
+
+
+def batch_record(report: BatchReport, *, mapped: bool) -> dict[str, Any]:
+    """A file's counts, status and SHA-256 as plain values (never rows), as pipeline runs
+    return them; the path is the masked one stored in ``batches``. Files read through a source
+    mapping add its name and the rows it skipped, so read = loaded + quarantined + replaced +
+    skipped."""
+    record: dict[str, Any] = {
+        "path": str(report.path),
+        "status": report.status,
+        "batch_id": report.batch_id,
+        "sha256": report.sha256,
+        "rows_read": report.rows_read,
+        "rows_loaded": report.rows_loaded,
+        "rows_quarantined": report.rows_quarantined,
+        "rows_replaced": report.rows_replaced,
+        "cases_superseded": report.cases_superseded,
+        "message": report.message,
+    }
+    if mapped:
+        record |= {
+            "source": report.source,
+            "rows_skipped": report.rows_skipped,
+            "skip_reasons": report.skip_reasons,
+        }
+    return record
 
 
 def ingest_paths(

@@ -1,0 +1,216 @@
+"""The nightly pipeline's stages and what each decides: skip, reuse or run.
+
+Plain functions on paths and settings, testable without Prefect; ``pipelines/`` only wires them
+into flows and tasks with retries. Each stage returns plain values (paths, versions, counts),
+never case rows. A stage whose inputs did not change is skipped: the model version is a hash of
+the data snapshot and the model code, the report and the published snapshot are keyed by it; a
+bundle in another format is retrained, never reused. One pipeline writes at a time (a file lock
+beside the warehouse).
+
+The package never imports ``pipelines``: ``overdue run`` finds the nightly flow by its entry
+point (``overdue.flows`` in ``pyproject.toml``, installed with the package), so Prefect stays in
+``pipelines/`` at the edge while the CLI still runs the same flow a deployment runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Final
+
+from filelock import FileLock, Timeout
+
+from overdue.config import Settings, get_settings
+from overdue.ingest.load import ALREADY_LOADED
+from overdue.ingest.read import discover_sources
+from overdue.models.run import model_state
+from overdue.models.run import train as train_models
+from overdue.models.train import ADVISING_METRICS, TooFewCasesError
+from overdue.publish import CURRENT, publish_snapshot
+from overdue.publish import MANIFEST as SNAPSHOT_MANIFEST
+from overdue.reports.build import LATEST, build_report
+from overdue.reports.build import MANIFEST as REPORT_MANIFEST
+
+FLOWS: Final = "overdue.flows"
+"""The entry-point group naming the pipeline's flows (``nightly``)."""
+_LOG: Final = logging.getLogger(__name__)
+
+
+class PipelineBusyError(RuntimeError):
+    """Another pipeline run holds the warehouse."""
+
+
+def flow_entry_point(name: str) -> Callable[..., dict[str, Any]]:
+    """The flow registered as ``name`` under ``overdue.flows`` (``pipelines.nightly:nightly``)."""
+    found = entry_points(group=FLOWS, name=name)
+    if not found:
+        raise LookupError(
+            f"no flow {name!r} installed (entry point group {FLOWS}); reinstall overdue "
+            "with `make setup` (it installs pipelines/ with the package)"
+        )
+    flow: Callable[..., dict[str, Any]] = next(iter(found)).load()
+    return flow
+
+
+def settings_with(overrides: Mapping[str, Any]) -> Settings:
+    """The settings with the run's overrides (``None`` leaves a setting as it is)."""
+    return get_settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+@contextmanager
+def pipeline_lock(warehouse: Path, wait_seconds: float) -> Iterator[None]:
+    """Hold the lock beside ``warehouse`` (one pipeline writes at a time), waiting at most
+    ``wait_seconds`` for another run to finish."""
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{warehouse}.lock")
+    try:
+        lock.acquire(timeout=wait_seconds)
+    except Timeout:
+        raise PipelineBusyError(
+            f"another pipeline run is writing {warehouse}; waited {wait_seconds} s. "
+            "Try again when it finishes."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def files_to_ingest(sources: Sequence[str]) -> list[str]:
+    """The files named by ``sources`` (files, folders, globs); a folder or file that does not
+    exist (an inbox not made yet) is passed over."""
+    return [str(p) for p in discover_sources([s for s in sources if Path(s).exists()])]
+
+
+def any_new_batch(ingested: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether some file of the run was not already loaded."""
+    return any(r["status"] != ALREADY_LOADED for r in ingested)
+
+
+def train_unless_current(
+    warehouse: Path,
+    settings: Settings,
+    run_id: str,
+    logger: logging.Logger | logging.LoggerAdapter[Any] = _LOG,
+) -> dict[str, Any]:
+    """Train unless the model of this data snapshot and code is saved, latest and readable;
+    with too few cases no model is trained and the refusal is returned."""
+    state = model_state(warehouse, settings.models_dir, settings.seed)
+    if state.train_reason is None:
+        return {"skipped": True, "model_version": state.model_version,
+                "snapshot_hash": state.snapshot_hash}  # fmt: skip
+    logger.info("training: %s", state.train_reason)
+    try:
+        report = train_models(warehouse, settings, run_id)
+    except TooFewCasesError as refusal:
+        logger.warning("no model trained: %s", refusal)
+        return {"skipped": True, "model_version": None, "snapshot_hash": state.snapshot_hash,
+                "refused": str(refusal)}  # fmt: skip
+    return {
+        "skipped": False,
+        "reason": state.train_reason,
+        "model_version": report.model_version,
+        "snapshot_hash": report.snapshot_hash,
+        "bundle_path": report.bundle_path,
+        "labelled": report.labelled,
+        "metrics": report.metrics[ADVISING_METRICS],
+    }
+
+
+def reusable_report(
+    reports_dir: Path, model: str | None, k: int, new_batches: bool
+) -> dict[str, Any] | None:
+    """The latest report (its folder and run id) when it can stand for this run: no file
+    arrived and it is of this model version and k. Without a model it is never reused: it is
+    built to show the data and say why there is none."""
+    manifest = reports_dir / LATEST / REPORT_MANIFEST
+    if model is None or new_batches or not manifest.exists():
+        return None
+    latest = json.loads(manifest.read_text(encoding="utf-8"))
+    if latest.get("model_version") != model or latest.get("k") != k:
+        return None
+    return {"folder": str(manifest.parent), "run_id": latest["run_id"]}
+
+
+def report_unless_current(
+    warehouse: Path, settings: Settings, model: str | None, new_batches: bool
+) -> dict[str, Any]:
+    """Build the report unless the latest one can be reused (``reusable_report``)."""
+    reused = reusable_report(settings.reports_dir, model, settings.k, new_batches)
+    if reused is not None:
+        return {"skipped": True, **reused}
+    built = build_report(warehouse, settings.reports_dir, k=settings.k)
+    return {
+        "skipped": False,
+        "folder": str(built.folder),
+        "run_id": built.run_id,
+        "seconds": round(built.seconds, 1),
+    }
+
+
+def current_snapshot_of(published_dir: Path, model: str) -> Path | None:
+    """The current published snapshot when it is already of ``model``, else ``None``."""
+    pointer = published_dir / CURRENT
+    if not pointer.exists():
+        return None
+    current = published_dir / pointer.read_text(encoding="utf-8").strip()
+    manifest = current / SNAPSHOT_MANIFEST
+    if manifest.exists() and json.loads(manifest.read_text())["model_version"] == model:
+        return current
+    return None
+
+
+def publish_unless_current(
+    warehouse: Path, settings: Settings, model: str | None, run_id: str
+) -> dict[str, Any]:
+    """Publish the read-only snapshot unless the current one is already of this model; with no
+    model there is nothing to publish and the previous snapshot stays current."""
+    if model is None:
+        return {"skipped": True, "folder": None}
+    current = current_snapshot_of(settings.published_dir, model)
+    if current is not None:
+        return {"skipped": True, "folder": str(current)}
+    settings.published_dir.mkdir(parents=True, exist_ok=True)
+    folder = publish_snapshot(warehouse, settings.models_dir, settings.published_dir, run_id)
+    return {"skipped": False, "folder": str(folder)}
+
+
+def summary_markdown(result: Mapping[str, Any]) -> str:
+    """What a nightly run did, as Markdown: one row per file, then model, report, snapshot."""
+    ingested = result["ingest"]
+    trained = result["train"]
+    model_note = trained.get("refused") or (
+        "reused" if trained["skipped"] else f"trained: {trained['reason']}"
+    )
+    lines = [
+        f"# Nightly run {result['run_id']}",
+        "",
+        "| file | status | read | loaded | quarantined | replaced |",
+        "|---|---|---:|---:|---:|---:|",
+        *(
+            f"| {Path(r['path']).name} | {r['status']} | {r['rows_read']} | {r['rows_loaded']} "
+            f"| {r['rows_quarantined']} | {r['rows_replaced']} |"
+            for r in ingested
+        ),
+        "",
+        f"- model: `{trained['model_version']}` ({model_note})",
+        f"- report: {result['report']['folder']}"
+        f" ({'reused' if result['report']['skipped'] else 'built'})",
+        f"- published: {result['publish']['folder']}"
+        f" ({'unchanged' if result['publish']['skipped'] else 'new'})",
+    ]
+    return "\n".join(lines)
+
+
+def effects_table(published: Path) -> list[dict[str, Any]]:
+    """The population effect per approach of a published snapshot, one row each."""
+    effects = json.loads((published / "effects.json").read_text(encoding="utf-8"))
+    return [
+        {"approach": code, "estimate": e["estimate"], "ci_low": e["ci_low"],
+         "ci_high": e["ci_high"], "n_asked": e["n_asked"], "overlap_warning": e["overlap_warning"]}
+        for code, e in effects["population"].items()
+    ]  # fmt: skip

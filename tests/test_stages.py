@@ -1,0 +1,195 @@
+"""Each stage decision of the nightly pipeline on plain calls, real files and no Prefect."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from overdue import stages
+from overdue.config import Settings, get_settings
+from overdue.ingest import ingest_paths
+from overdue.ingest.load import ALREADY_LOADED, LOADED, batch_record
+from overdue.simulate import write_simulation
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+RUN = "run-stages"
+
+
+def _settings(folder: Path) -> Settings:
+    return get_settings().model_copy(
+        update={
+            "warehouse": folder / "warehouse.duckdb",
+            "models_dir": folder / "models",
+            "reports_dir": folder / "reports",
+            "published_dir": folder / "published",
+        }
+    )
+
+
+def _ingested(folder: Path, rows: int, seed: int) -> tuple[Settings, list[dict[str, Any]]]:
+    """Settings inside ``folder`` whose warehouse holds ``rows`` simulated cases; the file's
+    record."""
+    settings = _settings(folder)
+    cases = write_simulation(
+        folder / "simulated" / "cases.parquet", rows=rows, seed=seed, as_of=settings.as_of
+    ).cases_path
+    summary = ingest_paths([cases], settings.warehouse, as_of=settings.as_of, run_id=RUN)
+    assert [b.status for b in summary.batches] == [LOADED]
+    return settings, [batch_record(b, mapped=False) for b in summary.batches]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A first run of the stages on 2,000 ingested cases: trained, reported, published."""
+    settings, ingested = _ingested(tmp_path_factory.mktemp("stages"), rows=2_000, seed=17)
+    trained = stages.train_unless_current(settings.warehouse, settings, RUN)
+    model = trained["model_version"]
+    reported = stages.report_unless_current(settings.warehouse, settings, model, True)
+    published = stages.publish_unless_current(settings.warehouse, settings, model, RUN)
+    return {"settings": settings, "ingest": ingested, "train": trained, "report": reported,
+            "publish": published}  # fmt: skip
+
+
+def test_the_first_run_trains_reports_and_publishes(run: dict[str, Any]) -> None:
+    """With no model yet every stage runs, and says why training did."""
+    assert not run["train"]["skipped"]
+    assert run["train"]["reason"] == "no model trained yet"
+    assert not run["report"]["skipped"]
+    assert not run["publish"]["skipped"]
+    assert Path(run["publish"]["folder"], "effects.json").exists()
+
+
+def test_training_is_skipped_when_the_model_of_this_data_is_saved(run: dict[str, Any]) -> None:
+    """The same data, code and seed: the saved model is reused, not retrained."""
+    settings = run["settings"]
+    again = stages.train_unless_current(settings.warehouse, settings, "run-again")
+    assert again == {
+        "skipped": True,
+        "model_version": run["train"]["model_version"],
+        "snapshot_hash": run["train"]["snapshot_hash"],
+    }
+
+
+def test_too_few_cases_train_no_model(tmp_path: Path) -> None:
+    """Below the minimum of labelled cases no model is trained; the refusal says why."""
+    settings, _ = _ingested(tmp_path, rows=40, seed=3)
+    trained = stages.train_unless_current(settings.warehouse, settings, RUN)
+    assert trained["skipped"]
+    assert trained["model_version"] is None
+    assert trained["refused"]
+
+
+def test_the_report_is_reused_for_the_same_model_and_k_without_new_files(
+    run: dict[str, Any],
+) -> None:
+    """No file arrived and the latest report is of this model and k: it stands for this run."""
+    settings = run["settings"]
+    model = run["train"]["model_version"]
+    reused = stages.reusable_report(settings.reports_dir, model, settings.k, new_batches=False)
+    assert reused == {
+        "folder": str(settings.reports_dir / "latest"),
+        "run_id": run["report"]["run_id"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "k_more", "new_batches"),
+    [("same", 0, True), ("same", 1, False), ("m-another", 0, False), (None, 0, False)],
+    ids=["a new file arrived", "another k", "another model", "no model"],
+)
+def test_the_report_is_built_again(
+    run: dict[str, Any], model: str | None, k_more: int, new_batches: bool
+) -> None:
+    """A new file, another k or model, or no model at all: the latest report is not reused."""
+    settings = run["settings"]
+    version = run["train"]["model_version"] if model == "same" else model
+    reports = settings.reports_dir
+    assert stages.reusable_report(reports, version, settings.k + k_more, new_batches) is None
+
+
+def test_publishing_is_skipped_when_the_current_snapshot_is_of_this_model(
+    run: dict[str, Any],
+) -> None:
+    """The current snapshot already holds this model: nothing new is published."""
+    settings = run["settings"]
+    model = run["train"]["model_version"]
+    again = stages.publish_unless_current(settings.warehouse, settings, model, "run-again")
+    assert again == {"skipped": True, "folder": run["publish"]["folder"]}
+    assert stages.current_snapshot_of(settings.published_dir, "m-another") is None
+
+
+def test_without_a_model_nothing_is_published(run: dict[str, Any]) -> None:
+    """No model (too few cases): the previous snapshot stays current."""
+    settings = run["settings"]
+    published = stages.publish_unless_current(settings.warehouse, settings, None, "run-none")
+    assert published == {"skipped": True, "folder": None}
+
+
+def test_nothing_is_published_before_the_first_snapshot(tmp_path: Path) -> None:
+    """Without a CURRENT pointer there is no current snapshot of any model."""
+    assert stages.current_snapshot_of(tmp_path, "m-any") is None
+
+
+def test_only_files_not_loaded_before_count_as_new() -> None:
+    """A run whose every file was already loaded brings no new batch."""
+    already = {"status": ALREADY_LOADED}
+    assert not stages.any_new_batch([already, already])
+    assert stages.any_new_batch([already, {"status": LOADED}])
+
+
+def test_an_inbox_not_made_yet_is_passed_over(tmp_path: Path) -> None:
+    """Missing folders are skipped; files in existing ones are found."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("case_id\n", encoding="utf-8")
+    found = stages.files_to_ingest([str(tmp_path / "in"), str(tmp_path / "missing")])
+    assert found == [str(tmp_path / "in" / "a.csv")]
+
+
+def test_a_second_pipeline_stops_while_one_holds_the_warehouse(tmp_path: Path) -> None:
+    """The lock beside the warehouse lets one pipeline write at a time."""
+    warehouse = tmp_path / "w.duckdb"
+    with (
+        stages.pipeline_lock(warehouse, wait_seconds=0),
+        pytest.raises(stages.PipelineBusyError, match="another pipeline run"),
+        stages.pipeline_lock(warehouse, wait_seconds=0),
+    ):
+        pass
+
+
+def test_the_summary_lists_each_file_and_what_each_stage_did(run: dict[str, Any]) -> None:
+    """The run summary names the file's counts, the model and whether stages were reused."""
+    result = {"run_id": RUN, **run}
+    text = stages.summary_markdown(result)
+    assert f"# Nightly run {RUN}" in text
+    assert "| cases.parquet | loaded | 2000 | " in text
+    assert "(trained: no model trained yet)" in text
+    assert "(built)" in text
+    assert "(new)" in text
+
+
+def test_the_effects_table_has_one_row_per_approach(run: dict[str, Any]) -> None:
+    """The published effects as rows for the run's table artifact."""
+    published = Path(run["publish"]["folder"])
+    effects = json.loads((published / "effects.json").read_text(encoding="utf-8"))
+    rows = stages.effects_table(published)
+    assert [r["approach"] for r in rows] == list(effects["population"])
+
+
+def test_the_nightly_flow_is_found_by_its_entry_point() -> None:
+    """``overdue run`` loads the flow through an entry point, not an import of pipelines."""
+    (entry,) = entry_points(group=stages.FLOWS, name="nightly")
+    assert entry.value == "pipelines.nightly:nightly"
+    with pytest.raises(LookupError, match="no flow 'weekly'"):
+        stages.flow_entry_point("weekly")
+
+
+def test_the_package_never_imports_pipelines() -> None:
+    """Prefect wiring depends on the package, never the other way round."""
+    importing = re.compile(r"^\s*(import pipelines|from pipelines)", re.MULTILINE)
+    offenders = [p for p in SRC.rglob("*.py") if importing.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
