@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -150,19 +150,29 @@ def error_messages(error: ValidationError, row: int | None = None) -> list[str]:
     ]
 
 
-def _input_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Keys as contract names (Chinese headers accepted); fields of other roles left out."""
-    out: dict[str, Any] = {}
-    unknown = []
-    for key, value in record.items():
+def case_record(document: Mapping[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    """A case as read from a file or a request: keys as contract names (Chinese aliases
+    accepted), empty values and fields of other roles left out; and the positions (from 1) of
+    keys not in the contract, apart, so that an error can point at one without repeating it."""
+    record: dict[str, Any] = {}
+    unknown: list[int] = []
+    for position, (key, value) in enumerate(document.items(), start=1):
         field = FIELD_BY_NAME.get(key) or contract.FIELD_BY_ZH.get(key)
         if field is None:
-            unknown.append(key)
+            unknown.append(position)
         elif field.name in INPUT_FIELDS and value is not None and value != "":
-            out[field.name] = value
+            record[field.name] = value
+    return record, unknown
+
+
+def _input_record(document: dict[str, Any]) -> dict[str, Any]:
+    """``case_record`` of a file's row; unknown keys (the user's own file) named in the error."""
+    record, unknown = case_record(document)
     if unknown:
-        raise ValueError(f"unknown fields (not in the case-record contract): {sorted(unknown)}")
-    return out
+        keys = list(document)
+        names = sorted(keys[position - 1] for position in unknown)
+        raise ValueError(f"unknown fields (not in the case-record contract): {names}")
+    return record
 
 
 def validated_cases(records: list[dict[str, Any]]) -> pl.DataFrame:

@@ -11,10 +11,14 @@ from serve_support import CASE_EN, Published
 
 from overdue.case_input import INPUT_FIELDS, CaseInput, cases_frame, validated_cases
 from overdue.features import build_features
-from overdue.models.estimate import estimate_case
+from overdue.models.estimate import (
+    CaseEstimator,
+    approach_estimates,
+    direct_features,
+    estimate_case,
+)
 from overdue.publish import Snapshot, current_snapshot_path, load_snapshot
 from overdue.serve.advice import advice
-from overdue.serve.estimates import CaseEstimator, direct_features
 from overdue.serve.guard import TokenBuckets, pii_reasons, token_ok
 from overdue.serve.i18n import pick_lang
 from overdue.serve.parsing import read_case, validation_errors
@@ -52,13 +56,27 @@ def test_one_pass_answers_equal_scikit_learn(snapshot: Snapshot, past_cases: pl.
 def test_batched_estimates_equal_estimate_case(
     snapshot: Snapshot, past_cases: pl.DataFrame
 ) -> None:
-    """One batched pass gives, case by case, exactly what estimate_case gives."""
-    estimator = CaseEstimator(snapshot.bundle, k=10, probe=past_cases.head(1))
-    assert estimator.direct_features
-    batched = estimator.estimate_frame(past_cases)
+    """One batched pass gives, case by case, exactly what estimate_case gives alone."""
+    batched = CaseEstimator(snapshot.bundle, k=10).estimate_frame(past_cases)
     assert len(batched) == past_cases.height
-    for i, answer in list(enumerate(batched))[:: past_cases.height // 10]:  # estimate_case: slow
+    for i, answer in list(enumerate(batched))[:: past_cases.height // 10]:
         assert answer == estimate_case(snapshot.bundle, past_cases[i], 10)
+
+
+def test_design_row_estimates_equal_the_model_on_frames(
+    snapshot: Snapshot, past_cases: pl.DataFrame
+) -> None:
+    """The approaches' numbers from substituted design rows equal the model's on substituted
+    frames (``approach_estimates``, what ``overdue estimate --cases`` writes)."""
+    model = snapshot.bundle.model
+    frames = approach_estimates(model, build_features(past_cases.lazy()).collect())
+    batched = CaseEstimator(snapshot.bundle, k=10).estimate_frame(past_cases)
+    for answer, expected in zip(batched, frames.iter_rows(named=True), strict=True):
+        for row in answer["approaches"]:
+            code = row["approach"]
+            assert row["p"] == round(expected[f"p_{code}"], 4)
+            assert row["low"] == round(expected[f"p_{code}_low"], 4)
+            assert row["high"] == round(expected[f"p_{code}_high"], 4)
 
 
 def test_design_rows_equal_the_design_matrix(snapshot: Snapshot, past_cases: pl.DataFrame) -> None:
@@ -179,3 +197,10 @@ def test_the_holder_keeps_serving_when_the_pointer_is_broken(published: Publishe
     holder.load_now()
     assert holder.served is before
     assert holder.error == REFUSED
+
+
+def test_the_service_reads_a_case_as_the_cli_does() -> None:
+    """A request body and a case file with the same keys give the same validated case."""
+    case, problems = read_case(json.dumps(CASE_EN).encode())
+    assert case is not None and not problems
+    assert cases_frame([case]).equals(validated_cases([CASE_EN]))

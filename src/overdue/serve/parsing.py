@@ -7,8 +7,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from overdue.case_input import INPUT_FIELDS, CaseInput
-from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH
+from overdue.case_input import CaseInput, case_record
+from overdue.contract import FIELD_BY_NAME
 from overdue.serve.guard import pii_reasons
 from overdue.serve.i18n import error_message, pii_kind_label
 
@@ -82,20 +82,3 @@ def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def case_record(document: Any) -> tuple[dict[str, Any], list[int]]:
-    """Keys as contract names (Chinese aliases accepted); other roles' fields left out.
-
-    Mirrors how ``overdue estimate --case`` reads a case file; returns the positions (from 1) of
-    unknown keys apart, so that an error can point at one without repeating it.
-    """
-    record: dict[str, Any] = {}
-    unknown: list[int] = []
-    for position, (key, value) in enumerate(document.items(), start=1):
-        field = FIELD_BY_NAME.get(key) or FIELD_BY_ZH.get(key)
-        if field is None:
-            unknown.append(position)
-        elif field.name in INPUT_FIELDS and value is not None and value != "":
-            record[field.name] = value
-    return record, unknown

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from overdue.case_input import CaseInput, cases_frame
+from overdue.models.estimate import CaseEstimator
 from overdue.publish import CURRENT, Snapshot, SnapshotError, current_snapshot_path, load_snapshot
-from overdue.serve.estimates import CaseEstimator
 from overdue.serve.page import DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,14 @@ def prepare(folder: Path, k: int) -> Served:
     """Load a snapshot folder and compile its models (seconds; never on a request's path)."""
     snapshot = load_snapshot(folder)
     probe = cases_frame([CaseInput(**{n: v for n, v in DEFAULTS.items() if v not in (None, "")})])
-    estimator = CaseEstimator(snapshot.bundle, k, probe)
+    estimator = CaseEstimator(snapshot.bundle, k)
+    estimator.estimate_frame(probe)  # warm: the typical case's row, the feature query
     manifest = snapshot.manifest
     info = {
         "run_id": manifest.get("run_id", folder.name),
         "model_version": snapshot.bundle.version,
         "data_snapshot_hash": manifest.get("data_snapshot_hash"),
         "published_at": manifest.get("published_at"),
-        "direct_features": estimator.direct_features,
     }
     return Served(snapshot, estimator, time.time(), info)
 
