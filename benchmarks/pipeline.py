@@ -74,6 +74,8 @@ def with_prefect(inbox: Path, folder: Path) -> tuple[dict[str, float], float]:
         state = nightly(paths=[str(inbox)], return_state=True)
         total = time.perf_counter() - start
         run_id = state.state_details.flow_run_id
+        if run_id is None:
+            raise RuntimeError("the nightly flow ran without a flow run id")
         with get_client(sync_client=True) as client:
             runs = client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))

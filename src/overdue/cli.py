@@ -448,7 +448,7 @@ def estimate(
     except (ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     if cases is not None:
-        estimates = estimate_many(bundle, frame)
+        estimates = estimate_many(bundle, frame, settings.k)
         estimates.write_csv(out)
         console.print(f"wrote estimates for {estimates.height:,} cases to {out}")
         return

@@ -95,7 +95,11 @@ def test_covariance_assumes_scikit_learns_penalty(
     lr = gam[-1]
     residual = 1 / (1 + np.exp(-lr.decision_function(basis))) - y
     gradient = lr.C * basis.T @ residual + lr.coef_[0]
-    assert np.abs(gradient).max() < 1e-2 * np.abs(lr.coef_).max()
+    if_mean_loss = lr.C / len(y) * basis.T @ residual + lr.coef_[0]  # another convention
+    # lbfgs stops at a tolerance: the gradient is small against the penalty's own gradient
+    # (the coefficients), and far smaller than under the other convention
+    assert np.abs(gradient).max() < 5e-2 * np.abs(lr.coef_).max()
+    assert np.abs(gradient).max() < 0.2 * np.abs(if_mean_loss).max()
     assert abs(residual.sum()) < 1e-2 * len(y)  # the intercept: unpenalised
     assert np.allclose(model.covariance, model.covariance.T)
     assert np.linalg.eigvalsh(model.covariance).min() > 0
@@ -166,8 +170,8 @@ def test_bundle_reloads_with_identical_estimates(
     folder = save_bundle(model, {"model_version": "m-test", "run_id": "r1"}, tmp_path / "m")
     loaded = load_bundle(folder)
     cases = population.cases.head(300)
-    before = estimate_many(Bundle(model, {"model_version": "m-test"}), cases)
-    after = estimate_many(loaded, cases)
+    before = estimate_many(Bundle(model, {"model_version": "m-test"}), cases, 10)
+    after = estimate_many(loaded, cases, 10)
     assert before.equals(after)
     assert loaded.version == "m-test"
 

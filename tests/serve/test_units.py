@@ -7,16 +7,13 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from scipy.special import expit, logit
 from serve_support import CASE_EN, Published
 
 from overdue.case_input import INPUT_FIELDS, CaseInput, cases_frame, validated_cases
+from overdue.contract import APPROACHES
 from overdue.features import build_features
-from overdue.models.estimate import (
-    CaseEstimator,
-    approach_estimates,
-    direct_features,
-    estimate_case,
-)
+from overdue.models.estimate import CaseEstimator, direct_features, estimate_case
 from overdue.publish import Snapshot, current_snapshot_path, load_snapshot
 from overdue.serve.advice import advice
 from overdue.serve.guard import TokenBuckets, pii_reasons, token_ok
@@ -42,14 +39,18 @@ def past_cases(published: Published) -> pl.DataFrame:
 
 
 def test_one_pass_answers_equal_scikit_learn(snapshot: Snapshot, past_cases: pl.DataFrame) -> None:
-    """The one-pass probabilities equal the calibrated pipeline's, on rows with missing values
-    and an approach no model saw; each interval holds its estimate and is not empty."""
+    """The one-pass probabilities equal the stacked components' own predictions, on rows with
+    missing values and an approach no model saw; each interval holds its estimate and is not
+    empty."""
     model = snapshot.bundle.model
     x = model.design.matrix(build_features(past_cases.lazy()).collect())
     x[:5, model.design.features.index("approach")] = 99
     x[5:10, 3] = np.nan
     p, low, high = model.predict_matrix(x)
-    assert np.allclose(p, model.calibrated.predict_proba(x)[:, 1], rtol=0, atol=1e-12)
+    spline = model.advising.predict_proba(x)[:, 1]
+    boosting = model.boosting.predict_proba(x)[:, 1]
+    log_odds = model.stack @ np.array([np.ones(len(x)), logit(spline), logit(boosting)])
+    assert np.allclose(p, expit(log_odds), rtol=0, atol=1e-9)
     assert np.all((low <= p) & (p <= high)) and np.all(high - low > 0)
 
 
@@ -63,39 +64,39 @@ def test_batched_estimates_equal_estimate_case(
         assert answer == estimate_case(snapshot.bundle, past_cases[i], 10)
 
 
-def test_design_row_estimates_equal_the_model_on_frames(
+def test_approach_table_equals_the_model_on_substituted_frames(
     snapshot: Snapshot, past_cases: pl.DataFrame
 ) -> None:
-    """The approaches' numbers from substituted design rows equal the model's on substituted
-    frames (``approach_estimates``, what ``overdue estimate --cases`` writes)."""
+    """The table ``overdue estimate --cases`` writes and every answer's approaches equal the
+    model on frames whose approach column was replaced (substituted design columns are
+    substituted frame columns)."""
     model = snapshot.bundle.model
-    frames = approach_estimates(model, build_features(past_cases.lazy()).collect())
-    batched = CaseEstimator(snapshot.bundle, k=10).estimate_frame(past_cases)
-    for answer, expected in zip(batched, frames.iter_rows(named=True), strict=True):
-        for row in answer["approaches"]:
-            code = row["approach"]
-            assert row["p"] == round(expected[f"p_{code}"], 4)
-            assert row["low"] == round(expected[f"p_{code}_low"], 4)
-            assert row["high"] == round(expected[f"p_{code}_high"], 4)
-
-
-def test_design_rows_equal_the_design_matrix(snapshot: Snapshot, past_cases: pl.DataFrame) -> None:
-    """The frame-free design row equals Design.matrix, nulls, infinite ratios (as missing) and
-    categories included."""
+    features = build_features(past_cases.lazy()).collect()
     estimator = CaseEstimator(snapshot.bundle, k=10)
-    first = pl.int_range(pl.len()) == 0
-    features = (
-        build_features(past_cases.lazy())
-        .collect()
-        .with_columns(
-            pl.when(first).then(float("inf")).otherwise("penalty_share").alias("penalty_share")
-        )
-    )
-    matrix = snapshot.bundle.model.design.matrix(features)
-    rows = np.array([estimator.design_row(r) for r in features.iter_rows(named=True)])
-    assert np.array_equal(np.isnan(rows), np.isnan(matrix))
-    assert np.array_equal(np.nan_to_num(rows), np.nan_to_num(matrix))
-    assert np.isnan(rows[0, estimator.column["penalty_share"]])
+    table = estimator.approach_table(past_cases)
+    answers = estimator.estimate_frame(past_cases)
+    assert table["case_id"].to_list() == past_cases["case_id"].to_list()
+    for code in APPROACHES:
+        p, low, high = model.predict_with_interval(features.with_columns(approach=pl.lit(code)))
+        assert np.allclose(table[f"p_{code}"], p.round(6), rtol=0, atol=1e-9)
+        assert np.allclose(table[f"p_{code}_low"], low.round(6), rtol=0, atol=1e-9)
+        assert np.allclose(table[f"p_{code}_high"], high.round(6), rtol=0, atol=1e-9)
+        shown = [
+            next(a for a in answer["approaches"] if a["approach"] == code) for answer in answers
+        ]
+        assert [a["p"] for a in shown] == [round(float(v), 4) for v in p]
+        assert [a["high"] for a in shown] == [round(float(v), 4) for v in high]
+
+
+def test_cases_sharing_an_id_are_estimated_apart(
+    snapshot: Snapshot, past_cases: pl.DataFrame
+) -> None:
+    """Two different cases under one id keep their own answers, in order."""
+    estimator = CaseEstimator(snapshot.bundle, k=10)
+    twins = past_cases.head(2).with_columns(case_id=pl.lit("same"))
+    table = estimator.approach_table(twins)
+    alone = pl.concat([estimator.approach_table(twins[i]) for i in range(2)])
+    assert table.equals(alone)
 
 
 def test_direct_features_equal_build_features(past_cases: pl.DataFrame) -> None:

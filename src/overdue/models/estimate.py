@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Final
 
 import numpy as np
@@ -12,7 +11,6 @@ from overdue.contract import APPROACHES
 from overdue.features import DOCS, FEATURE_BY_NAME, FEATURES, HISTORY, Encoding, build_features
 from overdue.i18n import NOTE
 from overdue.models.registry import Bundle
-from overdue.models.train import OutcomeModel
 
 THIN_DATA: Final = 30
 """Fewer similar past cases than this that asked for an approach: the estimate leans on the model
@@ -75,19 +73,6 @@ def shown_count(n: int, k: int) -> int | str:
     return n if n >= k else f"<{k}"
 
 
-def _with_approach(frame: pl.DataFrame, code: str) -> pl.DataFrame:
-    return frame.with_columns(pl.lit(code).alias("approach"))
-
-
-def approach_estimates(model: OutcomeModel, features: pl.DataFrame) -> pl.DataFrame:
-    """``case_id`` and ``p_<approach>``, ``p_<approach>_low``, ``p_<approach>_high`` per row."""
-    columns: dict[str, Any] = {"case_id": features["case_id"]}
-    for code in APPROACHES:
-        p, low, high = model.predict_with_interval(_with_approach(features, code))
-        columns |= {f"p_{code}": p, f"p_{code}_low": low, f"p_{code}_high": high}
-    return pl.DataFrame(columns)
-
-
 def direct_features(cases: pl.LazyFrame) -> pl.DataFrame:
     """``build_features`` of cases without a debtor history, in one select instead of a join plan.
 
@@ -111,45 +96,30 @@ def case_features(cases: pl.DataFrame) -> pl.DataFrame:
     return build_features(cases.lazy()).collect()
 
 
+TABLE_CHUNK: Final = 20_000
+"""Cases per pass of ``CaseEstimator.approach_table`` (7 design rows each): bounded memory."""
+
+
 class CaseEstimator:
     """Per-case estimates from one model bundle: the one implementation behind
-    ``overdue estimate --case`` (``estimate_case``) and the service's batches.
+    ``overdue estimate --case`` and ``--cases`` and the service's batches.
 
-    A case's features are built once (``case_features``) and turned into one design row; the
-    19 rows a case needs (as entered, under each of the six approaches, and with each driver
-    group set to a typical case's values) go through the model in one call, for every case of
-    a batch at once. Substituting columns of the design matrix is the same as substituting
-    columns of the frame first, since ``Design.matrix`` reads each column on its own (a test
-    checks the approaches against ``approach_estimates``).
+    A batch's features are built once (``case_features``, one polars query) and turned into
+    design rows by the model's own ``Design.matrix``. The rows a case needs (as entered, under
+    each of the six approaches and, for the counselor's answer, with each driver group set to a
+    typical case's values) go through the model in one call, for every case of a batch at once.
+    Substituting columns of the design matrix is the same as substituting columns of the frame
+    first, since ``Design.matrix`` reads each column on its own.
     """
 
     def __init__(self, bundle: Bundle, k: int) -> None:
         self.bundle = bundle
         self.k = k
-        self.features_order = bundle.model.design.features
-        self.column = {name: i for i, name in enumerate(self.features_order)}
-        self.levels: list[dict[str, float] | None] = [
-            {level: float(i) for i, level in enumerate(FEATURE_BY_NAME[name].levels)}
-            if FEATURE_BY_NAME[name].encoding is Encoding.CATEGORY
-            else None
-            for name in self.features_order
-        ]
+        self.column = {name: i for i, name in enumerate(bundle.model.design.features)}
         self.approach_column = self.column["approach"]
-        approach_levels = self.levels[self.approach_column] or {}
-        self.approach_levels = [approach_levels[code] for code in APPROACHES]
+        levels = FEATURE_BY_NAME["approach"].levels  # Design.matrix writes a level's index
+        self.approach_levels = np.array([float(levels.index(code)) for code in APPROACHES])
         self._reference: np.ndarray | None = None
-
-    def design_row(self, row: dict[str, Any]) -> np.ndarray:
-        """``Design.matrix`` of one feature row, without building a frame."""
-        out = np.empty(len(self.features_order))
-        for i, name in enumerate(self.features_order):
-            value = row[name]
-            levels = self.levels[i]
-            if levels is not None:
-                out[i] = levels.get(value, math.nan) if isinstance(value, str) else math.nan
-            else:
-                out[i] = math.nan if value is None or math.isinf(value) else float(value)
-        return out
 
     def reference_row(self, features: pl.DataFrame) -> np.ndarray:
         """The design row of a typical case (the bundle's reference values), cached."""
@@ -161,8 +131,34 @@ class CaseEstimator:
                 for group in DRIVER_GROUPS.values()
                 for name in group
             )
-            self._reference = self.design_row(typical.row(0, named=True))
+            self._reference = self.bundle.model.design.matrix(typical)[0]
         return self._reference
+
+    def _features(self, cases: pl.DataFrame) -> pl.DataFrame:
+        """The cases' features in their order, built under temporary ids so that cases sharing
+        an id cannot meet in the debtor-history join."""
+        temporary = cases.with_columns(pl.int_range(pl.len()).cast(pl.String).alias("case_id"))
+        features = case_features(temporary)
+        return features.sort(pl.col("case_id").cast(pl.Int64))
+
+    def _predict(
+        self, features: pl.DataFrame, *, drivers: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """P, low and high per case (rows) for: as entered, each approach, and (``drivers``)
+        each driver group at a typical case's values (columns, in that order)."""
+        rows = self.bundle.model.design.matrix(features)
+        groups = list(DRIVER_GROUPS.values()) if drivers else []
+        n_approaches = len(APPROACHES)
+        per_case = 1 + n_approaches + len(groups)
+        x = np.repeat(rows, per_case, axis=0).reshape(len(rows), per_case, -1)
+        x[:, 1 : 1 + n_approaches, self.approach_column] = self.approach_levels
+        if groups:
+            reference = self.reference_row(features)
+            for g, group in enumerate(groups):
+                columns = [self.column[name] for name in group if name in self.column]
+                x[:, 1 + n_approaches + g, columns] = reference[columns]
+        p, low, high = self.bundle.model.predict_matrix(x.reshape(len(rows) * per_case, -1))
+        return p.reshape(len(rows), -1), low.reshape(len(rows), -1), high.reshape(len(rows), -1)
 
     def estimate(self, cases: pl.DataFrame) -> dict[str, Any]:
         """Everything a counselor sees for the first case of ``cases``."""
@@ -171,32 +167,29 @@ class CaseEstimator:
     def estimate_frame(
         self, cases: pl.DataFrame, case_ids: list[str] | None = None
     ) -> list[dict[str, Any]]:
-        """``estimate`` of every case of a validated frame (``cases_frame``), in one pass.
-
-        The cases' features are built together (one polars query for the batch) under
-        temporary ids, so cases that share an id cannot meet in the debtor-history join;
-        answers carry ``case_ids`` (default: the frame's).
-        """
+        """``estimate`` of every case of a validated frame (``cases_frame``), in one pass;
+        answers carry ``case_ids`` (default: the frame's)."""
         ids = list(cases["case_id"]) if case_ids is None else case_ids
-        features = case_features(
-            cases.with_columns(pl.format("case-{}", pl.int_range(pl.len())).alias("case_id"))
-        )
-        order = {case_id: i for i, case_id in enumerate(features["case_id"])}
-        rows = [features.row(order[f"case-{i}"], named=True) for i in range(cases.height)]
-        reference = self.reference_row(features)
-        groups = list(DRIVER_GROUPS.values())
-        n_approaches, per_case = len(APPROACHES), 1 + len(APPROACHES) + len(groups)
-        n = len(rows)
-        x = np.empty((n * per_case, len(self.features_order)))
-        for c, row in enumerate(rows):
-            block = x[c * per_case : (c + 1) * per_case]
-            block[:] = self.design_row(row)
-            block[1 : 1 + n_approaches, self.approach_column] = self.approach_levels
-            for g, group in enumerate(groups):
-                columns = [self.column[name] for name in group if name in self.column]
-                block[1 + n_approaches + g, columns] = reference[columns]
-        p, low, high = (a.reshape(n, per_case) for a in self.bundle.model.predict_matrix(x))
-        return [self._result(ids[c], rows[c], p[c], low[c], high[c]) for c in range(n)]
+        features = self._features(cases)
+        p, low, high = self._predict(features, drivers=True)
+        rows = features.iter_rows(named=True)
+        return [self._result(ids[c], row, p[c], low[c], high[c]) for c, row in enumerate(rows)]
+
+    def approach_table(self, cases: pl.DataFrame) -> pl.DataFrame:
+        """``case_id`` and ``p_<approach>``, ``p_<approach>_low``, ``p_<approach>_high`` per
+        case (6 decimals), the numbers ``estimate`` gives, in passes of ``TABLE_CHUNK``."""
+        parts = []
+        for chunk in cases.iter_slices(TABLE_CHUNK):
+            p, low, high = self._predict(self._features(chunk), drivers=False)
+            columns: dict[str, Any] = {"case_id": chunk["case_id"]}
+            for i, code in enumerate(APPROACHES, start=1):
+                columns |= {
+                    f"p_{code}": p[:, i],
+                    f"p_{code}_low": low[:, i],
+                    f"p_{code}_high": high[:, i],
+                }
+            parts.append(pl.DataFrame(columns).with_columns(pl.exclude("case_id").round(6)))
+        return pl.concat(parts) if parts else pl.DataFrame({"case_id": cases["case_id"]})
 
     def _result(
         self,
@@ -254,7 +247,6 @@ def estimate_case(bundle: Bundle, cases: pl.DataFrame, k: int) -> dict[str, Any]
     return CaseEstimator(bundle, k).estimate(cases)
 
 
-def estimate_many(bundle: Bundle, cases: pl.DataFrame) -> pl.DataFrame:
+def estimate_many(bundle: Bundle, cases: pl.DataFrame, k: int) -> pl.DataFrame:
     """One row per case: ``case_id`` and the six probabilities with their intervals."""
-    estimates = approach_estimates(bundle.model, case_features(cases))
-    return estimates.with_columns(pl.exclude("case_id").round(6))
+    return CaseEstimator(bundle, k).approach_table(cases)

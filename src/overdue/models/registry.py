@@ -22,17 +22,18 @@ from overdue.models.train import OutcomeModel
 
 ESTIMATORS_FILE: Final = "estimators.skops"
 METADATA_FILE: Final = "bundle.json"
-ESTIMATORS: Final = ("calibrated", "covariance", "baseline")
+ESTIMATORS: Final = ("advising", "boosting", "stack", "covariance", "baseline")
 """The ``OutcomeModel`` attributes saved in the skops file, under these names."""
 TRUSTED_TYPES: Final = frozenset(
     {
+        "functools.partial",  # with check_array: how gradient boosting stores its input check
         "numpy.dtype",
         "overdue.models.design.ApproachInteractions",
         "overdue.models.design.Design",
         "scipy._lib.array_api_compat.numpy._aliases.asarray",
         "scipy.interpolate._bsplines.BSpline",
-        "sklearn.calibration._CalibratedClassifier",
-        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.utils.validation.check_array",
     }
 )
 """Types beyond skops' defaults that our bundles contain; a file asking for any other is refused."""
@@ -115,6 +116,8 @@ def save_bundle(model: OutcomeModel, metadata: dict[str, Any], folder: Path) -> 
         "metrics": model.metrics,
         "period": model.period,
         "sizes": model.sizes,
+        "choice": model.choice,
+        "interval_spread": model.interval_spread,
         **model.extra,
     }
     (folder / METADATA_FILE).write_text(
@@ -178,6 +181,8 @@ def load_bundle(folder: Path) -> Bundle:
         metrics=metadata["metrics"],
         period=metadata["period"],
         sizes=metadata["sizes"],
+        choice=metadata["choice"],
+        interval_spread=float(metadata["interval_spread"]),
         extra=extra,
     )
     return Bundle(model, metadata)

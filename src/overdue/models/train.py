@@ -1,6 +1,15 @@
-"""Outcome models: a time-based split, the advising model (a spline logistic regression with
-Platt calibration and its coefficients' covariance) and, for comparison in ``metrics``, a
-calibrated gradient-boosting model and two baselines."""
+"""The advising model of P(agreement | case, approach), chosen by the data at hand.
+
+Two components are fitted on the oldest cases: a spline logistic regression whose penalty and
+approach interactions are chosen by held-out log loss on the calibration period
+(``choose_penalty``), and histogram gradient boosting (thresholds and interactions the
+additive model cannot draw). A logistic regression on their log-odds, fitted on the
+calibration period, weighs them (non-negative weights: a component can drop out) and
+calibrates the result in one step. Per-case intervals: the spline component's coefficient
+covariance gives the sampling part; ``interval_spread`` adds, on the log-odds scale, the error
+that covariance cannot see (bias, selection), set from the self-check (0 until then). The newest
+cases test it all, beside two baselines.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +20,21 @@ import numpy as np
 import polars as pl
 from scipy.special import expit
 from sklearn.base import ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 
 from overdue.contract import APPROACHES
 from overdue.features import APPROACH, CONTEXT_FEATURES, HISTORY, PREPARATION
-from overdue.models.design import Design, gradient_boosting, logistic_baseline, spline_logistic
+from overdue.models.design import (
+    ApproachInteractions,
+    Design,
+    gradient_boosting,
+    logistic_baseline,
+    spline_basis,
+    spline_logistic,
+)
 from overdue.models.metrics import probability_metrics
 
 ADVISING_DESIGN: Final = Design(
@@ -26,16 +43,24 @@ ADVISING_DESIGN: Final = Design(
 """What the advising model reads: context, the debtor's history and the actions, never the
 plan terms, process or outcome fields."""
 
-ADVISING_METRICS: Final = "spline_logistic_calibrated"
+ADVISING_METRICS: Final = "advising_stack"
 """The advising model's name in ``metrics``."""
 TEST_SHARE: Final = 0.2
 CALIBRATION_SHARE: Final = 0.2  # of what is left after the test set
 ADVISING_MAX_ROWS: Final = 300_000
-"""The advising model learns from at most this many of the training cases (a random subset):
-a few hundred coefficients are pinned down long before, and the fit stays within minutes."""
+"""The spline component learns from at most this many of the training cases (a random subset):
+its few hundred coefficients are pinned down long before, and the fit stays within minutes."""
+PENALTY_GRID: Final = (0.0003, 0.001, 0.003, 0.01, 0.03)
+"""Candidate inverse ridge penalties ``C`` (scikit-learn's: the penalty's weight against the
+summed log loss, i.e. a coefficient's prior variance whatever the number of cases)."""
+SCALE_GRID: Final = (0.0, 0.25, 0.5, 1.0)
+"""Candidate weights of the approach interactions (0: approach effects the same for all)."""
+SELECTION_ROWS: Final = 60_000
+"""Penalty and interactions are chosen on fits to at most this many training cases."""
 COVARIANCE_CHUNK: Final = 50_000
 MIN_LABELLED: Final = 200
 """Fewer labelled cases than this and the models refuse to fit."""
+Z_95: Final = 1.959964
 
 
 class TooFewCasesError(ValueError):
@@ -65,23 +90,23 @@ def time_split(frame: pl.DataFrame) -> TimeSplit:
 
 @dataclass
 class OutcomeModel:
-    """The calibrated advising model of P(label | features), its coefficients' covariance for
-    intervals, and the logistic baseline."""
+    """The advising model: its two components, their stacking (intercept and weights on the
+    components' log-odds), the spline component's coefficient covariance, the extra log-odds
+    spread of the intervals, what was chosen and how it did, and the logistic baseline."""
 
     design: Design
     label: str
-    calibrated: CalibratedClassifierCV
+    advising: Pipeline
+    boosting: HistGradientBoostingClassifier
+    stack: np.ndarray
     covariance: np.ndarray
     baseline: ClassifierMixin
     metrics: dict[str, dict[str, float]]
     period: dict[str, str]
     sizes: dict[str, int]
+    choice: dict[str, Any]
+    interval_spread: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def advising(self) -> Pipeline:
-        """The advising model's pipeline (spline basis, then the logistic regression)."""
-        return self.calibrated.estimator.estimator  # the fitted pipeline inside FrozenEstimator
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probabilities for the rows of a feature frame."""
@@ -94,20 +119,17 @@ class OutcomeModel:
         return self.predict_matrix(self.design.matrix(frame))
 
     def predict_matrix(
-        self, x: np.ndarray, z: float = 1.96
+        self, x: np.ndarray, z: float = Z_95
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Probability and interval for design-matrix rows: the log-odds ± z standard errors
-        (from the coefficients' covariance), each through the calibration."""
-        gam = self.advising
-        basis = gam[:-1].transform(x)
-        log_odds = gam[-1].decision_function(basis)
-        with_intercept = np.column_stack([np.ones(len(basis)), basis])
-        se = np.sqrt(np.maximum(((with_intercept @ self.covariance) * with_intercept).sum(1), 0))
-        # scikit-learn has no public way to apply a fitted sigmoid calibration to other scores
-        # (here log-odds ± z·se); refitting it publicly would change every saved number.
-        platt = self.calibrated.calibrated_classifiers_[0].calibrators[0]
-        p, a, b = (platt.predict(log_odds + shift) for shift in (0.0, -z * se, z * se))
-        return p, np.minimum(a, b), np.maximum(a, b)
+        """Probability and interval for design-matrix rows: the stacked log-odds ± z standard
+        errors, the spline component's (from its covariance, times its weight) and
+        ``interval_spread`` added in quadrature."""
+        spline, se = spline_log_odds(self.advising, self.covariance, x)
+        log_odds = self.stack[0] + self.stack[1] * spline
+        if self.stack[2] != 0:
+            log_odds = log_odds + self.stack[2] * self.boosting.decision_function(x)
+        spread = z * np.sqrt((self.stack[1] * se) ** 2 + self.interval_spread**2)
+        return expit(log_odds), expit(log_odds - spread), expit(log_odds + spread)
 
     def predict_by_approach(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """P(label) had each row asked for each approach, everything else as it is."""
@@ -117,13 +139,89 @@ class OutcomeModel:
         }
 
 
+def spline_log_odds(
+    gam: Pipeline, covariance: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The spline component's log-odds and their standard errors from its covariance."""
+    basis = gam[:-1].transform(x)
+    log_odds = gam[-1].decision_function(basis)
+    with_intercept = np.column_stack([np.ones(len(basis)), basis])
+    se = np.sqrt(np.maximum(((with_intercept @ covariance) * with_intercept).sum(1), 0))
+    return log_odds, se
+
+
+def _subsample(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    if len(rows) <= cap:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, cap, replace=False))
+
+
+def choose_penalty(
+    design: Design,
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    x_held: np.ndarray,
+    y_held: np.ndarray,
+) -> dict[str, Any]:
+    """The spline component's ``C`` and interaction ``scale`` with the least held-out log loss.
+
+    A coordinate search over ``PENALTY_GRID`` x ``SCALE_GRID`` (C at the middle scale, then the
+    scale at that C, then C again at that scale); the bases are fitted once. Returns the choice
+    and every pair tried with its held-out log loss.
+    """
+    main = spline_basis(design, range(len(design.features))).fit(x_fit)
+    interactions = ApproachInteractions(design, 1.0).fit(x_fit)
+    fit_main, fit_inter = main.transform(x_fit), interactions.transform(x_fit)
+    held_main, held_inter = main.transform(x_held), interactions.transform(x_held)
+    tried: dict[tuple[float, float], float] = {}
+
+    def held_out_loss(c: float, scale: float) -> float:
+        if (c, scale) not in tried:
+            fit_x = np.hstack([fit_main, scale * fit_inter]) if scale else fit_main
+            held_x = np.hstack([held_main, scale * held_inter]) if scale else held_main
+            lr = LogisticRegression(C=c, max_iter=5000).fit(fit_x, y_fit)
+            p = lr.predict_proba(held_x)[:, 1]
+            tried[c, scale] = float(log_loss(y_held, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
+        return tried[c, scale]
+
+    scale = SCALE_GRID[len(SCALE_GRID) // 2]
+    c = min(PENALTY_GRID, key=lambda value: held_out_loss(value, scale))
+    scale = min(SCALE_GRID, key=lambda value: held_out_loss(c, value))
+    c = min(PENALTY_GRID, key=lambda value: held_out_loss(value, scale))
+    return {
+        "c": c,
+        "scale": scale,
+        "tried": [
+            {"c": key[0], "scale": key[1], "held_out_log_loss": loss}
+            for key, loss in sorted(tried.items())
+        ],
+    }
+
+
+def stack_components(log_odds: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Intercept and non-negative weights on the components' log-odds (columns) by unpenalised
+    logistic regression on held-out cases; a component whose weight comes out negative is
+    dropped (weight 0) and the rest refitted."""
+    used = list(range(log_odds.shape[1]))
+    while True:
+        lr = LogisticRegression(C=np.inf, max_iter=1000).fit(log_odds[:, used], y)
+        weights = lr.coef_[0]
+        if (weights >= 0).all() or len(used) == 1:
+            break
+        used.pop(int(np.argmin(weights)))
+    out = np.zeros(log_odds.shape[1] + 1)
+    out[0] = lr.intercept_[0]
+    out[1 + np.array(used)] = np.maximum(weights, 0)
+    return out
+
+
 def fit_outcome_model(
     features: pl.DataFrame,
     label: str = "y_agreement",
     seed: int = 0,
     design: Design = ADVISING_DESIGN,
 ) -> OutcomeModel:
-    """Train on the oldest cases, calibrate on the next, test on the newest."""
+    """Train on the oldest cases, choose and stack on the next, test on the newest."""
     data = features.filter(pl.col(label).is_not_null())
     if data.height < MIN_LABELLED:
         raise TooFewCasesError(
@@ -133,53 +231,64 @@ def fit_outcome_model(
     split = time_split(data)
     x = design.matrix(data)
     y = data[label].to_numpy().astype(np.int8)
-    if len(np.unique(y[split.train])) < 2:
-        raise TooFewCasesError(f"every training case has the same {label}: nothing to learn")
+    if len(np.unique(y[split.train])) < 2 or len(np.unique(y[split.calibration])) < 2:
+        raise TooFewCasesError(
+            f"the training or the calibration cases all have the same {label}: nothing to learn"
+        )
 
-    learn = split.train
-    if len(learn) > ADVISING_MAX_ROWS:
-        learn = np.sort(np.random.default_rng(seed).choice(learn, ADVISING_MAX_ROWS, replace=False))
-    gam = spline_logistic(design).fit(x[learn], y[learn])
+    held = split.calibration
+    selection = _subsample(split.train, SELECTION_ROWS, seed)
+    choice = choose_penalty(design, x[selection], y[selection], x[held], y[held])
+    learn = _subsample(split.train, ADVISING_MAX_ROWS, seed)
+    gam = spline_logistic(design, choice["c"], choice["scale"]).fit(x[learn], y[learn])
     covariance = coefficient_covariance(gam, x[learn])
-    # Platt scaling: smooth, so per-case estimates keep their order and spacing
-    calibrated = _platt(gam, x[split.calibration], y[split.calibration])
     gbm = gradient_boosting(design.categorical, seed).fit(x[split.train], y[split.train])
-    fit_rows = np.concatenate([split.train, split.calibration])
+    held_spline = gam.decision_function(x[held])
+    held_boosting = gbm.decision_function(x[held])
+    stack = stack_components(np.column_stack([held_spline, held_boosting]), y[held])
+    choice |= {
+        "stack": {
+            "intercept": float(stack[0]),
+            "spline": float(stack[1]),
+            "boosting": float(stack[2]),
+        },
+        "boosting_iterations": int(gbm.n_iter_),
+    }
+    fit_rows = np.concatenate([split.train, held])
     baseline = logistic_baseline(design).fit(x[fit_rows], y[fit_rows])
+    model = OutcomeModel(design, label, gam, gbm, stack, covariance, baseline, {}, {}, {}, choice)
 
     test_x, test_y = x[split.test], y[split.test]
-    prior = np.full(len(test_y), y[fit_rows].mean())
-    metrics = {
-        ADVISING_METRICS: probability_metrics(test_y, calibrated.predict_proba(test_x)[:, 1]),
-        "gradient_boosting_calibrated": probability_metrics(
-            test_y,
-            _platt(gbm, x[split.calibration], y[split.calibration]).predict_proba(test_x)[:, 1],
-        ),
+    alone = {
+        "spline_logistic_calibrated": (stack_components(held_spline[:, None], y[held]), gam),
+        "gradient_boosting_calibrated": (stack_components(held_boosting[:, None], y[held]), gbm),
+    }
+    model.metrics = {
+        ADVISING_METRICS: probability_metrics(test_y, model.predict_matrix(test_x)[0]),
+        **{
+            name: probability_metrics(
+                test_y, expit(weights[0] + weights[1] * part.decision_function(test_x))
+            )
+            for name, (weights, part) in alone.items()
+        },
         "logistic_baseline": probability_metrics(test_y, baseline.predict_proba(test_x)[:, 1]),
-        "base_rate_baseline": probability_metrics(test_y, prior),
+        "base_rate_baseline": probability_metrics(test_y, np.full(len(test_y), y[fit_rows].mean())),
     }
     dates = data["first_contact_on"]
-    period = {
+    model.period = {
         "train_from": str(dates.gather(split.train).min()),
-        "train_to": str(
-            dates.gather(split.calibration).max()
-            if len(split.calibration)
-            else dates.gather(split.train).max()
-        ),
+        "train_to": str(dates.gather(held).max()),
         "test_from": str(dates.gather(split.test).min()),
         "test_to": str(dates.gather(split.test).max()),
     }
-    sizes = {
+    model.sizes = {
         "train": len(split.train),
         "advising_model_train": len(learn),
-        "calibration": len(split.calibration),
+        "selection": len(selection),
+        "calibration": len(held),
         "test": len(split.test),
     }
-    return OutcomeModel(design, label, calibrated, covariance, baseline, metrics, period, sizes)
-
-
-def _platt(model: ClassifierMixin, x: np.ndarray, y: np.ndarray) -> CalibratedClassifierCV:
-    return CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid").fit(x, y)
+    return model
 
 
 def coefficient_covariance(gam: Pipeline, x: np.ndarray) -> np.ndarray:
