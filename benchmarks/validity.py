@@ -269,7 +269,7 @@ def table(rows: list[WorldRow], size: int) -> str:
             _line(
                 [
                     r.world + (" (held out)" if r.held_out else ""),
-                    _mark(f"{r.auc_gap:.3f}", r.auc_gap <= t.auc_gap),
+                    _mark(f"{r.auc_gap:.4f}", r.auc_gap <= t.auc_gap),
                     _mark(
                         f"{r.ece:.3f} ({r.oracle_ece:.3f})",
                         r.ece <= r.oracle_ece + t.ece_above_oracle,
