@@ -1,25 +1,37 @@
-"""How right the models and effects are, on simulated data with known truth.
+"""How right the models and effects are in each simulated world, against its known truth.
 
-    python benchmarks/validity.py [--rows 50000] [--reps 20]
+    python benchmarks/validity.py [--worlds all|NAME[,NAME...]] [--rows 50000] [--reps 1]
+                                  [--first-seed 100] [--json PATH]
 
-Each repetition simulates a fresh population (its own seed), builds features, fits the outcome
-model (time split: tested on the newest cases) and the cross-fitted AIPW approach effects, and
-compares them with the simulator's ground truth:
-  - AUC on the test set against the oracle AUC of the true probabilities on the same cases;
-  - expected calibration error (15 equal-count bins) of the calibrated model;
+Each repetition simulates a fresh population of one world (docs/worlds.md), builds features,
+fits the outcome model through its public functions (``fit_outcome_model``; tested on the
+newest cases of its time split) and the cross-fitted AIPW approach effects, and compares them
+with the world's ground truth:
+  - AUC on the test cases against the oracle AUC of the true probability of the approach asked
+    for on the same cases;
+  - expected calibration error (15 equal-count bins) of the model's probabilities on the test
+    cases, and the oracle's own ECE on the same cases (what noise alone gives);
+  - each approach's population effect against the mean true probability over labelled cases,
+    and whether its 95% interval covers it;
+  - the same for every subgroup (``overdue.segments.subgroups``; cells under k=10 suppressed,
+    as published), truth = mean true probability over the subgroup's labelled cases;
   - per-case mean |p - true p| over the six approaches on the test cases, and how often the
-    per-case 95% intervals cover the true probability;
-  - each approach's population effect against the true rate over labelled cases, and whether
-    its 95% interval covers it; coverage is counted over all repetitions.
-Targets at 50,000 cases: AUC within 0.02 of the oracle, ECE <= 0.02, |effect - truth| <= 0.02,
-coverage 90-99%, per-case MAE <= 0.04.
+    per-case 95% intervals cover the true probability.
+One row per world; held-out worlds (never looked at while tuning) are marked. Targets (issue 14),
+in every world: AUC within 0.01 of the oracle; ECE within 0.005 of the oracle's; population
+effects max |error| <= 0.015 with 95% intervals covering >= 90%; per-case MAE <= 0.045 at 50,000
+cases (<= 0.035 at 200,000); per-case 95% intervals covering 90-97%.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
 
 import numpy as np
 import polars as pl
@@ -27,109 +39,307 @@ from sklearn.metrics import roc_auc_score
 
 from overdue.contract import APPROACHES
 from overdue.features import build_features
-from overdue.models.effects import APPROACH_TREATMENT, aipw, summarize
-from overdue.models.train import ADVISING_METRICS, fit_outcome_model, time_split
+from overdue.models.effects import APPROACH_TREATMENT, EffectRow, aipw, group_masks, summarize
+from overdue.models.metrics import expected_calibration_error
+from overdue.models.train import fit_outcome_model, time_split
 from overdue.simulate import simulate_cases
+from overdue.worlds import WORLDS, World
 
-AS_OF = dt.date(2026, 6, 30)
-CODES = list(APPROACHES)
+AS_OF: Final = dt.date(2026, 6, 30)
+CODES: Final = list(APPROACHES)
+K: Final = 10  # published cells rest on at least k cases, as in the product
+LARGE_ROWS: Final = 200_000  # from here on the per-case MAE target is the large-sample one
 
 
-def repetition(rows: int, seed: int) -> dict[str, object]:
-    """One simulated population, fitted and scored against its truth."""
-    run = simulate_cases(rows, seed=seed, as_of=AS_OF)
+@dataclass(frozen=True)
+class Targets:
+    """What every world should meet (issue 14)."""
+
+    auc_gap: float = 0.01
+    ece_above_oracle: float = 0.005
+    population_error: float = 0.015
+    population_coverage: float = 0.90
+    case_mae_small: float = 0.045  # at 50,000 cases
+    case_mae_large: float = 0.035  # at 200,000 cases
+    case_coverage: tuple[float, float] = (0.90, 0.97)
+
+    def case_mae(self, rows: int) -> float:
+        """The per-case MAE target for a population of ``rows`` cases."""
+        return self.case_mae_large if rows >= LARGE_ROWS else self.case_mae_small
+
+
+TARGETS: Final = Targets()
+
+
+@dataclass(frozen=True)
+class EffectCheck:
+    """One published effect against the truth."""
+
+    subgroup: str
+    approach: str
+    error: float  # estimate - truth
+    covered: bool  # the 95% interval holds the truth
+
+
+@dataclass(frozen=True)
+class Repetition:
+    """One fresh population of one world, fitted and scored against its truth."""
+
+    seed: int
+    auc: float
+    oracle_auc: float
+    ece: float
+    oracle_ece: float
+    case_mae: float
+    case_coverage: float
+    effects: tuple[EffectCheck, ...]
+    naive_gap: float  # largest |observed rate - true rate|: what adjustment must undo
+    seconds: float
+
+
+def effect_checks(
+    rows: list[EffectRow], masks: dict[str, np.ndarray], true_p: np.ndarray
+) -> tuple[EffectCheck, ...]:
+    """Every published (not suppressed) effect against the mean true probability of its
+    (sub)group's labelled cases."""
+    checks = []
+    for row in rows:
+        if row.estimate is None or row.ci_low is None or row.ci_high is None:
+            continue
+        truth = float(true_p[masks[row.subgroup], CODES.index(row.level)].mean())
+        checks.append(
+            EffectCheck(
+                row.subgroup,
+                row.level,
+                row.estimate - truth,
+                row.ci_low <= truth <= row.ci_high,
+            )
+        )
+    return tuple(checks)
+
+
+def naive_gap(labelled: pl.DataFrame, true_p: np.ndarray) -> float:
+    """Largest |observed rate - true rate| over approaches."""
+    asked = labelled["approach"].to_numpy()
+    agreed = labelled["y_agreement"].to_numpy()
+    return max(
+        abs(agreed[asked == code].mean() - true_p[:, i].mean()) for i, code in enumerate(CODES)
+    )
+
+
+def repetition(world: World, rows: int, seed: int) -> Repetition:
+    """Simulate, fit and score one population of ``world``."""
+    start = time.perf_counter()
+    run = simulate_cases(rows, seed=seed, as_of=AS_OF, world=world)
     features = build_features(run.cases.lazy()).collect()
     labelled = features.filter(pl.col("y_agreement").is_not_null())
     truth = labelled.select("case_id").join(
         run.truth, on="case_id", how="left", maintain_order="left"
     )
     true_p = np.column_stack([truth[f"p_{c}"].to_numpy() for c in CODES])
+
     model = fit_outcome_model(features, seed=seed)
     split = time_split(labelled)
-    test = labelled[split.test]
+    test, test_truth = labelled[split.test], true_p[split.test]
     asked = test["approach"].replace_strict({c: i for i, c in enumerate(CODES)}).to_numpy()
     y = test["y_agreement"].to_numpy()
-    oracle = roc_auc_score(y, true_p[split.test][np.arange(len(asked)), asked])
+    oracle = test_truth[np.arange(len(asked)), asked]
+    predicted = model.predict_with_interval(test)[0]
     answers = [
         model.predict_with_interval(test.with_columns(pl.lit(c).alias("approach"))) for c in CODES
     ]
-    test_truth = true_p[split.test]
-    mae = float(
-        np.mean([np.abs(p - test_truth[:, i]).mean() for i, (p, _, _) in enumerate(answers)])
+    case_mae = np.mean([np.abs(p - test_truth[:, i]).mean() for i, (p, _, _) in enumerate(answers)])
+    case_coverage = np.mean(
+        [
+            ((low <= test_truth[:, i]) & (test_truth[:, i] <= high)).mean()
+            for i, (_, low, high) in enumerate(answers)
+        ]
     )
-    case_coverage = float(
-        np.mean(
-            [
-                ((lo <= test_truth[:, i]) & (test_truth[:, i] <= hi)).mean()
-                for i, (_, lo, hi) in enumerate(answers)
-            ]
-        )
-    )
+
+    masks = group_masks(labelled)
     fit = aipw(labelled, APPROACH_TREATMENT, "y_agreement", seed)
-    rows_out = summarize(fit, {"population": np.ones(labelled.height, dtype=bool)}, k=10)
-    effects = {}
-    for row in rows_out:
-        target = float(true_p[:, CODES.index(row.level)].mean())
-        effects[row.level] = (row.estimate - target, row.ci_low <= target <= row.ci_high)
-    metrics = model.metrics[ADVISING_METRICS]
-    return {
-        "auc": metrics["auc"],
-        "oracle": oracle,
-        "ece": metrics["ece"],
-        "mae": mae,
-        "case_coverage": case_coverage,
-        "effects": effects,
-        "naive": _naive_gap(labelled, true_p),
-    }
+    return Repetition(
+        seed=seed,
+        auc=float(roc_auc_score(y, predicted)),
+        oracle_auc=float(roc_auc_score(y, oracle)),
+        ece=expected_calibration_error(y, predicted),
+        oracle_ece=expected_calibration_error(y, oracle),
+        case_mae=float(case_mae),
+        case_coverage=float(case_coverage),
+        effects=effect_checks(summarize(fit, masks, K), masks, true_p),
+        naive_gap=float(naive_gap(labelled, true_p)),
+        seconds=time.perf_counter() - start,
+    )
 
 
-def _naive_gap(labelled: pl.DataFrame, true_p: np.ndarray) -> float:
-    """Largest |observed rate - true rate| over approaches: what adjustment must undo."""
-    gaps = []
-    for i, code in enumerate(CODES):
-        rows = (labelled["approach"] == code).to_numpy()
-        gaps.append(abs(labelled["y_agreement"].to_numpy()[rows].mean() - true_p[:, i].mean()))
-    return max(gaps)
+@dataclass(frozen=True)
+class WorldRow:
+    """One world over its repetitions: means, worst cases and coverage shares."""
+
+    world: str
+    held_out: bool
+    rows: int
+    seeds: tuple[int, ...]
+    auc_gap: float  # mean oracle AUC - AUC
+    ece: float  # mean
+    oracle_ece: float  # mean
+    population_max_error: float  # over approaches and repetitions
+    population_coverage: float  # share of intervals covering
+    subgroup_max_error: float
+    subgroup_coverage: float
+    subgroup_cells: int  # published subgroup x approach cells per repetition, on average
+    case_mae: float  # mean
+    case_coverage: float  # mean
+    naive_gap: float  # worst
+    seconds: float  # mean per repetition
+
+
+def world_row(world: World, rows: int, reps: list[Repetition]) -> WorldRow:
+    """Summarise the repetitions of one world."""
+
+    def checks(population: bool) -> list[EffectCheck]:
+        return [e for r in reps for e in r.effects if (e.subgroup == "population") is population]
+
+    population, subgroup = checks(True), checks(False)
+    return WorldRow(
+        world=world.name,
+        held_out=world.held_out,
+        rows=rows,
+        seeds=tuple(r.seed for r in reps),
+        auc_gap=float(np.mean([r.oracle_auc - r.auc for r in reps])),
+        ece=float(np.mean([r.ece for r in reps])),
+        oracle_ece=float(np.mean([r.oracle_ece for r in reps])),
+        population_max_error=max(abs(e.error) for e in population),
+        population_coverage=float(np.mean([e.covered for e in population])),
+        subgroup_max_error=max(abs(e.error) for e in subgroup),
+        subgroup_coverage=float(np.mean([e.covered for e in subgroup])),
+        subgroup_cells=round(len(subgroup) / len(reps)),
+        case_mae=float(np.mean([r.case_mae for r in reps])),
+        case_coverage=float(np.mean([r.case_coverage for r in reps])),
+        naive_gap=max(r.naive_gap for r in reps),
+        seconds=float(np.mean([r.seconds for r in reps])),
+    )
+
+
+COLUMNS: Final = (
+    ("world", 28),
+    ("AUC gap", 9),
+    ("ECE (oracle)", 15),
+    ("pop. max err", 13),
+    ("pop. cover", 11),
+    ("subgr. max err", 15),
+    ("subgr. cover", 13),
+    ("per-case MAE", 13),
+    ("per-case cover", 15),
+    ("seconds", 8),
+)
+
+
+def _line(cells: list[str]) -> str:
+    return " ".join(f"{cell:<{width}}" for cell, (_, width) in zip(cells, COLUMNS, strict=True))
+
+
+def _mark(text: str, met: bool) -> str:
+    return text if met else text + " x"
+
+
+def table(rows: list[WorldRow], size: int) -> str:
+    """The table printed: a header, the targets, one line per world (misses marked x)."""
+    t = TARGETS
+    low, high = t.case_coverage
+    lines = [
+        _line([name for name, _ in COLUMNS]),
+        _line(
+            [
+                "target",
+                f"<= {t.auc_gap}",
+                f"<= oracle+{t.ece_above_oracle}",
+                f"<= {t.population_error}",
+                f">= {t.population_coverage:.0%}",
+                "-",
+                f">= {t.population_coverage:.0%}",
+                f"<= {t.case_mae(size)}",
+                f"{low:.0%}-{high:.0%}",
+                "",
+            ]
+        ),
+    ]
+    for r in rows:
+        lines.append(
+            _line(
+                [
+                    r.world + (" (held out)" if r.held_out else ""),
+                    _mark(f"{r.auc_gap:.4f}", r.auc_gap <= t.auc_gap),
+                    _mark(
+                        f"{r.ece:.3f} ({r.oracle_ece:.3f})",
+                        r.ece <= r.oracle_ece + t.ece_above_oracle,
+                    ),
+                    _mark(
+                        f"{r.population_max_error:.3f}",
+                        r.population_max_error <= t.population_error,
+                    ),
+                    _mark(
+                        f"{r.population_coverage:.0%}",
+                        r.population_coverage >= t.population_coverage,
+                    ),
+                    f"{r.subgroup_max_error:.3f}",
+                    _mark(
+                        f"{r.subgroup_coverage:.0%}", r.subgroup_coverage >= t.population_coverage
+                    ),
+                    _mark(f"{r.case_mae:.3f}", r.case_mae <= t.case_mae(r.rows)),
+                    _mark(f"{r.case_coverage:.1%}", low <= r.case_coverage <= high),
+                    f"{r.seconds:.0f}",
+                ]
+            )
+        )
+    return "\n".join(lines)
+
+
+def chosen_worlds(text: str) -> list[World]:
+    """``all`` or comma-separated world names, as the worlds to run."""
+    if text == "all":
+        return list(WORLDS.values())
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in WORLDS]
+    if unknown or not names:
+        named = ", ".join(unknown) or "(none)"
+        raise argparse.ArgumentTypeError(
+            f"unknown world {named}: use all or some of {', '.join(WORLDS)}"
+        )
+    return [WORLDS[name] for name in names]
 
 
 def main() -> None:
-    """Print each repetition and the summary against the targets."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run every chosen world, print one line per repetition, then the table."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--worlds", type=chosen_worlds, default="baseline", help="all, or NAME[,NAME...]"
+    )
     parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--first-seed", type=int, default=100)
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
-    results = []
-    for seed in range(args.first_seed, args.first_seed + args.reps):
-        start = time.perf_counter()
-        r = repetition(args.rows, seed)
-        results.append(r)
-        worst = max(abs(e) for e, _ in r["effects"].values())
-        print(
-            f"seed {seed}: AUC {r['auc']:.3f} (oracle {r['oracle']:.3f}), ECE {r['ece']:.3f}, "
-            f"per-case MAE {r['mae']:.3f} (interval coverage {r['case_coverage']:.0%}), "
-            f"worst |effect-truth| {worst:.3f} "
-            f"(naive {r['naive']:.3f}), {time.perf_counter() - start:.0f} s",
-            flush=True,
+    worlds: list[World] = args.worlds
+    rows = []
+    for world in worlds:
+        reps = []
+        for seed in range(args.first_seed, args.first_seed + args.reps):
+            r = repetition(world, args.rows, seed)
+            reps.append(r)
+            print(
+                f"{world.name} seed {seed}: AUC {r.auc:.3f} (oracle {r.oracle_auc:.3f}), "
+                f"ECE {r.ece:.3f} (oracle {r.oracle_ece:.3f}), per-case MAE {r.case_mae:.3f} "
+                f"(covering {r.case_coverage:.0%}), naive gap {r.naive_gap:.3f}, {r.seconds:.0f} s",
+                flush=True,
+            )
+        rows.append(world_row(world, args.rows, reps))
+    print(f"\n{args.reps} repetition(s) of {args.rows:,} cases per world; x = target missed")
+    print(table(rows, args.rows))
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps([asdict(r) for r in rows], indent=2) + "\n", encoding="utf-8"
         )
-    gap = np.array([r["oracle"] - r["auc"] for r in results])
-    ece = np.array([r["ece"] for r in results])
-    mae = np.array([r["mae"] for r in results])
-    print(f"\n{args.reps} repetitions of {args.rows:,} cases")
-    print(f"  oracle AUC - AUC: mean {gap.mean():.3f}, max {gap.max():.3f} (target <= 0.02)")
-    print(f"  ECE: mean {ece.mean():.3f}, max {ece.max():.3f} (target <= 0.02)")
-    print(f"  per-case MAE: mean {mae.mean():.3f}, max {mae.max():.3f} (target <= 0.04)")
-    coverage = np.mean([r["case_coverage"] for r in results])
-    print(f"  per-case 95% intervals covering the true probability: {coverage:.1%}")
-    for code in CODES:
-        errors = np.array([r["effects"][code][0] for r in results])
-        covered = np.mean([r["effects"][code][1] for r in results])
-        print(
-            f"  {code:26s} mean error {errors.mean():+.4f}, max |error| "
-            f"{np.abs(errors).max():.4f}, coverage {covered:.0%}"
-        )
-    overall = np.mean([c for r in results for _, c in r["effects"].values()])
-    print(f"  interval coverage over all approaches: {overall:.1%} (target 90-99%)")
 
 
 if __name__ == "__main__":

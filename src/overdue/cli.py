@@ -65,10 +65,24 @@ def simulate(
         dt.datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="the simulated 'today' [default: settings]"),
     ] = None,
+    world: Annotated[
+        str,
+        typer.Option(help="the simulated world (docs/worlds.md); 'list' prints every world"),
+    ] = "baseline",
 ) -> None:
     """Write realistic synthetic case records with their ground truth beside them."""
     from overdue.simulate import OutputFormat, write_simulation
+    from overdue.worlds import WORLDS, UnknownWorldError, world_named
 
+    if world == "list":
+        width = max(map(len, WORLDS))
+        for name, w in WORLDS.items():
+            typer.echo(f"{name:<{width}}  {'held out' if w.held_out else '':8}  {w.knobs()}")
+        return
+    try:
+        chosen = world_named(world)
+    except UnknownWorldError as exc:
+        raise _fail(str(exc)) from None
     settings = get_settings()
     try:
         fmt = OutputFormat.from_path(out) if format is None else OutputFormat(format)
@@ -88,9 +102,10 @@ def simulate(
         chinese=chinese,
         encoding=encoding,
         as_of=settings.as_of if as_of is None else as_of.date(),
+        world=chosen,
     )
     console.print(
-        f"wrote {result.rows:,} cases to {result.cases_path} "
+        f"wrote {result.rows:,} cases of world {chosen.name} to {result.cases_path} "
         f"(ground truth: {result.truth_cases_path}, {result.truth_summary_path})"
     )
 

@@ -16,15 +16,25 @@ case asked for that approach, with everything else about the case (context, prep
 channel) as it was and the plan terms that approach implies. Persistence (the number of rounds,
 a process field) is integrated out, so the truth is what a counselor could know before the
 negotiation. Optional fields that the record leaves empty still act through their true value.
+
+Worlds: every function takes a ``World`` (``overdue.worlds``; default ``BASELINE``, today's
+simulator, byte for byte). A world decides the shape of the context effects (``Surface``),
+which fields moderate each approach and how strongly, how strongly the situation drives the
+approach asked for and whether those drivers also moderate, the overlap floor, a target base
+rate (an intercept shift solved once on a pilot sample) and how often optional fields are left
+empty. The ground truth above is always the world's own: ``p_<approach>`` comes from the same
+``agreement_logit`` that draws the outcomes, and the truth files have the same columns in every
+world.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -36,12 +46,14 @@ import pyarrow.parquet as pq
 from overdue import contract
 from overdue.contract import APPROACHES, DOCUMENT_FIELDS, FIELD_BY_NAME, FIELD_NAMES, Kind
 from overdue.segments import subgroups
+from overdue.worlds import BASELINE, OVERLAP_FLOOR, WORLDS, Moderator, Surface, World
 
 GENERATOR_VERSION: Final = "sim-1"
 CHUNK_ROWS: Final = 100_000
 FIRST_CONTACT_FROM: Final = dt.date(2020, 1, 1)
 
 Array = np.ndarray[Any, Any]
+Cases = dict[str, Array]  # one array per quantity, one row per case
 
 # --- the debtor ----------------------------------------------------------------------------------
 AGE_BANDS: Final = list(FIELD_BY_NAME["age_band"].values)
@@ -148,8 +160,8 @@ STAGE_CUTS: Final = np.array([1.6, 4.6, 5.2, 5.9, 6.9])  # on log1p(days) + nois
 HELP: Final = list(FIELD_BY_NAME["professional_help"].values)
 CHANNELS: Final = list(FIELD_BY_NAME["channel"].values)
 APPROACH_CODES: Final = list(APPROACHES)
+APPROACH_CHOICE_INTERCEPT: Final = np.array([0.6, -0.1, 0.2, -0.2, -2.4, -0.5])  # choice scores
 DOCS: Final = DOCUMENT_FIELDS
-OVERLAP_FLOOR: Final = 0.15  # share of the approach choice that is uniform: P(approach) >= 2.5%
 DEFERRAL_TERM: Final = 3  # months; 6 after illness or job loss
 DISCOUNT_LUMP_SHARE: Final = 0.55  # a principal discount offers 55% of the principal left
 PARTIAL_FIRST_SHARE: Final = 0.25  # part of the balance paid first
@@ -262,16 +274,22 @@ class Plan:
     upfront: Array
 
 
-def proposed_plan(approach: int, c: dict[str, Array]) -> Plan:
-    """Plan terms that follow from asking for ``approach`` (index in APPROACH_CODES)."""
-    balance, left = c["outstanding_balance"], c["principal_left"]
-    budget = PLAN_BUDGET_SHARE * np.maximum.reduce(
+def plan_budget(c: Cases) -> Array:
+    """What a plan asks for each month: 80% of income left after essentials, at least 15% of
+    income, at least 200 CNY."""
+    return PLAN_BUDGET_SHARE * np.maximum.reduce(
         [
             c["monthly_income"] - c["monthly_essential_expenses"],
             0.15 * c["monthly_income"],
-            np.full_like(balance, 200.0),
+            np.full_like(c["outstanding_balance"], 200.0),
         ]
     )
+
+
+def proposed_plan(approach: int, c: Cases) -> Plan:
+    """Plan terms that follow from asking for ``approach`` (index in APPROACH_CODES)."""
+    balance, left = c["outstanding_balance"], c["principal_left"]
+    budget = plan_budget(c)
     zero = np.zeros_like(balance)
 
     def spread(amount: Array, low: int, high: int) -> tuple[Array, Array]:
@@ -303,22 +321,256 @@ def payment_to_income(payment: Array, income: Array) -> Array:
     return payment / np.maximum(income, 300.0)
 
 
-def agreement_logit(approach: int, c: dict[str, Array]) -> Array:
-    """Log-odds of an agreement under ``approach``, before persistence (rounds) acts."""
+# --- what a world changes (overdue.worlds declares the worlds) -----------------------------------
+@dataclass(frozen=True)
+class Driver:
+    """A continuous quantity of a case in the shapes a world's surface may give it."""
+
+    value: Callable[[Cases], Array]
+    linear: Callable[[Array], Array]  # additive surfaces: an effect is per unit of this line
+    low: float  # a typical low and a typical high value: a step or an S-curve rises as much
+    high: float  # as the line does from low to high
+    threshold: float  # steps: the rise happens here; smooth: the middle of the S-curve
+    curve: Callable[[Array], Array]  # the scale the S-curve runs on (log1p for days, amounts)
+    width: float  # the S-curve does 12% to 88% of its rise over threshold -/+ 2 widths
+
+
+def shaped(driver: Driver, c: Cases, surface: Surface) -> Array:
+    """The driver as ``surface`` makes it act: its line (additive surfaces), or a step or an
+    S-curve at its threshold rising from the line's value at ``low`` to its value at ``high``."""
+    x = driver.value(c)
+    if surface not in (Surface.STEPS, Surface.SMOOTH):
+        return driver.linear(x)
+    start, end = (driver.linear(np.asarray(v, dtype=np.float64)) for v in (driver.low, driver.high))
+    if surface is Surface.STEPS:
+        rise = (x >= driver.threshold).astype(np.float64)
+    else:
+        middle = driver.curve(np.asarray(driver.threshold, dtype=np.float64))
+        rise = _sigmoid((driver.curve(x) - middle) / driver.width)
+    return start + (end - start) * rise
+
+
+def _days(c: Cases) -> Array:
+    return c["days_overdue_at_contact"]
+
+
+def _lenders(c: Cases) -> Array:
+    return c["lenders_in_arrears"]
+
+
+def _identity(x: Array) -> Array:
+    return x
+
+
+def penalty_share(c: Cases) -> Array:
+    """Penalty interest and fees as a share of the balance."""
+    return c["penalty"] / c["outstanding_balance"]
+
+
+def debt_to_annual_income(c: Cases) -> Array:
+    """Balance in years of income (income floored at 300 CNY a month)."""
+    return c["outstanding_balance"] / (12 * np.maximum(c["monthly_income"], 300.0))
+
+
+def months_of_budget(c: Cases) -> Array:
+    """Months of the plan budget that the balance amounts to."""
+    return c["outstanding_balance"] / plan_budget(c)
+
+
+def savings_to_balance(c: Cases) -> Array:
+    """Savings (months of living costs x essential expenses) as a share of the balance."""
+    return c["emergency_fund_months"] * c["monthly_essential_expenses"] / c["outstanding_balance"]
+
+
+def income_surplus(c: Cases) -> Array:
+    """Income left after essentials, as a share of income (income floored at 300 CNY)."""
+    income = c["monthly_income"]
+    return (income - c["monthly_essential_expenses"]) / np.maximum(income, 300.0)
+
+
+def documents_brought(c: Cases) -> Array:
+    """How many of the six kinds of document the debtor brought."""
+    return np.column_stack([c[doc] for doc in DOCS]).sum(axis=1)
+
+
+CONTEXT_DRIVERS: Final[dict[str, Driver]] = {
+    # M3+: after 90 days a debt is non-performing and collection hardens
+    "early_contact": Driver(_days, lambda d: np.log1p(d / 30), 7, 365, 90, np.log1p, 0.5),
+    # a balance above a year's income
+    "debt_to_income": Driver(debt_to_annual_income, np.log1p, 0.1, 3.0, 1.0, np.log, 0.6),
+    # 多头借贷: three lenders or more
+    "extra_lenders": Driver(_lenders, lambda n: np.minimum(n - 1, 10), 1, 6, 2.5, _identity, 0.6),
+}
+"""Context drivers of agreement whose shape the surface decides (the rest are categories)."""
+CONTEXT_EFFECT: Final = {
+    "early_contact": "early_contact_per_log_month",
+    "debt_to_income": "debt_to_annual_income_log",
+    "extra_lenders": "extra_lender",
+}
+"""The EFFECT of each context driver, per unit of its line."""
+
+MODERATOR_DRIVERS: Final[dict[Moderator, Driver]] = {
+    # 180 days: banks write the debt off (核销) and sell or settle it
+    Moderator.DAYS_OVERDUE: Driver(_days, lambda d: np.log1p(d / 90), 30, 365, 180, np.log1p, 0.45),
+    # 60 months: longer than the longest plan lenders grant
+    Moderator.MONTHS_OF_BUDGET: Driver(
+        months_of_budget, lambda m: np.log1p(np.minimum(m, 240) / 24), 6, 120, 60, np.log1p, 0.5
+    ),
+    # a quarter of the balance: enough to pay part of the principal first
+    Moderator.SAVINGS_TO_BALANCE: Driver(
+        savings_to_balance, lambda s: np.minimum(s, 1.0), 0, 1, 0.25, _identity, 0.08
+    ),
+    # penalties above 5% of the balance
+    Moderator.PENALTY_SHARE: Driver(
+        penalty_share, lambda x: x / 0.1, 0, 0.1, 0.05, _identity, 0.015
+    ),
+    # 多头借贷: three lenders or more
+    Moderator.LENDERS_IN_ARREARS: Driver(
+        _lenders, lambda n: np.minimum(n - 1, 5) / 2.5, 1, 4, 2.5, _identity, 0.6
+    ),
+    # 30% of income left after essentials
+    Moderator.INCOME_SURPLUS: Driver(
+        income_surplus, lambda x: np.clip(x, -0.5, 0.8) / 0.4, 0, 0.5, 0.3, _identity, 0.1
+    ),
+    # 24%: courts do not enforce interest above it (and nothing above 36%)
+    Moderator.ANNUAL_RATE: Driver(
+        lambda c: c["annual_rate"], lambda r: (r - 0.15) / 0.1, 0.12, 0.30, 0.24, _identity, 0.03
+    ),
+    # a lawsuit filed: court mediation (诉讼调解) settles
+    Moderator.COLLECTION_STAGE: Driver(
+        lambda c: c["stage_idx"], lambda s: s / 3, 1, 4, 3.5, _identity, 0.5
+    ),
+    # 45 and older
+    Moderator.AGE_BAND: Driver(lambda c: c["age_idx"], lambda a: a / 3, 1, 4, 2.5, _identity, 0.6),
+    # three of the six kinds of document or more
+    Moderator.DOCUMENTS: Driver(documents_brought, lambda n: n / 3, 1, 4, 2.5, _identity, 0.7),
+}
+"""Continuous moderators: the field, its line, its typical low and high values and its threshold."""
+# approach x moderator, per unit of the driver's line; columns in APPROACH_CODES order:
+# installment, deferral, stop-interest, penalty waiver, principal discount, part-first
+APPROACH_BY_DRIVER: Final[dict[Moderator, Array]] = {
+    Moderator.DAYS_OVERDUE: APPROACH_BY_AGE_OF_DEBT,
+    # long to clear: plain instalments look hopeless, stop-interest and discounts help
+    Moderator.MONTHS_OF_BUDGET: np.array([-0.35, 0.0, 0.30, -0.10, 0.35, -0.20]),
+    # savings make a lump sum credible; a deferral less so (pay now)
+    Moderator.SAVINGS_TO_BALANCE: np.array([0.0, -0.20, 0.0, 0.0, 0.60, 0.50]),
+    # penalties that were never going to be paid are given up
+    Moderator.PENALTY_SHARE: np.array([-0.15, 0.0, 0.10, 0.60, 0.20, 0.0]),
+    # several lenders: a deferral solves nothing, each lender fears a discount pays the others
+    Moderator.LENDERS_IN_ARREARS: np.array([-0.20, -0.40, 0.45, 0.0, -0.30, 0.15]),
+    # room in the budget: instalments and part-first work, relief is refused
+    Moderator.INCOME_SURPLUS: np.array([0.25, -0.25, 0.0, 0.10, -0.35, 0.25]),
+    # high rates: interest the courts would cut is easier to waive
+    Moderator.ANNUAL_RATE: np.array([-0.15, 0.0, 0.45, 0.30, 0.25, 0.0]),
+    # in court: settlements and lump sums, no more deferrals
+    Moderator.COLLECTION_STAGE: np.array([-0.10, -0.45, 0.0, 0.10, 0.55, 0.35]),
+    # older debtors: waivers and discounts on hardship grounds, less money up front
+    Moderator.AGE_BAND: np.array([-0.20, 0.10, 0.0, 0.35, 0.40, -0.25]),
+    # relief needs proof: banks ask for documents before 个性化分期 or a discount
+    Moderator.DOCUMENTS: np.array([0.0, 0.10, 0.40, 0.15, 0.30, 0.0]),
+}
+# approach x hardship; rows in HARDSHIPS order
+APPROACH_BY_HARDSHIP: Final = np.array(
+    [
+        [0.00, 0.45, 0.25, 0.20, 0.20, -0.20],  # illness: hardship deferral, relief
+        [-0.30, 0.50, 0.10, 0.00, 0.00, -0.20],  # job loss: deferral until the next job
+        [-0.10, 0.10, 0.20, 0.00, 0.35, 0.10],  # business failure: settle
+        [0.25, 0.10, 0.10, 0.00, -0.20, 0.00],  # income cut: longer instalments
+        [0.00, 0.35, 0.00, 0.15, 0.00, 0.00],  # family emergency: deferral
+        [-0.20, -0.45, 0.40, 0.00, -0.10, 0.00],  # over-indebted: stop the interest
+        [0.00, 0.00, 0.10, 0.40, 0.30, 0.00],  # fraud victim: waivers
+        [0.00, 0.00, 0.00, 0.00, 0.00, 0.00],  # other
+    ]
+)
+# approach x employment; rows in EMPLOYMENT order
+APPROACH_BY_EMPLOYMENT: Final = np.array(
+    [
+        [0.30, -0.20, 0.15, 0.00, -0.30, 0.10],  # employed: a steady payment is believed
+        [-0.10, 0.10, 0.00, 0.00, 0.10, 0.35],  # self-employed: lumpy income, pay part first
+        [-0.40, 0.45, 0.00, 0.10, 0.20, -0.30],  # unemployed: deferral
+        [0.00, -0.10, 0.10, 0.30, 0.25, 0.00],  # retired: waivers
+        [-0.20, 0.30, 0.20, 0.10, 0.00, -0.30],  # student: deferral until work
+        [0.00, 0.00, 0.00, 0.00, 0.00, 0.00],  # other
+    ]
+)
+CATEGORY_MODERATORS: Final[dict[Moderator, tuple[Array, str]]] = {
+    Moderator.LENDER_TYPE: (APPROACH_BY_LENDER, "lender_idx"),
+    Moderator.HARDSHIP: (APPROACH_BY_HARDSHIP, "hardship_idx"),
+    Moderator.EMPLOYMENT: (APPROACH_BY_EMPLOYMENT, "employment_idx"),
+}
+"""Categorical moderators: a table of approach effects by category, and the category column."""
+
+PREPARATION_INTERACTION: Final = {
+    "plan_with_income_proof": 0.35,  # a written plan is believed when income is documented
+    "complete_file": 0.30,  # COMPLETE_FILE_DOCUMENTS of the six kinds of document or more
+    "plan_by_paid_agent": -0.40,  # lenders distrust plans a paid agent wrote
+    "mediator_attitude_per_point": 0.15,  # a mediator carries the debtor's sincerity across
+    "plan_in_person": 0.25,  # a plan walked through face to face
+}
+"""The interactions surface: what preparation factors add together, beyond their sum."""
+COMPLETE_FILE_DOCUMENTS: Final = 4
+CHOICE_SUITABILITY_CLIP: Final = 3.0  # |choice score - the case's mean score| counted up to this
+PILOT_ROWS: Final = 20_000
+PILOT_SEED: Final = 20_260_101
+PILOT_AS_OF: Final = dt.date(2026, 6, 30)
+SHIFT_TOLERANCE: Final = 1e-6  # log-odds: the intercept shift is solved to this precision
+
+
+def moderation_effect(moderator: Moderator, approach: int, c: Cases, world: World) -> Array:
+    """How ``moderator`` shifts the log-odds of ``approach`` for each case, in ``world``."""
+    if moderator in CATEGORY_MODERATORS:
+        table, column = CATEGORY_MODERATORS[moderator]
+        return world.moderation * table[c[column], approach]
+    effect = world.moderation * APPROACH_BY_DRIVER[moderator][approach]
+    return effect * shaped(MODERATOR_DRIVERS[moderator], c, world.surface)
+
+
+def context_effect(name: str, c: Cases, surface: Surface) -> Array:
+    """Log-odds effect of one context driver of CONTEXT_DRIVERS under ``surface``."""
+    return EFFECT[CONTEXT_EFFECT[name]] * shaped(CONTEXT_DRIVERS[name], c, surface)
+
+
+def preparation_interactions(c: Cases) -> Array:
+    """Log-odds the preparation factors add together on the interactions surface."""
+    i, plan = PREPARATION_INTERACTION, c["repayment_plan_prepared"]
+    help_idx = c["help_idx"]
+    return (
+        i["plan_with_income_proof"] * (plan & c["doc_income_proof"])
+        + i["complete_file"] * (documents_brought(c) >= COMPLETE_FILE_DOCUMENTS)
+        + i["plan_by_paid_agent"] * (plan & (help_idx == HELP.index("paid_agent")))
+        + i["mediator_attitude_per_point"]
+        * (help_idx == HELP.index("nonprofit_counselor"))
+        * (c["attitude_score"] - 3)
+        + i["plan_in_person"] * (plan & (c["channel_idx"] == CHANNELS.index("in_person")))
+    )
+
+
+def choice_suitability(c: Cases) -> Array:
+    """n x approaches: how much more the situation pushes each approach than the case's average
+    approach (the case-dependent part of the choice scores, centred per case and clipped)."""
+    situation = c["choice_situation"]
+    centred = situation - situation.mean(axis=1, keepdims=True)
+    return np.clip(centred, -CHOICE_SUITABILITY_CLIP, CHOICE_SUITABILITY_CLIP)
+
+
+def agreement_logit(approach: int, c: Cases, world: World = BASELINE) -> Array:
+    """Log-odds of an agreement under ``approach`` in ``world``, before persistence (rounds)
+    acts. Terms are added in today's order, so the baseline's arithmetic is unchanged."""
     e = EFFECT
-    days = c["days_overdue_at_contact"]
     plan = proposed_plan(approach, c)
     savings = c["emergency_fund_months"] * c["monthly_essential_expenses"]
     illness = c["hardship_idx"] == HARDSHIPS.index("illness")
+    plan_terms = 1.0 if Moderator.PLAN_TERMS in world.moderators else 0.0
+    logit = APPROACH_BASE[approach]
+    for moderator in world.moderators:
+        if moderator is not Moderator.PLAN_TERMS:
+            logit = logit + moderation_effect(moderator, approach, c, world)
     logit = (
-        APPROACH_BASE[approach]
-        + APPROACH_BY_LENDER[c["lender_idx"], approach]
-        + APPROACH_BY_AGE_OF_DEBT[approach] * np.log1p(days / 90)
-        + e["early_contact_per_log_month"] * np.log1p(days / 30)
+        logit
+        + context_effect("early_contact", c, world.surface)
         + STAGE_EFFECT[c["stage_idx"]]
-        + e["debt_to_annual_income_log"]
-        * np.log1p(c["outstanding_balance"] / (12 * np.maximum(c["monthly_income"], 300.0)))
-        + e["extra_lender"] * np.minimum(c["lenders_in_arrears"] - 1, 10)
+        + context_effect("debt_to_income", c, world.surface)
+        + context_effect("extra_lenders", c, world.surface)
         + HARDSHIP_EFFECT[c["hardship_idx"]]
         + EMPLOYMENT_EFFECT[c["employment_idx"]]
         + HELP_EFFECT[c["help_idx"]]
@@ -327,16 +579,23 @@ def agreement_logit(approach: int, c: dict[str, Array]) -> Array:
         + e["repayment_plan_prepared"] * c["repayment_plan_prepared"]
         + e["attitude_per_point"] * (c["attitude_score"] - 3)
         + e["doc_medical_report_illness"] * (c["doc_medical_report"] & illness)
-        + e["unaffordable_plan"]
+        + plan_terms
+        * e["unaffordable_plan"]
         * np.maximum(0.0, payment_to_income(plan.payment, c["monthly_income"]) - 0.5)
-        + e["lump_beyond_savings"] * (plan.upfront > savings + 0.5 * c["monthly_income"])
+        + plan_terms
+        * e["lump_beyond_savings"]
+        * (plan.upfront > savings + 0.5 * c["monthly_income"])
     )
     for doc in DOCS:
         logit = logit + e[doc] * c[doc]
-    return logit
+    if world.surface is Surface.INTERACTIONS:
+        logit = logit + preparation_interactions(c)
+    if world.confounder_moderation:
+        logit = logit + world.confounder_moderation * choice_suitability(c)[:, approach]
+    return logit + intercept_shift(world)
 
 
-def rounds_mean_extra(c: dict[str, Array]) -> Array:
+def rounds_mean_extra(c: Cases) -> Array:
     """Mean of (negotiation rounds - 1): help and a written plan keep a debtor going."""
     return (
         1.5
@@ -346,15 +605,43 @@ def rounds_mean_extra(c: dict[str, Array]) -> Array:
     )
 
 
-def true_agreement_probability(approach: int, c: dict[str, Array]) -> Array:
-    """P(agreement | case, approach), integrating persistence over its Poisson distribution."""
+def with_persistence(logit: Array, c: Cases) -> Array:
+    """P(agreement) from the log-odds before persistence, integrating the rounds over their
+    Poisson distribution."""
     lam = rounds_mean_extra(c)[:, None]
     k = np.arange(ROUNDS_MAX_EXTRA + 1)[None, :]
     log_pmf = k * np.log(lam) - lam - np.cumsum(np.log(np.maximum(k, 1)), axis=1)
     pmf = np.exp(log_pmf)
     pmf[:, -1] += np.maximum(0.0, 1.0 - pmf.sum(axis=1))
     boost = EFFECT["persistence_per_log_round"] * np.log1p(k)
-    return (pmf * _sigmoid(agreement_logit(approach, c)[:, None] + boost)).sum(axis=1)
+    return (pmf * _sigmoid(logit[:, None] + boost)).sum(axis=1)
+
+
+def true_agreement_probability(approach: int, c: Cases, world: World = BASELINE) -> Array:
+    """P(agreement | case, approach) in ``world``, persistence integrated out."""
+    return with_persistence(agreement_logit(approach, c, world), c)
+
+
+@cache
+def intercept_shift(world: World) -> float:
+    """Log-odds added to every approach so that the labelled agreement rate lands on the world's
+    ``base_rate`` (0 without one). Solved once, by bisection, on a pilot sample of PILOT_ROWS
+    cases drawn from the world itself with a fixed seed: a property of the world, not of a run."""
+    if world.base_rate is None:
+        return 0.0
+    as_is = replace(world, base_rate=None)
+    c, _ = _cases(np.random.default_rng(PILOT_SEED), PILOT_ROWS, PILOT_AS_OF, as_is)
+    asked = np.choose(
+        c["approach_idx"], [agreement_logit(a, c, as_is) for a in range(len(APPROACHES))]
+    )
+    low, high = -10.0, 10.0
+    while high - low > SHIFT_TOLERANCE:
+        middle = (low + high) / 2
+        if with_persistence(asked + middle, c).mean() < world.base_rate:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 # --- one chunk -----------------------------------------------------------------------------------
@@ -411,7 +698,7 @@ def _annuity(principal: Array, annual_rate: Array, months: Array) -> Array:
     return principal * r / (1 - (1 + r) ** -months)
 
 
-def _debts(rng: np.random.Generator, c: dict[str, Array], as_of: dt.date) -> None:
+def _debts(rng: np.random.Generator, c: Cases, as_of: dt.date) -> None:
     """The debt, its age and the lender's collection stage (adds to ``c``)."""
     n = len(c["age_idx"])
     young = c["age_idx"] <= 1
@@ -457,8 +744,12 @@ def _debts(rng: np.random.Generator, c: dict[str, Array], as_of: dt.date) -> Non
     )
 
 
-def _actions(rng: np.random.Generator, c: dict[str, Array]) -> None:
-    """What the debtor and counselor chose (adds to ``c``): help, channel, documents, approach."""
+def _actions(rng: np.random.Generator, c: Cases, world: World = BASELINE) -> None:
+    """What the debtor and counselor chose (adds to ``c``): help, channel, documents, approach.
+
+    The approach is a multinomial logit on the situation; ``world.confounding`` scales the
+    case-dependent part of its scores (the intercepts stay) and ``world.overlap_floor`` of the
+    choice is uniform."""
     n = len(c["age_idx"])
     log_balance = np.log10(c["outstanding_balance"] / 10_000)
     hardship, lender, stage = c["hardship_idx"], c["lender_idx"], c["stage_idx"]
@@ -536,41 +827,49 @@ def _actions(rng: np.random.Generator, c: dict[str, Array]) -> None:
     penalty_share = c["penalty"] / c["outstanding_balance"]
     log_income = np.log(np.maximum(c["monthly_income"], 500) / 5000)
     prepared = c["repayment_plan_prepared"]
+    intercept = APPROACH_CHOICE_INTERCEPT
     approach_scores = np.column_stack(
         [
-            0.6 + 0.8 * employed + 0.3 * log_income + 0.5 * prepared,
-            -0.1
+            intercept[0] + 0.8 * employed + 0.3 * log_income + 0.5 * prepared,
+            intercept[1]
             - 0.6 * np.log1p(days / 30)
             + 1.0
             * np.isin(
                 hardship, [HARDSHIPS.index(h) for h in ("illness", "job_loss", "family_emergency")]
             ),
-            0.2
+            intercept[2]
             + 4 * (rate - 0.15)
             + 0.12 * np.minimum(c["lenders_in_arrears"], 6)
             + 0.3 * (lender == LENDERS.index("bank_credit_card")),
-            -0.2 + 3 * penalty_share + 0.2 * (lender == LENDERS.index("small_loan")),
-            -2.4
+            intercept[3] + 3 * penalty_share + 0.2 * (lender == LENDERS.index("small_loan")),
+            intercept[4]
             + 0.8 * np.log1p(days / 30)
             + 0.35 * log_balance
             + 0.8 * (stage >= STAGES.index("lawsuit_filed"))
             + 0.6 * (help_idx == HELP.index("lawyer"))
             + 0.6 * (help_idx == HELP.index("paid_agent"))
             + 0.5 * (lender == LENDERS.index("p2p")),
-            -0.5 + 0.5 * (c["emergency_fund_months"] > 0.5) + 0.2 * log_income + 0.5 * prepared,
+            intercept[5]
+            + 0.5 * (c["emergency_fund_months"] > 0.5)
+            + 0.2 * log_income
+            + 0.5 * prepared,
         ]
     )
-    c["propensity"] = _choice_probabilities(approach_scores, floor=OVERLAP_FLOOR)
+    situation = approach_scores - intercept
+    scores = approach_scores + (world.confounding - 1.0) * situation  # exact at 1.0
+    c["choice_situation"] = situation
+    c["propensity"] = _choice_probabilities(scores, floor=world.overlap_floor)
     c["approach_idx"] = _categorical(rng, c["propensity"])
 
 
-def _outcomes(rng: np.random.Generator, c: dict[str, Array], as_of: dt.date) -> Array:
+def _outcomes(rng: np.random.Generator, c: Cases, as_of: dt.date, world: World) -> Array:
     """Draw the negotiation and its follow-up (adds to ``c``); returns the true P per approach."""
     n = len(c["age_idx"])
-    truth = np.column_stack([true_agreement_probability(a, c) for a in range(len(APPROACHES))])
+    logits = [agreement_logit(a, c, world) for a in range(len(APPROACHES))]
+    truth = np.column_stack([with_persistence(logit, c) for logit in logits])
     asked = c["approach_idx"]
     rounds = 1 + np.minimum(rng.poisson(rounds_mean_extra(c)), ROUNDS_MAX_EXTRA)
-    logit = np.choose(asked, [agreement_logit(a, c) for a in range(len(APPROACHES))])
+    logit = np.choose(asked, logits)
     agreed = rng.random(n) < _sigmoid(logit + EFFECT["persistence_per_log_round"] * np.log(rounds))
 
     duration = 2 + np.round(
@@ -676,12 +975,14 @@ def _days_to_date(days: Array) -> pl.Series:
 
 def _frame(
     rng: np.random.Generator,
-    c: dict[str, Array],
+    c: Cases,
     ids: list[str],
     debtor_refs: list[str],
     as_of: dt.date,
+    world: World,
 ) -> pl.DataFrame:
-    """The case records in contract order and types, with optional fields sometimes empty."""
+    """The case records in contract order and types, with optional fields sometimes empty
+    (each at its MISSING_P rate, or at ``world.missing`` when the world sets one)."""
     n = len(ids)
     plan = {
         k: np.choose(
@@ -762,7 +1063,8 @@ def _frame(
         "months_to_redefault": _where(broken, c["redefault_month"]),
     }
     frame = pl.DataFrame(columns, strict=False)
-    missing = {name: rng.random(n) < p for name, p in MISSING_P.items()}
+    rates = MISSING_P if world.missing is None else dict.fromkeys(MISSING_P, world.missing)
+    missing = {name: rng.random(n) < p for name, p in rates.items()}
     frame = frame.with_columns(
         pl.when(pl.Series(mask)).then(None).otherwise(pl.col(name)).alias(name)
         for name, mask in missing.items()
@@ -778,9 +1080,10 @@ class Chunk:
     truth: pl.DataFrame  # case_id, approach, labelled, p_<approach>, propensity_<approach>
 
 
-def simulate_chunk(seed: int, index: int, rows: int, as_of: dt.date) -> Chunk:
-    """Chunk ``index`` of a run: ``rows`` cases, reproducible from ``(seed, index)`` alone."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+def _cases(
+    rng: np.random.Generator, rows: int, as_of: dt.date, world: World
+) -> tuple[Cases, Array]:
+    """``rows`` cases up to the approach asked for, and the debtor (0..rows-1) of each case."""
     debtors = _debtors(rng, rows)
     per_debtor = np.minimum(
         rng.choice(3, size=rows, p=CASES_PER_DEBTOR_P) + 1, debtors["lenders_in_arrears"]
@@ -788,14 +1091,24 @@ def simulate_chunk(seed: int, index: int, rows: int, as_of: dt.date) -> Chunk:
     debtor_of_case = np.repeat(np.arange(rows), per_debtor)[:rows]
     c = {name: values[debtor_of_case] for name, values in debtors.items()}
     _debts(rng, c, as_of)
-    _actions(rng, c)
-    truth = _outcomes(rng, c, as_of)
+    _actions(rng, c, world)
+    return c, debtor_of_case
+
+
+def simulate_chunk(
+    seed: int, index: int, rows: int, as_of: dt.date, world: World = BASELINE
+) -> Chunk:
+    """Chunk ``index`` of a run in ``world``: ``rows`` cases, reproducible from ``(seed, index)``
+    alone."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+    c, debtor_of_case = _cases(rng, rows, as_of, world)
+    truth = _outcomes(rng, c, as_of, world)
     start = index * CHUNK_ROWS
     # a letter between the seed and the number keeps digit runs short: C1352908-0000a00 would
     # read as the mobile-shaped 1352908-0000 (pii.find_pii joins digit groups in any grouping)
     ids = [f"C{seed:x}-N{start + i:07x}" for i in range(rows)]
     refs = [f"D{seed:x}-N{start + d:07x}" for d in debtor_of_case]
-    cases = _frame(rng, c, ids, refs, as_of)
+    cases = _frame(rng, c, ids, refs, as_of, world)
     truth_frame = pl.DataFrame(
         {
             "case_id": ids,
@@ -810,15 +1123,17 @@ def simulate_chunk(seed: int, index: int, rows: int, as_of: dt.date) -> Chunk:
     return Chunk(cases, truth_frame)
 
 
-def simulate_chunks(rows: int, seed: int, as_of: dt.date) -> Iterator[Chunk]:
-    """All chunks of a run of ``rows`` cases, in order."""
+def simulate_chunks(
+    rows: int, seed: int, as_of: dt.date, world: World = BASELINE
+) -> Iterator[Chunk]:
+    """All chunks of a run of ``rows`` cases in ``world``, in order."""
     for index, start in enumerate(range(0, rows, CHUNK_ROWS)):
-        yield simulate_chunk(seed, index, min(CHUNK_ROWS, rows - start), as_of)
+        yield simulate_chunk(seed, index, min(CHUNK_ROWS, rows - start), as_of, world)
 
 
-def simulate_cases(rows: int, seed: int, as_of: dt.date) -> Chunk:
-    """A whole (small) run in memory: the cases and their truth."""
-    chunks = list(simulate_chunks(rows, seed, as_of))
+def simulate_cases(rows: int, seed: int, as_of: dt.date, world: World = BASELINE) -> Chunk:
+    """A whole (small) run of ``world`` in memory: the cases and their truth."""
+    chunks = list(simulate_chunks(rows, seed, as_of, world))
     return Chunk(pl.concat([c.cases for c in chunks]), pl.concat([c.truth for c in chunks]))
 
 
@@ -991,6 +1306,17 @@ class _CaseWriter:
             self._text.close()
 
 
+def generator_record(world: World) -> dict[str, Any]:
+    """What generated a truth summary: GENERATOR_VERSION for the baseline (today's form), else
+    ``sim-1+<world>`` and the world's knobs."""
+    if world == BASELINE:
+        return {"generator": GENERATOR_VERSION}
+    return {
+        "generator": f"{GENERATOR_VERSION}+{world.name}",
+        "world": {"name": world.name, "knobs": world.knobs(), "held_out": world.held_out},
+    }
+
+
 @dataclass(frozen=True)
 class SimulationResult:
     """What ``write_simulation`` wrote."""
@@ -1019,8 +1345,10 @@ def write_simulation(
     fmt: OutputFormat | None = None,
     chinese: bool = False,
     encoding: str = "utf-8",
+    world: World = BASELINE,
 ) -> SimulationResult:
-    """Simulate ``rows`` cases into ``out`` chunk by chunk, with the ground truth beside it."""
+    """Simulate ``rows`` cases of ``world`` into ``out`` chunk by chunk, with the ground truth
+    beside it."""
     fmt = fmt or OutputFormat.from_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     truth_cases_path, truth_summary_path = truth_paths(out)
@@ -1028,7 +1356,7 @@ def write_simulation(
     truth_writer: pq.ParquetWriter | None = None
     tally = TruthTally()
     try:
-        for chunk in simulate_chunks(rows, seed, as_of):
+        for chunk in simulate_chunks(rows, seed, as_of, world):
             writer.write(chinese_export(chunk.cases) if chinese else chunk.cases)
             truth = chunk.truth.to_arrow()
             if truth_writer is None:
@@ -1040,7 +1368,7 @@ def write_simulation(
         if truth_writer is not None:
             truth_writer.close()
     summary = {
-        "generator": GENERATOR_VERSION,
+        **generator_record(world),
         "seed": seed,
         "rows": rows,
         "as_of": as_of.isoformat(),
@@ -1054,10 +1382,14 @@ def write_simulation(
 
 
 __all__ = [
+    "BASELINE",
     "FIELD_NAMES",
+    "OVERLAP_FLOOR",
+    "WORLDS",
     "Chunk",
     "OutputFormat",
     "SimulationResult",
+    "World",
     "simulate_cases",
     "simulate_chunks",
     "truth_paths",
