@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from overdue.warehouse import (
@@ -33,6 +34,32 @@ def test_migrating_twice_applies_nothing(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (
             len(MIGRATIONS),
         )
+
+
+def test_migration_4_keeps_model_runs_made_before_the_self_check(tmp_path: Path) -> None:
+    """A warehouse trained before the self-check existed keeps its runs, with no self-check."""
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+            "applied_at TIMESTAMP NOT NULL)"
+        )
+        for step in MIGRATIONS[:3]:
+            con.execute(step.sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, now())", [step.version, step.name]
+            )
+        con.execute(
+            "INSERT INTO model_runs VALUES ('m-1', 'r-1', now(), 'agreement', 's', 'fs-1', 10, 9, "
+            "5, 2, 2, '{}', '{}', '{}', 'models/m-1')"
+        )
+        assert migrate(con) == [4]
+        assert con.execute("SELECT model_version, self_check FROM model_runs").fetchall() == [
+            ("m-1", None)
+        ]
+    finally:
+        con.close()
 
 
 def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
