@@ -119,6 +119,7 @@ class Pooled:
 
     case_mae: float | None
     case_coverage: float | None
+    interval_width: float | None
     effect_max_error: float | None
     effects_covered: int
     effects_checked: int
@@ -310,6 +311,7 @@ def run_self_check(
     pooled = Pooled(
         case_mae=_mean([c.case_mae for c in checks]),
         case_coverage=_mean([c.case_coverage for c in checks]),
+        interval_width=_mean([c.interval_width for c in checks]),
         effect_max_error=max(
             (c.effect_max_error for c in checks if c.effect_max_error is not None), default=None
         ),
