@@ -142,7 +142,7 @@ SELF_CHECK = {
 
 def test_the_interval_check_speaks_of_the_cases_lender_type() -> None:
     """A lender type with its own coverage gets that number; the sentence names the type."""
-    found = interval_check(SELF_CHECK, "bank_credit_card", "en")
+    found = interval_check(SELF_CHECK, "bank_credit_card", "en", k=10)
     assert found is not None
     assert (found["times_in_100"], found["lender_type"], found["test_cases"]) == (
         96,
@@ -154,13 +154,13 @@ def test_the_interval_check_speaks_of_the_cases_lender_type() -> None:
         "96 times in 100."
     )
     assert not found["too_narrow"]
-    zh = interval_check(SELF_CHECK, "bank_credit_card", "zh")
+    zh = interval_check(SELF_CHECK, "bank_credit_card", "zh", k=10)
     assert zh is not None and "96 次/100 次" in zh["text"] and "信用卡" in zh["text"]
 
 
 def test_the_interval_check_falls_back_to_every_checked_case() -> None:
     """A lender type without a published coverage (under k test cases) gets the pooled one."""
-    found = interval_check(SELF_CHECK, "small_loan", "en")
+    found = interval_check(SELF_CHECK, "small_loan", "en", k=10)
     assert found is not None
     assert (found["times_in_100"], found["lender_type"], found["test_cases"]) == (93, None, 400)
     assert found["text"].startswith("On all the cases we checked")
@@ -168,10 +168,18 @@ def test_the_interval_check_falls_back_to_every_checked_case() -> None:
 
 def test_the_interval_check_warns_when_ranges_are_too_narrow() -> None:
     """Under 90 times in 100 the sentence says the ranges are likely too narrow."""
-    found = interval_check(SELF_CHECK, "p2p", "en")
+    found = interval_check(SELF_CHECK, "p2p", "en", k=10)
     assert found is not None and found["too_narrow"]
     assert "likely too narrow" in found["text"]
-    assert interval_check(None, "p2p", "en") is None
+    assert interval_check(None, "p2p", "en", k=10) is None
+
+
+def test_the_interval_check_rests_on_at_least_the_services_k() -> None:
+    """A lender type under the service's k falls back to every checked case; a test period
+    under k gives no sentence."""
+    found = interval_check(SELF_CHECK, "p2p", "en", k=20)
+    assert found is not None and found["lender_type"] is None and found["times_in_100"] == 93
+    assert interval_check(SELF_CHECK, "p2p", "en", k=401) is None
 
 
 def test_token_bucket_refills_at_its_rate() -> None:

@@ -18,13 +18,18 @@ for 90-97% from a 95% interval)."""
 
 
 def interval_check(
-    self_check: dict[str, Any] | None, lender_type: str | None, lang: str
+    self_check: dict[str, Any] | None, lender_type: str | None, lang: str, k: int
 ) -> dict[str, Any] | None:
-    """The coverage for cases like this one and its sentence; None without a self-check."""
+    """The coverage for cases like this one and its sentence; None without a self-check or
+    when it rests on fewer than ``k`` test cases (the service's k may exceed training's)."""
     if not self_check or self_check["pooled"]["case_coverage"] is None:
+        return None
+    if self_check["test_cases"] < k:
         return None
     pooled = self_check["pooled"]
     group = pooled["coverage_by_lender"].get(lender_type) if lender_type else None
+    if group and group["test_cases"] < k:
+        group = None
     coverage = float(group["coverage"] if group else pooled["case_coverage"])
     times = round(100 * coverage)
     if group:

@@ -44,7 +44,7 @@ def answer(
         ],
         "advice": advice(case, served.snapshot.effects, lang),
         "interval_check": interval_check(
-            served.snapshot.model_card.get("self_check"), case.get("lender_type"), lang
+            served.snapshot.model_card.get("self_check"), case.get("lender_type"), lang, k
         ),
         "note": NOTE[lang],
         "lang": lang,
