@@ -29,7 +29,7 @@ here tends to be higher than the full model's (``full_model_interval_width`` aga
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Protocol
 
 import numpy as np
@@ -97,33 +97,26 @@ class EffectCheck:
 
 
 @dataclass(frozen=True)
-class SurfaceCheck:
-    """How the refitted procedure did on one planted surface."""
+class Scores:
+    """How the refitted procedure did: per-case error, interval coverage (overall and per
+    lender type) and width; the population effects' worst error and intervals covering."""
 
-    surface: str
     case_mae: float | None
     case_coverage: float | None
     interval_width: float | None
     effect_max_error: float | None
     effects_covered: int
     effects_checked: int
-    effects: list[EffectCheck]
     coverage_by_lender: dict[str, GroupCoverage]
-    seconds: float
 
 
 @dataclass(frozen=True)
-class Pooled:
-    """The surfaces together: means of the per-case numbers, the worst effect error, and
-    effect intervals covering out of all checked."""
+class SurfaceCheck(Scores):
+    """The scores on one planted surface, each approach's effect and the seconds it took."""
 
-    case_mae: float | None
-    case_coverage: float | None
-    interval_width: float | None
-    effect_max_error: float | None
-    effects_covered: int
-    effects_checked: int
-    coverage_by_lender: dict[str, GroupCoverage]
+    surface: str
+    effects: list[EffectCheck]
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -138,12 +131,22 @@ class SelfCheck:
     nominal: float
     full_model_interval_width: float | None
     surfaces: list[SurfaceCheck]
-    pooled: Pooled
+    pooled: Scores
+    """The surfaces together: means of the per-case numbers, the worst effect error, effect
+    intervals covering out of all checked, per-case coverage per lender type over all three."""
     seconds: float
 
     def as_json(self) -> dict[str, Any]:
         """Plain dicts, lists, numbers and strings."""
         return asdict(self)
+
+
+def result_layout() -> dict[str, list[str]]:
+    """The fields of every part of the stored result, with their types: part of the bundle
+    format (``overdue.models.registry.bundle_layout``), so a published self-check is always
+    in the shape this code reads."""
+    parts = (GroupCoverage, EffectCheck, Scores, SurfaceCheck, SelfCheck)
+    return {part.__name__: [f"{f.name}: {f.type}" for f in fields(part)] for part in parts}
 
 
 def subsample_size(available: int) -> int:
@@ -308,7 +311,7 @@ def run_self_check(
         per_case.append(held)
     test = time_split(sample).test
     lenders = sample[test]["lender_type"].to_numpy()
-    pooled = Pooled(
+    pooled = Scores(
         case_mae=_mean([c.case_mae for c in checks]),
         case_coverage=_mean([c.case_coverage for c in checks]),
         interval_width=_mean([c.interval_width for c in checks]),
