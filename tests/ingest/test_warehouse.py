@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from overdue.reports.queries import model_runs
 from overdue.warehouse import (
     MIGRATIONS,
     WarehouseLockedError,
@@ -17,6 +18,7 @@ from overdue.warehouse import (
     schema_version,
     transaction,
 )
+from warehouse_support import insert_model_run, schema_up_to
 
 
 def test_a_new_warehouse_has_every_migration(tmp_path: Path) -> None:
@@ -37,24 +39,14 @@ def test_migrating_twice_applies_nothing(tmp_path: Path) -> None:
 
 
 def test_migration_4_keeps_model_runs_made_before_the_self_check(tmp_path: Path) -> None:
-    """A warehouse trained before the self-check existed keeps its runs, with no self-check."""
-    path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
+    """A warehouse trained before the self-check existed keeps its runs, with no self-check;
+    a report reading it read-only, before any migration, finds none either."""
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
     try:
-        con.execute(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-            "applied_at TIMESTAMP NOT NULL)"
-        )
-        for step in MIGRATIONS[:3]:
-            con.execute(step.sql)
-            con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, now())", [step.version, step.name]
-            )
-        con.execute(
-            "INSERT INTO model_runs VALUES ('m-1', 'r-1', now(), 'agreement', 's', 'fs-1', 10, 9, "
-            "5, 2, 2, '{}', '{}', '{}', 'models/m-1')"
-        )
-        assert migrate(con) == [4]
+        schema_up_to(con, 3)
+        insert_model_run(con)
+        assert [run["self_check"] for run in model_runs(con)] == [None], "read before migrating"
+        assert migrate(con)[0] == 4  # and every later step
         assert con.execute("SELECT model_version, self_check FROM model_runs").fetchall() == [
             ("m-1", None)
         ]
