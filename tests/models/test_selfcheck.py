@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.special import expit
 
 from overdue.contract import APPROACHES
 from overdue.models.selfcheck import (
@@ -20,6 +21,7 @@ from overdue.models.selfcheck import (
     coverage_by_group,
     planted_outcomes,
     run_self_check,
+    spread_needed,
     stretched_heterogeneity,
     subsample_size,
     summary_line,
@@ -119,6 +121,8 @@ def test_a_planted_coverage_failure_is_recovered(
     assert all(g.coverage < 0.05 for g in narrow.pooled.coverage_by_lender.values())
     assert wide.pooled.case_coverage == 1.0
     assert all(g.coverage == 1.0 for g in wide.pooled.coverage_by_lender.values())
+    assert narrow.pooled.spread_needed is not None and narrow.pooled.spread_needed > 0.2
+    assert wide.pooled.spread_needed == 0.0
     assert narrow.pooled.case_mae == pytest.approx(checked.pooled.case_mae)
     assert wide.pooled.case_mae == pytest.approx(checked.pooled.case_mae)
 
@@ -151,6 +155,19 @@ def test_planted_outcomes_follow_the_truth_at_the_asked_approach() -> None:
     assert y[:5_000].sum() == 0 and y[5_000:10_000].all()
     assert y[10_000:].mean() == pytest.approx(0.3, abs=0.02)
     assert (planted_outcomes(truth, asked, seed=1) == y).all()
+
+
+def test_the_spread_needed_is_the_error_the_intervals_miss() -> None:
+    """Intervals of the right width need no spread; point intervals 0.5 log-odds from the truth
+    need 0.5 / 1.96; intervals already too wide need none."""
+    truth = np.full(1_000, 0.5)
+    z = 1.959964
+    true_se = np.linspace(0.1, 1.0, 1_000)
+    honest_low, honest_high = expit(-z * true_se), expit(z * true_se)
+    assert spread_needed(honest_low, honest_high, truth) == pytest.approx(0.0)
+    point = np.full(1_000, expit(0.5))
+    assert spread_needed(point, point, truth) == pytest.approx(0.5 / z, rel=1e-4)
+    assert spread_needed(np.full(1_000, 0.1), np.full(1_000, 0.9), truth) == 0.0
 
 
 def test_groups_under_k_are_left_out() -> None:

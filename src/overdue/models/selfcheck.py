@@ -11,6 +11,9 @@ subsample (the time split's test period), against the planted truth:
 
 - per case: mean |P - true P| over the six approaches, and how often the 95% intervals hold the
   true P (over all test cases and per lender type with at least k test cases);
+- how much log-odds spread, added in quadrature, the intervals lacked to hold the truth 95% of
+  the time (``spread_needed``: measured, not applied; a model whose intervals take such a spread
+  can set it from here);
 - population: each approach's adjusted rate against the planted mean, and how often its 95%
   interval holds it.
 
@@ -35,6 +38,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 import polars as pl
 from scipy.special import expit, logit
+from scipy.stats import norm
 
 from overdue.contract import APPROACHES
 from overdue.models.design import gradient_boosting
@@ -104,6 +108,7 @@ class Scores:
     case_mae: float | None
     case_coverage: float | None
     interval_width: float | None
+    spread_needed: float | None
     effect_max_error: float | None
     effects_covered: int
     effects_checked: int
@@ -132,8 +137,9 @@ class SelfCheck:
     full_model_interval_width: float | None
     surfaces: list[SurfaceCheck]
     pooled: Scores
-    """The surfaces together: means of the per-case numbers, the worst effect error, effect
-    intervals covering out of all checked, per-case coverage per lender type over all three."""
+    """The surfaces together: means of the per-case numbers, the largest spread needed and the
+    worst effect error, effect intervals covering out of all checked, per-case coverage per
+    lender type over all three."""
     seconds: float
 
     def as_json(self) -> dict[str, Any]:
@@ -195,9 +201,26 @@ def boosted_surface(rows: pl.DataFrame, seed: int) -> np.ndarray:
 
 def stretched_heterogeneity(truth: np.ndarray, factor: float = HETEROGENEITY_FACTOR) -> np.ndarray:
     """``truth`` with each approach's deviation from the row's mean log-odds times ``factor``."""
-    log_odds = logit(np.clip(truth, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR))
+    log_odds = _log_odds(truth)
     mean = log_odds.mean(axis=1, keepdims=True)
     return np.asarray(expit(mean + factor * (log_odds - mean)))
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    return np.asarray(logit(np.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)))
+
+
+def spread_needed(
+    low: np.ndarray, high: np.ndarray, truth: np.ndarray, nominal: float = NOMINAL
+) -> float:
+    """The log-odds spread that, added in quadrature to each interval's own standard error
+    (its log-odds half-width over z), would make ``nominal`` of the intervals hold the truth:
+    the error the intervals do not see. 0 when they already hold it often enough."""
+    z = float(norm.ppf(0.5 + nominal / 2))
+    lower, upper = _log_odds(low), _log_odds(high)
+    distance = np.abs(_log_odds(truth) - (lower + upper) / 2) / z
+    missing = np.maximum(distance**2 - ((upper - lower) / (2 * z)) ** 2, 0.0)
+    return float(np.sqrt(np.quantile(missing, nominal)))
 
 
 def planted_outcomes(truth: np.ndarray, asked: np.ndarray, seed: int) -> np.ndarray:
@@ -266,6 +289,7 @@ def check_surface(
             case_mae=float(np.abs(p - true_p).mean()) if enough else None,
             case_coverage=float(per_case.mean()) if enough else None,
             interval_width=float((high - low).mean()) if enough else None,
+            spread_needed=spread_needed(low, high, true_p) if enough else None,
             effect_max_error=max(errors) if errors else None,
             effects_covered=sum(1 for e in effects if e.covered),
             effects_checked=len(errors),
@@ -315,6 +339,9 @@ def run_self_check(
         case_mae=_mean([c.case_mae for c in checks]),
         case_coverage=_mean([c.case_coverage for c in checks]),
         interval_width=_mean([c.interval_width for c in checks]),
+        spread_needed=max(
+            (c.spread_needed for c in checks if c.spread_needed is not None), default=None
+        ),
         effect_max_error=max(
             (c.effect_max_error for c in checks if c.effect_max_error is not None), default=None
         ),
@@ -358,7 +385,8 @@ def summary_line(check: dict[str, Any] | None) -> str:
         f"self-check on {check['rows_used']:,} of {check['rows_available']:,} labelled cases, "
         f"outcomes planted from {len(check['surfaces'])} surfaces ({check['seconds']:.0f} s): "
         f"per-case 95% ranges held the planted truth {_share(pooled['case_coverage'])} of the "
-        f"time ({by_surface}), per-case error {_number(pooled['case_mae'])}; population effects "
-        f"within {_number(pooled['effect_max_error'])}, {pooled['effects_covered']} of "
+        f"time ({by_surface}; log-odds spread lacking {_number(pooled['spread_needed'])}), "
+        f"per-case error {_number(pooled['case_mae'])}; population effects within "
+        f"{_number(pooled['effect_max_error'])}, {pooled['effects_covered']} of "
         f"{pooled['effects_checked']} intervals covering"
     )

@@ -174,12 +174,16 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "sc_intro": {
         "zh": "模型在与本机构案例相似的数据上表现如何：从已有结果的案例中随机抽取一部分（保留真实的"
         "情况、准备与所申请的方案），按三种可能的规律模拟结果（真实概率已知），重新拟合模型与调整后"
-        "的效果，再在最新的案例上与真实值比较。95% 区间应当约 95 次/100 次包含真实值。",
+        "的效果，再在最新的案例上与真实值比较。95% 区间应当约 95 次/100 次包含真实值；“区间缺少的"
+        "对数几率离散度”是为使 95% 的区间包含真实值，还需在对数几率尺度上（平方和方式）加入的离散度"
+        "（0 表示已足够）。",
         "en": "How the model fares on cases shaped like ours: on a random subsample of the "
         "labelled cases (their real situations, preparation and approaches), outcomes were drawn "
         "from three plausible patterns whose true chances are known; the model and the adjusted "
         "effects were fitted again on them and compared with the truth on the newest cases. A "
-        "95% range should hold the truth about 95 times in 100.",
+        "95% range should hold the truth about 95 times in 100; the log-odds spread the ranges "
+        "lacked is what, added in quadrature on the log-odds scale, would make 95% of them hold "
+        "it (0: they already do).",
     },
     "sc_size": {
         "zh": "自检在 {rows_used:,} 个案例上重新拟合（共 {rows_available:,} 个，最新的 "
@@ -200,6 +204,10 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "sc_case_error": {"zh": "单案平均误差", "en": "per-case error"},
     "sc_case_coverage": {"zh": "95% 区间包含真实值", "en": "95% ranges holding the truth"},
     "sc_width": {"zh": "区间平均宽度", "en": "mean range width"},
+    "sc_spread": {
+        "zh": "区间缺少的对数几率离散度",
+        "en": "log-odds spread the ranges lacked",
+    },
     "sc_effect_error": {"zh": "总体效果最大误差", "en": "largest population-effect error"},
     "sc_effect_coverage": {"zh": "效果区间包含真实值", "en": "effect intervals holding the truth"},
     "sc_by_lender": {

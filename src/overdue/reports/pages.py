@@ -409,11 +409,12 @@ def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
         rows.append(
             f"<tr><td>{_esc(text(f'sc_{key}', lang))}</td>{_number_cell(row['case_mae'])}"
             f"{_share_cell(row['case_coverage'])}{_number_cell(row['interval_width'])}"
+            f"{_number_cell(row['spread_needed'])}"
             f"{_number_cell(row['effect_max_error'])}"
             f"<td class='num'>{row['effects_covered']}/{row['effects_checked']}</td></tr>"
         )
-    keys = ("sc_surface", "sc_case_error", "sc_case_coverage", "sc_width", "sc_effect_error",
-            "sc_effect_coverage")  # fmt: skip
+    keys = ("sc_surface", "sc_case_error", "sc_case_coverage", "sc_width", "sc_spread",
+            "sc_effect_error", "sc_effect_coverage")  # fmt: skip
     parts.append(_table([text(key, lang) for key in keys], rows))
     groups = check["pooled"]["coverage_by_lender"]
     if groups:
