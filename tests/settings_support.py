@@ -12,8 +12,9 @@ from overdue.config import get_settings
 
 @contextlib.contextmanager
 def settings_in(folder: Path, **extra: str) -> Iterator[dict[str, str]]:
-    """Every path of the settings inside ``folder``, no retry or lock waits, while inside the
-    block (the process's settings restored after); yields the environment it set."""
+    """Every path of the settings inside ``folder``, no retry or lock waits and no self-check
+    (these tests read none of it; ``extra`` may switch it on), while inside the block (the
+    process's settings restored after); yields the environment it set."""
     env = {
         "OVERDUE_WAREHOUSE": str(folder / "warehouse.duckdb"),
         "OVERDUE_INBOX": str(folder / "inbox"),
@@ -22,6 +23,7 @@ def settings_in(folder: Path, **extra: str) -> Iterator[dict[str, str]]:
         "OVERDUE_PUBLISHED_DIR": str(folder / "published"),
         "OVERDUE_RETRY_DELAYS": "[0]",
         "OVERDUE_LOCK_WAIT_SECONDS": "0",
+        "OVERDUE_SELF_CHECK": "false",
         **extra,
     }
     saved = {key: os.environ.get(key) for key in env}

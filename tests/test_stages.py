@@ -27,6 +27,7 @@ def _settings(folder: Path) -> Settings:
             "models_dir": folder / "models",
             "reports_dir": folder / "reports",
             "published_dir": folder / "published",
+            "self_check": False,  # the stages' decisions do not depend on it
         }
     )
 

@@ -378,6 +378,7 @@ def quarantine(
 def train(warehouse: WarehouseOption = None) -> None:
     """Build features, fit the outcome models, estimate effects; save and register the bundle."""
     from overdue.models.run import train as train_models
+    from overdue.models.selfcheck import summary_line
     from overdue.models.train import TooFewCasesError
 
     settings = get_settings()
@@ -393,6 +394,7 @@ def train(warehouse: WarehouseOption = None) -> None:
             name, f"{m['auc']:.3f}", f"{m['brier']:.4f}", f"{m['log_loss']:.4f}", f"{m['ece']:.4f}"
         )
     console.print(table)
+    console.print(summary_line(report.self_check), highlight=False, soft_wrap=True)
     console.print(f"bundle: {report.bundle_path}; run id {report.run_id}")
 
 

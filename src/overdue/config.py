@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         description="OpenMP threads for model fitting: on 2 cores a second thread gained ~2% "
         "on a quiet machine and lost 5-15x when other processes ran",
     )
+    self_check: bool = Field(
+        True,
+        description="during training, refit the procedure on planted outcomes of a subsample of "
+        "the cases and measure its errors and interval coverage (overdue.models.selfcheck); "
+        "off saves its time where nobody reads it",
+    )
     retry_delays: tuple[int, ...] = Field(
         (2, 10, 30), description="seconds between retries of a pipeline stage that failed on I/O"
     )

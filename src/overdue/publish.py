@@ -39,6 +39,9 @@ KNOWN_LIMITS: Final = (
     "Plan terms (term, payment, upfront) are not model inputs; the approach stands in for them.",
     "Per-case 95% intervals show the model's statistical uncertainty only; on simulated data "
     "with known truth they covered the true chance about 88% of the time.",
+    "The self-check's numbers come from outcomes planted on a subsample of these cases: they "
+    "show how the method behaves on cases shaped like these, refitted at that smaller size, "
+    "not how right it is about real outcomes.",
     "No published number rests on fewer than k cases.",
 )
 
@@ -83,6 +86,7 @@ def model_card(bundle: Bundle) -> dict[str, Any]:
         "metrics": meta.get("metrics"),
         "calibration": diagnostics.get("reliability", []),
         "drivers": diagnostics.get("drivers", []),
+        "self_check": meta.get("self_check"),
         "k": meta.get("k"),
         "known_limits": list(KNOWN_LIMITS),
     }

@@ -197,6 +197,12 @@ DROP TABLE batches;
 ALTER TABLE batches_v3 RENAME TO batches;
 """,
     ),
+    Migration(
+        4,
+        "models: the self-check of each training run on model_runs",
+        # null for runs trained before the self-check existed or with it switched off
+        "ALTER TABLE model_runs ADD COLUMN self_check JSON;",
+    ),
 )
 """The schema, step by step. Append new steps; never edit one that has shipped."""
 

@@ -339,7 +339,7 @@ def test_run_finishes_the_pipeline_and_exits_with_the_ingest_status(tmp_path: Pa
     env = {
         f"OVERDUE_{name.upper()}": str(tmp_path / name)
         for name in ("warehouse", "models_dir", "reports_dir", "published_dir")
-    }
+    } | {"OVERDUE_SELF_CHECK": "false"}
     result = overdue("run", str(inbox), env=env)
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output

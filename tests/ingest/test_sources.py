@@ -26,7 +26,8 @@ from overdue.ingest.sources import (
     read_source_frame,
     strptime_format,
 )
-from overdue.warehouse import MIGRATIONS, migrate, open_warehouse
+from overdue.warehouse import migrate, open_warehouse
+from warehouse_support import schema_up_to
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTRACT = Path(__file__).parent / "data" / "lendingclub_extract.csv"
@@ -509,23 +510,14 @@ def test_a_numeric_in_list_with_a_non_number_is_an_expression_error(values: str)
 
 def test_migration_3_keeps_existing_batches_and_counts_them_as_unskipped(tmp_path: Path) -> None:
     """A warehouse made before source mappings keeps its batches; they skipped nothing."""
-    path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
     try:
-        con.execute(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-            "applied_at TIMESTAMP NOT NULL)"
-        )
-        for step in MIGRATIONS[:2]:
-            con.execute(step.sql)
-            con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, now())", [step.version, step.name]
-            )
+        schema_up_to(con, 2)
         con.execute(
             "INSERT INTO batches VALUES (1, 'r', 'a.csv', 'abc', 10, 'csv', 'utf-8', 5, 3, 1, 1, "
             "0, [], now(), now(), 'loaded', NULL)"
         )
-        assert migrate(con) == [3]
+        assert migrate(con)[0] == 3  # and every later step
         rows = con.execute(
             "SELECT batch_id, rows_read, rows_skipped, source, mapping_sha256 FROM batches"
         ).fetchall()

@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from overdue.reports.queries import model_runs
 from overdue.warehouse import (
     MIGRATIONS,
     WarehouseLockedError,
@@ -16,6 +18,7 @@ from overdue.warehouse import (
     schema_version,
     transaction,
 )
+from warehouse_support import insert_model_run, schema_up_to
 
 
 def test_a_new_warehouse_has_every_migration(tmp_path: Path) -> None:
@@ -33,6 +36,22 @@ def test_migrating_twice_applies_nothing(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (
             len(MIGRATIONS),
         )
+
+
+def test_migration_4_keeps_model_runs_made_before_the_self_check(tmp_path: Path) -> None:
+    """A warehouse trained before the self-check existed keeps its runs, with no self-check;
+    a report reading it read-only, before any migration, finds none either."""
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    try:
+        schema_up_to(con, 3)
+        insert_model_run(con)
+        assert [run["self_check"] for run in model_runs(con)] == [None], "read before migrating"
+        assert migrate(con)[0] == 4  # and every later step
+        assert con.execute("SELECT model_version, self_check FROM model_runs").fetchall() == [
+            ("m-1", None)
+        ]
+    finally:
+        con.close()
 
 
 def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:

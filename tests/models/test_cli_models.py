@@ -10,6 +10,7 @@ import pytest
 
 from cli_support import overdue
 from overdue.contract import APPROACHES, FIELDS, Role
+from overdue.warehouse import open_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,20 @@ def test_train_reports_metrics_against_baselines(trained: dict) -> None:
     for name in (*names, "base_rate_baseline"):
         assert name in out
     assert (trained["folder"] / "models" / "latest.json").exists()
+
+
+def test_train_stores_and_prints_the_self_check(trained: dict) -> None:
+    """One plain line about the self-check; its result in the bundle and in model_runs."""
+    assert "self-check on 2,000 of" in trained["train_out"]
+    folder = trained["folder"]
+    latest = json.loads((folder / "models" / "latest.json").read_text(encoding="utf-8"))
+    bundle = json.loads((Path(latest["path"]) / "bundle.json").read_text(encoding="utf-8"))
+    with open_warehouse(folder / "w.duckdb", read_only=True) as con:
+        stored = con.execute("SELECT self_check FROM model_runs").fetchall()
+    assert len(stored) == 1
+    assert json.loads(stored[0][0]) == bundle["self_check"]
+    assert bundle["self_check"]["rows_used"] == 2_000
+    assert len(bundle["self_check"]["surfaces"]) == 3
 
 
 def test_effects_json_has_the_published_shape(trained: dict) -> None:

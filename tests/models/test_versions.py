@@ -103,12 +103,14 @@ def test_the_code_version_changes_with_any_source_or_the_bundle_format() -> None
 
 
 def test_the_bundle_format_changes_with_the_layout_and_library_versions() -> None:
-    """Renamed estimators, another trusted type or another scikit-learn: another format."""
+    """Renamed estimators, another trusted type, another self-check layout or another
+    scikit-learn: another format."""
     layout = bundle_layout()
     assert bundle_format(json.loads(json.dumps(layout))) == BUNDLE_FORMAT
     variants = [
         {**layout, "estimators": ["calibrated", "ensemble", "baseline"]},
         {**layout, "trusted_types": [*layout["trusted_types"], "functools.partial"]},
+        {**layout, "self_check": {**layout["self_check"], "GroupCoverage": ["coverage: float"]}},
         {**layout, "libraries": {**layout["libraries"], "scikit-learn": "1.0.0"}},
     ]
     assert {bundle_format(v) for v in variants}.isdisjoint({BUNDLE_FORMAT})
@@ -167,7 +169,7 @@ def record_model(
     with open_warehouse(warehouse) as con:
         con.execute(
             "INSERT INTO model_runs VALUES"
-            " (?, 'r', ?, ?, ?, ?, 0, 0, 0, 0, 0, '{}', '{}', '{}', ?)",
+            " (?, 'r', ?, ?, ?, ?, 0, 0, 0, 0, 0, '{}', '{}', '{}', ?, NULL)",
             [version, dt.datetime.now(), OUTCOME, snapshot, FEATURE_SET_VERSION, str(folder)],
         )
     pointer = {"model_version": version, "path": str(folder)}

@@ -9,6 +9,7 @@ from plotly.offline import get_plotlyjs
 from report_scan import Built, embedded_json, page_without_library
 
 from cli_support import overdue
+from overdue.reports.pages import self_check_part
 from overdue.warehouse import open_warehouse
 
 
@@ -52,6 +53,36 @@ def test_report_has_every_section_in_both_languages(built: Built) -> None:
     en = page_without_library(built.reports / built.run_id / "en.html")
     assert "Population stability index" in en
     assert "Observational data" in en
+
+
+def test_the_model_section_shows_the_self_check(built: Built) -> None:
+    """The model-quality section holds the training run's self-check in both languages: one
+    row per planted surface and all three together, and the coverage per lender type."""
+    with open_warehouse(built.warehouse, read_only=True) as con:
+        stored = con.execute(
+            "SELECT self_check FROM model_runs WHERE run_id = ?", [built.run_id]
+        ).fetchall()[0][0]
+    check = json.loads(stored)
+    words_by_lang = {
+        "zh": ("自检", "三者合计", "方案差异加倍"),
+        "en": ("Self-check", "all three", "approach differences doubled"),
+    }
+    for lang, words in words_by_lang.items():
+        page = page_without_library(built.reports / built.run_id / f"{lang}.html")
+        section = page[page.index('id="quality"') : page.index('id="drivers"')]
+        part = section[section.index('id="self-check"') :]
+        for word in words:
+            assert word in part, (lang, word)
+        assert f"{check['pooled']['case_coverage']:.1%}" in part
+        for surface in check["surfaces"]:
+            assert f"{surface['case_mae']:.3f}" in part
+        assert f"{check['rows_used']:,}" in part
+
+
+def test_a_run_without_a_self_check_says_so() -> None:
+    """A run trained with the self-check switched off says that, in both languages."""
+    assert "switched off" in self_check_part(None, "en")
+    assert "已关闭" in self_check_part(None, "zh")
 
 
 def test_plotly_js_is_inlined_once_and_every_figure_is_json(built: Built) -> None:

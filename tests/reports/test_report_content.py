@@ -14,6 +14,7 @@ from overdue.reports.content import (
     psi_table,
     reliability_shown,
     roc_shown,
+    self_check_shown,
     share_shown,
     survival_table,
 )
@@ -154,3 +155,24 @@ def test_share_standing_for_few_cases_is_hidden() -> None:
     assert share_shown(0.97, 100, K) is None
     assert share_shown(0.3, 100, K) == 0.3
     assert share_shown(0.0, 100, K) == 0.0
+
+
+def test_self_check_shows_no_lender_type_under_the_reports_k() -> None:
+    """Lender types with fewer test cases than the report's k are left out, in the pooled and
+    the per-surface numbers; a test period under k shows nothing."""
+    groups = {
+        "p2p": {"coverage": 0.9, "test_cases": 12},
+        "bank_loan": {"coverage": 0.95, "test_cases": 90},
+    }
+    check = {
+        "test_cases": 400,
+        "pooled": {"case_coverage": 0.93, "coverage_by_lender": groups},
+        "surfaces": [{"surface": "fitted", "coverage_by_lender": groups}],
+    }
+    shown = self_check_shown(check, k=20)
+    assert shown is not None
+    assert list(shown["pooled"]["coverage_by_lender"]) == ["bank_loan"]
+    assert list(shown["surfaces"][0]["coverage_by_lender"]) == ["bank_loan"]
+    assert list(check["pooled"]["coverage_by_lender"]) == ["p2p", "bank_loan"], "input kept"
+    assert self_check_shown(check, k=401) is None
+    assert self_check_shown(None, k=K) is None

@@ -212,6 +212,25 @@ def test_health_effects_and_model_card(client: httpx.Client, published: Publishe
     assert card["labelled_cases"] > 0 and card["known_limits"]
     assert {"spline_logistic_calibrated", "gradient_boosting_calibrated"} <= set(card["metrics"])
     assert card["calibration"]
+    check = card["self_check"]
+    assert [s["surface"] for s in check["surfaces"]] == ["fitted", "boosted", "heterogeneous"]
+    assert 0 <= check["pooled"]["case_coverage"] <= 1
+    assert all(g["test_cases"] >= card["k"] for g in check["pooled"]["coverage_by_lender"].values())
+
+
+def test_an_estimate_says_how_often_the_ranges_held(
+    client: httpx.Client, published: Published
+) -> None:
+    """The sentence beside the intervals carries the published self-check's number for the
+    case's lender type, else for every checked case."""
+    card = json.loads((published.published / "run-1" / "model_card.json").read_text("utf-8"))
+    pooled = card["self_check"]["pooled"]
+    answer = client.post(f"{ESTIMATE}?lang=en", json=CASE_EN).json()
+    check = answer["interval_check"]
+    group = pooled["coverage_by_lender"].get(CASE_EN["lender_type"])
+    expected = group["coverage"] if group else pooled["case_coverage"]
+    assert check["times_in_100"] == round(100 * expected)
+    assert f"held the true rate {check['times_in_100']} times in 100" in check["text"]
 
 
 def test_openapi_documents_the_api(client: httpx.Client) -> None:

@@ -79,6 +79,8 @@ def test_a_counselor_fills_the_form_in_chinese(browser: BrowserContext, server: 
     assert advice == [item["text"] for item in answer["advice"]] and advice
     assert any("还款计划" in text for text in advice)
     assert page.inner_text("#note") == answer["note"]
+    assert page.inner_text("#interval-check") == answer["interval_check"]["text"]
+    assert "次/100 次包含真实比例" in answer["interval_check"]["text"]
     assert page.locator("#chart .main-svg").count() > 0, "the Plotly chart is drawn"
     assert seen.outside_requests == [] and seen.console_errors == []
 
@@ -100,6 +102,8 @@ def test_a_researcher_uses_the_english_page(browser: BrowserContext, server: Ser
     assert rows["principal_discount"]["label"] == "principal discount (planned)"
     assert advice and all(text.isascii() for text in advice)
     assert "not a promise" in page.inner_text("#note")
+    assert page.inner_text("#interval-check") == answer["interval_check"]["text"]
+    assert "our 95% ranges held the true rate" in page.inner_text("#interval-check")
     assert seen.outside_requests == [] and seen.console_errors == []
 
 

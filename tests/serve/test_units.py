@@ -16,6 +16,7 @@ from overdue.features import build_features
 from overdue.models.estimate import CaseEstimator, direct_features, estimate_case
 from overdue.publish import Snapshot, current_snapshot_path, load_snapshot
 from overdue.serve.advice import advice
+from overdue.serve.coverage import interval_check
 from overdue.serve.guard import TokenBuckets, pii_reasons, token_ok
 from overdue.serve.i18n import pick_lang
 from overdue.serve.parsing import read_case, validation_errors
@@ -125,6 +126,61 @@ def test_advice_skips_suppressed_levels() -> None:
     assert [i["lever"] for i in items] == ["written_plan"]
     assert items[0]["kind"] == "do" and items[0]["certain"] is True
     assert "70%" in items[0]["text"] and "55%" in items[0]["text"]
+
+
+SELF_CHECK = {
+    "test_cases": 400,
+    "pooled": {
+        "case_coverage": 0.931,
+        "coverage_by_lender": {
+            "p2p": {"coverage": 0.874, "test_cases": 12},
+            "bank_credit_card": {"coverage": 0.962, "test_cases": 90},
+        },
+    },
+}
+"""A published self-check, as far as the sentence reads it."""
+
+
+def test_the_interval_check_speaks_of_the_cases_lender_type() -> None:
+    """A lender type with its own coverage gets that number; the sentence names the type."""
+    found = interval_check(SELF_CHECK, "bank_credit_card", "en", k=10)
+    assert found is not None
+    assert (found["times_in_100"], found["lender_type"], found["test_cases"]) == (
+        96,
+        "bank_credit_card",
+        90,
+    )
+    assert found["text"].startswith(
+        "On cases shaped like yours (credit card debts), our 95% ranges held the true rate "
+        "96 times in 100."
+    )
+    assert not found["too_narrow"]
+    zh = interval_check(SELF_CHECK, "bank_credit_card", "zh", k=10)
+    assert zh is not None and "96 次/100 次" in zh["text"] and "信用卡" in zh["text"]
+
+
+def test_the_interval_check_falls_back_to_every_checked_case() -> None:
+    """A lender type without a published coverage (under k test cases) gets the pooled one."""
+    found = interval_check(SELF_CHECK, "small_loan", "en", k=10)
+    assert found is not None
+    assert (found["times_in_100"], found["lender_type"], found["test_cases"]) == (93, None, 400)
+    assert found["text"].startswith("On all the cases we checked")
+
+
+def test_the_interval_check_warns_when_ranges_are_too_narrow() -> None:
+    """Under 90 times in 100 the sentence says the ranges are likely too narrow."""
+    found = interval_check(SELF_CHECK, "p2p", "en", k=10)
+    assert found is not None and found["too_narrow"]
+    assert "likely too narrow" in found["text"]
+    assert interval_check(None, "p2p", "en", k=10) is None
+
+
+def test_the_interval_check_rests_on_at_least_the_services_k() -> None:
+    """A lender type under the service's k falls back to every checked case; a test period
+    under k gives no sentence."""
+    found = interval_check(SELF_CHECK, "p2p", "en", k=20)
+    assert found is not None and found["lender_type"] is None and found["times_in_100"] == 93
+    assert interval_check(SELF_CHECK, "p2p", "en", k=401) is None
 
 
 def test_token_bucket_refills_at_its_rate() -> None:

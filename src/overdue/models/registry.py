@@ -18,6 +18,7 @@ from typing import Any, Final
 import skops.io as sio
 
 from overdue.models.design import Design
+from overdue.models.selfcheck import result_layout
 from overdue.models.train import OutcomeModel
 
 ESTIMATORS_FILE: Final = "estimators.skops"
@@ -64,8 +65,9 @@ def _our_class_source(qualified: str) -> str:
 
 def bundle_layout() -> dict[str, Any]:
     """What decides whether a bundle can be read back: the estimator names, the trusted types,
-    the fields ``load_bundle`` rebuilds, the source of our own classes stored in the skops file
-    and the versions of the libraries whose objects it holds."""
+    the fields ``load_bundle`` rebuilds, the source of our own classes stored in the skops file,
+    the layout of the self-check in its metadata and the versions of the libraries whose
+    objects it holds."""
     return {
         "estimators": list(ESTIMATORS),
         "trusted_types": sorted(TRUSTED_TYPES),
@@ -75,6 +77,7 @@ def bundle_layout() -> dict[str, Any]:
             for name in sorted(TRUSTED_TYPES)
             if name.startswith("overdue.")
         },
+        "self_check": result_layout(),
         "libraries": library_versions(),
     }
 

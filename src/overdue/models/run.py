@@ -36,6 +36,7 @@ from overdue.models.registry import (
     read_bundle_metadata,
     save_bundle,
 )
+from overdue.models.selfcheck import run_self_check
 from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction
 
@@ -95,6 +96,8 @@ class TrainingReport:
     labelled: int
     bundle_path: str
     metrics: dict[str, dict[str, float]]
+    self_check: dict[str, Any] | None = None
+    """The self-check's result (``SelfCheck.as_json``); None when switched off."""
 
 
 def model_version(snapshot: str, seed: int, code: str = MODEL_CODE_VERSION) -> str:
@@ -155,19 +158,24 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         "labelled": labelled.height,
     }
     diagnostics = model_diagnostics(model, labelled, settings)
-    save_bundle(model, {**metadata, "diagnostics": diagnostics}, folder)
+    check = (
+        run_self_check(labelled, model, fit_outcome_model, settings.seed, settings.k).as_json()
+        if settings.self_check
+        else None
+    )
+    save_bundle(model, {**metadata, "diagnostics": diagnostics, "self_check": check}, folder)
     effect_frame = _effect_frame(effects, version, run_id)
     with open_warehouse(warehouse) as con, transaction(con):
         con.register("features_frame", features)
         con.register("effects_frame", effect_frame)
         con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM features_frame")
         con.execute(
-            "INSERT INTO model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 version, run_id, dt.datetime.now(), OUTCOME, snapshot, FEATURE_SET_VERSION,
                 cases.height, labelled.height, model.sizes["train"], model.sizes["calibration"],
                 model.sizes["test"], json.dumps(model.period), json.dumps(model.metrics),
-                json.dumps(diagnostics), str(folder),
+                json.dumps(diagnostics), str(folder), json.dumps(check) if check else None,
             ],
         )  # fmt: skip
         con.execute("INSERT INTO approach_effects SELECT * FROM effects_frame")
@@ -175,7 +183,7 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         json.dumps({"model_version": version, "path": str(folder)}) + "\n", encoding="utf-8"
     )
     return TrainingReport(
-        version, run_id, snapshot, cases.height, labelled.height, str(folder), model.metrics
+        version, run_id, snapshot, cases.height, labelled.height, str(folder), model.metrics, check
     )
 
 

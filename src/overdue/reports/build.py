@@ -33,6 +33,7 @@ from overdue.reports.content import (
     psi_table,
     reliability_shown,
     roc_shown,
+    self_check_shown,
     success_cells,
     success_table,
     survival_table,
@@ -148,6 +149,7 @@ def _model_quality(content: ReportContent, run: dict[str, Any], k: int) -> None:
     metrics = run["metrics"]
     diagnostics = run["diagnostics"]
     content.metrics = metrics_shown(metrics)
+    content.self_check = self_check_shown(run["self_check"], k)
     content.test_period = {
         key: str(v) for key, v in run["period"].items() if key.startswith("test")
     }

@@ -506,6 +506,7 @@ class ReportContent:
     psi: pl.DataFrame | None = None
     shifts: pl.DataFrame | None = None
     trained_at: str | None = None
+    self_check: dict[str, Any] | None = None
 
 
 def metrics_shown(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -523,6 +524,28 @@ def test_counts(metrics: dict[str, dict[str, Any]]) -> tuple[int, int]:
     n = int(any_model["n"])
     positives = round(float(any_model["base_rate"]) * n)
     return positives, n - positives
+
+
+def self_check_shown(check: dict[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """The training run's self-check (``overdue.models.selfcheck``) as the report may show it:
+    nothing when its test period holds fewer than k cases, and no lender type with fewer than
+    k test cases (the report's k may be larger than the one training used)."""
+    if check is None or check["test_cases"] < k:
+        return None
+
+    def kept(groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {name: g for name, g in groups.items() if g["test_cases"] >= k}
+
+    return {
+        **check,
+        "pooled": {
+            **check["pooled"],
+            "coverage_by_lender": kept(check["pooled"]["coverage_by_lender"]),
+        },
+        "surfaces": [
+            {**s, "coverage_by_lender": kept(s["coverage_by_lender"])} for s in check["surfaces"]
+        ],
+    }
 
 
 def mean_or_none(values: list[float]) -> float | None:

@@ -167,6 +167,58 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "previous": {"zh": "上次", "en": "previous"},
     "latest": {"zh": "本次", "en": "this run"},
     "previous_run": {"zh": "上次运行", "en": "previous run"},
+    "sc_title": {
+        "zh": "自检：在本机构案例上模拟已知结果",
+        "en": "Self-check: known outcomes planted on our own cases",
+    },
+    "sc_intro": {
+        "zh": "模型在与本机构案例相似的数据上表现如何：从已有结果的案例中随机抽取一部分（保留真实的"
+        "情况、准备与所申请的方案），按三种可能的规律模拟结果（真实概率已知），重新拟合模型与调整后"
+        "的效果，再在最新的案例上与真实值比较。95% 区间应当约 95 次/100 次包含真实值；“区间缺少的"
+        "对数几率离散度”是为使 95% 的区间包含真实值，还需在对数几率尺度上（平方和方式）加入的离散度"
+        "（0 表示已足够）。",
+        "en": "How the model fares on cases shaped like ours: on a random subsample of the "
+        "labelled cases (their real situations, preparation and approaches), outcomes were drawn "
+        "from three plausible patterns whose true chances are known; the model and the adjusted "
+        "effects were fitted again on them and compared with the truth on the newest cases. A "
+        "95% range should hold the truth about 95 times in 100; the log-odds spread the ranges "
+        "lacked is what, added in quadrature on the log-odds scale, would make 95% of them hold "
+        "it (0: they already do).",
+    },
+    "sc_size": {
+        "zh": "自检在 {rows_used:,} 个案例上重新拟合（共 {rows_available:,} 个，最新的 "
+        "{test_cases:,} 个用于核对），用时 {seconds:.0f} 秒。其区间平均宽 {width}，完整模型在同样"
+        "案例上为 {full}：完整数据下区间更窄，若误差主要来自偏差，包含真实值的次数会更少，因此完整"
+        "模型的覆盖率可能低于这里的数字。",
+        "en": "The self-check refitted on {rows_used:,} of {rows_available:,} cases (the newest "
+        "{test_cases:,} checked) in {seconds:.0f} s. Its ranges were {width} wide on average, "
+        "the full model's {full} on the same cases: at the full size ranges are narrower, and "
+        "where the model's error is mostly bias they hold the truth less often, so the full "
+        "model's coverage may be lower than shown here.",
+    },
+    "sc_none": {
+        "zh": "本次训练没有运行自检（已关闭）。",
+        "en": "This training run has no self-check (it was switched off).",
+    },
+    "sc_surface": {"zh": "模拟规律", "en": "planted pattern"},
+    "sc_case_error": {"zh": "单案平均误差", "en": "per-case error"},
+    "sc_case_coverage": {"zh": "95% 区间包含真实值", "en": "95% ranges holding the truth"},
+    "sc_width": {"zh": "区间平均宽度", "en": "mean range width"},
+    "sc_spread": {
+        "zh": "区间缺少的对数几率离散度",
+        "en": "log-odds spread the ranges lacked",
+    },
+    "sc_effect_error": {"zh": "总体效果最大误差", "en": "largest population-effect error"},
+    "sc_effect_coverage": {"zh": "效果区间包含真实值", "en": "effect intervals holding the truth"},
+    "sc_by_lender": {
+        "zh": "按机构类型（至少 k 个测试案例）：95% 区间包含真实值的比例",
+        "en": "By lender type (at least k test cases): 95% ranges holding the truth",
+    },
+    "sc_test_cases": {"zh": "测试案例数", "en": "test cases"},
+    "sc_fitted": {"zh": "本模型本身", "en": "our fitted model"},
+    "sc_boosted": {"zh": "梯度提升模型", "en": "a boosted model"},
+    "sc_heterogeneous": {"zh": "方案差异加倍", "en": "approach differences doubled"},
+    "sc_pooled": {"zh": "三者合计", "en": "all three"},
     "missing_tables": {
         "zh": "仓库中缺少以下表,相关部分未生成:",
         "en": "The warehouse lacks these tables, so their sections are empty:",
@@ -217,6 +269,19 @@ METHODS: Final[dict[str, dict[Lang, str]]] = {
         "zh": "<b>模型质量</b>在模型从未见过的最新 20% 案例上评估,并与逻辑回归基准比较。",
         "en": "<b>Model quality</b> is measured on the newest 20% of cases, which the model never "
         "saw, against a logistic-regression baseline.",
+    },
+    "self_check": {
+        "zh": "<b>自检。</b>真实结果没有已知的“正确答案”，所以每次训练时，在本机构已有结果的案例中"
+        "随机抽取一部分，按三种可能的规律（本模型本身、梯度提升模型、方案差异加倍）给出已知的真实"
+        "概率并据此模拟结果，用同样的方法重新拟合，核对单案误差、95% 区间包含真实值的比例和总体"
+        "效果。这些规律是合理的猜测，不是真相；在它们上表现好不能证明方法正确，表现差则说明有问题。",
+        "en": "<b>Self-check.</b> Real outcomes come with no known right answer, so each "
+        "training run takes a random subsample of our labelled cases, gives them known true "
+        "chances from three plausible patterns (the fitted model itself, a boosted model, "
+        "approach differences doubled), draws outcomes from them, fits the same method again and "
+        "checks per-case errors, how often the 95% ranges hold the truth, and the population "
+        "effects. The patterns are plausible guesses, not the truth: doing well on them does not "
+        "prove the method right, doing badly shows a problem.",
     },
     "limits": {
         "zh": "<b>这些数字不能说明:</b>某一个人会怎样;方案为什么有效;少于 k 人的群体的任何情况。",

@@ -49,6 +49,7 @@ section { background: #fff; padding: 4px 20px 20px; margin: 16px 0; border-radiu
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; }
 td.count, td.num { text-align: right; font-variant-numeric: tabular-nums; }
+@media (max-width: 640px) { table { display: block; overflow-x: auto; } th { min-width: 5em; } }
 td.suppressed { color: #9e9e9e; font-style: italic; }
 .filters { position: sticky; top: 0; background: #fff; padding: 8px 0; z-index: 5; }
 .filters label { margin-right: 18px; }
@@ -378,11 +379,74 @@ def quality_section(content: ReportContent, page: Page, lang: Lang) -> str:
     parts.append('<div class="grid">')
     parts.append(page.figure(figures.roc_figure(content.roc, lang), "fig-roc"))
     parts.append(page.figure(figures.reliability_figure(content.reliability, lang), "fig-rel"))
-    parts.append("</div></section>")
+    parts.append("</div>")
+    parts.append(self_check_part(content.self_check, lang))
+    parts.append("</section>")
     parts.append(f'<section id="drivers"><h2>{_esc(text("sec_drivers", lang))}</h2>')
     if content.drivers is not None and content.drivers.height:
         parts.append(page.figure(figures.drivers_figure(content.drivers, lang), "fig-drivers"))
     parts.append("</section>")
+    return "".join(parts)
+
+
+def _share_cell(value: float | None) -> str:
+    return "<td class='num'>-</td>" if value is None else f"<td class='num'>{value:.1%}</td>"
+
+
+def _number_cell(value: float | None) -> str:
+    return "<td class='num'>-</td>" if value is None else f"<td class='num'>{value:.3f}</td>"
+
+
+def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
+    """The self-check of the training run: one row per planted surface and all together, the
+    coverage per lender type, and what the numbers can and cannot say."""
+    parts = [f'<h3 id="self-check">{_esc(text("sc_title", lang))}</h3>']
+    if check is None:
+        return "".join(parts) + _note(text("sc_none", lang))
+    parts.append(_note(text("sc_intro", lang)))
+    rows = []
+    for key, row in [*((s["surface"], s) for s in check["surfaces"]), ("pooled", check["pooled"])]:
+        rows.append(
+            f"<tr><td>{_esc(text(f'sc_{key}', lang))}</td>{_number_cell(row['case_mae'])}"
+            f"{_share_cell(row['case_coverage'])}{_number_cell(row['interval_width'])}"
+            f"{_number_cell(row['spread_needed'])}"
+            f"{_number_cell(row['effect_max_error'])}"
+            f"<td class='num'>{row['effects_covered']}/{row['effects_checked']}</td></tr>"
+        )
+    keys = ("sc_surface", "sc_case_error", "sc_case_coverage", "sc_width", "sc_spread",
+            "sc_effect_error", "sc_effect_coverage")  # fmt: skip
+    parts.append(_table([text(key, lang) for key in keys], rows))
+    groups = check["pooled"]["coverage_by_lender"]
+    if groups:
+        parts.append(f"<p>{_esc(text('sc_by_lender', lang))}</p>")
+        rows = [
+            f"<tr><td>{_esc(value_label('lender_type', name, lang))}</td>"
+            f"{_count_cell(group['test_cases'], lang)}{_share_cell(group['coverage'])}"
+            + "".join(
+                _share_cell(s["coverage_by_lender"].get(name, {}).get("coverage"))
+                for s in check["surfaces"]
+            )
+            + "</tr>"
+            for name, group in groups.items()
+        ]
+        headers = [text("lender_filter", lang), text("sc_test_cases", lang)] + [
+            text(f"sc_{key}", lang)
+            for key in ("pooled", *(s["surface"] for s in check["surfaces"]))
+        ]
+        parts.append(_table(headers, rows))
+    width, full = check["pooled"]["interval_width"], check["full_model_interval_width"]
+    parts.append(
+        _note(
+            text("sc_size", lang).format(
+                rows_used=check["rows_used"],
+                rows_available=check["rows_available"],
+                test_cases=check["test_cases"],
+                seconds=check["seconds"],
+                width="-" if width is None else f"{width:.3f}",
+                full="-" if full is None else f"{full:.3f}",
+            )
+        )
+    )
     return "".join(parts)
 
 

@@ -86,18 +86,29 @@ def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {
+        str(r[0]) for r in con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()
+    }
+
+
 def model_runs(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Every training run, newest first, with its JSON columns parsed (aggregates only)."""
+    """Every training run, newest first, with its JSON columns parsed (aggregates only).
+
+    ``self_check`` is None for runs without one and in warehouses older than the column (a
+    report opens the warehouse read-only, so it is not migrated)."""
     if "model_runs" not in tables(con):
         return []
+    check = "self_check" if "self_check" in _columns(con, "model_runs") else "NULL AS self_check"
     frame = con.sql(
         "SELECT model_version, run_id, trained_at, outcome, snapshot_hash, cases, labelled, "
-        "test_rows, period, metrics, diagnostics FROM model_runs ORDER BY trained_at DESC"
+        f"test_rows, period, metrics, diagnostics, {check} FROM model_runs "
+        "ORDER BY trained_at DESC"
     ).pl()
     runs = []
     for row in frame.iter_rows(named=True):
-        for column in ("period", "metrics", "diagnostics"):
-            row[column] = json.loads(row[column])
+        for column in ("period", "metrics", "diagnostics", "self_check"):
+            row[column] = json.loads(row[column]) if row[column] is not None else None
         runs.append(row)
     return runs
 
@@ -108,10 +119,11 @@ def batches(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ``rows_skipped`` (rows a source mapping left out on purpose) is 0 in warehouses older
     than the column.
     """
-    columns = {
-        str(r[0]) for r in con.execute("SELECT column_name FROM (DESCRIBE batches)").fetchall()
-    }
-    skipped = "rows_skipped" if "rows_skipped" in columns else "0::BIGINT AS rows_skipped"
+    skipped = (
+        "rows_skipped"
+        if "rows_skipped" in _columns(con, "batches")
+        else "0::BIGINT AS rows_skipped"
+    )
     return con.sql(
         "SELECT batch_id, regexp_extract(path, '[^/\\\\]+$') AS file, format, encoding, "
         f"status, rows_read, rows_loaded, rows_quarantined, rows_replaced, {skipped}, "

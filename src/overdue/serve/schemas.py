@@ -6,6 +6,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
+from overdue.models.selfcheck import SelfCheck
+
 
 class FieldError(BaseModel):
     """One problem with a request; never contains a submitted value."""
@@ -44,6 +46,17 @@ class ApproachEstimate(BaseModel):
     thin_data: bool
 
 
+class IntervalCheck(BaseModel):
+    """What the self-check says about the 95% ranges for cases like this one."""
+
+    coverage: float
+    times_in_100: int
+    lender_type: str | None
+    test_cases: int
+    too_narrow: bool
+    text: str
+
+
 class Driver(BaseModel):
     """A group of features and how much it moves this case's chance against a typical case."""
 
@@ -78,6 +91,7 @@ class EstimateResponse(BaseModel):
     approaches: list[ApproachEstimate]
     drivers: list[Driver]
     advice: list[Advice]
+    interval_check: IntervalCheck | None = None
     note: str
     lang: str
     k: int
@@ -125,6 +139,7 @@ class ModelCard(BaseModel):
     metrics: dict[str, dict[str, float | None]] | None = None
     calibration: list[dict[str, Any]] = []
     drivers: list[dict[str, Any]] = []
+    self_check: SelfCheck | None = None
     k: int | None = None
     known_limits: list[str] = []
     snapshot: SnapshotInfo

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from overdue.case_input import CaseInput
 from overdue.i18n import Lang
 from overdue.serve.advice import advice
+from overdue.serve.coverage import interval_check
 from overdue.serve.deps import CurrentService, CurrentSnapshot, Language
 from overdue.serve.guard import is_json
 from overdue.serve.i18n import NOTE, driver_labels, error_message, value_label
@@ -42,6 +43,9 @@ def answer(
             {**d, "label": labels.get(d["driver"], d["driver"])} for d in result["drivers"]
         ],
         "advice": advice(case, served.snapshot.effects, lang),
+        "interval_check": interval_check(
+            served.snapshot.model_card.get("self_check"), case.get("lender_type"), lang, k
+        ),
         "note": NOTE[lang],
         "lang": lang,
         "k": k,

@@ -69,6 +69,10 @@ function render(answer) {
     cell(tr, a.thin_data ? T.thin : "", "thin");
     body.appendChild(tr);
   }
+  const check = document.getElementById("interval-check");
+  check.textContent = answer.interval_check ? answer.interval_check.text : "";
+  check.hidden = !answer.interval_check;
+  check.classList.toggle("narrow", Boolean(answer.interval_check && answer.interval_check.too_narrow));
   const drivers = document.getElementById("drivers");
   document.getElementById("drivers-title").textContent = T.drivers;
   drivers.innerHTML = "";

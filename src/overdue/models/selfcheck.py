@@ -1,0 +1,392 @@
+"""A self-check on the warehouse's own cases: how right and how honest the estimates are where
+the truth is known because we planted it.
+
+Real outcomes have no known truth: nobody knows a case's chance of agreement under the
+approaches it did not ask for. So, on a random subsample of the labelled cases (their real
+context, preparation, asked approach and dates), a few plausible response surfaces give each
+case a true P(agreement) under each of the six approaches; outcomes are drawn from the surface
+at the approach each case asked for; the product's own procedure (``fit_outcome_model`` and the
+AIPW effects) is refitted on those planted outcomes and scored, on the newest cases of the
+subsample (the time split's test period), against the planted truth:
+
+- per case: mean |P - true P| over the six approaches, and how often the 95% intervals hold the
+  true P (over all test cases and per lender type with at least k test cases);
+- how much log-odds spread, added in quadrature, the intervals lacked to hold the truth 95% of
+  the time (``spread_needed``: measured, not applied; a model whose intervals take such a spread
+  can set it from here);
+- population: each approach's adjusted rate against the planted mean, and how often its 95%
+  interval holds it.
+
+The surfaces (``SURFACES``): the product's fitted model itself; a gradient-boosting model of the
+real outcomes with the approach as a category (other shapes, other moderators); and that
+boosted surface with every approach's deviation from the case's mean log-odds doubled
+(stronger heterogeneity than the data showed). A surface is a guess at how the world could be,
+not the truth: a procedure that does well on all three is not proven right, but one that does
+badly on them is shown wrong on cases shaped like the user's own.
+
+The refit sees a subsample, so its intervals are wider than the full model's: coverage measured
+here tends to be higher than the full model's (``full_model_interval_width`` against
+``interval_width`` says by how much the widths differ).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Final, Protocol
+
+import numpy as np
+import polars as pl
+from scipy.special import expit, logit
+from scipy.stats import norm
+
+from overdue.contract import APPROACHES
+from overdue.models.design import gradient_boosting
+from overdue.models.effects import APPROACH_TREATMENT, aipw, summarize
+from overdue.models.train import time_split
+
+LABEL: Final = "y_agreement"
+NOMINAL: Final = 0.95
+"""The coverage a 95% interval promises."""
+SUBSAMPLE_SHARE: Final = 0.05
+MIN_ROWS: Final = 2_000
+MAX_ROWS: Final = 20_000
+"""The self-check refits the procedure on ``SUBSAMPLE_SHARE`` of the labelled cases, at least
+``MIN_ROWS`` (or every case when there are fewer) and at most ``MAX_ROWS``: three refits of the
+model and the effects on 5% of the cases cost about a sixth of training at 50,000 and 200,000
+cases, and the cap bounds it beyond (README, Self-check)."""
+HETEROGENEITY_FACTOR: Final = 2.0
+"""How much the ``heterogeneous`` surface stretches each approach's deviation from the case's
+mean log-odds."""
+SURFACES: Final = ("fitted", "boosted", "heterogeneous")
+CODES: Final = tuple(APPROACHES)
+PROBABILITY_FLOOR: Final = 1e-6
+"""Probabilities are kept this far from 0 and 1 before taking their log-odds."""
+
+
+class IntervalModel(Protocol):
+    """What the self-check asks of a fitted model: P and its 95% interval per row, for the
+    approach in the frame's ``approach`` column."""
+
+    def predict_with_interval(
+        self, frame: pl.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+class Procedure(Protocol):
+    """How the product fits a per-case model (``fit_outcome_model``)."""
+
+    def __call__(
+        self, features: pl.DataFrame, label: str = ..., seed: int = ...
+    ) -> IntervalModel: ...
+
+
+@dataclass(frozen=True)
+class GroupCoverage:
+    """Per-case interval coverage over the test cases of one group (never under k of them)."""
+
+    coverage: float
+    test_cases: int
+
+
+@dataclass(frozen=True)
+class EffectCheck:
+    """One approach's adjusted population rate against its planted mean."""
+
+    approach: str
+    planted: float
+    estimate: float | None
+    error: float | None
+    covered: bool | None
+
+
+@dataclass(frozen=True)
+class Scores:
+    """How the refitted procedure did: per-case error, interval coverage (overall and per
+    lender type) and width; the population effects' worst error and intervals covering."""
+
+    case_mae: float | None
+    case_coverage: float | None
+    interval_width: float | None
+    spread_needed: float | None
+    effect_max_error: float | None
+    effects_covered: int
+    effects_checked: int
+    coverage_by_lender: dict[str, GroupCoverage]
+
+
+@dataclass(frozen=True)
+class SurfaceCheck(Scores):
+    """The scores on one planted surface, each approach's effect and the seconds it took."""
+
+    surface: str
+    effects: list[EffectCheck]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """The whole self-check; ``as_json`` is what the bundle and ``model_runs`` store."""
+
+    rows_used: int
+    rows_available: int
+    test_cases: int
+    seed: int
+    k: int
+    nominal: float
+    full_model_interval_width: float | None
+    surfaces: list[SurfaceCheck]
+    pooled: Scores
+    """The surfaces together: means of the per-case numbers, the largest spread needed and the
+    worst effect error, effect intervals covering out of all checked, per-case coverage per
+    lender type over all three."""
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain dicts, lists, numbers and strings."""
+        return asdict(self)
+
+
+def result_layout() -> dict[str, list[str]]:
+    """The fields of every part of the stored result, with their types: part of the bundle
+    format (``overdue.models.registry.bundle_layout``), so a published self-check is always
+    in the shape this code reads."""
+    parts = (GroupCoverage, EffectCheck, Scores, SurfaceCheck, SelfCheck)
+    return {part.__name__: [f"{f.name}: {f.type}" for f in fields(part)] for part in parts}
+
+
+def subsample_size(available: int) -> int:
+    """How many labelled cases the self-check refits on (see ``SUBSAMPLE_SHARE``)."""
+    wanted = min(MAX_ROWS, max(MIN_ROWS, round(SUBSAMPLE_SHARE * available)))
+    return min(available, wanted)
+
+
+def labelled_subsample(features: pl.DataFrame, rows: int, seed: int) -> pl.DataFrame:
+    """A seeded random subsample of the labelled rows, in their stored order."""
+    labelled = features.filter(pl.col(LABEL).is_not_null())
+    chosen = np.random.default_rng(seed).choice(labelled.height, rows, replace=False)
+    return labelled[np.sort(chosen)]
+
+
+def with_approach(frame: pl.DataFrame, code: str) -> pl.DataFrame:
+    """The rows as had each asked for ``code``."""
+    return frame.with_columns(pl.lit(code).alias("approach"))
+
+
+def intervals_by_approach(
+    model: IntervalModel, frame: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P, low and high (rows x approaches) had every row asked for each approach."""
+    answers = [model.predict_with_interval(with_approach(frame, code)) for code in CODES]
+    p, low, high = (np.column_stack([answer[part] for answer in answers]) for part in range(3))
+    return p, low, high
+
+
+def boosted_surface(rows: pl.DataFrame, seed: int) -> np.ndarray:
+    """P(agreement) (rows x approaches) from gradient boosting of the rows' real outcomes on
+    the effects' covariates and the approach as a category."""
+    covariates = APPROACH_TREATMENT.covariates
+    x = covariates.matrix(rows)
+    codes = APPROACH_TREATMENT.codes(rows)
+    model = gradient_boosting(np.append(covariates.categorical, True), seed).fit(
+        np.column_stack([x, codes]), rows[LABEL].to_numpy().astype(np.int8)
+    )
+    return np.column_stack(
+        [
+            model.predict_proba(np.column_stack([x, np.full(len(x), level)]))[:, 1]
+            for level in range(len(CODES))
+        ]
+    )
+
+
+def stretched_heterogeneity(truth: np.ndarray, factor: float = HETEROGENEITY_FACTOR) -> np.ndarray:
+    """``truth`` with each approach's deviation from the row's mean log-odds times ``factor``."""
+    log_odds = _log_odds(truth)
+    mean = log_odds.mean(axis=1, keepdims=True)
+    return np.asarray(expit(mean + factor * (log_odds - mean)))
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    return np.asarray(logit(np.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)))
+
+
+def spread_needed(
+    low: np.ndarray, high: np.ndarray, truth: np.ndarray, nominal: float = NOMINAL
+) -> float:
+    """The log-odds spread that, added in quadrature to each interval's own standard error
+    (its log-odds half-width over z), would make ``nominal`` of the intervals hold the truth:
+    the error the intervals do not see. 0 when they already hold it often enough."""
+    z = float(norm.ppf(0.5 + nominal / 2))
+    lower, upper = _log_odds(low), _log_odds(high)
+    distance = np.abs(_log_odds(truth) - (lower + upper) / 2) / z
+    missing = np.maximum(distance**2 - ((upper - lower) / (2 * z)) ** 2, 0.0)
+    return float(np.sqrt(np.quantile(missing, nominal)))
+
+
+def planted_outcomes(truth: np.ndarray, asked: np.ndarray, seed: int) -> np.ndarray:
+    """One outcome per row, drawn from its true P at the approach it asked for."""
+    p = truth[np.arange(len(asked)), asked]
+    return (np.random.default_rng(seed).random(len(p)) < p).astype(np.int8)
+
+
+def coverage_by_group(covered: np.ndarray, groups: np.ndarray, k: int) -> dict[str, GroupCoverage]:
+    """Mean of ``covered`` per group with at least ``k`` rows (smaller groups left out)."""
+    found = {}
+    for group in sorted({g for g in groups if g is not None}):
+        rows = groups == group
+        if rows.sum() >= k:
+            found[str(group)] = GroupCoverage(float(covered[rows].mean()), int(rows.sum()))
+    return found
+
+
+def effect_checks(rows: pl.DataFrame, truth: np.ndarray, seed: int, k: int) -> list[EffectCheck]:
+    """The AIPW population rate of each approach on ``rows`` against the planted mean."""
+    fit = aipw(rows, APPROACH_TREATMENT, LABEL, seed)
+    everyone = {"population": np.ones(rows.height, dtype=bool)}
+    checks = []
+    for row in summarize(fit, everyone, k):
+        planted = float(truth[:, CODES.index(row.level)].mean())
+        if row.estimate is None or row.ci_low is None or row.ci_high is None:
+            checks.append(EffectCheck(row.level, planted, None, None, None))
+            continue
+        checks.append(
+            EffectCheck(
+                row.level,
+                planted,
+                row.estimate,
+                row.estimate - planted,
+                row.ci_low <= planted <= row.ci_high,
+            )
+        )
+    return checks
+
+
+def check_surface(
+    name: str,
+    rows: pl.DataFrame,
+    truth: np.ndarray,
+    procedure: Procedure,
+    seed: int,
+    k: int,
+) -> tuple[SurfaceCheck, np.ndarray]:
+    """Plant outcomes from ``truth``, refit ``procedure`` and the effects, score both; also
+    each test case's share of approaches whose interval held the truth."""
+    started = time.perf_counter()
+    asked = APPROACH_TREATMENT.codes(rows)
+    planted = rows.with_columns(pl.Series(LABEL, planted_outcomes(truth, asked, seed)))
+    model = procedure(planted, label=LABEL, seed=seed)
+    test = time_split(planted).test
+    p, low, high = intervals_by_approach(model, planted[test])
+    true_p = truth[test]
+    held = (low <= true_p) & (true_p <= high)
+    per_case = held.mean(axis=1)
+    enough = len(test) >= k
+    effects = effect_checks(planted, truth, seed, k)
+    errors = [abs(e.error) for e in effects if e.error is not None]
+    return (
+        SurfaceCheck(
+            surface=name,
+            case_mae=float(np.abs(p - true_p).mean()) if enough else None,
+            case_coverage=float(per_case.mean()) if enough else None,
+            interval_width=float((high - low).mean()) if enough else None,
+            spread_needed=spread_needed(low, high, true_p) if enough else None,
+            effect_max_error=max(errors) if errors else None,
+            effects_covered=sum(1 for e in effects if e.covered),
+            effects_checked=len(errors),
+            effects=effects,
+            coverage_by_lender=coverage_by_group(
+                per_case, planted[test]["lender_type"].to_numpy(), k
+            ),
+            seconds=round(time.perf_counter() - started, 2),
+        ),
+        per_case,
+    )
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def run_self_check(
+    features: pl.DataFrame,
+    fitted: IntervalModel,
+    procedure: Procedure,
+    seed: int,
+    k: int,
+    rows: int | None = None,
+) -> SelfCheck:
+    """The self-check of ``procedure`` on a subsample of ``features``' labelled rows
+    (``subsample_size`` of them unless ``rows`` says), with ``fitted`` as the first surface."""
+    started = time.perf_counter()
+    available = int(features[LABEL].is_not_null().sum())
+    sample = labelled_subsample(features, min(rows or subsample_size(available), available), seed)
+    fitted_p, fitted_low, fitted_high = intervals_by_approach(fitted, sample)
+    boosted = boosted_surface(sample, seed)
+    truths = {
+        "fitted": fitted_p,
+        "boosted": boosted,
+        "heterogeneous": stretched_heterogeneity(boosted),
+    }
+    checks, per_case = [], []
+    for offset, name in enumerate(SURFACES):
+        check, held = check_surface(name, sample, truths[name], procedure, seed + offset, k)
+        checks.append(check)
+        per_case.append(held)
+    test = time_split(sample).test
+    lenders = sample[test]["lender_type"].to_numpy()
+    pooled = Scores(
+        case_mae=_mean([c.case_mae for c in checks]),
+        case_coverage=_mean([c.case_coverage for c in checks]),
+        interval_width=_mean([c.interval_width for c in checks]),
+        spread_needed=max(
+            (c.spread_needed for c in checks if c.spread_needed is not None), default=None
+        ),
+        effect_max_error=max(
+            (c.effect_max_error for c in checks if c.effect_max_error is not None), default=None
+        ),
+        effects_covered=sum(c.effects_covered for c in checks),
+        effects_checked=sum(c.effects_checked for c in checks),
+        coverage_by_lender=coverage_by_group(np.mean(per_case, axis=0), lenders, k),
+    )
+    return SelfCheck(
+        rows_used=sample.height,
+        rows_available=available,
+        test_cases=len(test),
+        seed=seed,
+        k=k,
+        nominal=NOMINAL,
+        full_model_interval_width=float((fitted_high - fitted_low)[test].mean())
+        if len(test) >= k
+        else None,
+        surfaces=checks,
+        pooled=pooled,
+        seconds=round(time.perf_counter() - started, 2),
+    )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def summary_line(check: dict[str, Any] | None) -> str:
+    """The self-check (``SelfCheck.as_json``) in one plain line, as ``overdue train`` prints it."""
+    if check is None:
+        return "self-check: off (OVERDUE_SELF_CHECK=false)"
+    pooled = check["pooled"]
+    by_surface = ", ".join(
+        f"{s['surface']} {_share(s['case_coverage'])}" for s in check["surfaces"]
+    )
+    return (
+        f"self-check on {check['rows_used']:,} of {check['rows_available']:,} labelled cases, "
+        f"outcomes planted from {len(check['surfaces'])} surfaces ({check['seconds']:.0f} s): "
+        f"per-case 95% ranges held the planted truth {_share(pooled['case_coverage'])} of the "
+        f"time ({by_surface}; log-odds spread lacking {_number(pooled['spread_needed'])}), "
+        f"per-case error {_number(pooled['case_mae'])}; population effects within "
+        f"{_number(pooled['effect_max_error'])}, {pooled['effects_covered']} of "
+        f"{pooled['effects_checked']} intervals covering"
+    )

@@ -1,0 +1,187 @@
+"""The self-check: planted outcomes on real-shaped cases, the procedure refitted and scored."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.special import expit
+
+from overdue.contract import APPROACHES
+from overdue.models.selfcheck import (
+    MAX_ROWS,
+    MIN_ROWS,
+    SURFACES,
+    SelfCheck,
+    coverage_by_group,
+    planted_outcomes,
+    run_self_check,
+    spread_needed,
+    stretched_heterogeneity,
+    subsample_size,
+    summary_line,
+)
+from overdue.models.train import OutcomeModel, fit_outcome_model
+
+ROWS = 1_500
+"""Cases the tests refit on: 300 test cases, enough for a coverage far from 0 and 1."""
+
+
+@dataclass
+class FixedIntervals:
+    """The product's model with its intervals replaced: the point itself, or all of [0, 1]."""
+
+    model: OutcomeModel
+    honest: bool
+
+    def predict_with_interval(
+        self, frame: pl.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's P; the interval [P, P] or [0, 1]."""
+        p, _, _ = self.model.predict_with_interval(frame)
+        if self.honest:
+            return p, np.zeros_like(p), np.ones_like(p)
+        return p, p.copy(), p.copy()
+
+
+def point_intervals(
+    features: pl.DataFrame, label: str = "y_agreement", seed: int = 0
+) -> FixedIntervals:
+    """The product's procedure with intervals shrunk to the point estimate (too narrow)."""
+    return FixedIntervals(fit_outcome_model(features, label=label, seed=seed), honest=False)
+
+
+def whole_range_intervals(
+    features: pl.DataFrame, label: str = "y_agreement", seed: int = 0
+) -> FixedIntervals:
+    """The product's procedure with intervals [0, 1] (honest by construction)."""
+    return FixedIntervals(fit_outcome_model(features, label=label, seed=seed), honest=True)
+
+
+@pytest.fixture(scope="module")
+def checked(features: pl.DataFrame, model: OutcomeModel) -> SelfCheck:
+    """The self-check of the product's own procedure on 1,500 simulated cases."""
+    return run_self_check(features, model, fit_outcome_model, seed=5, k=10, rows=ROWS)
+
+
+def test_the_self_check_gives_sane_numbers(checked: SelfCheck) -> None:
+    """Every surface is checked on the subsample's newest fifth, with errors and coverages in
+    range and six approach effects."""
+    assert checked.rows_used == ROWS
+    assert checked.test_cases == ROWS // 5
+    assert [s.surface for s in checked.surfaces] == list(SURFACES)
+    for surface in checked.surfaces:
+        assert surface.case_mae is not None and 0 < surface.case_mae < 0.25
+        assert surface.case_coverage is not None and 0.5 < surface.case_coverage <= 1
+        assert surface.interval_width is not None and 0 < surface.interval_width < 1
+        assert [e.approach for e in surface.effects] == list(APPROACHES)
+        assert surface.effects_checked == 6
+        assert surface.effect_max_error is not None and surface.effect_max_error < 0.2
+        assert surface.seconds > 0
+    pooled = checked.pooled
+    assert pooled.effects_checked == 18
+    assert pooled.case_coverage == pytest.approx(
+        np.mean([s.case_coverage for s in checked.surfaces])
+    )
+
+
+def test_coverage_by_lender_rests_on_at_least_k_test_cases(checked: SelfCheck) -> None:
+    """Lender types with fewer than k test cases publish no coverage; the rest do."""
+    groups = [checked.pooled.coverage_by_lender, *(s.coverage_by_lender for s in checked.surfaces)]
+    for by_lender in groups:
+        assert by_lender
+        for group in by_lender.values():
+            assert group.test_cases >= checked.k
+            assert 0 <= group.coverage <= 1
+    assert sum(g.test_cases for g in checked.pooled.coverage_by_lender.values()) <= (
+        checked.test_cases
+    )
+
+
+def test_the_result_is_plain_json(checked: SelfCheck) -> None:
+    """The result round-trips through strict JSON (no NaN) as the bundle stores it."""
+    document = checked.as_json()
+    assert json.loads(json.dumps(document, allow_nan=False)) == document
+    assert document["pooled"]["coverage_by_lender"]
+
+
+def test_a_planted_coverage_failure_is_recovered(
+    features: pl.DataFrame, model: OutcomeModel, checked: SelfCheck
+) -> None:
+    """Intervals shrunk to the point estimate are reported as covering almost never; intervals
+    of [0, 1] as covering always; the point estimates, and so the errors, stay the same."""
+    narrow = run_self_check(features, model, point_intervals, seed=5, k=10, rows=ROWS)
+    wide = run_self_check(features, model, whole_range_intervals, seed=5, k=10, rows=ROWS)
+    assert narrow.pooled.case_coverage is not None and narrow.pooled.case_coverage < 0.02
+    assert all(g.coverage < 0.05 for g in narrow.pooled.coverage_by_lender.values())
+    assert wide.pooled.case_coverage == 1.0
+    assert all(g.coverage == 1.0 for g in wide.pooled.coverage_by_lender.values())
+    assert narrow.pooled.spread_needed is not None and narrow.pooled.spread_needed > 0.2
+    assert wide.pooled.spread_needed == 0.0
+    assert narrow.pooled.case_mae == pytest.approx(checked.pooled.case_mae)
+    assert wide.pooled.case_mae == pytest.approx(checked.pooled.case_mae)
+
+
+@given(st.integers(min_value=1, max_value=10_000_000))
+def test_the_subsample_never_has_more_rows_than_there_are(available: int) -> None:
+    """At most the labelled cases there are and at most MAX_ROWS; MIN_ROWS when there are."""
+    size = subsample_size(available)
+    assert 1 <= size <= min(available, MAX_ROWS)
+    assert size >= min(available, MIN_ROWS)
+
+
+def test_stretched_heterogeneity_doubles_each_approach_deviation() -> None:
+    """Each approach's log-odds moves twice as far from the row's mean; the mean stays."""
+    truth = np.array([[0.2, 0.5, 0.8], [0.4, 0.4, 0.4]])
+    stretched = stretched_heterogeneity(truth, factor=2.0)
+    log_odds = np.log(truth / (1 - truth))
+    new = np.log(stretched / (1 - stretched))
+    mean = log_odds.mean(axis=1, keepdims=True)
+    assert new == pytest.approx(mean + 2 * (log_odds - mean))
+    assert stretched[1] == pytest.approx(truth[1])
+    assert stretched_heterogeneity(truth, factor=1.0) == pytest.approx(truth)
+
+
+def test_planted_outcomes_follow_the_truth_at_the_asked_approach() -> None:
+    """Outcomes are drawn at the approach each row asked for, the same for the same seed."""
+    truth = np.tile([0.0, 1.0, 0.3], (20_000, 1))
+    asked = np.repeat([0, 1, 2], [5_000, 5_000, 10_000])
+    y = planted_outcomes(truth, asked, seed=1)
+    assert y[:5_000].sum() == 0 and y[5_000:10_000].all()
+    assert y[10_000:].mean() == pytest.approx(0.3, abs=0.02)
+    assert (planted_outcomes(truth, asked, seed=1) == y).all()
+
+
+def test_the_spread_needed_is_the_error_the_intervals_miss() -> None:
+    """Intervals of the right width need no spread; point intervals 0.5 log-odds from the truth
+    need 0.5 / 1.96; intervals already too wide need none."""
+    truth = np.full(1_000, 0.5)
+    z = 1.959964
+    true_se = np.linspace(0.1, 1.0, 1_000)
+    honest_low, honest_high = expit(-z * true_se), expit(z * true_se)
+    assert spread_needed(honest_low, honest_high, truth) == pytest.approx(0.0)
+    point = np.full(1_000, expit(0.5))
+    assert spread_needed(point, point, truth) == pytest.approx(0.5 / z, rel=1e-4)
+    assert spread_needed(np.full(1_000, 0.1), np.full(1_000, 0.9), truth) == 0.0
+
+
+def test_groups_under_k_are_left_out() -> None:
+    """A group of 3 rows with k = 5 gets no coverage; a group of 5 does."""
+    covered = np.array([1.0, 0.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5])
+    groups = np.array(["a", "a", "a", "a", "a", "b", "b", "b"])
+    found = coverage_by_group(covered, groups, k=5)
+    assert list(found) == ["a"]
+    assert (found["a"].coverage, found["a"].test_cases) == (0.8, 5)
+
+
+def test_the_summary_line_says_what_was_measured(checked: SelfCheck) -> None:
+    """One line with the rows used and the coverage; a plain line when switched off."""
+    line = summary_line(checked.as_json())
+    assert "\n" not in line
+    assert f"{ROWS:,} of" in line and "held the planted truth" in line
+    assert summary_line(None) == "self-check: off (OVERDUE_SELF_CHECK=false)"
