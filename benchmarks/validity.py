@@ -17,7 +17,9 @@ with the world's ground truth:
     as published), truth = mean true probability over the subgroup's labelled cases;
   - per-case mean |p - true p| over the six approaches on the test cases, and how often the
     per-case 95% intervals cover the true probability.
-One row per world; held-out worlds (never looked at while tuning) are marked. Targets (issue 14),
+One row per world; held-out worlds (never looked at while tuning) are marked. Every world runs
+the same seeds (common random numbers): rows differ by their knobs, not by sampling, so a miss
+that every row shares may be one unlucky population (use --reps). Targets (issue 14),
 in every world: AUC within 0.01 of the oracle; ECE within 0.005 of the oracle's; population
 effects max |error| <= 0.015 with 95% intervals covering >= 90%; per-case MAE <= 0.045 at 50,000
 cases (<= 0.035 at 200,000); per-case 95% intervals covering 90-97%.
@@ -183,6 +185,7 @@ class WorldRow:
     auc_gap: float  # mean oracle AUC - AUC
     ece: float  # mean
     oracle_ece: float  # mean
+    population_errors: dict[str, float]  # mean estimate - truth per approach
     population_max_error: float  # over approaches and repetitions
     population_coverage: float  # share of intervals covering
     subgroup_max_error: float
@@ -209,6 +212,10 @@ def world_row(world: World, rows: int, reps: list[Repetition]) -> WorldRow:
         auc_gap=float(np.mean([r.oracle_auc - r.auc for r in reps])),
         ece=float(np.mean([r.ece for r in reps])),
         oracle_ece=float(np.mean([r.oracle_ece for r in reps])),
+        population_errors={
+            code: float(np.mean([e.error for e in population if e.approach == code]))
+            for code in CODES
+        },
         population_max_error=max(abs(e.error) for e in population),
         population_coverage=float(np.mean([e.covered for e in population])),
         subgroup_max_error=max(abs(e.error) for e in subgroup),
