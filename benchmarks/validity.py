@@ -4,7 +4,8 @@
                                   [--first-seed 100] [--json PATH]
 
 Each repetition simulates a fresh population of one world (docs/worlds.md), builds features,
-fits the outcome model through its public functions (``fit_outcome_model``; tested on the
+fits the outcome model as training does (``fit_checked_model``: the model, then the self-check
+that widens its intervals; tested on the
 newest cases of its time split) and the cross-fitted AIPW approach effects, and compares them
 with the world's ground truth:
   - AUC on the test cases against the oracle AUC of the true probability of the approach asked
@@ -43,7 +44,8 @@ from overdue.contract import APPROACHES
 from overdue.features import build_features
 from overdue.models.effects import APPROACH_TREATMENT, EffectRow, aipw, group_masks, summarize
 from overdue.models.metrics import expected_calibration_error
-from overdue.models.train import fit_outcome_model, time_split
+from overdue.models.selfcheck import fit_checked_model
+from overdue.models.train import time_split
 from overdue.simulate import simulate_cases
 from overdue.worlds import WORLDS, World
 
@@ -140,7 +142,7 @@ def repetition(world: World, rows: int, seed: int) -> Repetition:
     )
     true_p = np.column_stack([truth[f"p_{c}"].to_numpy() for c in CODES])
 
-    model = fit_outcome_model(features, seed=seed)
+    model, _ = fit_checked_model(features, seed, K)
     split = time_split(labelled)
     test, test_truth = labelled[split.test], true_p[split.test]
     asked = test["approach"].replace_strict({c: i for i, c in enumerate(CODES)}).to_numpy()

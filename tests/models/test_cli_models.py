@@ -10,6 +10,7 @@ import pytest
 
 from cli_support import overdue
 from overdue.contract import APPROACHES, FIELDS, Role
+from overdue.models.selfcheck import subsample_size
 from overdue.warehouse import open_warehouse
 
 
@@ -45,16 +46,19 @@ def test_train_reports_metrics_against_baselines(trained: dict) -> None:
 
 
 def test_train_stores_and_prints_the_self_check(trained: dict) -> None:
-    """One plain line about the self-check; its result in the bundle and in model_runs."""
-    assert "self-check on 2,000 of" in trained["train_out"]
+    """One plain line about the self-check; its result in the bundle and in model_runs; its
+    spread is the one the bundled model's intervals take."""
     folder = trained["folder"]
     latest = json.loads((folder / "models" / "latest.json").read_text(encoding="utf-8"))
     bundle = json.loads((Path(latest["path"]) / "bundle.json").read_text(encoding="utf-8"))
+    rows = subsample_size(bundle["labelled"])
+    assert f"self-check on {rows:,} of {bundle['labelled']:,}" in trained["train_out"]
     with open_warehouse(folder / "w.duckdb", read_only=True) as con:
         stored = con.execute("SELECT self_check FROM model_runs").fetchall()
     assert len(stored) == 1
     assert json.loads(stored[0][0]) == bundle["self_check"]
-    assert bundle["self_check"]["rows_used"] == 2_000
+    assert bundle["self_check"]["rows_used"] == rows
+    assert bundle["interval_spread"] == bundle["self_check"]["interval_spread"] > 0
     assert len(bundle["self_check"]["surfaces"]) == 3
 
 

@@ -21,10 +21,12 @@ from overdue.models.selfcheck import (
     coverage_by_group,
     planted_outcomes,
     run_self_check,
+    spread_for,
     spread_needed,
     stretched_heterogeneity,
     subsample_size,
     summary_line,
+    widened,
 )
 from overdue.models.train import OutcomeModel, fit_outcome_model
 
@@ -113,18 +115,45 @@ def test_the_result_is_plain_json(checked: SelfCheck) -> None:
 def test_a_planted_coverage_failure_is_recovered(
     features: pl.DataFrame, model: OutcomeModel, checked: SelfCheck
 ) -> None:
-    """Intervals shrunk to the point estimate are reported as covering almost never; intervals
-    of [0, 1] as covering always; the point estimates, and so the errors, stay the same."""
+    """Intervals shrunk to the point estimate are reported as covering almost never before
+    widening, and need a large spread; the spread measured on the other surfaces brings them
+    near 95% on each surface. Intervals of [0, 1] cover always and need none. The point
+    estimates, and so the errors, stay the same."""
     narrow = run_self_check(features, model, point_intervals, seed=5, k=10, rows=ROWS)
     wide = run_self_check(features, model, whole_range_intervals, seed=5, k=10, rows=ROWS)
-    assert narrow.pooled.case_coverage is not None and narrow.pooled.case_coverage < 0.02
-    assert all(g.coverage < 0.05 for g in narrow.pooled.coverage_by_lender.values())
-    assert wide.pooled.case_coverage == 1.0
-    assert all(g.coverage == 1.0 for g in wide.pooled.coverage_by_lender.values())
+    unwidened = narrow.pooled.case_coverage_unwidened
+    assert unwidened is not None and unwidened < 0.02
     assert narrow.pooled.spread_needed is not None and narrow.pooled.spread_needed > 0.2
-    assert wide.pooled.spread_needed == 0.0
+    assert narrow.interval_spread > 0.2
+    for surface in narrow.surfaces:
+        assert surface.case_coverage is not None and 0.85 <= surface.case_coverage <= 1.0
+    assert wide.pooled.case_coverage == 1.0 and wide.pooled.case_coverage_unwidened == 1.0
+    assert all(g.coverage == 1.0 for g in wide.pooled.coverage_by_lender.values())
+    assert wide.pooled.spread_needed == 0.0 and wide.interval_spread == 0.0
     assert narrow.pooled.case_mae == pytest.approx(checked.pooled.case_mae)
     assert wide.pooled.case_mae == pytest.approx(checked.pooled.case_mae)
+
+
+def test_the_spread_shrinks_with_the_cases_it_is_applied_to() -> None:
+    """Measured on a subsample, the spread is scaled down for more cases, never up."""
+    assert spread_for(0.4, 20_000, 20_000) == 0.4
+    assert spread_for(0.4, 20_000, 320_000) == pytest.approx(0.2)
+    assert spread_for(0.4, 20_000, 10_000) == 0.4
+
+
+def test_widening_adds_the_spread_in_quadrature(
+    model: OutcomeModel, features: pl.DataFrame
+) -> None:
+    """``widened`` gives the intervals the model itself gives with that interval_spread."""
+    _, low, high = model.predict_with_interval(features.head(50))
+    before = model.interval_spread
+    try:
+        model.interval_spread = 0.3
+        _, wide_low, wide_high = model.predict_with_interval(features.head(50))
+    finally:
+        model.interval_spread = before
+    low_w, high_w = widened(low, high, 0.3)
+    assert np.allclose(low_w, wide_low, atol=1e-9) and np.allclose(high_w, wide_high, atol=1e-9)
 
 
 @given(st.integers(min_value=1, max_value=10_000_000))

@@ -36,8 +36,8 @@ from overdue.models.registry import (
     read_bundle_metadata,
     save_bundle,
 )
-from overdue.models.selfcheck import run_self_check
-from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
+from overdue.models.selfcheck import fit_checked_model
+from overdue.models.train import OutcomeModel, time_split
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction
 
 MODEL_SOURCES: Final = (
@@ -136,7 +136,9 @@ def train(warehouse: Path, settings: Settings, run_id: str | None = None) -> Tra
 def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
     cases, snapshot = read_cases(warehouse)
     features = build_features(cases.lazy()).collect()
-    model = fit_outcome_model(features, seed=settings.seed)
+    model, check = fit_checked_model(
+        features, settings.seed, settings.k, self_check=settings.self_check
+    )
     labelled = features.filter(pl.col("y_agreement").is_not_null())
     effects = estimate_effects(features, "y_agreement", settings.seed, settings.k)
     version = model_version(snapshot, settings.seed)
@@ -158,12 +160,8 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         "labelled": labelled.height,
     }
     diagnostics = model_diagnostics(model, labelled, settings)
-    check = (
-        run_self_check(labelled, model, fit_outcome_model, settings.seed, settings.k).as_json()
-        if settings.self_check
-        else None
-    )
-    save_bundle(model, {**metadata, "diagnostics": diagnostics, "self_check": check}, folder)
+    document = check.as_json() if check else None
+    save_bundle(model, {**metadata, "diagnostics": diagnostics, "self_check": document}, folder)
     effect_frame = _effect_frame(effects, version, run_id)
     with open_warehouse(warehouse) as con, transaction(con):
         con.register("features_frame", features)
@@ -175,7 +173,7 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
                 version, run_id, dt.datetime.now(), OUTCOME, snapshot, FEATURE_SET_VERSION,
                 cases.height, labelled.height, model.sizes["train"], model.sizes["calibration"],
                 model.sizes["test"], json.dumps(model.period), json.dumps(model.metrics),
-                json.dumps(diagnostics), str(folder), json.dumps(check) if check else None,
+                json.dumps(diagnostics), str(folder), json.dumps(document) if document else None,
             ],
         )  # fmt: skip
         con.execute("INSERT INTO approach_effects SELECT * FROM effects_frame")
@@ -183,7 +181,14 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         json.dumps({"model_version": version, "path": str(folder)}) + "\n", encoding="utf-8"
     )
     return TrainingReport(
-        version, run_id, snapshot, cases.height, labelled.height, str(folder), model.metrics, check
+        version,
+        run_id,
+        snapshot,
+        cases.height,
+        labelled.height,
+        str(folder),
+        model.metrics,
+        document,
     )
 
 
