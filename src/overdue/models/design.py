@@ -71,6 +71,14 @@ class Design:
         ]
 
 
+def _one_hot(design: Design, categories: list[int]) -> tuple[str, OneHotEncoder, list[int]]:
+    """The ``ColumnTransformer`` part that one-hot encodes the category columns."""
+    encoder = OneHotEncoder(
+        categories=design.levels(categories), handle_unknown="ignore", sparse_output=False
+    )
+    return ("category", encoder, categories)
+
+
 def spline_basis(design: Design, columns: Sequence[int]) -> Pipeline:
     """One-hot categories, cubic splines of numbers (missing: the median plus a flag), scaled."""
     mask = design.categorical
@@ -93,17 +101,7 @@ def spline_basis(design: Design, columns: Sequence[int]) -> Pipeline:
     )
     parts = []
     if categories:
-        parts.append(
-            (
-                "category",
-                OneHotEncoder(
-                    categories=design.levels(categories),
-                    handle_unknown="ignore",
-                    sparse_output=False,
-                ),
-                categories,
-            )
-        )
+        parts.append(_one_hot(design, categories))
     if numbers:
         parts.append(("number", splines, numbers))
     return make_pipeline(ColumnTransformer(parts), StandardScaler())
@@ -117,15 +115,7 @@ def rank_basis(design: Design, columns: Sequence[int]) -> ColumnTransformer:
     numbers = [c for c in columns if not mask[c]]
     return ColumnTransformer(
         [
-            (
-                "category",
-                OneHotEncoder(
-                    categories=design.levels(categories),
-                    handle_unknown="ignore",
-                    sparse_output=False,
-                ),
-                categories,
-            ),
+            _one_hot(design, categories),
             (
                 "number",
                 make_pipeline(
