@@ -32,9 +32,11 @@ from overdue.models.registry import (
     save_bundle,
 )
 from overdue.models.train import (
+    ADVISING_DESIGN,
     ADVISING_METRICS,
     OutcomeModel,
     TooFewCasesError,
+    choose_penalty,
     fit_outcome_model,
     time_split,
 )
@@ -237,3 +239,40 @@ def test_population_stability_is_zero_for_the_same_data_and_grows_with_drift(
     before = feature_distributions(features, k=10)["monthly_income"]
     assert population_stability(before, features["monthly_income"]) < 0.02
     assert population_stability(before, features["monthly_income"] * 3) > 0.25
+
+
+def planted_agreement(features: pl.DataFrame, moderation: float, seed: int) -> np.ndarray:
+    """Outcomes whose log-odds add an approach effect that, times ``moderation``, flips sign
+    with the days overdue (0: every case gains the same from an approach)."""
+    days = features["days_overdue_at_contact"].to_numpy()
+    asked = features["approach"].replace_strict({c: i for i, c in enumerate(APPROACHES)})
+    effect = np.linspace(-0.5, 0.5, len(APPROACHES))[asked.to_numpy()]
+    late = np.where(days > np.median(days), 1.0, -1.0)
+    log_odds = 0.3 + effect + moderation * 1.5 * late * effect / 0.5
+    rng = np.random.default_rng(seed)
+    return (rng.random(len(days)) < 1 / (1 + np.exp(-log_odds))).astype(np.int8)
+
+
+def test_the_interactions_chosen_follow_the_data(features: pl.DataFrame) -> None:
+    """On the same cases, outcomes where approaches work the same for everyone choose much
+    weaker approach interactions (their prior variance, C x scale²) than outcomes where an
+    approach's effect flips with the days overdue; there, leaving the interactions out costs
+    held-out log loss."""
+    labelled = features.filter(pl.col("y_agreement").is_not_null())
+    split = time_split(labelled)
+    x = ADVISING_DESIGN.matrix(labelled)
+    chosen = {}
+    for moderation in (0.0, 1.0):
+        y = planted_agreement(labelled, moderation, seed=4)
+        chosen[moderation] = choose_penalty(
+            ADVISING_DESIGN,
+            x[split.train],
+            y[split.train],
+            x[split.calibration],
+            y[split.calibration],
+        )
+    variance = {m: choice["c"] * choice["scale"] ** 2 for m, choice in chosen.items()}
+    assert variance[1.0] >= 4 * variance[0.0]
+    losses = {(t["c"], t["scale"]): t["held_out_log_loss"] for t in chosen[1.0]["tried"]}
+    without = losses.get((chosen[1.0]["c"], 0.0))
+    assert without is not None and without > losses[chosen[1.0]["c"], chosen[1.0]["scale"]] + 0.01
