@@ -44,7 +44,7 @@ from scipy.stats import norm
 from overdue.contract import APPROACHES
 from overdue.models.design import gradient_boosting
 from overdue.models.effects import APPROACH_TREATMENT, aipw, summarize
-from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
+from overdue.models.train import OutcomeModel, fit_outcome_model, interval, time_split
 
 LABEL: Final = "y_agreement"
 NOMINAL: Final = 0.95
@@ -239,12 +239,11 @@ def widened(
     low: np.ndarray, high: np.ndarray, spread: float, nominal: float = NOMINAL
 ) -> tuple[np.ndarray, np.ndarray]:
     """Intervals with ``spread`` added in quadrature to their own log-odds standard error,
-    as ``OutcomeModel.predict_matrix`` adds its ``interval_spread``."""
+    by the model's own ``interval``."""
     z = float(norm.ppf(0.5 + nominal / 2))
     lower, upper = _log_odds(low), _log_odds(high)
-    centre, se = (lower + upper) / 2, (upper - lower) / (2 * z)
-    half = z * np.sqrt(se**2 + spread**2)
-    return expit(centre - half), expit(centre + half)
+    _, wide_low, wide_high = interval((lower + upper) / 2, (upper - lower) / (2 * z), spread, z)
+    return wide_low, wide_high
 
 
 def spread_for(spread: float, rows_used: int, rows: int) -> float:

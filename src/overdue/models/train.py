@@ -128,8 +128,7 @@ class OutcomeModel:
         log_odds = self.stack[0] + self.stack[1] * spline
         if self.stack[2] != 0:
             log_odds = log_odds + self.stack[2] * self.boosting.decision_function(x)
-        spread = z * np.sqrt((self.stack[1] * se) ** 2 + self.interval_spread**2)
-        return expit(log_odds), expit(log_odds - spread), expit(log_odds + spread)
+        return interval(log_odds, self.stack[1] * se, self.interval_spread, z)
 
     def predict_by_approach(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """P(label) had each row asked for each approach, everything else as it is."""
@@ -137,6 +136,14 @@ class OutcomeModel:
             code: self.predict(frame.with_columns(pl.lit(code).alias("approach")))
             for code in APPROACHES
         }
+
+
+def interval(
+    log_odds: np.ndarray, se: np.ndarray, spread: float, z: float = Z_95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P and its interval: log-odds ± z · √(se² + spread²), through the logistic function."""
+    half = z * np.sqrt(se**2 + spread**2)
+    return expit(log_odds), expit(log_odds - half), expit(log_odds + half)
 
 
 def spline_log_odds(
