@@ -169,9 +169,19 @@ def fit_propensity(
 
 
 def aipw(
-    features: pl.DataFrame, treatment: Treatment, label: str, seed: int, folds: int = FOLDS
+    features: pl.DataFrame,
+    treatment: Treatment,
+    label: str,
+    seed: int,
+    folds: int = FOLDS,
+    propensity: np.ndarray | None = None,
 ) -> AipwFit:
-    """Cross-fitted AIPW influence values for every level of ``treatment``."""
+    """Cross-fitted AIPW influence values for every level of ``treatment``.
+
+    ``propensity``: an earlier fit's on the same rows and treatment, reused (each row's still
+    from a model that did not see it; the self-check refits one sample under several planted
+    outcomes, the treatment the same).
+    """
     rng = np.random.default_rng(seed)
     y = features[label].to_numpy().astype(np.float64)
     codes = treatment.codes(features)
@@ -192,8 +202,11 @@ def aipw(
             mu[held, level] = outcome.predict_proba(
                 np.column_stack([w[held], np.full(len(held), level)])
             )[:, 1]
-        learn = _capped(learn, PROPENSITY_MAX_ROWS, rng)
-        e[held] = fit_propensity(w[learn], codes[learn], levels, categorical, seed + k)(w[held])
+        if propensity is None:
+            learn = _capped(learn, PROPENSITY_MAX_ROWS, rng)
+            e[held] = fit_propensity(w[learn], codes[learn], levels, categorical, seed + k)(w[held])
+    if propensity is not None:
+        e = propensity
     taken = codes[:, None] == np.arange(levels)[None, :]
     phi = mu + taken * (y[:, None] - mu) / np.maximum(e, PROPENSITY_FLOOR)
     return AipwFit(treatment, phi, e, codes)

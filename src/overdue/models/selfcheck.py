@@ -269,9 +269,12 @@ def coverage_by_group(covered: np.ndarray, groups: np.ndarray, k: int) -> dict[s
     return found
 
 
-def effect_checks(rows: pl.DataFrame, truth: np.ndarray, seed: int, k: int) -> list[EffectCheck]:
-    """The AIPW population rate of each approach on ``rows`` against the planted mean."""
-    fit = aipw(rows, APPROACH_TREATMENT, LABEL, seed)
+def effect_checks(
+    rows: pl.DataFrame, truth: np.ndarray, seed: int, k: int, propensity: np.ndarray | None = None
+) -> tuple[list[EffectCheck], np.ndarray]:
+    """The AIPW population rate of each approach on ``rows`` against the planted mean; also
+    the fit's propensity, which refits of the same rows under other outcomes reuse."""
+    fit = aipw(rows, APPROACH_TREATMENT, LABEL, seed, propensity=propensity)
     everyone = {"population": np.ones(rows.height, dtype=bool)}
     checks = []
     for row in summarize(fit, everyone, k):
@@ -288,7 +291,7 @@ def effect_checks(rows: pl.DataFrame, truth: np.ndarray, seed: int, k: int) -> l
                 row.ci_low <= planted <= row.ci_high,
             )
         )
-    return checks
+    return checks, fit.propensity
 
 
 @dataclass(frozen=True)
@@ -302,22 +305,31 @@ class Refit:
     high: np.ndarray
     truth: np.ndarray
     effects: list[EffectCheck]
+    propensity: np.ndarray
     seconds: float
 
 
 def refit_on_surface(
-    name: str, rows: pl.DataFrame, truth: np.ndarray, procedure: Procedure, seed: int, k: int
+    name: str,
+    rows: pl.DataFrame,
+    truth: np.ndarray,
+    procedure: Procedure,
+    seed: int,
+    k: int,
+    propensity: np.ndarray | None = None,
 ) -> Refit:
-    """Plant outcomes from ``truth``, refit ``procedure`` and the effects; the test period's
-    answers."""
+    """Plant outcomes from ``truth`` (seeded by ``seed``), refit ``procedure`` and the effects
+    (with ``propensity`` if given: the asked approaches are the same on every surface); the
+    test period's answers."""
     started = time.perf_counter()
     asked = APPROACH_TREATMENT.codes(rows)
     planted = rows.with_columns(pl.Series(LABEL, planted_outcomes(truth, asked, seed)))
     model = procedure(planted, label=LABEL, seed=seed)
     test = time_split(planted).test
     p, low, high = intervals_by_approach(model, planted[test])
-    effects = effect_checks(planted, truth, seed, k)
-    return Refit(name, p, low, high, truth[test], effects, time.perf_counter() - started)
+    effects, propensity = effect_checks(planted, truth, seed, k, propensity)
+    seconds = time.perf_counter() - started
+    return Refit(name, p, low, high, truth[test], effects, propensity, seconds)
 
 
 def surface_scores(
@@ -364,7 +376,7 @@ def _mean(values: list[float | None]) -> float | None:
 
 def run_self_check(
     features: pl.DataFrame,
-    fitted: IntervalModel,
+    fitted: OutcomeModel,
     procedure: Procedure,
     seed: int,
     k: int,
@@ -375,18 +387,20 @@ def run_self_check(
     started = time.perf_counter()
     available = int(features[LABEL].is_not_null().sum())
     sample = labelled_subsample(features, min(rows or subsample_size(available), available), seed)
-    fitted_p, fitted_low, fitted_high = intervals_by_approach(fitted, sample)
     boosted = boosted_surface(sample, seed)
     truths = {
-        "fitted": fitted_p,
+        "fitted": np.column_stack([fitted.predict(with_approach(sample, c)) for c in CODES]),
         "boosted": boosted,
         "heterogeneous": stretched_heterogeneity(boosted),
     }
-    refits = [
-        refit_on_surface(name, sample, truths[name], procedure, seed + offset, k)
-        for offset, name in enumerate(SURFACES)
-    ]
+    refits: list[Refit] = []
+    for offset, name in enumerate(SURFACES):
+        shared = refits[0].propensity if refits else None
+        refits.append(
+            refit_on_surface(name, sample, truths[name], procedure, seed + offset, k, shared)
+        )
     test = time_split(sample).test
+    _, fitted_low, fitted_high = intervals_by_approach(fitted, sample[test])
     lenders = sample[test]["lender_type"].to_numpy()
     checks, per_case = [], []
     for refit in refits:
@@ -424,7 +438,7 @@ def run_self_check(
         seed=seed,
         k=k,
         nominal=NOMINAL,
-        full_model_interval_width=float((fitted_high - fitted_low)[test].mean())
+        full_model_interval_width=float((fitted_high - fitted_low).mean())
         if len(test) >= k
         else None,
         surfaces=checks,

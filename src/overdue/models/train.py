@@ -13,7 +13,9 @@ cases test it all, beside two baselines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 
 import numpy as np
@@ -109,8 +111,8 @@ class OutcomeModel:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        """Calibrated probabilities for the rows of a feature frame."""
-        return self.predict_matrix(self.design.matrix(frame))[0]
+        """Calibrated probabilities for the rows of a feature frame (no intervals: cheaper)."""
+        return np.asarray(expit(self.log_odds(self.design.matrix(frame))[0]))
 
     def predict_with_interval(
         self, frame: pl.DataFrame
@@ -124,11 +126,19 @@ class OutcomeModel:
         """Probability and interval for design-matrix rows: the stacked log-odds ± z standard
         errors, the spline component's (from its covariance, times its weight) and
         ``interval_spread`` added in quadrature."""
-        spline, se = spline_log_odds(self.advising, self.covariance, x)
+        log_odds, se = self.log_odds(x, standard_errors=True)
+        return interval(log_odds, se, self.interval_spread, z)
+
+    def log_odds(
+        self, x: np.ndarray, standard_errors: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The stacked log-odds of design-matrix rows and (if asked, else zeros) their standard
+        errors: the spline component's, from its covariance, times its weight."""
+        spline, se = spline_log_odds(self.advising, self.covariance if standard_errors else None, x)
         log_odds = self.stack[0] + self.stack[1] * spline
         if self.stack[2] != 0:
             log_odds = log_odds + self.stack[2] * self.boosting.decision_function(x)
-        return interval(log_odds, self.stack[1] * se, self.interval_spread, z)
+        return log_odds, self.stack[1] * se
 
     def predict_by_approach(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """P(label) had each row asked for each approach, everything else as it is."""
@@ -147,11 +157,14 @@ def interval(
 
 
 def spline_log_odds(
-    gam: Pipeline, covariance: np.ndarray, x: np.ndarray
+    gam: Pipeline, covariance: np.ndarray | None, x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The spline component's log-odds and their standard errors from its covariance."""
+    """The spline component's log-odds and their standard errors from its covariance (zeros
+    without one)."""
     basis = gam[:-1].transform(x)
     log_odds = gam[-1].decision_function(basis)
+    if covariance is None:
+        return log_odds, np.zeros(len(basis))
     with_intercept = np.column_stack([np.ones(len(basis)), basis])
     se = np.sqrt(np.maximum(((with_intercept @ covariance) * with_intercept).sum(1), 0))
     return log_odds, se
@@ -172,29 +185,36 @@ def choose_penalty(
 ) -> dict[str, Any]:
     """The spline component's ``C`` and interaction ``scale`` with the least held-out log loss.
 
-    A coordinate search over ``PENALTY_GRID`` x ``SCALE_GRID`` (C at the middle scale, then the
-    scale at that C, then C again at that scale); the bases are fitted once. Returns the choice
-    and every pair tried with its held-out log loss.
+    A coordinate search over ``PENALTY_GRID`` x ``SCALE_GRID`` from the middle of both: the
+    best C at this scale, then the best scale at that C, until the scale stays (each by
+    ``descend``); the bases are fitted once. Returns the choice and every pair tried with its
+    held-out log loss.
     """
     main = spline_basis(design, range(len(design.features))).fit(x_fit)
     interactions = ApproachInteractions(design, 1.0).fit(x_fit)
     fit_main, fit_inter = main.transform(x_fit), interactions.transform(x_fit)
     held_main, held_inter = main.transform(x_held), interactions.transform(x_held)
     tried: dict[tuple[float, float], float] = {}
+    fits: dict[float, LogisticRegression] = {}  # one per scale, each fit starting from the last
 
     def held_out_loss(c: float, scale: float) -> float:
         if (c, scale) not in tried:
             fit_x = np.hstack([fit_main, scale * fit_inter]) if scale else fit_main
             held_x = np.hstack([held_main, scale * held_inter]) if scale else held_main
-            lr = LogisticRegression(C=c, max_iter=5000).fit(fit_x, y_fit)
+            lr = fits.setdefault(scale, LogisticRegression(max_iter=5000, warm_start=True))
+            lr.set_params(C=c).fit(fit_x, y_fit)
             p = lr.predict_proba(held_x)[:, 1]
             tried[c, scale] = float(log_loss(y_held, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
         return tried[c, scale]
 
     scale = SCALE_GRID[len(SCALE_GRID) // 2]
-    c = min(PENALTY_GRID, key=lambda value: held_out_loss(value, scale))
-    scale = min(SCALE_GRID, key=lambda value: held_out_loss(c, value))
-    c = min(PENALTY_GRID, key=lambda value: held_out_loss(value, scale))
+    c = PENALTY_GRID[len(PENALTY_GRID) // 2]
+    while True:
+        c = descend(PENALTY_GRID, c, partial(held_out_loss, scale=scale))
+        better = descend(SCALE_GRID, scale, partial(held_out_loss, c))
+        if better == scale:
+            break
+        scale = better
     return {
         "c": c,
         "scale": scale,
@@ -203,6 +223,18 @@ def choose_penalty(
             for key, loss in sorted(tried.items())
         ],
     }
+
+
+def descend(grid: tuple[float, ...], start: float, loss: Callable[[float], float]) -> float:
+    """From ``start``, step along ``grid`` towards the neighbour with less ``loss`` while the
+    loss falls (held-out loss against a penalty has one valley): 3-4 fits, not the whole grid."""
+    at = grid.index(start)
+    while True:
+        neighbours = [i for i in (at - 1, at + 1) if 0 <= i < len(grid)]
+        best = min(neighbours, key=lambda i: loss(grid[i]))
+        if loss(grid[best]) >= loss(grid[at]):
+            return grid[at]
+        at = best
 
 
 def stack_components(log_odds: np.ndarray, y: np.ndarray) -> np.ndarray:
