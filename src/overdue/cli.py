@@ -450,6 +450,7 @@ def estimate(
     from overdue.case_input import read_case_json, read_cases_file
     from overdue.models.estimate import estimate_case, estimate_many
     from overdue.models.run import latest_bundle
+    from overdue.serve.coverage import interval_check
 
     settings = get_settings()
     if (case is None) == (cases is None):
@@ -459,7 +460,11 @@ def estimate(
     try:
         bundle = latest_bundle(settings.models_dir)
         if case is not None:
-            result = estimate_case(bundle, read_case_json(case), settings.k)
+            one = read_case_json(case)
+            result = estimate_case(bundle, one, settings.k)
+            result["interval_check"] = interval_check(
+                bundle.metadata.get("self_check"), one["lender_type"][0], "en", settings.k
+            )
         elif cases is not None:  # always, given exactly one of the two
             frame = read_cases_file(cases)
     except (ValueError, OSError) as exc:
@@ -487,6 +492,8 @@ def estimate(
     console.print(table)
     drivers = ", ".join(f"{d['driver']} {d['change']:+.1%}" for d in result["drivers"])
     console.print(f"main drivers against a typical case: {drivers}")
+    if result["interval_check"]:
+        console.print(result["interval_check"]["text"])
     console.print(result["note"])
     console.print(f"model {result['model_version']}")
 

@@ -110,6 +110,23 @@ def test_estimate_one_case_matches_the_batch(trained: dict, tmp_path: Path) -> N
         assert first[f"p_{code}_low"] <= first[f"p_{code}"] <= first[f"p_{code}_high"]
 
 
+def test_estimate_says_how_often_its_ranges_held_the_truth(trained: dict, tmp_path: Path) -> None:
+    """`estimate --case` prints (and returns) the self-check's coverage for cases like this."""
+    inputs = [f.name for f in FIELDS if f.role in (Role.CONTEXT, Role.ACTION)]
+    one = pl.read_parquet(trained["cases"]).head(1).select("case_id", *inputs).to_dicts()[0]
+    case_file = tmp_path / "case.json"
+    case_file.write_text(json.dumps(one, default=str), encoding="utf-8")
+    printed = overdue("estimate", "--case", str(case_file), env=trained["env"])
+    answer = json.loads(
+        overdue("estimate", "--case", str(case_file), "--json", env=trained["env"]).stdout
+    )
+    check = answer["interval_check"]
+    assert check is not None and 0 < check["coverage"] <= 1
+    assert f"held the true rate {check['times_in_100']} times in 100" in " ".join(
+        printed.stdout.split()
+    )
+
+
 def test_estimate_names_the_bad_field_without_echoing_it(trained: dict, tmp_path: Path) -> None:
     """A negative income is refused with the field named and the value not repeated."""
     case_file = tmp_path / "bad.json"

@@ -57,7 +57,8 @@ def test_report_has_every_section_in_both_languages(built: Built) -> None:
 
 def test_the_model_section_shows_the_self_check(built: Built) -> None:
     """The model-quality section holds the training run's self-check in both languages: one
-    row per planted surface and all three together, and the coverage per lender type."""
+    row per planted surface and all three together (coverage before and after widening, the
+    spread added), the full model's spread, and the coverage per lender type."""
     with open_warehouse(built.warehouse, read_only=True) as con:
         stored = con.execute(
             "SELECT self_check FROM model_runs WHERE run_id = ?", [built.run_id]
@@ -76,7 +77,10 @@ def test_the_model_section_shows_the_self_check(built: Built) -> None:
         assert f"{check['pooled']['case_coverage']:.1%}" in part
         for surface in check["surfaces"]:
             assert f"{surface['case_mae']:.3f}" in part
+            assert f"{surface['case_coverage_unwidened']:.1%}" in part
+            assert f"{surface['spread_applied']:.3f}" in part
         assert f"{check['rows_used']:,}" in part
+        assert f"{check['interval_spread']:.3f}" in part
 
 
 def test_a_run_without_a_self_check_says_so() -> None:

@@ -408,13 +408,14 @@ def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
     for key, row in [*((s["surface"], s) for s in check["surfaces"]), ("pooled", check["pooled"])]:
         rows.append(
             f"<tr><td>{_esc(text(f'sc_{key}', lang))}</td>{_number_cell(row['case_mae'])}"
-            f"{_share_cell(row['case_coverage'])}{_number_cell(row['interval_width'])}"
-            f"{_number_cell(row['spread_needed'])}"
-            f"{_number_cell(row['effect_max_error'])}"
+            f"{_share_cell(row.get('case_coverage_unwidened'))}{_number_cell(row['spread_needed'])}"
+            f"{_number_cell(row.get('spread_applied'))}{_share_cell(row['case_coverage'])}"
+            f"{_number_cell(row['interval_width'])}{_number_cell(row['effect_max_error'])}"
             f"<td class='num'>{row['effects_covered']}/{row['effects_checked']}</td></tr>"
         )
-    keys = ("sc_surface", "sc_case_error", "sc_case_coverage", "sc_width", "sc_spread",
-            "sc_effect_error", "sc_effect_coverage")  # fmt: skip
+    keys = ("sc_surface", "sc_case_error", "sc_case_coverage_unwidened", "sc_spread",
+            "sc_spread_applied", "sc_case_coverage", "sc_width", "sc_effect_error",
+            "sc_effect_coverage")  # fmt: skip
     parts.append(_table([text(key, lang) for key in keys], rows))
     groups = check["pooled"]["coverage_by_lender"]
     if groups:
@@ -442,6 +443,7 @@ def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
                 rows_available=check["rows_available"],
                 test_cases=check["test_cases"],
                 seconds=check["seconds"],
+                spread=f"{check.get('interval_spread', 0.0):.3f}",  # older runs: none
                 width="-" if width is None else f"{width:.3f}",
                 full="-" if full is None else f"{full:.3f}",
             )
