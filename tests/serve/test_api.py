@@ -129,6 +129,41 @@ def test_missing_and_out_of_range_fields_are_named_in_chinese_without_values(
     assert "98765432" not in response.text and "unknownband" not in response.text
 
 
+@pytest.mark.parametrize(
+    ("changes", "rule", "fields"),
+    [
+        (
+            {"outstanding_balance": 1000, "penalty_accrued": 5000},
+            "penalty_exceeds_balance",
+            {"penalty_accrued", "outstanding_balance"},
+        ),
+        (
+            {"days_overdue_at_contact": 400, "days_to_first_contact": 900},
+            "contact_after_days_overdue",
+            {"days_to_first_contact", "days_overdue_at_contact"},
+        ),
+        (
+            {"outstanding_balance": 1000, "upfront_payment": 1500},
+            "upfront_exceeds_balance",
+            {"upfront_payment", "outstanding_balance"},
+        ),
+    ],
+)
+def test_cross_field_rules_are_422_naming_both_fields(
+    client: httpx.Client, changes: dict[str, Any], rule: str, fields: set[str]
+) -> None:
+    """A case breaking one of the contract's cross-field rules is refused, each field of the
+    rule named with the rule's message and ingest's reason, in both languages."""
+    for lang in ("zh", "en"):
+        response = client.post(f"{ESTIMATE}?lang={lang}", json={**CASE_EN, **changes})
+        assert response.status_code == 422
+        detail = response.json()["detail"]
+        assert {d["field"] for d in detail} == fields
+        assert {d["reason"] for d in detail} == {f"rule:{rule}"}
+        assert len({d["message"] for d in detail}) == 1
+        assert all(str(v) not in response.text for v in changes.values())
+
+
 def test_errors_follow_accept_language_english(client: httpx.Client) -> None:
     """With Accept-Language: en the messages are English."""
     case = {**CASE_EN, "dependents": 99, "annual_rate": "lots"}

@@ -295,6 +295,27 @@ ERRORS: Final[dict[str, dict[str, str]]] = {
     "invalid": {"zh": "值无效", "en": "is not a valid value"},
 }
 
+RULE_ERRORS: Final[dict[str, dict[str, str]]] = {
+    "first_contact_before_overdue": {
+        "zh": "首次协商日期不能早于逾期开始日期",
+        "en": "the first contact cannot come before the debt fell overdue",
+    },
+    "penalty_exceeds_balance": {
+        "zh": "罚息不能大于欠款总额（罚息包含在欠款总额中）",
+        "en": "penalty interest and fees cannot exceed the outstanding balance that includes them",
+    },
+    "upfront_exceeds_balance": {
+        "zh": "首付金额不能大于欠款总额",
+        "en": "the upfront payment cannot exceed the outstanding balance",
+    },
+    "contact_after_days_overdue": {
+        "zh": "逾期后首次联系天数不能大于首次协商时的逾期天数",
+        "en": "the days to first contact cannot exceed the days overdue at that contact",
+    },
+}
+"""Messages of the contract's cross-field rules a case can break (``contract.RULES``), shown
+beside every field the rule names."""
+
 PII_KINDS: Final[dict[str, dict[str, str]]] = {
     "resident_id": {"zh": "身份证号", "en": "resident ID"},
     "mobile": {"zh": "手机号", "en": "mobile number"},
@@ -375,6 +396,9 @@ def _allowed(field_name: str, lang: str) -> str:
 def error_message(kind: str, field_name: str, lang: str, context: dict[str, Any] | None) -> str:
     """One validation problem in ``lang``; ``context`` holds the rule's bounds, never the input."""
     values = {k: v for k, v in (context or {}).items() if isinstance(v, int | float | str)}
+    if kind == "rule":
+        rule = RULE_ERRORS.get(str(values.get("rule")))
+        return rule[lang] if rule else ERRORS["invalid"][lang]
     if kind == "literal_error":
         values["expected"] = _allowed(field_name, lang) or str(values.get("expected", ""))
     try:
