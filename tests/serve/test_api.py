@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_support import CASE_EN, CASE_ZH, Published, Server, clean_env
+from serve_support import CASE_EN, CASE_ZH, COURT_WITH_AGENT, Published, Server, clean_env
 
 from overdue.contract import APPROACHES, FIELD_BY_NAME
 
@@ -251,6 +251,28 @@ def test_health_effects_and_model_card(client: httpx.Client, published: Publishe
     assert [s["surface"] for s in check["surfaces"]] == ["fitted", "boosted", "heterogeneous"]
     assert 0 <= check["pooled"]["case_coverage"] <= 1
     assert all(g["test_cases"] >= card["k"] for g in check["pooled"]["coverage_by_lender"].values())
+    # the session's cases were written by the simulator (its ground truth lies beside them)
+    assert card["simulated"] is True
+    assert [s["file"] for s in card["data_sources"]] == ["cases.parquet"]
+    assert card["data_sources"][0]["cases"] == card["cases"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_client_in_court_with_a_paid_agent_hears_the_risks_and_the_limits(
+    client: httpx.Client, lang: str
+) -> None:
+    """The issue's second client: the paid-agent and court notes with their sources, no early
+    contact advice 400 days overdue, the simulated-data banner, drivers naming their value."""
+    case = {**CASE_EN, **COURT_WITH_AGENT, "days_overdue_at_contact": 400}
+    answer = client.post(f"{ESTIMATE}?lang={lang}", json=case).json()
+    assert [r["id"] for r in answer["risks"]] == ["official_channels", "paid_agent", "court"]
+    assert all(r["sources"] and r["sources"][0]["url"].startswith("http") for r in answer["risks"])
+    assert "early_contact" not in [item["lever"] for item in answer["advice"]]
+    limits = answer["limits"]
+    assert limits["simulated"] is True and limits["model_version"] == answer["model_version"]
+    assert ("模拟" if lang == "zh" else "simulated") in limits["text"][0]
+    assert limits["trained_at"][:10] in limits["text"][-1]
+    assert all(d["value"] for d in answer["drivers"])
 
 
 def test_an_estimate_says_how_often_the_ranges_held(
@@ -278,6 +300,9 @@ def test_openapi_documents_the_api(client: httpx.Client) -> None:
     properties = body["application/json"]["schema"]["properties"]
     assert FIELD_BY_NAME["monthly_income"].zh in properties["monthly_income"]["description"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    answer = spec["components"]["schemas"]["EstimateResponse"]["properties"]
+    assert {"risks", "limits"} <= set(answer)
+    assert "value" in spec["components"]["schemas"]["Driver"]["properties"]
 
 
 def test_docs_page_works_offline(client: httpx.Client) -> None:
