@@ -183,6 +183,19 @@ def _documents(lang: str) -> str:
     return f'<div class="checks">{"".join(boxes)}</div>{hint_html}'
 
 
+LEGEND: Final = (("planned", "legend_planned"), ("other", "legend_other"), ("thin", "legend_thin"))
+"""The chart's bar colours (classes of ``page.css``, the same colours as ``page.js``) and their
+words; the whiskers are explained last."""
+
+
+def _legend(words: dict[str, str]) -> str:
+    items = [
+        f'<li><span class="swatch {kind}" aria-hidden="true"></span>{_esc(words[key])}</li>'
+        for kind, key in LEGEND
+    ]
+    return "".join(items) + f'<li class="whiskers">{_esc(words["legend_interval"])}</li>'
+
+
 def render_page(lang: str, needs_token: bool) -> str:
     """The whole page in ``lang`` (zh or en)."""
     words = page_text(lang)
@@ -221,6 +234,8 @@ def render_page(lang: str, needs_token: bool) -> str:
         "{{FIELDSETS}}": fieldsets,
         "{{TOKEN}}": token,
         "{{SUBMIT}}": _esc(words["submit"]),
+        "{{PRINT}}": _esc(words["print"]),
+        "{{LEGEND}}": _legend(words),
         "{{CONFIG}}": config,
     }
     page = _TEMPLATE
