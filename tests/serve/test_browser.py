@@ -4,17 +4,19 @@ neither the page nor /docs breaks the Content-Security-Policy (a violation is a 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page
-from serve_support import COURT_WITH_AGENT, Server
+from serve_support import COURT_WITH_AGENT, Published, Server, start_server, stop
 
 from browser_support import Visit, chromium
 from browser_support import visit as visit_url
 from overdue.contract import APPROACHES
+from overdue.publish import publish_snapshot
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +252,35 @@ def test_a_cross_field_rule_is_named_beside_both_fields(
     assert "罚息不能大于欠款总额" in message
     assert page.inner_text("#e-outstanding_balance") == message
     assert page.get_attribute("#f-outstanding_balance", "aria-invalid") == "true"
+
+
+def test_the_page_says_when_a_newer_snapshot_is_served(
+    browser: BrowserContext, published: Published, tmp_path: Path
+) -> None:
+    """A snapshot published after the results were drawn: a notice names the new run; the
+    next estimate says its numbers come from the newer model."""
+    folder = tmp_path / "published"
+    shutil.copytree(published.published, folder)
+    running = start_server(
+        published.folder,
+        folder,
+        "notice",
+        OVERDUE_SNAPSHOT_CHECK_SECONDS="0.2",
+        OVERDUE_PAGE_POLL_SECONDS="0.5",
+    )
+    try:
+        seen = visit(browser, f"{running.url}/")
+        page = seen.page
+        answer, _, _ = submit_and_read(page)
+        assert answer["snapshot"]["run_id"] == "run-1"
+        assert page.locator("#snapshot-notice").is_hidden()
+        publish_snapshot(published.warehouse, published.models_dir, folder, "run-notice")
+        page.wait_for_selector("#snapshot-notice:not([hidden])", timeout=30_000)
+        assert "run-notice" in page.inner_text("#snapshot-notice")
+        assert "请重新评估" in page.inner_text("#snapshot-notice")
+        answer, _, _ = submit_and_read(page)
+        assert answer["snapshot"]["run_id"] == "run-notice"
+        assert "这次的结果来自新发布的模型" in page.inner_text("#snapshot-notice")
+        assert seen.outside_requests == [] and seen.console_errors == []
+    finally:
+        stop(running)

@@ -196,8 +196,9 @@ def _legend(words: dict[str, str]) -> str:
     return "".join(items) + f'<li class="whiskers">{_esc(words["legend_interval"])}</li>'
 
 
-def render_page(lang: str, needs_token: bool) -> str:
-    """The whole page in ``lang`` (zh or en)."""
+def render_page(lang: str, needs_token: bool, poll_seconds: float = 30.0) -> str:
+    """The whole page in ``lang`` (zh or en); it asks which snapshot is served every
+    ``poll_seconds``."""
     words = page_text(lang)
     other = "en" if lang == "zh" else "zh"
     sections = [
@@ -222,6 +223,7 @@ def render_page(lang: str, needs_token: bool) -> str:
         "drivers": driver_labels(lang),
         "lang": lang,
         "fields": {n: field_label(n, lang) for n in FIELD_BY_NAME},
+        "poll_ms": round(1000 * poll_seconds),
     }
     config = json.dumps(labels, ensure_ascii=False).replace("</", "<\\/")
     replacements = {

@@ -6,7 +6,6 @@ const T = CONFIG.text;
 const form = document.getElementById("case-form");
 const pct = (p) => (100 * p).toFixed(1) + "%";
 const CASE_KEY = "overdue-case";  // the form's values across a language switch (this tab only)
-const SNAPSHOT_POLL_MS = 30000;
 let shownRun = null;  // the run behind the results on screen, else the one when the page opened
 const barColour = (kind) => getComputedStyle(document.documentElement).getPropertyValue("--bar-" + kind).trim();
 const pts = (d) => (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(100 * d).toFixed(1) + (CONFIG.lang === "zh" ? " 个百分点" : " pts");
@@ -253,4 +252,4 @@ window.addEventListener("afterprint", () => {
 
 if (restoreForm()) form.requestSubmit();
 watchSnapshot();
-setInterval(watchSnapshot, SNAPSHOT_POLL_MS);
+setInterval(watchSnapshot, CONFIG.poll_ms);
