@@ -53,9 +53,15 @@ calibration, effects, diagnostics, the bundle registry, this module) and the sub
 are reported for. A package counts with all its modules, so a new module is covered at once.
 Whole modules, not chosen functions: a needless retrain costs minutes, a missed change serves
 a stale model."""
-NOT_MODEL_SOURCES: Final = ("overdue.config", "overdue.i18n", "overdue.warehouse")
+NOT_MODEL_SOURCES: Final = (
+    "overdue.config",
+    "overdue.i18n",
+    "overdue.simulate",
+    "overdue.warehouse",
+)
 """Modules the model code imports that do not change what a model means: settings (the seed
-enters the version on its own), the words shown beside an estimate, and storage."""
+enters the version on its own), the words shown beside an estimate, the simulator (read only to
+tell whether it wrote a file the cases came from) and storage."""
 OUTCOME: Final = "agreement"
 LATEST_FILE: Final = "latest.json"
 
