@@ -18,8 +18,9 @@ setup: $(STAMP)  ## create .venv with the exact locked versions
 run: setup  ## the main job on the bundled sample
 	$(BIN)/overdue run
 
-browser:  ## Debian's chromium for the report browser tests (never a downloaded browser)
+browser:  ## Debian's chromium and Chinese fonts for the browser tests (never a downloaded browser)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk)
 
 test: setup browser  ## the whole test suite (no format, lint or type checks: `make check` runs them first)
 	$(BIN)/python -m pytest

@@ -146,6 +146,7 @@ def test_a_valid_row_breaks_nothing() -> None:
         ({"penalty_accrued": 30000.0}, "rule:penalty_exceeds_balance"),
         ({"upfront_payment": 30000.0}, "rule:upfront_exceeds_balance"),
         ({"relief_amount": 30000.0}, "rule:relief_exceeds_balance"),
+        ({"days_to_first_contact": 61}, "rule:contact_after_days_overdue"),
         ({"monthly_income": 2_000_000.0}, "range:monthly_income"),
         ({"principal": 0.0}, "range:principal"),
         (

@@ -141,6 +141,22 @@ def cases_frame(cases: Sequence[BaseModel]) -> pl.DataFrame:
     )
 
 
+def broken_rules(case: BaseModel) -> list[contract.Rule]:
+    """The contract's cross-field rules a validated case breaks (those on its input fields;
+    the same rules ingest checks in SQL)."""
+    return contract.broken_rules(case.model_dump(), INPUT_FIELDS)
+
+
+def rule_errors(case: BaseModel) -> list[dict[str, Any]]:
+    """Each broken rule as one problem per field it names, in pydantic's error form (type
+    ``rule``, the rule's code in ``ctx``), so that every field involved can be marked."""
+    return [
+        {"type": "rule", "loc": (name,), "ctx": {"rule": rule.code}}
+        for rule in broken_rules(case)
+        for name in rule.fields
+    ]
+
+
 def error_messages(error: ValidationError, row: int | None = None) -> list[str]:
     """Each problem as ``[row N, ]field: message``, never echoing the submitted value."""
     where = f"row {row}, " if row is not None else ""
@@ -180,11 +196,15 @@ def validated_cases(records: list[dict[str, Any]]) -> pl.DataFrame:
     cases, problems = [], []
     for row, record in enumerate(records, start=1):
         try:
-            cases.append(CaseInput(**_input_record(record)))
+            case = CaseInput(**_input_record(record))
         except ValidationError as error:
             problems += error_messages(error, row)
         except ValueError as error:
             problems.append(f"row {row}: {error}")
+        else:
+            broken = broken_rules(case)
+            problems += [f"row {row}, {', '.join(r.fields)}: must hold {r.text}" for r in broken]
+            cases.append(case)
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""

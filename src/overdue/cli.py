@@ -551,9 +551,15 @@ def serve(
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
     import uvicorn
 
+    from overdue.serve.guidance import DEFAULT_GUIDANCE, GuidanceError, load_guidance
     from overdue.serve.server import server_options
 
     settings = get_settings()
+    try:  # checked before the server starts: a bad file is one clear line, not a traceback
+        load_guidance(settings.guidance_file or DEFAULT_GUIDANCE)
+    except GuidanceError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
     if not (settings.published_dir / "CURRENT").exists():
         console.print(
             f"[yellow]nothing published in {settings.published_dir} yet:[/yellow] the service "

@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         1000, ge=1, description="open connections per server process; beyond it requests get 503"
     )
+    page_poll_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="how often the open page asks /healthz which snapshot is served, to say "
+        "when a newer one has been published since its results",
+    )
+    guidance_file: Path | None = Field(
+        None,
+        description="the risks-and-rights notes shown beside estimates (YAML, docs/guidance.md); "
+        "default: the one installed with the service (overdue/serve/guidance.yaml)",
+    )
     max_header_bytes: int = Field(
         16_384, ge=1024, description="a request line and headers larger than this are refused (400)"
     )

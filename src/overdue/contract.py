@@ -7,10 +7,12 @@ the field list, types, roles, aliases, ranges and cross-field rules live in exac
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection
+import functools
+import operator
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -569,30 +571,260 @@ def code_from_alias(field_name: str) -> dict[str, str]:
 
 
 # --- rules across fields -------------------------------------------------------------------------
+# A rule's condition is written once, as a small tree (columns, literals, comparisons, and/or/not
+# with SQL's three-valued logic), and rendered three ways: a polars expression (frames), a SQL
+# condition (ingest validates in DuckDB) and a Python check of one case (the service and
+# ``overdue estimate``). A null operand makes a comparison unknown, as in SQL; a rule is broken
+# only where its condition is true.
+
+Truth = bool | None
+"""Three-valued logic: true, false or unknown (None), as SQL's."""
 
 
-def _agreed() -> pl.Expr:
-    return pl.col("outcome").is_in(AGREED)
+class Term:
+    """A column or a literal inside a condition."""
+
+    def expr(self) -> pl.Expr:
+        """The term as a polars expression."""
+        raise NotImplementedError
+
+    def sql(self) -> str:
+        """The term as SQL."""
+        raise NotImplementedError
+
+    def value(self, case: Mapping[str, object]) -> object:
+        """The term's value in one case (None when missing)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Col(Term):
+    """A contract field."""
+
+    name: str
+
+    def expr(self) -> pl.Expr:
+        return pl.col(self.name)
+
+    def sql(self) -> str:
+        return self.name
+
+    def value(self, case: Mapping[str, object]) -> object:
+        return case.get(self.name)
+
+
+@dataclass(frozen=True)
+class Lit(Term):
+    """A constant."""
+
+    literal: str | float
+
+    def expr(self) -> pl.Expr:
+        return pl.lit(self.literal)
+
+    def sql(self) -> str:
+        return _sql_literal(self.literal)
+
+    def value(self, case: Mapping[str, object]) -> object:
+        return self.literal
+
+
+class Cond:
+    """A condition on a row, in three-valued logic."""
+
+    def expr(self) -> pl.Expr:
+        """The condition as a polars expression (null where unknown)."""
+        raise NotImplementedError
+
+    def sql(self) -> str:
+        """The condition as SQL (NULL where unknown)."""
+        raise NotImplementedError
+
+    def truth(self, case: Mapping[str, object]) -> Truth:
+        """The condition on one case (None where unknown)."""
+        raise NotImplementedError
+
+
+_COMPARE: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    "=": operator.eq,
+    "<>": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class Compare(Cond):
+    """``left op right``; unknown when either side is null."""
+
+    left: Term
+    op: str
+    right: Term
+
+    def expr(self) -> pl.Expr:
+        left, right = self.left.expr(), self.right.expr()
+        return {
+            "<": left < right,
+            "<=": left <= right,
+            ">": left > right,
+            "=": left == right,
+            "<>": left != right,
+        }[self.op]
+
+    def sql(self) -> str:
+        return f"{self.left.sql()} {self.op} {self.right.sql()}"
+
+    def truth(self, case: Mapping[str, object]) -> Truth:
+        left, right = self.left.value(case), self.right.value(case)
+        if left is None or right is None:
+            return None
+        return _COMPARE[self.op](left, right)
+
+
+@dataclass(frozen=True)
+class IsNull(Cond):
+    """The field is empty (never unknown)."""
+
+    column: Col
+
+    def expr(self) -> pl.Expr:
+        return self.column.expr().is_null()
+
+    def sql(self) -> str:
+        return f"{self.column.sql()} IS NULL"
+
+    def truth(self, case: Mapping[str, object]) -> Truth:
+        return self.column.value(case) is None
+
+
+@dataclass(frozen=True)
+class IsIn(Cond):
+    """The field holds one of ``values``; unknown when it is empty."""
+
+    column: Col
+    values: tuple[str, ...]
+
+    def expr(self) -> pl.Expr:
+        return self.column.expr().is_in(list(self.values))
+
+    def sql(self) -> str:
+        return f"{self.column.sql()} IN ({', '.join(_sql_literal(v) for v in self.values)})"
+
+    def truth(self, case: Mapping[str, object]) -> Truth:
+        found = self.column.value(case)
+        return None if found is None else found in self.values
+
+
+@dataclass(frozen=True)
+class Not(Cond):
+    """Negation; unknown stays unknown."""
+
+    part: Cond
+
+    def expr(self) -> pl.Expr:
+        return ~self.part.expr()
+
+    def sql(self) -> str:
+        return f"NOT ({self.part.sql()})"
+
+    def truth(self, case: Mapping[str, object]) -> Truth:
+        found = self.part.truth(case)
+        return None if found is None else not found
+
+
+@dataclass(frozen=True)
+class And(Cond):
+    """All parts: false if one is false, else unknown if one is unknown."""
+
+    parts: tuple[Cond, ...]
+
+    def expr(self) -> pl.Expr:
+        return functools.reduce(operator.and_, (p.expr() for p in self.parts))
+
+    def sql(self) -> str:
+        return " AND ".join(f"({p.sql()})" for p in self.parts)
+
+    def truth(self, case: Mapping[str, object]) -> Truth:
+        found = [p.truth(case) for p in self.parts]
+        return False if False in found else None if None in found else True
+
+
+@dataclass(frozen=True)
+class Or(Cond):
+    """Any part: true if one is true, else unknown if one is unknown."""
+
+    parts: tuple[Cond, ...]
+
+    def expr(self) -> pl.Expr:
+        return functools.reduce(operator.or_, (p.expr() for p in self.parts))
+
+    def sql(self) -> str:
+        return " OR ".join(f"({p.sql()})" for p in self.parts)
+
+    def truth(self, case: Mapping[str, object]) -> Truth:
+        found = [p.truth(case) for p in self.parts]
+        return True if True in found else None if None in found else False
+
+
+@dataclass(frozen=True)
+class Known(Cond):
+    """True only where the part is true (unknown counts as false): SQL's coalesce(x, false)."""
+
+    part: Cond
+
+    def expr(self) -> pl.Expr:
+        return self.part.expr().fill_null(False)
+
+    def sql(self) -> str:
+        return f"coalesce({self.part.sql()}, false)"
+
+    def truth(self, case: Mapping[str, object]) -> Truth:
+        return self.part.truth(case) is True
+
+
+def _cmp(left: str, op: str, right: str | float, *, column: bool = True) -> Compare:
+    """``left op right``: ``right`` a field name (``column``) or a literal."""
+    return Compare(Col(left), op, Col(str(right)) if column else Lit(right))
+
+
+def _is(name: str, value: str) -> Compare:
+    return _cmp(name, "=", value, column=False)
+
+
+def _set(name: str) -> Cond:
+    return Not(IsNull(Col(name)))
+
+
+_AGREED_COND: Final = IsIn(Col("outcome"), AGREED)
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A cross-field rule; ``violated`` is a polars expression true on rows that break it."""
+    """A cross-field rule: broken on rows where ``broken_when`` is true (never on unknown)."""
 
     code: str
     fields: tuple[str, ...]
     text: str
-    violated: Callable[[], pl.Expr]
+    broken_when: Cond
 
     @property
     def reason(self) -> str:
         """The quarantine reason for a row that breaks this rule."""
         return f"rule:{self.code}"
 
+    def violated(self) -> pl.Expr:
+        """A polars expression true on rows that break the rule (null where unknown)."""
+        return self.broken_when.expr()
+
     @property
     def sql(self) -> str:
         """The same check as a SQL (DuckDB) condition, true on rows that break it (never null)."""
-        return f"coalesce({RULE_SQL[self.code]}, false)"
+        return Known(self.broken_when).sql()
+
+    def broken(self, case: Mapping[str, object]) -> bool:
+        """Whether one case (field -> value, missing fields as None) breaks the rule."""
+        return self.broken_when.truth(case) is True
 
 
 RULES: Final[tuple[Rule, ...]] = (
@@ -600,25 +832,25 @@ RULES: Final[tuple[Rule, ...]] = (
         "first_contact_before_overdue",
         ("first_contact_on", "overdue_since"),
         "first_contact_on >= overdue_since",
-        lambda: pl.col("first_contact_on") < pl.col("overdue_since"),
+        _cmp("first_contact_on", "<", "overdue_since"),
     ),
     Rule(
         "closed_before_first_contact",
         ("closed_on", "first_contact_on"),
         "closed_on >= first_contact_on when set",
-        lambda: pl.col("closed_on") < pl.col("first_contact_on"),
+        _cmp("closed_on", "<", "first_contact_on"),
     ),
     Rule(
         "pending_has_closed_on",
         ("outcome", "closed_on"),
         "outcome = pending has no closed_on",
-        lambda: (pl.col("outcome") == PENDING) & pl.col("closed_on").is_not_null(),
+        And((_is("outcome", PENDING), _set("closed_on"))),
     ),
     Rule(
         "closed_on_missing",
         ("outcome", "closed_on"),
         "every outcome other than pending has a closed_on",
-        lambda: (pl.col("outcome") != PENDING) & pl.col("closed_on").is_null(),
+        And((_cmp("outcome", "<>", PENDING, column=False), IsNull(Col("closed_on")))),
     ),
     Rule(
         "granted_without_agreement",
@@ -632,22 +864,23 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         "granted_*, relief_amount and plan_status other than not_applicable appear only when "
         "the outcome is agreed_as_requested or agreed_modified",
-        lambda: (
-            ~_agreed()
-            & (
-                pl.any_horizontal(
-                    pl.col(c).is_not_null()
-                    for c in (
-                        "granted_approach",
-                        "granted_term_months",
-                        "granted_monthly_payment",
-                        "relief_amount",
+        And(
+            (
+                Not(_AGREED_COND),
+                Or(
+                    (
+                        _set("granted_approach"),
+                        _set("granted_term_months"),
+                        _set("granted_monthly_payment"),
+                        _set("relief_amount"),
+                        And(
+                            (
+                                _set("plan_status"),
+                                _cmp("plan_status", "<>", "not_applicable", column=False),
+                            )
+                        ),
                     )
-                )
-                | (
-                    pl.col("plan_status").is_not_null()
-                    & (pl.col("plan_status") != "not_applicable")
-                )
+                ),
             )
         ),
     ),
@@ -655,60 +888,53 @@ RULES: Final[tuple[Rule, ...]] = (
         "broken_without_redefault",
         ("plan_status", "months_to_redefault", "followup_months"),
         "plan_status = broken requires months_to_redefault <= followup_months",
-        lambda: (
-            (pl.col("plan_status") == "broken")
-            & ~(pl.col("months_to_redefault") <= pl.col("followup_months")).fill_null(False)
+        And(
+            (
+                _is("plan_status", "broken"),
+                Not(Known(_cmp("months_to_redefault", "<=", "followup_months"))),
+            )
         ),
     ),
     Rule(
         "redefault_without_broken",
         ("months_to_redefault", "plan_status"),
         "months_to_redefault is set only when plan_status = broken",
-        lambda: (
-            pl.col("months_to_redefault").is_not_null()
-            & (pl.col("plan_status") != "broken").fill_null(True)
-        ),
+        And((_set("months_to_redefault"), Not(Known(_is("plan_status", "broken"))))),
     ),
     Rule(
         "penalty_exceeds_balance",
         ("penalty_accrued", "outstanding_balance"),
         "penalty_accrued <= outstanding_balance",
-        lambda: pl.col("penalty_accrued") > pl.col("outstanding_balance"),
+        _cmp("penalty_accrued", ">", "outstanding_balance"),
     ),
     Rule(
         "upfront_exceeds_balance",
         ("upfront_payment", "outstanding_balance"),
         "upfront_payment <= outstanding_balance",
-        lambda: pl.col("upfront_payment") > pl.col("outstanding_balance"),
+        _cmp("upfront_payment", ">", "outstanding_balance"),
     ),
     Rule(
         "relief_exceeds_balance",
         ("relief_amount", "outstanding_balance"),
         "relief_amount <= outstanding_balance",
-        lambda: pl.col("relief_amount") > pl.col("outstanding_balance"),
+        _cmp("relief_amount", ">", "outstanding_balance"),
+    ),
+    Rule(
+        "contact_after_days_overdue",
+        ("days_to_first_contact", "days_overdue_at_contact"),
+        "days_to_first_contact <= days_overdue_at_contact",
+        _cmp("days_to_first_contact", ">", "days_overdue_at_contact"),
     ),
 )
+"""Every cross-field rule, once: ingest runs their SQL, frames their polars expressions and a
+single case their Python check (``broken_rules``); a test keeps the three in agreement."""
 
-_AGREED_SQL: Final = "outcome IN ('agreed_as_requested', 'agreed_modified')"
-RULE_SQL: Final[dict[str, str]] = {
-    "first_contact_before_overdue": "first_contact_on < overdue_since",
-    "closed_before_first_contact": "closed_on < first_contact_on",
-    "pending_has_closed_on": "outcome = 'pending' AND closed_on IS NOT NULL",
-    "closed_on_missing": "outcome <> 'pending' AND closed_on IS NULL",
-    "granted_without_agreement": f"NOT ({_AGREED_SQL}) AND (granted_approach IS NOT NULL "
-    "OR granted_term_months IS NOT NULL OR granted_monthly_payment IS NOT NULL "
-    "OR relief_amount IS NOT NULL "
-    "OR (plan_status IS NOT NULL AND plan_status <> 'not_applicable'))",
-    "broken_without_redefault": "plan_status = 'broken' "
-    "AND NOT coalesce(months_to_redefault <= followup_months, false)",
-    "redefault_without_broken": "months_to_redefault IS NOT NULL "
-    "AND coalesce(plan_status <> 'broken', true)",
-    "penalty_exceeds_balance": "penalty_accrued > outstanding_balance",
-    "upfront_exceeds_balance": "upfront_payment > outstanding_balance",
-    "relief_exceeds_balance": "relief_amount > outstanding_balance",
-}
-"""Each rule of ``RULES`` as a SQL condition for DuckDB (ingest validates in SQL); a test keeps
-the two spellings in agreement on random frames."""
+
+def broken_rules(case: Mapping[str, object], fields: Collection[str]) -> list[Rule]:
+    """The rules one case breaks, among those whose fields are all in ``fields`` (a case from
+    the service has its context and action fields only); missing values break nothing."""
+    return [r for r in RULES if set(r.fields) <= set(fields) and r.broken(case)]
+
 
 PII_KINDS: Final = ("resident_id", "mobile", "bank_card", "email")
 """Kinds of direct personal data that quarantine a row (reason ``pii:<kind>:<field>``)."""

@@ -82,6 +82,8 @@ def model_card(bundle: Bundle) -> dict[str, Any]:
         "outcome": meta.get("outcome"),
         "data_snapshot_hash": meta.get("snapshot_hash"),
         "data_period": meta.get("period"),
+        "data_sources": meta.get("sources"),
+        "simulated": simulated(meta.get("sources")),
         "cases": meta.get("cases"),
         "labelled_cases": meta.get("labelled"),
         "split_sizes": meta.get("sizes"),
@@ -92,6 +94,14 @@ def model_card(bundle: Bundle) -> dict[str, Any]:
         "k": meta.get("k"),
         "known_limits": list(KNOWN_LIMITS),
     }
+
+
+def simulated(sources: list[dict[str, Any]] | None) -> bool | None:
+    """Whether the model learnt from the simulator's cases (any of its files was written by the
+    simulator); None for a bundle trained before its sources were recorded."""
+    if sources is None:
+        return None
+    return any(source.get("simulated") for source in sources)
 
 
 def publish_snapshot(warehouse: Path, models_dir: Path, published_dir: Path, run_id: str) -> Path:

@@ -1336,6 +1336,17 @@ def truth_paths(cases_path: Path) -> tuple[Path, Path]:
     )
 
 
+def is_simulated_file(cases_path: Path) -> bool:
+    """Whether ``cases_path`` was written by the simulator: its ground-truth summary lies beside
+    it and names it (``write_simulation`` always writes one)."""
+    summary = truth_paths(cases_path)[1]
+    try:
+        written = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(written, dict) and written.get("cases_file") == cases_path.name
+
+
 def write_simulation(
     out: Path,
     *,
@@ -1390,6 +1401,7 @@ __all__ = [
     "OutputFormat",
     "SimulationResult",
     "World",
+    "is_simulated_file",
     "simulate_cases",
     "simulate_chunks",
     "truth_paths",

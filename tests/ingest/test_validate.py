@@ -40,12 +40,23 @@ _rows = st.fixed_dictionaries(
         "penalty_accrued": _maybe(_money),
         "upfront_payment": _maybe(_money),
         "outstanding_balance": _maybe(_money),
+        "days_to_first_contact": _maybe(_months),
+        "days_overdue_at_contact": _maybe(_months),
     }
 )
 _SCHEMA = {
     **{c: pl.Date for c in ("overdue_since", "first_contact_on", "closed_on")},
     **{c: pl.String for c in ("outcome", "granted_approach", "plan_status")},
-    **{c: pl.Int32 for c in ("granted_term_months", "months_to_redefault", "followup_months")},
+    **{
+        c: pl.Int32
+        for c in (
+            "granted_term_months",
+            "months_to_redefault",
+            "followup_months",
+            "days_to_first_contact",
+            "days_overdue_at_contact",
+        )
+    },
     **{
         c: pl.Float64
         for c in (
@@ -62,7 +73,8 @@ _SCHEMA = {
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_rows, min_size=1, max_size=30))
 def test_sql_rules_agree_with_the_contract(rows: list[dict[str, object]]) -> None:
-    """For any rows, each rule's SQL flags exactly the rows its polars expression flags."""
+    """For any rows, each rule's SQL and its Python check of one case flag exactly the rows its
+    polars expression flags."""
     frame = pl.DataFrame(rows, schema=_SCHEMA)
     expected = frame.select(**{r.code: r.violated().fill_null(False) for r in RULES})
     with scratch() as con:
@@ -71,6 +83,7 @@ def test_sql_rules_agree_with_the_contract(rows: list[dict[str, object]]) -> Non
             "SELECT " + ", ".join(f"{r.sql} AS {r.code}" for r in RULES) + " FROM frame"
         ).fetchall()
     assert got == expected.rows()
+    assert [tuple(r.broken(row) for r in RULES) for row in rows] == expected.rows()
 
 
 def test_sql_ranges_agree_with_the_contract() -> None:

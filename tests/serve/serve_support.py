@@ -78,6 +78,17 @@ CASE_EN: dict[str, Any] = {
 }
 """A case with English names and codes."""
 
+COURT_WITH_AGENT: dict[str, Any] = {
+    **CASE_EN,
+    "employment": "self_employed",
+    "lender_type": "bank_loan",
+    "principal": 200_000,
+    "outstanding_balance": 236_000,
+    "collection_stage": "lawsuit_filed",
+    "professional_help": "paid_agent",
+}
+"""The issue's second client: self-employed, a 200,000 CNY bank loan in court, a paid agent."""
+
 
 @dataclass(frozen=True)
 class Published:

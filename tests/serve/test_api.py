@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_support import CASE_EN, CASE_ZH, Published, Server, clean_env
+from serve_support import CASE_EN, CASE_ZH, COURT_WITH_AGENT, Published, Server, clean_env
 
 from overdue.contract import APPROACHES, FIELD_BY_NAME
 
@@ -129,6 +129,41 @@ def test_missing_and_out_of_range_fields_are_named_in_chinese_without_values(
     assert "98765432" not in response.text and "unknownband" not in response.text
 
 
+@pytest.mark.parametrize(
+    ("changes", "rule", "fields"),
+    [
+        (
+            {"outstanding_balance": 1000, "penalty_accrued": 5000},
+            "penalty_exceeds_balance",
+            {"penalty_accrued", "outstanding_balance"},
+        ),
+        (
+            {"days_overdue_at_contact": 400, "days_to_first_contact": 900},
+            "contact_after_days_overdue",
+            {"days_to_first_contact", "days_overdue_at_contact"},
+        ),
+        (
+            {"outstanding_balance": 1000, "upfront_payment": 1500},
+            "upfront_exceeds_balance",
+            {"upfront_payment", "outstanding_balance"},
+        ),
+    ],
+)
+def test_cross_field_rules_are_422_naming_both_fields(
+    client: httpx.Client, changes: dict[str, Any], rule: str, fields: set[str]
+) -> None:
+    """A case breaking one of the contract's cross-field rules is refused, each field of the
+    rule named with the rule's message and ingest's reason, in both languages."""
+    for lang in ("zh", "en"):
+        response = client.post(f"{ESTIMATE}?lang={lang}", json={**CASE_EN, **changes})
+        assert response.status_code == 422
+        detail = response.json()["detail"]
+        assert {d["field"] for d in detail} == fields
+        assert {d["reason"] for d in detail} == {f"rule:{rule}"}
+        assert len({d["message"] for d in detail}) == 1
+        assert all(str(v) not in response.text for v in changes.values())
+
+
 def test_errors_follow_accept_language_english(client: httpx.Client) -> None:
     """With Accept-Language: en the messages are English."""
     case = {**CASE_EN, "dependents": 99, "annual_rate": "lots"}
@@ -216,6 +251,28 @@ def test_health_effects_and_model_card(client: httpx.Client, published: Publishe
     assert [s["surface"] for s in check["surfaces"]] == ["fitted", "boosted", "heterogeneous"]
     assert 0 <= check["pooled"]["case_coverage"] <= 1
     assert all(g["test_cases"] >= card["k"] for g in check["pooled"]["coverage_by_lender"].values())
+    # the session's cases were written by the simulator (its ground truth lies beside them)
+    assert card["simulated"] is True
+    assert [s["file"] for s in card["data_sources"]] == ["cases.parquet"]
+    assert card["data_sources"][0]["cases"] == card["cases"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_client_in_court_with_a_paid_agent_hears_the_risks_and_the_limits(
+    client: httpx.Client, lang: str
+) -> None:
+    """The issue's second client: the paid-agent and court notes with their sources, no early
+    contact advice 400 days overdue, the simulated-data banner, drivers naming their value."""
+    case = {**CASE_EN, **COURT_WITH_AGENT, "days_overdue_at_contact": 400}
+    answer = client.post(f"{ESTIMATE}?lang={lang}", json=case).json()
+    assert [r["id"] for r in answer["risks"]] == ["official_channels", "paid_agent", "court"]
+    assert all(r["sources"] and r["sources"][0]["url"].startswith("http") for r in answer["risks"])
+    assert "early_contact" not in [item["lever"] for item in answer["advice"]]
+    limits = answer["limits"]
+    assert limits["simulated"] is True and limits["model_version"] == answer["model_version"]
+    assert ("模拟" if lang == "zh" else "simulated") in limits["text"][0]
+    assert limits["trained_at"][:10] in limits["text"][-1]
+    assert all(d["value"] for d in answer["drivers"])
 
 
 def test_an_estimate_says_how_often_the_ranges_held(
@@ -243,6 +300,9 @@ def test_openapi_documents_the_api(client: httpx.Client) -> None:
     properties = body["application/json"]["schema"]["properties"]
     assert FIELD_BY_NAME["monthly_income"].zh in properties["monthly_income"]["description"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    answer = spec["components"]["schemas"]["EstimateResponse"]["properties"]
+    assert {"risks", "limits"} <= set(answer)
+    assert "value" in spec["components"]["schemas"]["Driver"]["properties"]
 
 
 def test_docs_page_works_offline(client: httpx.Client) -> None:

@@ -4,16 +4,19 @@ neither the page nor /docs breaks the Content-Security-Policy (a violation is a 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page
-from serve_support import Server
+from serve_support import COURT_WITH_AGENT, Published, Server, start_server, stop
 
 from browser_support import Visit, chromium
 from browser_support import visit as visit_url
 from overdue.contract import APPROACHES
+from overdue.publish import publish_snapshot
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +143,144 @@ def test_the_docs_page_works_under_the_content_security_policy(
         page.click("button.execute")
     assert answer.value.status == 200
     assert seen.outside_requests == [] and seen.console_errors == []
+
+
+def enter_court_client(page: Page) -> None:
+    """The issue's second client on the form: self-employed, a 200,000 CNY bank loan in court
+    400 days overdue, a paid agent."""
+    for field in ("employment", "lender_type", "collection_stage", "professional_help"):
+        page.select_option(f"#f-{field}", value=str(COURT_WITH_AGENT[field]))
+    page.fill("#f-principal", "200,000")
+    page.fill("#f-outstanding_balance", "236000")
+    page.fill("#f-days_overdue_at_contact", "400")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_client_in_court_with_a_paid_agent_sees_risks_and_limits(
+    browser: BrowserContext, server: Server, lang: str
+) -> None:
+    """The paid-agent and court notes with their sources, no early-contact advice at 400 days,
+    the simulated-data banner, the limits, the legend, and drivers naming their value; the page
+    shows what the API answered."""
+    seen = visit(browser, f"{server.url}/?lang={lang}")
+    page = seen.page
+    enter_court_client(page)
+    answer, _, advice = submit_and_read(page)
+    risks = page.locator("#risks li")
+    assert [risks.nth(i).get_attribute("data-risk") for i in range(risks.count())] == [
+        r["id"] for r in answer["risks"]
+    ]
+    assert {"paid_agent", "court"} <= {r["id"] for r in answer["risks"]}
+    agent = page.inner_text("#risks li[data-risk=paid_agent]")
+    assert ("反催收" if lang == "zh" else "anti-collection") in agent
+    court = page.inner_text("#risks li[data-risk=court]")
+    assert ("答辩状" if lang == "zh" else "defence") in court and "12348" in court
+    assert page.locator("#risks li[data-risk=court] .sources a").count() >= 2
+    assert page.locator("#advice li[data-lever=early_contact]").count() == 0
+    assert not any("30" in text for text in advice)
+    banner = page.locator("#simulated-banner")
+    assert banner.is_visible() and banner.inner_text() == answer["limits"]["text"][0]
+    limits = page.inner_text("#limits")
+    assert answer["limits"]["model_version"] in limits
+    assert answer["limits"]["trained_at"][:10] in limits
+    assert ("政策会变化" if lang == "zh" else "policies change") in limits
+    assert page.locator("#legend .swatch").count() == 3
+    drivers = [li.inner_text() for li in page.query_selector_all("#drivers li")]
+    assert len(drivers) == len(answer["drivers"]) > 0
+    for driver, text in zip(answer["drivers"], drivers, strict=True):
+        assert text.startswith(f"{driver['label']}: {driver['value']} ")
+    assert seen.outside_requests == [] and seen.console_errors == []
+
+
+def test_the_print_view_keeps_results_limits_and_risks_without_the_form(
+    browser: BrowserContext, server: Server, tmp_path: Path
+) -> None:
+    """Printed (A4, Chinese): the results, the limits and the risks; no form, no buttons."""
+    seen = visit(browser, f"{server.url}/")
+    page = seen.page
+    enter_court_client(page)
+    submit_and_read(page)
+    page.emulate_media(media="print")
+    try:
+        for hidden in ("#case-form", "#lang-switch", "#print"):
+            assert page.locator(hidden).is_hidden(), hidden
+        for shown in ("#estimates", "#simulated-banner", "#risks-box", "#limits-box", "#chart"):
+            assert page.locator(shown).is_visible(), shown
+        assert "答辩状" in page.inner_text("#risks")
+        pdf = tmp_path / "case.pdf"
+        page.pdf(path=str(pdf), format="A4")
+        assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
+    finally:
+        page.emulate_media(media="screen")
+
+
+def test_switching_language_keeps_the_case_and_its_estimate(
+    browser: BrowserContext, server: Server
+) -> None:
+    """The case entered in Chinese is still on the form in English, estimated again."""
+    seen = visit(browser, f"{server.url}/")
+    page = seen.page
+    enter_court_client(page)
+    page.fill("#f-monthly_income", "7,300")
+    page.check("#f-doc_bank_statement")
+    page.uncheck("#f-doc_loan_contract")
+    submit_and_read(page)
+    with page.expect_response(lambda r: "/api/v1/estimate?lang=en" in r.url, timeout=60_000):
+        page.click("#lang-switch")
+    page.wait_for_selector("#results:not([hidden]) #estimates tbody tr", timeout=30_000)
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.input_value("#f-monthly_income") == "7,300"
+    assert page.input_value("#f-days_overdue_at_contact") == "400"
+    assert page.input_value("#f-collection_stage") == "lawsuit_filed"
+    assert page.is_checked("#f-doc_bank_statement") and not page.is_checked("#f-doc_loan_contract")
+    assert "anti-collection" in page.inner_text("#risks li[data-risk=paid_agent]")
+    assert seen.outside_requests == [] and seen.console_errors == []
+
+
+def test_a_cross_field_rule_is_named_beside_both_fields(
+    browser: BrowserContext, server: Server
+) -> None:
+    """A penalty above the balance it is part of: the rule's message beside both fields."""
+    page = visit(browser, f"{server.url}/").page
+    page.fill("#f-outstanding_balance", "1000")
+    page.fill("#f-penalty_accrued", "5000")
+    with page.expect_response(lambda r: "/api/v1/estimate" in r.url) as response:
+        page.click("#submit")
+    assert response.value.status == 422
+    page.wait_for_selector("#e-penalty_accrued:not(:empty)")
+    message = page.inner_text("#e-penalty_accrued")
+    assert "罚息不能大于欠款总额" in message
+    assert page.inner_text("#e-outstanding_balance") == message
+    assert page.get_attribute("#f-outstanding_balance", "aria-invalid") == "true"
+
+
+def test_the_page_says_when_a_newer_snapshot_is_served(
+    browser: BrowserContext, published: Published, tmp_path: Path
+) -> None:
+    """A snapshot published after the results were drawn: a notice names the new run; the
+    next estimate says its numbers come from the newer model."""
+    folder = tmp_path / "published"
+    shutil.copytree(published.published, folder)
+    running = start_server(
+        published.folder,
+        folder,
+        "notice",
+        OVERDUE_SNAPSHOT_CHECK_SECONDS="0.2",
+        OVERDUE_PAGE_POLL_SECONDS="0.5",
+    )
+    try:
+        seen = visit(browser, f"{running.url}/")
+        page = seen.page
+        answer, _, _ = submit_and_read(page)
+        assert answer["snapshot"]["run_id"] == "run-1"
+        assert page.locator("#snapshot-notice").is_hidden()
+        publish_snapshot(published.warehouse, published.models_dir, folder, "run-notice")
+        page.wait_for_selector("#snapshot-notice:not([hidden])", timeout=30_000)
+        assert "run-notice" in page.inner_text("#snapshot-notice")
+        assert "请重新评估" in page.inner_text("#snapshot-notice")
+        answer, _, _ = submit_and_read(page)
+        assert answer["snapshot"]["run_id"] == "run-notice"
+        assert "这次的结果来自新发布的模型" in page.inner_text("#snapshot-notice")
+        assert seen.outside_requests == [] and seen.console_errors == []
+    finally:
+        stop(running)

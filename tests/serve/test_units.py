@@ -226,6 +226,12 @@ def test_read_case_refuses_values_a_typed_frame_cannot_hold() -> None:
     assert read_case(nan_body)[1] == [{"type": "json_invalid", "loc": ("body",)}]
 
 
+def test_the_cli_refuses_a_case_breaking_a_cross_field_rule() -> None:
+    """`overdue estimate` reads cases through the same rules as the service and ingest."""
+    with pytest.raises(ValueError, match="penalty_accrued, outstanding_balance"):
+        validated_cases([{**CASE_EN, "outstanding_balance": 1000, "penalty_accrued": 5000}])
+
+
 def test_messages_name_fields_in_the_requested_language() -> None:
     """zh by default, en on request; the allowed values come from the contract."""
     assert pick_lang(None, None) == "zh" and pick_lang("en", "zh") == "en"

@@ -38,6 +38,7 @@ from overdue.models.registry import (
 )
 from overdue.models.selfcheck import fit_checked_model
 from overdue.models.train import OutcomeModel, time_split
+from overdue.simulate import is_simulated_file
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction
 
 MODEL_SOURCES: Final = (
@@ -52,9 +53,15 @@ calibration, effects, diagnostics, the bundle registry, this module) and the sub
 are reported for. A package counts with all its modules, so a new module is covered at once.
 Whole modules, not chosen functions: a needless retrain costs minutes, a missed change serves
 a stale model."""
-NOT_MODEL_SOURCES: Final = ("overdue.config", "overdue.i18n", "overdue.warehouse")
+NOT_MODEL_SOURCES: Final = (
+    "overdue.config",
+    "overdue.i18n",
+    "overdue.simulate",
+    "overdue.warehouse",
+)
 """Modules the model code imports that do not change what a model means: settings (the seed
-enters the version on its own), the words shown beside an estimate, and storage."""
+enters the version on its own), the words shown beside an estimate, the simulator (read only to
+tell whether it wrote a file the cases came from) and storage."""
 OUTCOME: Final = "agreement"
 LATEST_FILE: Final = "latest.json"
 
@@ -106,11 +113,30 @@ def model_version(snapshot: str, seed: int, code: str = MODEL_CODE_VERSION) -> s
     return "m-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def read_cases(warehouse: Path) -> tuple[pl.DataFrame, str]:
-    """All current cases (contract columns) and the snapshot hash, read-only."""
+def read_cases(warehouse: Path) -> tuple[pl.DataFrame, str, list[dict[str, Any]]]:
+    """All current cases (contract columns), the snapshot hash and ``data_sources``, read-only."""
     with open_warehouse(warehouse, read_only=True) as con:
         cases = con.sql("SELECT * EXCLUDE (batch_id, source_line, extra) FROM cases").pl()
-        return cases, snapshot_hash(con)
+        rows = con.execute(
+            "SELECT b.path, b.sha256, count(*) FROM cases c JOIN batches b USING (batch_id) "
+            "GROUP BY b.path, b.sha256 ORDER BY b.path"
+        ).fetchall()
+        return cases, snapshot_hash(con), data_sources(rows)
+
+
+def data_sources(batches: Iterable[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """The files the current cases came from, as (path, sha256, cases) rows: each by its file
+    name (never a folder, which could name a person), its SHA-256, its case count and whether
+    the simulator wrote it (``is_simulated_file``), so the page can say so."""
+    return [
+        {
+            "file": Path(path).name,
+            "sha256": sha256,
+            "cases": int(count),
+            "simulated": is_simulated_file(Path(path)),
+        }
+        for path, sha256, count in batches
+    ]
 
 
 def _effect_frame(rows: list[EffectRow], version: str, run_id: str) -> pl.DataFrame:
@@ -134,7 +160,7 @@ def train(warehouse: Path, settings: Settings, run_id: str | None = None) -> Tra
 
 
 def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
-    cases, snapshot = read_cases(warehouse)
+    cases, snapshot, sources = read_cases(warehouse)
     features = build_features(cases.lazy()).collect()
     model, check = fit_checked_model(
         features, settings.seed, settings.k, self_check=settings.self_check
@@ -158,6 +184,7 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         "k": settings.k,
         "cases": cases.height,
         "labelled": labelled.height,
+        "sources": sources,
     }
     diagnostics = model_diagnostics(model, labelled, settings)
     document = check.as_json() if check else None

@@ -5,6 +5,11 @@ agreement rate had every past case taken each level (doubly robust, with 95% int
 compares the level this case is at with the better measured level, and only uses numbers that
 were published (not suppressed under k). A lever whose better level is not measurably better
 (the intervals overlap) is still shown, marked uncertain, so a counselor sees how sure it is.
+
+Advice fits the case: a lever the case can no longer act on is left out (early contact once
+the debt is more than ``EARLY_CONTACT_DAYS`` overdue), and a debtor who lost a job or fell ill
+is asked for proof of the hardship (a leaving certificate or unemployment registration, medical
+records) rather than proof of an income they no longer have.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from overdue.features import DOCS, EARLY_CONTACT_DAYS
-from overdue.serve.i18n import field_label, value_label
+from overdue.serve.i18n import field_label, hardship_proof, value_label
 
 DOCUMENTS_ENOUGH: Final = 3
 """The documents lever compares 0-2 documents with 3 or more."""
@@ -26,6 +31,8 @@ DOC_PRIORITY: Final = (
     "doc_medical_report",
 )
 """Documents to suggest first: proof of what the debtor can pay comes before the rest."""
+HARDSHIP_PROVEN: Final = ("job_loss", "illness")
+"""Hardships whose proof replaces income proof among the documents suggested."""
 
 
 @dataclass(frozen=True)
@@ -97,19 +104,30 @@ def _documents(case: dict[str, Any], levers: dict[str, Any], lang: str) -> dict[
             f"{rates[0]} of the time, with 0-2 about {rates[1]}.",
         }[lang]
         return _item("documents", "keep", many, few, text, lang)
-    missing = [d for d in DOC_PRIORITY if not case.get(d)]
-    if case.get("hardship_reason") != "illness":
-        missing = [d for d in missing if d != "doc_medical_report"] + (
-            ["doc_medical_report"] if "doc_medical_report" in missing else []
-        )
-    needed = missing[: DOCUMENTS_ENOUGH - len(brought)]
-    names = ("、" if lang == "zh" else ", ").join(field_label(d, lang) for d in needed)
+    names = ("、" if lang == "zh" else ", ").join(
+        suggested_documents(case, lang)[: DOCUMENTS_ENOUGH - len(brought)]
+    )
     text = {
         "zh": f"再准备{names}：带 3 种及以上材料的案件达成率约 {rates[0]}，0-2 种约 {rates[1]}。",
         "en": f"Bring {names.lower() if names else 'more documents'}: cases with 3 or more "
         f"documents agreed about {rates[0]} of the time, with 0-2 about {rates[1]}.",
     }[lang]
     return _item("documents", "do", many, few, text, lang)
+
+
+def suggested_documents(case: dict[str, Any], lang: str) -> list[str]:
+    """Documents the case has not brought, most useful first, named in ``lang``: proof of the
+    hardship first for job loss or illness (and no income proof then), the medical report last
+    for other hardships."""
+    reason = case.get("hardship_reason")
+    missing = [d for d in DOC_PRIORITY if not case.get(d)]
+    if reason in HARDSHIP_PROVEN:
+        missing = [d for d in missing if d != "doc_income_proof"]
+    medical = ["doc_medical_report"] if "doc_medical_report" in missing else []
+    rest = [d for d in missing if d != "doc_medical_report"]
+    ordered = medical + rest if reason == "illness" else rest + medical
+    names = [field_label(d, lang) for d in ordered]
+    return [hardship_proof(reason, lang), *names] if reason == "job_loss" else names
 
 
 def _written_plan(case: dict[str, Any], levers: dict[str, Any], lang: str) -> dict[str, Any] | None:
@@ -141,25 +159,16 @@ def _early_contact(
     late = _rate(levers, "early_contact", f">{EARLY_CONTACT_DAYS} days")
     if early is None or late is None or early.estimate <= late.estimate:
         return None
-    days = case.get("days_to_first_contact")
-    if days is None:
-        days = case.get("days_overdue_at_contact")
+    days = case.get("days_overdue_at_contact")
+    if days is None or days > EARLY_CONTACT_DAYS:
+        return None  # the window has passed: nothing this case can still do about it
     rates = (_pct(early.estimate), _pct(late.estimate))
-    if days is not None and days <= EARLY_CONTACT_DAYS:
-        text = {
-            "zh": f"尽早联系机构：逾期 {EARLY_CONTACT_DAYS} 天内联系的案件达成率约 {rates[0]}，"
-            f"更晚的约 {rates[1]}；本案在期限内，不要拖延。",
-            "en": f"Contact the lender early: cases that made contact within "
-            f"{EARLY_CONTACT_DAYS} days of falling overdue agreed about {rates[0]} of the time, "
-            f"later ones about {rates[1]}; this case is within that window, do not wait.",
-        }[lang]
-        return _item("early_contact", "keep", early, late, text, lang)
     text = {
-        "zh": f"不要再拖延：逾期 {EARLY_CONTACT_DAYS} 天内联系的案件达成率约 {rates[0]}，"
-        f"更晚的约 {rates[1]}；越早主动联系越好。",
-        "en": f"Do not delay further: cases that made contact within {EARLY_CONTACT_DAYS} days "
-        f"agreed about {rates[0]} of the time, later ones about {rates[1]}; the sooner the "
-        f"debtor reaches out, the better.",
+        "zh": f"尽早联系机构：逾期 {EARLY_CONTACT_DAYS} 天内联系的案件达成率约 {rates[0]}，"
+        f"更晚的约 {rates[1]}；本案在期限内，不要拖延。",
+        "en": f"Contact the lender early: cases that made contact within "
+        f"{EARLY_CONTACT_DAYS} days of falling overdue agreed about {rates[0]} of the time, "
+        f"later ones about {rates[1]}; this case is within that window, do not wait.",
     }[lang]
     return _item("early_contact", "do", early, late, text, lang)
 

@@ -15,6 +15,7 @@ from overdue.config import Settings
 from overdue.i18n import Lang as Language_
 from overdue.serve.batching import Batcher
 from overdue.serve.guard import token_ok
+from overdue.serve.guidance import DEFAULT_GUIDANCE, load_guidance
 from overdue.serve.i18n import pick_lang
 from overdue.serve.responses import ApiError
 from overdue.serve.snapshot import Served, SnapshotHolder
@@ -26,7 +27,8 @@ Lang = Annotated[str | None, Query(description="zh or en; else Accept-Language; 
 
 
 class Service:
-    """What the routes share: settings, token, the snapshot holder and the batcher."""
+    """What the routes share: settings, token, the snapshot holder, the batcher and the
+    risks-and-rights notes (checked here, at start-up: a bad file stops the service)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -36,6 +38,7 @@ class Service:
             settings.published_dir, settings.k, settings.snapshot_check_seconds
         )
         self.batcher = Batcher()
+        self.guidance = load_guidance(settings.guidance_file or DEFAULT_GUIDANCE)
 
 
 async def service(request: Request) -> Service:

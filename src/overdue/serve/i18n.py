@@ -209,6 +209,27 @@ TEXT: Final[dict[str, dict[str, str]]] = {
     "points": {"zh": "个百分点", "en": "percentage points"},
     "busy": {"zh": "请求过多，请稍后再试。", "en": "Too many requests; please try again shortly."},
     "unauthorized": {"zh": "访问令牌无效。", "en": "The access token is not valid."},
+    "legend_planned": {"zh": "计划申请的方案", "en": "approach planned"},
+    "legend_other": {"zh": "其他方案", "en": "other approaches"},
+    "legend_thin": {
+        "zh": "数据较少（估计主要依赖模型）",
+        "en": "thin data (the estimate leans on the model)",
+    },
+    "legend_interval": {"zh": "横线：95% 区间", "en": "whiskers: 95% interval"},
+    "risks": {"zh": "风险与权利", "en": "Risks and rights"},
+    "sources": {"zh": "依据：", "en": "Sources: "},
+    "limits": {"zh": "这些数字的局限", "en": "Limits of these numbers"},
+    "print": {"zh": "打印 / 保存为 PDF", "en": "Print / save as PDF"},
+    "snapshot_changed": {
+        "zh": "模型已更新（新的运行 {run}）：上面的结果来自旧模型，请重新评估。",
+        "en": "The model has been updated (new run {run}): the results above come from the "
+        "previous model; estimate again.",
+    },
+    "snapshot_newer": {
+        "zh": "注意：这次的结果来自新发布的模型（运行 {run}），与之前的结果可能不同。",
+        "en": "Note: these results come from a newly published model (run {run}) and may differ "
+        "from earlier ones.",
+    },
 }
 
 INTERVAL_CHECK: Final[dict[str, dict[str, str]]] = {
@@ -235,6 +256,34 @@ INTERVAL_CHECK: Final[dict[str, dict[str, str]]] = {
 }
 """The sentence beside the intervals: how often the self-check found the ranges holding the
 truth, for the case's lender type or over every checked case (``overdue.serve.coverage``)."""
+
+LIMITS: Final[dict[str, dict[str, str]]] = {
+    "simulated": {
+        "zh": "注意：本模型是用随附的模拟样本数据训练的，不是真实案件。这里的数字只用于演示和试用，"
+        "不能作为真实咨询的依据。",
+        "en": "Note: this model was trained on the bundled simulated sample, not on real cases. "
+        "Its numbers are for demonstration and trying the tool out, not for advising a real "
+        "client.",
+    },
+    "period": {
+        "zh": "数据期间：首次协商日期 {start} 至 {end} 的案件。",
+        "en": "Data period: cases first contacted from {start} to {end}.",
+    },
+    "sources": {
+        "zh": "数据来源：{files}（共 {cases} 件案件）。",
+        "en": "Data source: {files} ({cases} cases).",
+    },
+    "policies": {
+        "zh": "估计描述的是过去的类似案件；机构的政策会变化，今天的结果可能不同。",
+        "en": "Estimates describe past cases like this one; lenders' policies change, so today's "
+        "outcome may differ.",
+    },
+    "version": {
+        "zh": "模型 {version}，训练于 {date}（运行 {run}）。",
+        "en": "Model {version}, trained on {date} (run {run}).",
+    },
+}
+"""The limits box beside every estimate (``overdue.serve.limits``)."""
 
 ERRORS: Final[dict[str, dict[str, str]]] = {
     "missing": {"zh": "必填", "en": "is required"},
@@ -295,6 +344,27 @@ ERRORS: Final[dict[str, dict[str, str]]] = {
     "invalid": {"zh": "值无效", "en": "is not a valid value"},
 }
 
+RULE_ERRORS: Final[dict[str, dict[str, str]]] = {
+    "first_contact_before_overdue": {
+        "zh": "首次协商日期不能早于逾期开始日期",
+        "en": "the first contact cannot come before the debt fell overdue",
+    },
+    "penalty_exceeds_balance": {
+        "zh": "罚息不能大于欠款总额（罚息包含在欠款总额中）",
+        "en": "penalty interest and fees cannot exceed the outstanding balance that includes them",
+    },
+    "upfront_exceeds_balance": {
+        "zh": "首付金额不能大于欠款总额",
+        "en": "the upfront payment cannot exceed the outstanding balance",
+    },
+    "contact_after_days_overdue": {
+        "zh": "逾期后首次联系天数不能大于首次协商时的逾期天数",
+        "en": "the days to first contact cannot exceed the days overdue at that contact",
+    },
+}
+"""Messages of the contract's cross-field rules a case can break (``contract.RULES``), shown
+beside every field the rule names."""
+
 PII_KINDS: Final[dict[str, dict[str, str]]] = {
     "resident_id": {"zh": "身份证号", "en": "resident ID"},
     "mobile": {"zh": "手机号", "en": "mobile number"},
@@ -311,6 +381,45 @@ def text(key: str, lang: str) -> str:
 def interval_check_text(key: str, lang: str, **values: object) -> str:
     """One sentence of ``INTERVAL_CHECK`` in ``lang``, its placeholders filled."""
     return INTERVAL_CHECK[key][lang].format(**values)
+
+
+DRIVER_VALUES: Final[dict[str, dict[str, str]]] = {
+    "documents": {"zh": "{n} 种材料", "en": "{n} documents"},
+    "yes": {"zh": "有", "en": "yes"},
+    "no": {"zh": "没有", "en": "no"},
+    "days": {"zh": "{n} 天", "en": "{n} days"},
+    "balance": {"zh": "欠款 {amount} 元", "en": "owes {amount} CNY"},
+    "income": {
+        "zh": "月收入 {income} 元，必要支出 {expenses} 元",
+        "en": "income {income}, essential expenses {expenses} CNY a month",
+    },
+    "lenders": {"zh": "{n} 家机构逾期", "en": "overdue with {n} lenders"},
+}
+"""How the value behind a driver is said (``overdue.serve.drivers``)."""
+
+
+def driver_value_text(key: str, lang: str, **values: object) -> str:
+    """One phrase of ``DRIVER_VALUES`` in ``lang``, its placeholders filled."""
+    return DRIVER_VALUES[key][lang].format(**values)
+
+
+HARDSHIP_PROOF: Final[dict[str, dict[str, str]]] = {
+    "job_loss": {
+        "zh": "失业证明（离职证明或失业登记证明）",
+        "en": "proof of the job loss (leaving certificate or unemployment registration)",
+    },
+}
+"""Proof of a hardship that is not one of the contract's documents, suggested by advice."""
+
+
+def hardship_proof(reason: object, lang: str) -> str:
+    """The proof of hardship ``reason`` to suggest, in ``lang`` (``HARDSHIP_PROOF``)."""
+    return HARDSHIP_PROOF[str(reason)][lang]
+
+
+def limits_text(key: str, lang: str, **values: object) -> str:
+    """One sentence of ``LIMITS`` in ``lang``, its placeholders filled."""
+    return LIMITS[key][lang].format(**values)
 
 
 def page_text(lang: str) -> dict[str, str]:
@@ -375,6 +484,9 @@ def _allowed(field_name: str, lang: str) -> str:
 def error_message(kind: str, field_name: str, lang: str, context: dict[str, Any] | None) -> str:
     """One validation problem in ``lang``; ``context`` holds the rule's bounds, never the input."""
     values = {k: v for k, v in (context or {}).items() if isinstance(v, int | float | str)}
+    if kind == "rule":
+        rule = RULE_ERRORS.get(str(values.get("rule")))
+        return rule[lang] if rule else ERRORS["invalid"][lang]
     if kind == "literal_error":
         values["expected"] = _allowed(field_name, lang) or str(values.get("expected", ""))
     try:

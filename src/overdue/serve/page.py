@@ -183,8 +183,22 @@ def _documents(lang: str) -> str:
     return f'<div class="checks">{"".join(boxes)}</div>{hint_html}'
 
 
-def render_page(lang: str, needs_token: bool) -> str:
-    """The whole page in ``lang`` (zh or en)."""
+LEGEND: Final = (("planned", "legend_planned"), ("other", "legend_other"), ("thin", "legend_thin"))
+"""The chart's bar colours (classes of ``page.css``, the same colours as ``page.js``) and their
+words; the whiskers are explained last."""
+
+
+def _legend(words: dict[str, str]) -> str:
+    items = [
+        f'<li><span class="swatch {kind}" aria-hidden="true"></span>{_esc(words[key])}</li>'
+        for kind, key in LEGEND
+    ]
+    return "".join(items) + f'<li class="whiskers">{_esc(words["legend_interval"])}</li>'
+
+
+def render_page(lang: str, needs_token: bool, poll_seconds: float = 30.0) -> str:
+    """The whole page in ``lang`` (zh or en); it asks which snapshot is served every
+    ``poll_seconds``."""
     words = page_text(lang)
     other = "en" if lang == "zh" else "zh"
     sections = [
@@ -209,6 +223,7 @@ def render_page(lang: str, needs_token: bool) -> str:
         "drivers": driver_labels(lang),
         "lang": lang,
         "fields": {n: field_label(n, lang) for n in FIELD_BY_NAME},
+        "poll_ms": round(1000 * poll_seconds),
     }
     config = json.dumps(labels, ensure_ascii=False).replace("</", "<\\/")
     replacements = {
@@ -221,6 +236,8 @@ def render_page(lang: str, needs_token: bool) -> str:
         "{{FIELDSETS}}": fieldsets,
         "{{TOKEN}}": token,
         "{{SUBMIT}}": _esc(words["submit"]),
+        "{{PRINT}}": _esc(words["print"]),
+        "{{LEGEND}}": _legend(words),
         "{{CONFIG}}": config,
     }
     page = _TEMPLATE

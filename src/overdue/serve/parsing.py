@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from overdue.case_input import CaseInput, case_record
+from overdue.case_input import CaseInput, case_record, rule_errors
 from overdue.contract import FIELD_BY_NAME
 from overdue.serve.guard import pii_reasons
 from overdue.serve.i18n import error_message, pii_kind_label
@@ -32,7 +32,9 @@ def validation_errors(errors: list[Any], lang: str) -> list[dict[str, str]]:
         kind = str(item.get("type", "invalid"))
         context = item.get("ctx")
         reason = f"{kind}:{field}"
-        if kind == "pii":
+        if kind == "rule":  # a cross-field rule of the contract: its reason as ingest's
+            reason = f"rule:{(context or {}).get('rule')}"
+        elif kind == "pii":
             pii = str((context or {}).get("kind"))
             reason = f"pii:{pii}:{field}"
             context = {"kind": pii_kind_label(pii, lang)}
@@ -51,7 +53,8 @@ def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
 
     In order: JSON, personal data anywhere (refused before anything else looks at the values),
     one object, contract field names (Chinese aliases accepted), the contract's types and
-    ranges (every number an input has is bounded, so any value that passes fits the typed frame).
+    ranges (every number an input has is bounded, so any value that passes fits the typed frame),
+    then the contract's cross-field rules (each field of a broken rule named).
     """
     try:
         document = json.loads(raw, parse_constant=_no_constant)
@@ -77,6 +80,7 @@ def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
         case = CaseInput.model_validate(record)
     except ValidationError as error:
         return None, problems + error.errors(include_input=False, include_url=False)
+    problems += rule_errors(case)
     return (None, problems) if problems else (case, [])
 
 

@@ -62,6 +62,7 @@ class Driver(BaseModel):
 
     driver: str
     label: str
+    value: str
     change: float
 
 
@@ -92,6 +93,8 @@ class EstimateResponse(BaseModel):
     drivers: list[Driver]
     advice: list[Advice]
     interval_check: IntervalCheck | None = None
+    risks: list[Risk]
+    limits: Limits
     note: str
     lang: str
     k: int
@@ -122,6 +125,43 @@ class EffectsResponse(BaseModel):
     snapshot: SnapshotInfo
 
 
+class SourceRef(BaseModel):
+    """A public source a risk note rests on."""
+
+    title: str
+    url: str
+
+
+class Risk(BaseModel):
+    """A risks-and-rights note that applies to this case (``serve/guidance.yaml``)."""
+
+    id: str
+    text: str
+    sources: list[SourceRef]
+
+
+class DataSource(BaseModel):
+    """A file the model's cases came from."""
+
+    file: str
+    sha256: str
+    cases: int
+    simulated: bool
+
+
+class Limits(BaseModel):
+    """What the estimate rests on and cannot know, for the page's limits box."""
+
+    simulated: bool | None
+    data_from: str | None
+    data_to: str | None
+    sources: list[str]
+    model_version: str
+    trained_at: str | None
+    run_id: str
+    text: list[str]
+
+
 class ModelCard(BaseModel):
     """What the model is, what it learnt from, how good it is and what it cannot do."""
 
@@ -133,6 +173,8 @@ class ModelCard(BaseModel):
     outcome: str | None = None
     data_snapshot_hash: str | None = None
     data_period: dict[str, str | None] | None = None
+    data_sources: list[DataSource] | None = None
+    simulated: bool | None = None
     cases: int | None = None
     labelled_cases: int | None = None
     split_sizes: dict[str, int] | None = None

@@ -13,8 +13,11 @@ from overdue.i18n import Lang
 from overdue.serve.advice import advice
 from overdue.serve.coverage import interval_check
 from overdue.serve.deps import CurrentService, CurrentSnapshot, Language
+from overdue.serve.drivers import driver_value
 from overdue.serve.guard import is_json
+from overdue.serve.guidance import Guidance, risks
 from overdue.serve.i18n import NOTE, driver_labels, error_message, value_label
+from overdue.serve.limits import limits
 from overdue.serve.parsing import read_case, validation_errors
 from overdue.serve.responses import INTERNAL_ERROR, ApiError, model_response
 from overdue.serve.schemas import ERRORS, ErrorResponse, EstimateResponse
@@ -29,9 +32,15 @@ _BODY_SCHEMA.pop("title", None)
 
 
 def answer(
-    result: dict[str, Any], case: dict[str, Any], served: Served, lang: Lang, k: int
+    result: dict[str, Any],
+    case: dict[str, Any],
+    served: Served,
+    lang: Lang,
+    k: int,
+    guidance: Guidance,
 ) -> dict[str, Any]:
-    """The estimate with labels, advice and the note in ``lang``, and its snapshot."""
+    """The estimate with labels, advice, risks, limits and the note in ``lang``, and its
+    snapshot."""
     labels = driver_labels(lang)
     return {
         **result,
@@ -40,12 +49,19 @@ def answer(
             for row in result["approaches"]
         ],
         "drivers": [
-            {**d, "label": labels.get(d["driver"], d["driver"])} for d in result["drivers"]
+            {
+                **d,
+                "label": labels.get(d["driver"], d["driver"]),
+                "value": driver_value(d["driver"], case, lang),
+            }
+            for d in result["drivers"]
         ],
         "advice": advice(case, served.snapshot.effects, lang),
         "interval_check": interval_check(
             served.snapshot.model_card.get("self_check"), case.get("lender_type"), lang, k
         ),
+        "risks": risks(guidance, case, lang),
+        "limits": limits(served.snapshot.model_card, served.info, lang),
         "note": NOTE[lang],
         "lang": lang,
         "k": k,
@@ -92,5 +108,5 @@ async def estimate(
         log.error("estimate failed: %s", type(error).__name__)
         raise ApiError(500, INTERNAL_ERROR) from None
     return model_response(
-        EstimateResponse, answer(result, fields, served, lang, current.settings.k)
+        EstimateResponse, answer(result, fields, served, lang, current.settings.k, current.guidance)
     )

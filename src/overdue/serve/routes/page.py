@@ -38,7 +38,8 @@ def _docs(title: str) -> str:
 async def page(current: CurrentService, lang: Lang = None) -> HTMLResponse:
     """The counselor page in ``?lang=`` (zh unless en)."""
     chosen = lang if lang in ("zh", "en") else "zh"
-    return HTMLResponse(render_page(chosen, current.token is not None))
+    page_html = render_page(chosen, current.token is not None, current.settings.page_poll_seconds)
+    return HTMLResponse(page_html)
 
 
 @router.get("/docs", response_class=HTMLResponse)

@@ -5,6 +5,9 @@ const CONFIG = JSON.parse(document.getElementById("config").textContent);
 const T = CONFIG.text;
 const form = document.getElementById("case-form");
 const pct = (p) => (100 * p).toFixed(1) + "%";
+const CASE_KEY = "overdue-case";  // the form's values across a language switch (this tab only)
+let shownRun = null;  // the run behind the results on screen, else the one when the page opened
+const barColour = (kind) => getComputedStyle(document.documentElement).getPropertyValue("--bar-" + kind).trim();
 const pts = (d) => (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(100 * d).toFixed(1) + (CONFIG.lang === "zh" ? " 个百分点" : " pts");
 
 function caseFromForm() {
@@ -38,6 +41,88 @@ function showErrors(detail) {
   const box = document.getElementById("form-errors");
   box.textContent = T.error;
   box.appendChild(list);
+}
+
+function formValues() {
+  const values = {};
+  for (const el of form.querySelectorAll("[name]")) values[el.name] = el.type === "checkbox" ? el.checked : el.value;
+  return values;
+}
+
+function restoreForm() {
+  let saved = null;
+  try { saved = JSON.parse(sessionStorage.getItem(CASE_KEY) || "null"); } catch (error) { saved = null; }
+  sessionStorage.removeItem(CASE_KEY);
+  if (!saved || !saved.values) return false;
+  for (const el of form.querySelectorAll("[name]")) {
+    if (!(el.name in saved.values)) continue;
+    if (el.type === "checkbox") el.checked = Boolean(saved.values[el.name]);
+    else el.value = saved.values[el.name];
+  }
+  return Boolean(saved.estimated);
+}
+
+function listItems(list, texts, cls) {
+  list.innerHTML = "";
+  for (const text of texts) {
+    const li = document.createElement("li");
+    li.textContent = text;
+    if (cls) li.className = cls;
+    list.appendChild(li);
+  }
+}
+
+function renderRisks(risks) {
+  const list = document.getElementById("risks");
+  document.getElementById("risks-title").textContent = T.risks;
+  list.innerHTML = "";
+  for (const risk of risks) {
+    const li = document.createElement("li");
+    li.dataset.risk = risk.id;
+    const p = document.createElement("p");
+    p.textContent = risk.text;
+    li.appendChild(p);
+    const sources = document.createElement("p");
+    sources.className = "sources";
+    sources.textContent = T.sources;
+    risk.sources.forEach((source, i) => {
+      const a = document.createElement("a");
+      a.href = source.url;
+      a.rel = "noopener noreferrer";
+      a.target = "_blank";
+      a.textContent = source.title;
+      if (i) sources.appendChild(document.createTextNode(CONFIG.lang === "zh" ? "；" : "; "));
+      sources.appendChild(a);
+    });
+    li.appendChild(sources);
+    list.appendChild(li);
+  }
+  document.getElementById("risks-box").hidden = !risks.length;
+}
+
+function renderLimits(limits) {
+  const banner = document.getElementById("simulated-banner");
+  banner.hidden = !limits.simulated;
+  banner.textContent = limits.simulated ? limits.text[0] : "";
+  document.getElementById("limits-title").textContent = T.limits;
+  listItems(document.getElementById("limits"), limits.simulated ? limits.text.slice(1) : limits.text);
+}
+
+function noticeSnapshot(key, run) {
+  const notice = document.getElementById("snapshot-notice");
+  notice.textContent = T[key].replace("{run}", run);
+  notice.dataset.run = run;
+  notice.hidden = false;
+}
+
+async function watchSnapshot() {
+  try {
+    const response = await fetch("/healthz", { cache: "no-store" });
+    const health = await response.json();
+    if (!health.run_id) return;
+    if (shownRun === null) shownRun = health.run_id;
+    else if (health.run_id !== shownRun) noticeSnapshot("snapshot_changed", health.run_id);
+  } catch (error) { /* offline for a moment: look again at the next tick */ }
 }
 
 function cell(row, text, cls) {
@@ -79,7 +164,7 @@ function render(answer) {
   for (const d of answer.drivers) {
     const li = document.createElement("li");
     li.dataset.driver = d.driver;
-    li.textContent = d.label + ": " + (d.change >= 0 ? T.raises : T.lowers) + " " + Math.abs(100 * d.change).toFixed(1) + " " + T.points;
+    li.textContent = d.label + ": " + (d.value ? d.value + " " : "") + (d.change >= 0 ? T.raises : T.lowers) + " " + Math.abs(100 * d.change).toFixed(1) + " " + T.points;
     drivers.appendChild(li);
   }
   const advice = document.getElementById("advice");
@@ -97,14 +182,21 @@ function render(answer) {
     li.textContent = T.no_advice;
     advice.appendChild(li);
   }
-  document.getElementById("meta").textContent = T.model + " " + answer.model_version + " · " + T.run + " " + answer.snapshot.run_id;
+  renderRisks(answer.risks);
+  renderLimits(answer.limits);
+  const run = answer.snapshot.run_id;
+  const notice = document.getElementById("snapshot-notice");
+  if (shownRun !== null && run !== shownRun) noticeSnapshot("snapshot_newer", run);
+  else if (notice.dataset.run !== run) notice.hidden = true;
+  shownRun = run;
+  document.getElementById("meta").textContent = T.model + " " + answer.model_version + " · " + T.run + " " + run;
   document.getElementById("results").hidden = false;
   if (window.Plotly) {
     const rows = answer.approaches.slice().reverse();
     Plotly.react("chart", [{
       type: "bar", orientation: "h",
       y: rows.map((a) => a.label), x: rows.map((a) => a.p),
-      marker: { color: rows.map((a) => a.approach === answer.planned_approach ? "#0b6e99" : (a.thin_data ? "#e0a96d" : "#7fb3d5")) },
+      marker: { color: rows.map((a) => barColour(a.approach === answer.planned_approach ? "planned" : (a.thin_data ? "thin" : "other"))) },
       error_x: { type: "data", symmetric: false, array: rows.map((a) => a.high - a.p), arrayminus: rows.map((a) => a.p - a.low), color: "#1f2933" },
       hovertemplate: "%{y}: %{x:.1%}<extra></extra>",
     }], {
@@ -141,3 +233,23 @@ form.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+document.getElementById("lang-switch").addEventListener("click", () => {
+  // the other language's page is rendered by the service; the case goes along in this tab
+  const estimated = !document.getElementById("results").hidden;
+  sessionStorage.setItem(CASE_KEY, JSON.stringify({ values: formValues(), estimated }));
+});
+
+document.getElementById("print").addEventListener("click", () => window.print());
+
+// the chart fits the printed page's width, then the screen's again
+window.addEventListener("beforeprint", () => {
+  if (window.Plotly && !document.getElementById("results").hidden) Plotly.relayout("chart", { width: 680, height: 280 });
+});
+window.addEventListener("afterprint", () => {
+  if (window.Plotly && !document.getElementById("results").hidden) Plotly.relayout("chart", { width: null, height: null, autosize: true });
+});
+
+if (restoreForm()) form.requestSubmit();
+watchSnapshot();
+setInterval(watchSnapshot, CONFIG.poll_ms);
