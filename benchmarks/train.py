@@ -5,11 +5,11 @@
 For each size a fresh process simulates the cases (not timed), then times building the
 features, fitting the advising model (penalty and approach interactions chosen on held-out
 cases, the spline logistic with its coefficient covariance and gradient boosting, stacked; the
-logistic baseline beside it) and estimating the effects, then, apart from that total, the self-check training runs after
-them (``overdue.models.selfcheck``); a second process times the baseline, one default
-HistGradientBoostingClassifier fit on the same labelled features. Targets: 1M cases in under 10
-minutes and 200k in under 3 on a 2-core machine, with the self-check, which should take at most
-25% of the training time; peak memory at 1M under 6 GB.
+logistic baseline beside it) and estimating the effects, then, apart from that total, the
+self-check training runs after them (``overdue.models.selfcheck``); a second process times
+the baseline, one default HistGradientBoostingClassifier fit on the same labelled features.
+Targets: 1M cases in under 10 minutes and 200k in under 3 on a 2-core machine, with the
+self-check, which should take at most 25% of the training time; peak memory at 1M under 6 GB.
 """
 
 from __future__ import annotations
