@@ -175,7 +175,9 @@ def load_bundle(folder: Path) -> Bundle:
         )
     estimators = sio.load(path, trusted=sorted(untrusted))
     extra: dict[str, Any] = {
-        key: metadata[key] for key in ("similar_cases", "reference", "drivers") if key in metadata
+        key: metadata[key]
+        for key in ("similar_cases", "reference", "drivers", "typical_plans")
+        if key in metadata
     }
     model = OutcomeModel(
         design=Design(tuple(metadata["features"])),

@@ -130,15 +130,21 @@ class OutcomeModel:
         return interval(log_odds, se, self.interval_spread, z)
 
     def log_odds(
-        self, x: np.ndarray, standard_errors: bool = False
+        self, x: np.ndarray, standard_errors: bool = False, basis: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The stacked log-odds of design-matrix rows and (if asked, else zeros) their standard
-        errors: the spline component's, from its covariance, times its weight."""
-        spline, se = spline_log_odds(self.advising, self.covariance if standard_errors else None, x)
+        errors: the spline component's, from its covariance, times its weight. ``basis``: the
+        rows' ``spline_rows`` when the caller has them already."""
+        covariance = self.covariance if standard_errors else None
+        spline, se = spline_log_odds(self.advising, covariance, x, basis)
         log_odds = self.stack[0] + self.stack[1] * spline
         if self.stack[2] != 0:
             log_odds = log_odds + self.stack[2] * self.boosting.decision_function(x)
         return log_odds, self.stack[1] * se
+
+    def spline_rows(self, x: np.ndarray) -> np.ndarray:
+        """The spline component's basis of design-matrix rows (what its coefficients multiply)."""
+        return np.asarray(self.advising[:-1].transform(x))
 
     def predict_by_approach(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """P(label) had each row asked for each approach, everything else as it is."""
@@ -156,12 +162,43 @@ def interval(
     return expit(log_odds), expit(log_odds - half), expit(log_odds + half)
 
 
+def difference_interval(
+    model: OutcomeModel,
+    basis_a: np.ndarray,
+    basis_b: np.ndarray,
+    p_a: np.ndarray,
+    p_b: np.ndarray,
+    z: float = Z_95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """p_a − p_b of paired rows (e.g. two approaches for one case) and its interval.
+
+    Delta method on the probability scale: the gradient of p_a − p_b in the spline
+    coefficients is w·(p_a(1−p_a)·z_a − p_b(1−p_b)·z_b) (w its stack weight, z a basis row with
+    the intercept), so the shared part of the two rows cancels through the covariance Σ. The
+    extra spread τ (``interval_spread``) is added for each side as if independent,
+    p_a(1−p_a)·τ and p_b(1−p_b)·τ in quadrature: conservative, since the error it stands for
+    is likely shared by two rows of one case.
+    """
+    slope_a, slope_b = p_a * (1 - p_a), p_b * (1 - p_b)
+    ones = np.ones((len(basis_a), 1))
+    gradient = model.stack[1] * (
+        slope_a[:, None] * np.hstack([ones, basis_a])
+        - slope_b[:, None] * np.hstack([ones, basis_b])
+    )
+    variance = ((gradient @ model.covariance) * gradient).sum(1)
+    variance = np.maximum(variance, 0) + model.interval_spread**2 * (slope_a**2 + slope_b**2)
+    half = z * np.sqrt(variance)
+    difference = p_a - p_b
+    return difference, difference - half, difference + half
+
+
 def spline_log_odds(
-    gam: Pipeline, covariance: np.ndarray | None, x: np.ndarray
+    gam: Pipeline, covariance: np.ndarray | None, x: np.ndarray, basis: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The spline component's log-odds and their standard errors from its covariance (zeros
-    without one)."""
-    basis = gam[:-1].transform(x)
+    without one); ``basis``: the rows' basis when already computed."""
+    if basis is None:
+        basis = gam[:-1].transform(x)
     log_odds = gam[-1].decision_function(basis)
     if covariance is None:
         return log_odds, np.zeros(len(basis))
