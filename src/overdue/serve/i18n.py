@@ -423,8 +423,9 @@ def limits_text(key: str, lang: str, **values: object) -> str:
 
 
 def page_text(lang: str) -> dict[str, str]:
-    """Every string of the page in ``lang``, for the page's script."""
-    return in_language(TEXT, lang)
+    """Every string of the page in ``lang``, for the page's script (``TEXT`` and the advising
+    parts' words, ``ADVISING``)."""
+    return {**in_language(ADVISING, lang), **in_language(TEXT, lang)}
 
 
 def hint(field_name: str, lang: str) -> str:
@@ -593,6 +594,18 @@ ADVISING: Final[dict[str, dict[str, str]]] = {
         "en": "The case already does every preparation the model can weigh.",
     },
     "try": {"zh": "试一试", "en": "Try it"},
+    "plan_column": {
+        "zh": "典型计划（以往同类申请）",
+        "en": "Typical plan (as past cases proposed)",
+    },
+    "recommendation_title": {"zh": "建议（以及有多确定）", "en": "Recommendation, and how sure"},
+    "budget_title": {"zh": "每月预算", "en": "Monthly budget"},
+    "budget_left_text": {
+        "zh": "收入减必要支出后每月结余 {left} 元；计划需留出的安全余量 {margin} 元。",
+        "en": "Left each month after essential expenses: {left} CNY; the safety margin a plan "
+        "must keep: {margin} CNY.",
+    },
+    "change": {"zh": "变化", "en": "change"},
     "compare_title": {"zh": "改动前后对比", "en": "Before and after the change"},
     "compare_changed": {"zh": "改动：{fields}", "en": "Changed: {fields}"},
     "before": {"zh": "改动前", "en": "before"},
