@@ -344,7 +344,10 @@ class CaseEstimator:
                         if planned is not None
                         else None
                     ),
-                    "vs_best": [round(float(part[i]), 4) for part in vs_best],
+                    "vs_best": {
+                        key: round(float(part[i]), 4)
+                        for key, part in zip(("difference", "low", "high"), vs_best, strict=True)
+                    },
                     "similar_cases": shown_count(similar, self.k),
                     "thin_data": similar < THIN_DATA,
                 }

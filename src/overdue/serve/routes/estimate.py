@@ -57,7 +57,6 @@ def answer(
         {
             **row,
             "label": value_label("approach", row["approach"], lang),
-            "vs_best": dict(zip(("difference", "low", "high"), row["vs_best"], strict=True)),
             "plan": plans.get(row["approach"]),
         }
         for row in result["approaches"]
