@@ -13,7 +13,7 @@ from serve_support import Published
 from overdue.case_input import INPUT_FIELDS, validated_cases
 from overdue.features import build_features
 from overdue.models.estimate import CaseEstimator, what_if_changes
-from overdue.models.train import difference_interval
+from overdue.models.train import covariance_products, difference_interval
 from overdue.plans import BudgetRules
 from overdue.publish import Snapshot, current_snapshot_path, load_snapshot
 from overdue.serve.advising import budget_document, recommendation, what_if_items
@@ -143,12 +143,29 @@ def test_what_if_rows_equal_the_model_on_changed_cases(
     assert checked > 0
 
 
+def test_a_difference_interval_equals_the_delta_method_on_the_gradient(
+    snapshot: Snapshot,
+) -> None:
+    """Against the gradient written out: w·(s_a·z_a − s_b·z_b) through Σ, plus the spread."""
+    model = snapshot.bundle.model
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(2, model.covariance.shape[0] - 1))
+    z, z_cov = covariance_products(model.covariance, basis)
+    p = np.array([0.7, 0.3])
+    s = p * (1 - p)
+    gradient = model.stack[1] * (s[0] * z[0] - s[1] * z[1])
+    variance = gradient @ model.covariance @ gradient + model.interval_spread**2 * (s @ s)
+    _, low, high = difference_interval(model, (z[:1], z_cov[:1]), (z[1:], z_cov[1:]), p[:1], p[1:])
+    assert high[0] - 0.4 == pytest.approx(1.959964 * np.sqrt(variance))
+    assert 0.4 - low[0] == pytest.approx(1.959964 * np.sqrt(variance))
+
+
 def test_a_row_against_itself_differs_only_by_the_extra_spread(snapshot: Snapshot) -> None:
     """Identical rows: the covariance part cancels; what is left is √2·τ·p(1−p), the
     conservative allowance for the spread, on each side of 0."""
     model = snapshot.bundle.model
-    basis = np.zeros((1, model.covariance.shape[0] - 1))
+    row = covariance_products(model.covariance, np.ones((1, model.covariance.shape[0] - 1)))
     p = np.array([0.4])
-    difference, low, high = difference_interval(model, basis, basis, p, p)
+    difference, low, high = difference_interval(model, row, row, p, p)
     half = 1.959964 * np.sqrt(2) * model.interval_spread * 0.24
     assert difference[0] == 0 and high[0] == pytest.approx(half) and low[0] == pytest.approx(-half)

@@ -12,7 +12,12 @@ from overdue.contract import APPROACHES
 from overdue.features import DOCS, FEATURE_BY_NAME, FEATURES, HISTORY, Encoding, build_features
 from overdue.i18n import NOTE
 from overdue.models.registry import Bundle
-from overdue.models.train import difference_interval, interval
+from overdue.models.train import (
+    covariance_products,
+    difference_interval,
+    interval,
+    spline_standard_errors,
+)
 
 THIN_DATA: Final = 30
 """Fewer similar past cases than this that asked for an approach: the estimate leans on the model
@@ -164,12 +169,18 @@ def what_if_changes(case: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @dataclass(frozen=True)
 class Predictions:
     """The model's answer for a batch's design rows (cases x rows per case): P, its interval
-    and, when asked, the spline basis of each row (for intervals of differences)."""
+    and, when asked, each row's ``covariance_products`` (for intervals of differences)."""
 
     p: np.ndarray
     low: np.ndarray
     high: np.ndarray
-    basis: np.ndarray | None
+    z: np.ndarray | None = None
+    z_cov: np.ndarray | None = None
+
+    def products(self, c: int, rows: list[int] | slice) -> tuple[np.ndarray, np.ndarray]:
+        """Z and Z·Σ of some rows of case ``c``."""
+        assert self.z is not None and self.z_cov is not None, "asked without products"
+        return self.z[c, rows], self.z_cov[c, rows]
 
 
 TABLE_CHUNK: Final = 20_000
@@ -254,15 +265,21 @@ class CaseEstimator:
                 if count is not None:
                     lever_row[count] += sum(1 for f in changes if f in DOCS and not case.get(f))
         flat = x.reshape(len(rows) * per_case, -1)
-        basis = model.spline_rows(flat) if drivers else None
-        log_odds, se = model.log_odds(flat, standard_errors=True, basis=basis)
-        p, low, high = interval(log_odds, se, model.interval_spread)
         shape = (len(rows), per_case)
+        if not drivers:
+            p, low, high = model.predict_matrix(flat)
+            return Predictions(p.reshape(shape), low.reshape(shape), high.reshape(shape))
+        basis = model.spline_rows(flat)
+        log_odds, _ = model.log_odds(flat, basis=basis)
+        z, z_cov = covariance_products(model.covariance, basis)  # kept for the differences
+        se = model.stack[1] * spline_standard_errors(z, z_cov)
+        p, low, high = interval(log_odds, se, model.interval_spread)
         return Predictions(
             p.reshape(shape),
             low.reshape(shape),
             high.reshape(shape),
-            None if basis is None else basis.reshape(*shape, -1),
+            z.reshape(*shape, -1),
+            z_cov.reshape(*shape, -1),
         )
 
     def estimate(self, cases: pl.DataFrame) -> dict[str, Any]:
@@ -316,13 +333,10 @@ class CaseEstimator:
         counts: dict[str, int] = self.bundle.model.extra.get("similar_cases", {})
         lender, band = row["lender_type"], row["overdue_band"]
         best = int(np.argmax(p))
-        basis = predictions.basis
-        assert basis is not None
-        approach_basis = basis[c, 1 : 1 + n_approaches]
         vs_best = difference_interval(
             self.bundle.model,
-            approach_basis,
-            np.repeat(approach_basis[best : best + 1], n_approaches, axis=0),
+            predictions.products(c, slice(1, 1 + n_approaches)),
+            predictions.products(c, [1 + best] * n_approaches),
             p,
             np.full(n_approaches, p[best]),
         )
@@ -380,13 +394,11 @@ class CaseEstimator:
         if not names:
             return []
         at = [first + WHAT_IF_LEVERS.index(name) for name in names]
-        basis = predictions.basis
-        assert basis is not None
         p = predictions.p[c]
         gain, low, high = difference_interval(
             self.bundle.model,
-            basis[c, at],
-            np.repeat(basis[c, :1], len(at), axis=0),
+            predictions.products(c, at),
+            predictions.products(c, [0] * len(at)),
             p[at],
             np.full(len(at), p[0]),
         )

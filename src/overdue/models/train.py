@@ -162,31 +162,41 @@ def interval(
     return expit(log_odds), expit(log_odds - half), expit(log_odds + half)
 
 
+def covariance_products(covariance: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The spline basis rows with the intercept, Z, and Z·Σ (Σ the coefficients' covariance):
+    a row's standard error is √(z·Σ·z), the covariance of two rows z_a·Σ·z_b."""
+    z = np.column_stack([np.ones(len(basis)), basis])
+    return z, z @ covariance
+
+
+def spline_standard_errors(z: np.ndarray, z_cov: np.ndarray) -> np.ndarray:
+    """Standard errors of the spline log-odds of rows Z from ``covariance_products``."""
+    return np.sqrt(np.maximum((z_cov * z).sum(1), 0))
+
+
 def difference_interval(
     model: OutcomeModel,
-    basis_a: np.ndarray,
-    basis_b: np.ndarray,
+    a: tuple[np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray],
     p_a: np.ndarray,
     p_b: np.ndarray,
     z: float = Z_95,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """p_a − p_b of paired rows (e.g. two approaches for one case) and its interval.
+    """p_a − p_b of paired rows (e.g. two approaches for one case) and its interval; ``a`` and
+    ``b`` are the rows' ``covariance_products``.
 
     Delta method on the probability scale: the gradient of p_a − p_b in the spline
-    coefficients is w·(p_a(1−p_a)·z_a − p_b(1−p_b)·z_b) (w its stack weight, z a basis row with
-    the intercept), so the shared part of the two rows cancels through the covariance Σ. The
-    extra spread τ (``interval_spread``) is added for each side as if independent,
-    p_a(1−p_a)·τ and p_b(1−p_b)·τ in quadrature: conservative, since the error it stands for
-    is likely shared by two rows of one case.
+    coefficients is w·(s_a·z_a − s_b·z_b), with s = p(1−p) and w the spline's stack weight, so
+    its variance is w²(s_a²·z_aΣz_a + s_b²·z_bΣz_b − 2·s_a·s_b·z_aΣz_b): what two rows of one
+    case share cancels. The extra spread τ (``interval_spread``) is added for each side as if
+    independent, s_a·τ and s_b·τ in quadrature (√2·τ on the log-odds scale): conservative,
+    since the error it stands for is likely shared by two rows of one case.
     """
-    slope_a, slope_b = p_a * (1 - p_a), p_b * (1 - p_b)
-    ones = np.ones((len(basis_a), 1))
-    gradient = model.stack[1] * (
-        slope_a[:, None] * np.hstack([ones, basis_a])
-        - slope_b[:, None] * np.hstack([ones, basis_b])
-    )
-    variance = ((gradient @ model.covariance) * gradient).sum(1)
-    variance = np.maximum(variance, 0) + model.interval_spread**2 * (slope_a**2 + slope_b**2)
+    (z_a, zc_a), (z_b, zc_b) = a, b
+    s_a, s_b = p_a * (1 - p_a), p_b * (1 - p_b)
+    aa, bb, ab = (zc_a * z_a).sum(1), (zc_b * z_b).sum(1), (zc_a * z_b).sum(1)
+    spline = model.stack[1] ** 2 * (s_a**2 * aa + s_b**2 * bb - 2 * s_a * s_b * ab)
+    variance = np.maximum(spline, 0) + model.interval_spread**2 * (s_a**2 + s_b**2)
     half = z * np.sqrt(variance)
     difference = p_a - p_b
     return difference, difference - half, difference + half
@@ -202,9 +212,7 @@ def spline_log_odds(
     log_odds = gam[-1].decision_function(basis)
     if covariance is None:
         return log_odds, np.zeros(len(basis))
-    with_intercept = np.column_stack([np.ones(len(basis)), basis])
-    se = np.sqrt(np.maximum(((with_intercept @ covariance) * with_intercept).sum(1), 0))
-    return log_odds, se
+    return log_odds, spline_standard_errors(*covariance_products(covariance, basis))
 
 
 def _subsample(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
