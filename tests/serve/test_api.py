@@ -35,6 +35,7 @@ APPROACH_KEYS = (
     "high",
     "difference_from_planned",
     "vs_best",
+    "kept_12",
     "similar_cases",
     "thin_data",
 )
@@ -392,3 +393,12 @@ def test_openapi_documents_plans_recommendation_and_what_if(client: httpx.Client
     assert {"term_months", "monthly_payment", "upfront", "relief", "budget_share"} <= set(
         schemas["Plan"]["properties"]
     )
+
+
+def test_each_approach_says_how_likely_its_plan_holds_12_months(client: httpx.Client) -> None:
+    """P(kept 12 months | agreed) per approach inside its interval, and what it means."""
+    answer = client.post(f"{ESTIMATE}?lang=en", json=CASE_EN).json()
+    for a in answer["approaches"]:
+        kept = a["kept_12"]
+        assert 0 <= kept["low"] <= kept["p"] <= kept["high"] <= 1 and kept["high"] > kept["low"]
+    assert "12 months" in answer["kept_note"]

@@ -321,6 +321,10 @@ def read_advising(page: Page) -> dict[str, Any]:
             row.get_attribute("data-approach"): row.query_selector("td.plan").inner_text()  # type: ignore[union-attr]
             for row in page.query_selector_all("#estimates tbody tr")
         },
+        "kept": {
+            row.get_attribute("data-approach"): row.query_selector("td.kept").inner_text()  # type: ignore[union-attr]
+            for row in page.query_selector_all("#estimates tbody tr")
+        },
         "what_if": [
             li.query_selector("span").inner_text().strip()  # type: ignore[union-attr]
             for li in page.query_selector_all("#what-if li")
@@ -329,10 +333,15 @@ def read_advising(page: Page) -> dict[str, Any]:
 
 
 def check_advising(answer: dict[str, Any], shown: dict[str, Any]) -> None:
-    """The page shows the API's recommendation, plans and what-if levers, in its order."""
+    """The page shows the API's recommendation, plans, 12-month chances and what-if levers, in
+    its order."""
     assert shown["recommendation"] == answer["recommendation"]["text"]
     for a in answer["approaches"]:
         assert shown["plans"][a["approach"]].startswith(a["plan"]["text"])
+        kept = a["kept_12"]
+        assert shown["kept"][a["approach"]] == (
+            f"{pct(kept['p'])} ({pct(kept['low'])} – {pct(kept['high'])})"
+        )
     assert shown["what_if"] == [lever["text"] for lever in answer["what_if"]]
     assert shown["budget"][1:] == answer["budget"]["texts"]
 

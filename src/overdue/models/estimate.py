@@ -12,6 +12,7 @@ from overdue.contract import APPROACHES
 from overdue.features import DOCS, FEATURE_BY_NAME, FEATURES, HISTORY, Encoding, build_features
 from overdue.i18n import NOTE
 from overdue.models.registry import Bundle
+from overdue.models.sustain import sustain_interval
 from overdue.models.train import (
     covariance_products,
     difference_interval,
@@ -176,6 +177,8 @@ class Predictions:
     high: np.ndarray
     z: np.ndarray | None = None
     z_cov: np.ndarray | None = None
+    kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    """P(kept 12 months | agreed) and its interval under each approach (cases x approaches)."""
 
     def products(self, c: int, rows: list[int] | slice) -> tuple[np.ndarray, np.ndarray]:
         """Z and Z·Σ of some rows of case ``c``."""
@@ -274,12 +277,21 @@ class CaseEstimator:
         z, z_cov = covariance_products(model.covariance, basis)  # kept for the differences
         se = model.stack[1] * spline_standard_errors(z, z_cov)
         p, low, high = interval(log_odds, se, model.interval_spread)
+        kept = None
+        if model.sustain is not None and model.sustain_covariance is not None:
+            under_approaches = x[:, 1 : 1 + n_approaches].reshape(-1, x.shape[-1])
+            p_kept, low_kept, high_kept = sustain_interval(
+                model.sustain, model.sustain_covariance, under_approaches
+            )
+            by_case = (len(rows), n_approaches)
+            kept = (p_kept.reshape(by_case), low_kept.reshape(by_case), high_kept.reshape(by_case))
         return Predictions(
             p.reshape(shape),
             low.reshape(shape),
             high.reshape(shape),
             z.reshape(*shape, -1),
             z_cov.reshape(*shape, -1),
+            kept,
         )
 
     def estimate(self, cases: pl.DataFrame) -> dict[str, Any]:
@@ -362,6 +374,16 @@ class CaseEstimator:
                         key: round(float(part[i]), 4)
                         for key, part in zip(("difference", "low", "high"), vs_best, strict=True)
                     },
+                    "kept_12": (
+                        None
+                        if predictions.kept is None
+                        else {
+                            key: round(float(part[c, i]), 4)
+                            for key, part in zip(
+                                ("p", "low", "high"), predictions.kept, strict=True
+                            )
+                        }
+                    ),
                     "similar_cases": shown_count(similar, self.k),
                     "thin_data": similar < THIN_DATA,
                 }

@@ -37,6 +37,7 @@ from overdue.models.registry import (
     save_bundle,
 )
 from overdue.models.selfcheck import fit_checked_model
+from overdue.models.sustain import fit_sustain_model
 from overdue.models.train import OutcomeModel, time_split
 from overdue.plans import typical_plans
 from overdue.simulate import is_simulated_file
@@ -175,6 +176,9 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         "reference": reference_values(labelled),
         "typical_plans": typical_plans(cases, settings.k),
     }
+    sustain = fit_sustain_model(features, cases, model.design)
+    if sustain is not None:
+        model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
     folder = settings.models_dir / version
     metadata = {
         "model_version": version,

@@ -109,6 +109,9 @@ class OutcomeModel:
     choice: dict[str, Any]
     interval_spread: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    sustain: Pipeline | None = None
+    """P(plan kept 12 months | agreed) (``overdue.models.sustain``); None when too few cases."""
+    sustain_covariance: np.ndarray | None = None
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probabilities for the rows of a feature frame (no intervals: cheaper)."""

@@ -504,6 +504,20 @@ ADVISING: Final[dict[str, dict[str, str]]] = {
         "(see 'typical plan'); it does not change with the term, payment and upfront typed in "
         "above.",
     },
+    "kept_column": {
+        "zh": "12 个月后仍在履约（若达成）",
+        "en": "Still kept at 12 months (if agreed)",
+    },
+    "kept_note": {
+        "zh": "“12 个月后仍在履约”：达成协议的以往类似案件中，计划 12 个月后仍在按期履行"
+        "（或已还清）的估计比例；尚未跟踪满 12 个月的案件按逆概率加权计入。"
+        "其区间只含抽样误差，比达成概率的区间更窄、更不保守。",
+        "en": "'Still kept at 12 months': among similar past cases that reached an agreement, the "
+        "estimated share whose plan was still being kept (or paid off) 12 months later; cases "
+        "followed for less than 12 months count through inverse-probability weights. Its "
+        "interval holds sampling error only: narrower and less cautious than the agreement "
+        "interval.",
+    },
     "plan_terms": {"zh": "{term} 期，每月 {payment} 元", "en": "{term} months at {payment} CNY"},
     "plan_lump": {"zh": "一次性还款", "en": "one lump sum"},
     "plan_upfront": {"zh": "首付 {upfront} 元", "en": "{upfront} CNY upfront"},

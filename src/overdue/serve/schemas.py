@@ -59,6 +59,15 @@ class Difference(BaseModel):
     high: float
 
 
+class Kept(BaseModel):
+    """P(the plan is still kept 12 months after the agreement | agreed) and its 95% interval
+    (``overdue.models.sustain``; sampling error only)."""
+
+    p: float
+    low: float
+    high: float
+
+
 class ApproachEstimate(BaseModel):
     """P(agreement) had the debtor asked for this approach, and the plan that assumes."""
 
@@ -70,6 +79,7 @@ class ApproachEstimate(BaseModel):
     high: float
     difference_from_planned: float | None
     vs_best: Difference
+    kept_12: Kept | None
     plan: Plan | None
     similar_cases: int | str
     thin_data: bool
@@ -158,6 +168,7 @@ class EstimateResponse(BaseModel):
     budget: Budget
     own_plan: Plan | None
     plan_note: str
+    kept_note: str
     drivers: list[Driver]
     advice: list[Advice]
     interval_check: IntervalCheck | None = None

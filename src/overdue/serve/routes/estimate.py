@@ -69,6 +69,7 @@ def answer(
         "budget": budget_document(case, rules, lang),
         "own_plan": own_plan_document(case, rules, lang),
         "plan_note": advising_text("plan_note", lang),
+        "kept_note": advising_text("kept_note", lang),
         "drivers": [
             {
                 **d,

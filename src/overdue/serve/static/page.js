@@ -141,6 +141,7 @@ function renderAdvising(answer) {
   document.getElementById("recommendation-title").textContent = T.recommendation_title;
   document.getElementById("recommendation").textContent = answer.recommendation.text;
   document.getElementById("plan-note").textContent = answer.plan_note;
+  document.getElementById("kept-note").textContent = answer.kept_note;
   document.getElementById("what-if-title").textContent = T.what_if_title;
   const list = document.getElementById("what-if");
   list.innerHTML = "";
@@ -212,7 +213,7 @@ function cell(row, text, cls) {
 function render(answer) {
   document.getElementById("results-title").textContent = T.results;
   document.getElementById("note").textContent = answer.note;
-  for (const [id, key] of [["h-approach", "approach"], ["h-estimate", "estimate"], ["h-interval", "interval"], ["h-vs", "vs_planned"], ["h-plan", "plan_column"], ["h-similar", "similar"], ["h-warning", "warning"]]) {
+  for (const [id, key] of [["h-approach", "approach"], ["h-estimate", "estimate"], ["h-interval", "interval"], ["h-vs", "vs_planned"], ["h-kept", "kept_column"], ["h-plan", "plan_column"], ["h-similar", "similar"], ["h-warning", "warning"]]) {
     document.getElementById(id).textContent = T[key];
   }
   const body = document.querySelector("#estimates tbody");
@@ -226,6 +227,7 @@ function render(answer) {
     cell(tr, pct(a.low) + " – " + pct(a.high), "interval");
     const d = a.difference_from_planned;
     cell(tr, d === null ? "" : pts(d), "vs " + (d > 0 ? "pos" : d < 0 ? "neg" : ""));
+    cell(tr, a.kept_12 ? pct(a.kept_12.p) + " (" + pct(a.kept_12.low) + " – " + pct(a.kept_12.high) + ")" : "", "kept");
     const plan = cell(tr, a.plan ? a.plan.text : "", "plan");
     if (a.plan) {
       const badge = document.createElement("span");
