@@ -279,9 +279,11 @@ class CaseEstimator:
         p, low, high = interval(log_odds, se, model.interval_spread)
         kept = None
         if model.sustain is not None and model.sustain_covariance is not None:
-            under_approaches = x[:, 1 : 1 + n_approaches].reshape(-1, x.shape[-1])
+            under_approaches = z.reshape(*shape, -1)[:, 1 : 1 + n_approaches]
             p_kept, low_kept, high_kept = sustain_interval(
-                model.sustain, model.sustain_covariance, under_approaches
+                model.sustain,
+                model.sustain_covariance,
+                under_approaches.reshape(-1, under_approaches.shape[-1]),
             )
             by_case = (len(rows), n_approaches)
             kept = (p_kept.reshape(by_case), low_kept.reshape(by_case), high_kept.reshape(by_case))

@@ -176,7 +176,7 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         "reference": reference_values(labelled),
         "typical_plans": typical_plans(cases, settings.k),
     }
-    sustain = fit_sustain_model(features, cases, model.design)
+    sustain = fit_sustain_model(features, cases, model)
     if sustain is not None:
         model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
     folder = settings.models_dir / version

@@ -9,11 +9,12 @@ agreed cases followed for at least t months, with t = 12 for a kept plan, the mo
 for a broken one and its follow-up for one completed sooner; weights are capped at
 ``MAX_WEIGHT`` and scaled to mean 1.
 
-The model is a ridge-penalised logistic regression (``SUSTAIN_C``) on the advising model's
-features, approach included, one-hot categories and scaled numbers (the logistic baseline's
-design): main effects only, simple on purpose. Its 95% intervals come from the Laplace
-covariance of the weighted fit: sampling error only, not widened by a self-check as the
-agreement model's are.
+The model is a ridge-penalised logistic regression on the advising model's own spline basis
+(``OutcomeModel.spline_rows``: splines of every feature and, when chosen, approach
+interactions), with the penalty the advising model chose: a vector of coefficients, so a
+request costs a matrix product on rows the estimator has already turned into that basis. Its
+95% intervals come from the Laplace covariance of the weighted fit: sampling error only, not
+widened by a self-check as the agreement model's are.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 from scipy.special import expit
-from sklearn.pipeline import Pipeline
+from sklearn.linear_model import LogisticRegression
 
-from overdue.models.design import Design, logistic_baseline
+from overdue.models.train import OutcomeModel
 
 HORIZON: Final = 12
-SUSTAIN_C: Final = 1.0
 MAX_WEIGHT: Final = 20.0
 MIN_OBSERVED: Final = 200
 """Fewer agreed cases with a known 12-month result and the model is not fitted (no estimate)."""
@@ -56,16 +56,12 @@ def censoring_weights(agreed: pl.DataFrame, horizon: int = HORIZON) -> np.ndarra
     return weights / weights[observed].mean() if observed.any() else weights
 
 
-def _dense(pipeline: Pipeline, x: np.ndarray) -> np.ndarray:
-    z = pipeline[:-1].transform(x)
-    return np.column_stack([np.ones(z.shape[0]), z.toarray() if hasattr(z, "toarray") else z])
-
-
 def fit_sustain_model(
-    features: pl.DataFrame, cases: pl.DataFrame, design: Design
-) -> tuple[Pipeline, np.ndarray, dict[str, Any]] | None:
-    """The weighted model of keeping the plan 12 months, its coefficients' covariance
-    (intercept first) and what it was fitted on; None with fewer than ``MIN_OBSERVED``."""
+    features: pl.DataFrame, cases: pl.DataFrame, model: OutcomeModel
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+    """Coefficients (intercept first) of the weighted model of keeping the plan 12 months on
+    ``model``'s spline basis, their covariance and what it was fitted on; None with fewer than
+    ``MIN_OBSERVED`` known results or only one kind."""
     follow = cases.select("case_id", "plan_status", "followup_months", "months_to_redefault")
     agreed = features.filter(pl.col("y_agreement") == 1).join(
         follow, on="case_id", how="left", maintain_order="left"
@@ -75,33 +71,34 @@ def fit_sustain_model(
     if observed.sum() < MIN_OBSERVED:
         return None
     data = agreed.filter(pl.Series(observed))
-    x = design.matrix(data)
     y = data[LABEL].to_numpy().astype(np.int8)
     if len(np.unique(y)) < 2:
         return None
     w = weights[observed]
-    model = logistic_baseline(design)
-    model.set_params(logisticregression__C=SUSTAIN_C)
-    model.fit(x, y, logisticregression__sample_weight=w)
-    z = _dense(model, x)
-    p = expit(model.decision_function(x))
+    basis = model.spline_rows(model.design.matrix(data))
+    c = float(model.choice.get("c", 1.0))
+    fit = LogisticRegression(C=c, max_iter=5000).fit(basis, y, sample_weight=w)
+    coefficients = np.concatenate([fit.intercept_, fit.coef_[0]])
+    z = np.column_stack([np.ones(len(basis)), basis])
+    p = expit(z @ coefficients)
     hessian = (z * (w * p * (1 - p))[:, None]).T @ z
-    hessian[np.arange(1, len(hessian)), np.arange(1, len(hessian))] += 1.0 / SUSTAIN_C
+    hessian[np.arange(1, len(hessian)), np.arange(1, len(hessian))] += 1.0 / c
     summary = {
         "horizon_months": HORIZON,
         "agreed": agreed.height,
         "observed": int(observed.sum()),
         "censored": int((~observed).sum()),
         "kept_share_weighted": round(float(np.average(y, weights=w)), 4),
+        "c": c,
     }
-    return model, np.linalg.pinv(hessian, hermitian=True), summary
+    return coefficients, np.linalg.pinv(hessian, hermitian=True), summary
 
 
 def sustain_interval(
-    model: Pipeline, covariance: np.ndarray, x: np.ndarray, z_95: float = 1.959964
+    coefficients: np.ndarray, covariance: np.ndarray, z: np.ndarray, z_95: float = 1.959964
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """P(kept 12 months | agreed) for design rows and its 95% interval (log-odds ± z·se)."""
-    z = _dense(model, x)
-    log_odds = model.decision_function(x)
+    """P(kept 12 months | agreed) for spline basis rows with the intercept (``z``, as
+    ``covariance_products`` gives them) and its 95% interval (log-odds ± z·se)."""
+    log_odds = z @ coefficients
     half = z_95 * np.sqrt(np.maximum(((z @ covariance) * z).sum(1), 0))
     return expit(log_odds), expit(log_odds - half), expit(log_odds + half)

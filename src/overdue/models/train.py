@@ -109,8 +109,9 @@ class OutcomeModel:
     choice: dict[str, Any]
     interval_spread: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-    sustain: Pipeline | None = None
-    """P(plan kept 12 months | agreed) (``overdue.models.sustain``); None when too few cases."""
+    sustain: np.ndarray | None = None
+    """Coefficients of P(plan kept 12 months | agreed) on the spline basis, intercept first
+    (``overdue.models.sustain``); None when too few cases."""
     sustain_covariance: np.ndarray | None = None
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
