@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from overdue.contract import APPROACHES
 from overdue.plans import (
@@ -104,3 +106,28 @@ def test_a_typical_plan_scales_with_the_case_balance() -> None:
 def test_a_bundle_without_plans_gets_the_rule_for_every_approach() -> None:
     """Bundles trained before plans were learnt still answer, by the rule."""
     assert {plan["source"] for plan in plans_of({}).values()} == {"rule"}
+
+
+@given(
+    income=st.floats(0, 50_000),
+    essentials=st.floats(0, 50_000),
+    savings_months=st.floats(0, 24),
+    payment=st.floats(0, 50_000),
+    upfront=st.floats(0, 100_000),
+)
+def test_an_affordable_plan_always_keeps_the_margin_and_fits_savings(
+    income: float, essentials: float, savings_months: float, payment: float, upfront: float
+) -> None:
+    """Whatever the numbers: affordable means income − essentials − payment >= the margin and
+    the upfront payment <= savings; the margin is never below its share of essentials."""
+    case = _case(
+        monthly_income=income,
+        monthly_essential_expenses=essentials,
+        emergency_fund_months=savings_months,
+    )
+    check = plan_check(case, 12, payment, upfront, 0.0, RULES)
+    assert check.margin >= RULES.margin_share * essentials - 0.01
+    if check.affordable:
+        assert income - essentials - payment >= check.margin - 0.01
+        assert upfront <= savings_months * essentials + 1e-6
+    assert check.affordable == (not check.warnings)
