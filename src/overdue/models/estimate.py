@@ -244,7 +244,8 @@ class CaseEstimator:
         """P, low and high per case (rows) for: as entered, each approach, and (``drivers``)
         each driver group at a typical case's values, then each of ``WHAT_IF_LEVERS`` (as
         entered where the case cannot act on it; ``cases``: their contract fields), in that
-        order (columns); with ``drivers`` also the spline basis of every row."""
+        order (columns); with ``drivers`` also the ``covariance_products`` of the rows whose
+        intervals or differences are shown (zeros for the driver rows, whose P alone is used)."""
         model = self.bundle.model
         rows = model.design.matrix(features)
         groups = list(DRIVER_GROUPS.values()) if drivers else []
@@ -274,12 +275,23 @@ class CaseEstimator:
             return Predictions(p.reshape(shape), low.reshape(shape), high.reshape(shape))
         basis = model.spline_rows(flat)
         log_odds, _ = model.log_odds(flat, basis=basis)
-        z, z_cov = covariance_products(model.covariance, basis)  # kept for the differences
-        se = model.stack[1] * spline_standard_errors(z, z_cov)
-        p, low, high = interval(log_odds, se, model.interval_spread)
+        # Σ products only for the rows whose intervals or differences are shown (as entered,
+        # the approaches, the what-ifs): the driver rows need P alone, and Z·Σ is the costly part
+        shown = np.r_[0 : 1 + n_approaches, first_lever:per_case]
+        z_rows = np.column_stack([np.ones(len(basis)), basis]).reshape(*shape, -1)
+        z_shown, z_cov_shown = covariance_products(
+            model.covariance, z_rows[:, shown, 1:].reshape(len(rows) * len(shown), -1)
+        )
+        z_cov = np.zeros_like(z_rows)
+        z_cov[:, shown] = z_cov_shown.reshape(len(rows), len(shown), -1)
+        se = np.zeros(shape)
+        se[:, shown] = model.stack[1] * spline_standard_errors(z_shown, z_cov_shown).reshape(
+            len(rows), len(shown)
+        )
+        p, low, high = interval(log_odds, se.ravel(), model.interval_spread)
         kept = None
         if model.sustain is not None and model.sustain_covariance is not None:
-            under_approaches = z.reshape(*shape, -1)[:, 1 : 1 + n_approaches]
+            under_approaches = z_rows[:, 1 : 1 + n_approaches]
             p_kept, low_kept, high_kept = sustain_interval(
                 model.sustain,
                 model.sustain_covariance,
@@ -291,8 +303,8 @@ class CaseEstimator:
             p.reshape(shape),
             low.reshape(shape),
             high.reshape(shape),
-            z.reshape(*shape, -1),
-            z_cov.reshape(*shape, -1),
+            z_rows,
+            z_cov,
             kept,
         )
 
