@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from overdue.config import get_settings
+from overdue.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from overdue.ingest import IngestSummary
+    from overdue.models.registry import Bundle
 
 if TYPE_CHECKING:
     pass
@@ -465,6 +466,7 @@ def estimate(
             result["interval_check"] = interval_check(
                 bundle.metadata.get("self_check"), one["lender_type"][0], "en", settings.k
             )
+            result |= advising_parts(result, one.row(0, named=True), bundle, settings)
         elif cases is not None:  # always, given exactly one of the two
             frame = read_cases_file(cases)
     except (ValueError, OSError) as exc:
@@ -478,24 +480,65 @@ def estimate(
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"case {result['case_id']}: chance of an agreement by approach")
-    for column in ("approach", "estimate", "95% interval", "vs planned", "similar cases", "note"):
-        table.add_column(column, justify="left" if column in ("approach", "note") else "right")
+    columns = (
+        "approach",
+        "estimate",
+        "95% interval",
+        "vs planned",
+        "typical plan",
+        "similar cases",
+    )
+    for column in (*columns, "note"):
+        table.add_column(column, justify="right" if column in columns[1:4] else "left")
     for row in result["approaches"]:
+        plan = row["plan"]
         table.add_row(
             f"{row['approach']} {row['approach_zh']}",
             f"{row['p']:.1%}",
             f"{row['low']:.1%} - {row['high']:.1%}",
             f"{row['difference_from_planned']:+.1%}",
+            plan["text"] + ("" if plan["affordable"] else " (beyond the budget)"),
             str(row["similar_cases"]),
             "thin data" if row["thin_data"] else "",
         )
     console.print(table)
+    for line in (*result["budget"]["texts"], *(result["own_plan"] or {}).get("warning_texts", [])):
+        console.print(line)
+    console.print(result["recommendation"]["text"])
+    for lever in result["what_if"]:
+        console.print(f"what if: {lever['text']}")
     drivers = ", ".join(f"{d['driver']} {d['change']:+.1%}" for d in result["drivers"])
     console.print(f"main drivers against a typical case: {drivers}")
     if result["interval_check"]:
         console.print(result["interval_check"]["text"])
     console.print(result["note"])
     console.print(f"model {result['model_version']}")
+
+
+def advising_parts(
+    result: dict[str, Any], case: dict[str, Any], bundle: Bundle, settings: Settings
+) -> dict[str, Any]:
+    """The plans, budget, own plan, recommendation and what-if texts of one estimate, in
+    English, by the functions the service uses."""
+    from overdue.plans import budget_rules, plans_of
+    from overdue.serve.advising import (
+        approach_plans,
+        budget_document,
+        own_plan_document,
+        recommendation,
+        what_if_items,
+    )
+
+    rules = budget_rules(settings)
+    plans = approach_plans(case, plans_of(bundle.model.extra), rules, "en", settings.k)
+    approaches = [{**row, "plan": plans[row["approach"]]} for row in result["approaches"]]
+    return {
+        "approaches": approaches,
+        "recommendation": recommendation(approaches, plans, "en"),
+        "what_if": what_if_items(result["what_if"], case, "en"),
+        "budget": budget_document(case, rules, "en"),
+        "own_plan": own_plan_document(case, rules, "en"),
+    }
 
 
 @app.command()

@@ -58,6 +58,24 @@ class Settings(BaseSettings):
         "1GB",
         description="memory DuckDB may use before spilling to disk; keeps a 10M-row ingest bounded",
     )
+    # --- affordability of a repayment plan (overdue.plans) ---
+    plan_margin_share: float = Field(
+        0.10,
+        ge=0,
+        description="a plan must leave at least this share of essential expenses each month "
+        "for emergencies",
+    )
+    emergency_fund_target_months: float = Field(
+        3.0,
+        ge=0,
+        description="savings a plan should let the debtor keep or rebuild, in months of "
+        "essential expenses (the guide's 3-6 month emergency fund)",
+    )
+    emergency_fund_build_months: float = Field(
+        24.0,
+        gt=0,
+        description="months in which a plan's margin should rebuild savings below that target",
+    )
     # --- the counselor service (overdue serve) ---
     api_token: SecretStr | None = Field(
         None,

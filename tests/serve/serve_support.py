@@ -184,3 +184,39 @@ def point_current(published_dir: Path, name: str) -> None:
 def log_text(server: Server) -> str:
     """Everything the server process has logged so far."""
     return server.log.read_text(encoding="utf-8", errors="replace")
+
+
+JOBLESS_PLATFORM: dict[str, Any] = {
+    **CASE_EN,
+    "age_band": "25-34",
+    "employment": "unemployed",
+    "monthly_income": 1500,
+    "monthly_essential_expenses": 4500,
+    "emergency_fund_months": 0,
+    "hardship_reason": "job_loss",
+    "lender_type": "online_platform",
+    "principal": 20_000,
+    "outstanding_balance": 24_000,
+    "days_overdue_at_contact": 45,
+    "collection_stage": "reminders",
+    "contact_initiated_by": "debtor",
+    "channel": "phone",
+    "approach": "installment",
+    "professional_help": "none",
+}
+"""The issue's first client: 28, lost her job, a platform loan 45 days overdue; income 1,500
+and essential expenses 4,500."""
+RETIREE_CARD: dict[str, Any] = {
+    **CASE_EN,
+    "age_band": "65+",
+    "employment": "retired",
+    "monthly_income": 3200,
+    "monthly_essential_expenses": 2400,
+    "hardship_reason": "illness",
+    "lender_type": "bank_credit_card",
+    "days_overdue_at_contact": 400,
+    "collection_stage": "lawyer_letter",
+    "approach": "installment",
+    "professional_help": "none",
+}
+"""The issue's third client: a retiree with card debt 400 days overdue, a 3,200 pension."""

@@ -12,7 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_support import CASE_EN, CASE_ZH, COURT_WITH_AGENT, Published, Server, clean_env
+from serve_support import (
+    CASE_EN,
+    CASE_ZH,
+    COURT_WITH_AGENT,
+    JOBLESS_PLATFORM,
+    RETIREE_CARD,
+    Published,
+    Server,
+    clean_env,
+)
 
 from overdue.contract import APPROACHES, FIELD_BY_NAME
 
@@ -25,6 +34,8 @@ APPROACH_KEYS = (
     "low",
     "high",
     "difference_from_planned",
+    "vs_best",
+    "kept_12",
     "similar_cases",
     "thin_data",
 )
@@ -71,10 +82,20 @@ def test_estimates_equal_the_cli_for_the_same_case(
     for case, expected in zip(cases, cli_estimates(cases, published, tmp_path), strict=True):
         served = client.post(ESTIMATE, json=case).json()
         assert {k: served[k] for k in COMPARED} == {k: expected[k] for k in COMPARED}
-        approaches = [{k: a[k] for k in APPROACH_KEYS} for a in served["approaches"]]
-        assert approaches == expected["approaches"]
+        approaches = [
+            [{k: a[k] for k in APPROACH_KEYS} for a in answer["approaches"]]
+            for answer in (served, expected)
+        ]
+        assert approaches[0] == approaches[1]
         drivers = [{"driver": d["driver"], "change": d["change"]} for d in served["drivers"]]
         assert drivers == expected["drivers"]
+        numbers = ("lever", "changes", "p_before", "p_after", "gain", "gain_interval", "clear")
+        levers = [[{k: w[k] for k in numbers} for w in a["what_if"]] for a in (served, expected)]
+        assert levers[0] == levers[1]
+        assert [a["plan"]["monthly_payment"] for a in served["approaches"]] == [
+            a["plan"]["monthly_payment"] for a in expected["approaches"]
+        ]
+        assert served["recommendation"]["ranking"] == expected["recommendation"]["ranking"]
 
 
 def test_an_estimate_carries_six_approaches_model_version_and_run_id(
@@ -314,3 +335,78 @@ def test_docs_page_works_offline(client: httpx.Client) -> None:
     for url in assets:
         assert url.startswith("/"), url
         assert client.get(url).status_code == 200, url
+
+
+def test_a_client_with_nothing_left_is_warned_on_every_plan(client: httpx.Client) -> None:
+    """Income 1,500, essentials 4,500: the budget says nothing is left to pay with and no
+    approach's typical plan is affordable; each plan states term, payment, upfront, relief."""
+    answer = client.post(f"{ESTIMATE}?lang=en", json=JOBLESS_PLATFORM).json()
+    assert answer["budget"]["nothing_left"]
+    assert "nothing is left to pay with" in answer["budget"]["texts"][0]
+    for a in answer["approaches"]:
+        plan = a["plan"]
+        assert not plan["affordable"] and "nothing_left" in plan["warnings"]
+        assert plan["budget_share"] is None
+        assert {"term_months", "monthly_payment", "upfront", "relief"} <= set(plan)
+    assert "past cases proposed" in answer["plan_note"]
+
+
+def test_the_typed_plan_is_checked_against_the_budget(client: httpx.Client) -> None:
+    """A retiree with 800 left a month: 3,000 a month is beyond it, 300 keeps the margin."""
+    too_much = {**RETIREE_CARD, "proposed_term_months": 24, "proposed_monthly_payment": 3000}
+    modest = {**RETIREE_CARD, "proposed_term_months": 24, "proposed_monthly_payment": 300}
+    high = client.post(f"{ESTIMATE}?lang=en", json=too_much).json()["own_plan"]
+    low = client.post(f"{ESTIMATE}?lang=en", json=modest).json()["own_plan"]
+    assert (
+        not high["affordable"] and "more than what is left each month" in high["warning_texts"][0]
+    )
+    assert low["affordable"] and "keeps the safety margin" in low["warning_texts"][0]
+    assert client.post(ESTIMATE, json=RETIREE_CARD).json()["own_plan"] is None
+
+
+def test_the_recommendation_follows_the_intervals_of_differences(client: httpx.Client) -> None:
+    """Ranked by P; an approach is 'about equally likely' exactly when the interval of its
+    difference from the first includes 0; the first differs from itself by nothing."""
+    answer = client.post(f"{ESTIMATE}?lang=en", json=COURT_WITH_AGENT).json()
+    rec = answer["recommendation"]
+    by_code = {a["approach"]: a for a in answer["approaches"]}
+    assert rec["ranking"] == sorted(by_code, key=lambda code: -by_code[code]["p"])
+    assert rec["best"] == answer["best_approach"] == rec["ranking"][0]
+    assert by_code[rec["best"]]["vs_best"] == {"difference": 0.0, "low": 0.0, "high": 0.0}
+    for code in rec["ranking"][1:]:
+        spans = by_code[code]["vs_best"]["high"] >= 0
+        assert (code in rec["about_equal"]) == spans and (code in rec["clearly_less"]) != spans
+    assert "not an instruction" in rec["text"]
+
+
+def test_what_if_levers_are_ranked_and_fit_the_case(client: httpx.Client) -> None:
+    """Largest gain first; no contact timing; a paid agent may be replaced by a nonprofit
+    mediator; a job-loss client is not asked for income proof."""
+    answer = client.post(f"{ESTIMATE}?lang=en", json=COURT_WITH_AGENT).json()
+    gains = [lever["gain"] for lever in answer["what_if"]]
+    assert gains == sorted(gains, reverse=True) and gains
+    assert "nonprofit_mediator" in {lever["lever"] for lever in answer["what_if"]}
+    jobless = client.post(f"{ESTIMATE}?lang=en", json=JOBLESS_PLATFORM).json()["what_if"]
+    assert all("doc_income_proof" not in lever["changes"] for lever in jobless)
+    documents = next(lever for lever in jobless if lever["lever"] == "documents_3plus")
+    assert "leaving certificate" in documents["text"]
+
+
+def test_openapi_documents_plans_recommendation_and_what_if(client: httpx.Client) -> None:
+    """The estimate's schema names the advising parts."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    answer = schemas["EstimateResponse"]["properties"]
+    assert {"recommendation", "what_if", "budget", "own_plan", "plan_note"} <= set(answer)
+    assert {"plan", "vs_best"} <= set(schemas["ApproachEstimate"]["properties"])
+    assert {"term_months", "monthly_payment", "upfront", "relief", "budget_share"} <= set(
+        schemas["Plan"]["properties"]
+    )
+
+
+def test_each_approach_says_how_likely_its_plan_holds_12_months(client: httpx.Client) -> None:
+    """P(kept 12 months | agreed) per approach inside its interval, and what it means."""
+    answer = client.post(f"{ESTIMATE}?lang=en", json=CASE_EN).json()
+    for a in answer["approaches"]:
+        kept = a["kept_12"]
+        assert 0 <= kept["low"] <= kept["p"] <= kept["high"] <= 1 and kept["high"] > kept["low"]
+    assert "12 months" in answer["kept_note"]

@@ -4,6 +4,7 @@ neither the page nor /docs breaks the Content-Security-Policy (a violation is a 
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,15 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page
-from serve_support import COURT_WITH_AGENT, Published, Server, start_server, stop
+from serve_support import (
+    COURT_WITH_AGENT,
+    JOBLESS_PLATFORM,
+    RETIREE_CARD,
+    Published,
+    Server,
+    start_server,
+    stop,
+)
 
 from browser_support import Visit, chromium
 from browser_support import visit as visit_url
@@ -284,3 +293,136 @@ def test_the_page_says_when_a_newer_snapshot_is_served(
         assert seen.outside_requests == [] and seen.console_errors == []
     finally:
         stop(running)
+
+
+def enter_case(page: Page, case: dict[str, Any]) -> None:
+    """Put a case written with English names and codes on the form, field by field."""
+    for name, value in case.items():
+        control = page.locator(f"#f-{name}")
+        if name == "case_id" or control.count() == 0:
+            continue
+        kind = control.evaluate("el => el.tagName === 'SELECT' ? 'select' : el.type")
+        if kind == "checkbox":
+            control.set_checked(bool(value))
+        elif kind == "select":
+            code = str(value).lower() if isinstance(value, bool) else str(value)
+            control.select_option(value=code)
+        else:
+            control.fill(str(value))
+
+
+def read_advising(page: Page) -> dict[str, Any]:
+    """What the page shows of the advising parts: budget, own plan, recommendation, plans per
+    approach, what-if levers."""
+    return {
+        "budget": [li.inner_text() for li in page.query_selector_all("#budget li")],
+        "own_plan": [li.inner_text() for li in page.query_selector_all("#own-plan-warnings li")],
+        "recommendation": page.inner_text("#recommendation"),
+        "plans": {
+            row.get_attribute("data-approach"): row.query_selector("td.plan").inner_text()  # type: ignore[union-attr]
+            for row in page.query_selector_all("#estimates tbody tr")
+        },
+        "kept": {
+            row.get_attribute("data-approach"): row.query_selector("td.kept").inner_text()  # type: ignore[union-attr]
+            for row in page.query_selector_all("#estimates tbody tr")
+        },
+        "what_if": [
+            li.query_selector("span").inner_text().strip()  # type: ignore[union-attr]
+            for li in page.query_selector_all("#what-if li")
+        ],
+    }
+
+
+def check_advising(answer: dict[str, Any], shown: dict[str, Any]) -> None:
+    """The page shows the API's recommendation, plans, 12-month chances and what-if levers, in
+    its order."""
+    assert shown["recommendation"] == answer["recommendation"]["text"]
+    for a in answer["approaches"]:
+        assert shown["plans"][a["approach"]].startswith(a["plan"]["text"])
+        kept = a["kept_12"]
+        numbers = [float(n) for n in re.findall(r"[\d.]+", shown["kept"][a["approach"]])]
+        expected = [100 * kept[key] for key in ("p", "low", "high")]
+        assert numbers == pytest.approx(expected, abs=0.051)  # JS and Python round .x5 apart
+    assert shown["what_if"] == [lever["text"] for lever in answer["what_if"]]
+    assert shown["budget"][1:] == answer["budget"]["texts"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_jobless_client_is_warned_that_nothing_is_left_to_pay_with(
+    browser: BrowserContext, server: Server, lang: str
+) -> None:
+    """Income 1,500 and essentials 4,500: the budget warning, every plan beyond the budget, a
+    recommendation that says how sure it is, hardship proof among the what-if levers."""
+    seen = visit(browser, f"{server.url}/?lang={lang}")
+    page = seen.page
+    enter_case(page, {**JOBLESS_PLATFORM, "proposed_monthly_payment": 500})
+    answer, _, _ = submit_and_read(page)
+    shown = read_advising(page)
+    check_advising(answer, shown)
+    warning = "没有余钱可以还款" if lang == "zh" else "nothing is left to pay with"
+    assert warning in shown["budget"][1] and warning in shown["own_plan"][0]
+    assert page.locator("#budget-box.bad").is_visible()
+    beyond = "超出预算" if lang == "zh" else "beyond the budget"
+    assert all(beyond in text for text in shown["plans"].values())
+    assert ("不是指令" if lang == "zh" else "not an instruction") in shown["recommendation"]
+    proof = "离职证明" if lang == "zh" else "leaving certificate"
+    assert any(proof in text for text in shown["what_if"])
+    assert seen.outside_requests == [] and seen.console_errors == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_what_if_is_tried_and_shown_beside_the_estimate_before_it(
+    browser: BrowserContext, server: Server, lang: str
+) -> None:
+    """The client in court with a paid agent: the levers as the API ranks them; trying the
+    first sets its fields on the form, estimates again and shows before and after."""
+    seen = visit(browser, f"{server.url}/?lang={lang}")
+    page = seen.page
+    enter_case(page, COURT_WITH_AGENT)
+    answer, _, _ = submit_and_read(page)
+    check_advising(answer, read_advising(page))
+    first = answer["what_if"][0]
+    with page.expect_response(lambda r: "/api/v1/estimate" in r.url) as response:
+        page.click("#what-if li button.try")
+    after = response.value.json()
+    page.wait_for_selector("#compare-box:not([hidden])")
+    for name, value in first["changes"].items():
+        control = page.locator(f"#f-{name}")
+        if control.get_attribute("type") == "checkbox":
+            assert control.is_checked() == value
+        else:
+            assert control.input_value() == (str(value).lower() if value is True else value)
+    planned = answer["planned_approach"]
+    row = page.locator(f"#compare tbody tr[data-approach={planned}]")
+    before_p = next(a["p"] for a in answer["approaches"] if a["approach"] == planned)
+    after_p = next(a["p"] for a in after["approaches"] if a["approach"] == planned)
+    assert row.locator("td.before").inner_text() == pct(before_p)
+    assert row.locator("td.after").inner_text() == pct(after_p)
+    assert after_p == first["p_after"]
+    assert first["lever"] not in {lever["lever"] for lever in after["what_if"]}
+    assert seen.outside_requests == [] and seen.console_errors == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_retirees_typed_plan_is_checked_and_no_early_contact_is_advised(
+    browser: BrowserContext, server: Server, lang: str
+) -> None:
+    """A 3,200 pension with 800 left and no savings (margin 300: a 3-month fund rebuilt over 24
+    months): 3,000 a month is flagged, 400 keeps the margin; 400 days overdue, no
+    contact-timing advice or lever."""
+    seen = visit(browser, f"{server.url}/?lang={lang}")
+    page = seen.page
+    enter_case(page, {**RETIREE_CARD, "proposed_term_months": 24, "proposed_monthly_payment": 3000})
+    answer, _, _ = submit_and_read(page)
+    shown = read_advising(page)
+    check_advising(answer, shown)
+    assert not answer["own_plan"]["affordable"]
+    assert ("超过每月结余" if lang == "zh" else "more than what is left") in shown["own_plan"][0]
+    assert page.locator("#advice li[data-lever=early_contact]").count() == 0
+    assert all(lever["lever"] != "contact_timing" for lever in answer["what_if"])
+    page.fill("#f-proposed_monthly_payment", "400")
+    answer, _, _ = submit_and_read(page)
+    assert answer["own_plan"]["affordable"]
+    ok = "留有应急安全余量" if lang == "zh" else "keeps the safety margin"
+    assert ok in read_advising(page)["own_plan"][0]
+    assert seen.outside_requests == [] and seen.console_errors == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -11,6 +12,13 @@ from overdue.contract import APPROACHES
 from overdue.features import DOCS, FEATURE_BY_NAME, FEATURES, HISTORY, Encoding, build_features
 from overdue.i18n import NOTE
 from overdue.models.registry import Bundle
+from overdue.models.sustain import sustain_interval
+from overdue.models.train import (
+    covariance_products,
+    difference_interval,
+    interval,
+    spline_standard_errors,
+)
 
 THIN_DATA: Final = 30
 """Fewer similar past cases than this that asked for an approach: the estimate leans on the model
@@ -46,6 +54,33 @@ DRIVER_GROUPS: Final[dict[str, tuple[str, ...]]] = {
 }
 """Groups of features whose joint effect is reported as one driver."""
 TOP_DRIVERS: Final = 3
+APPROACHES_LIST: Final = list(APPROACHES)
+DOC_PRIORITY: Final = (
+    "doc_income_proof",
+    "doc_bank_statement",
+    "doc_expense_statement",
+    "doc_household_finances",
+    "doc_loan_contract",
+    "doc_medical_report",
+)
+"""Documents to suggest first: proof of what the debtor can pay comes before the rest."""
+HARDSHIP_PROVEN: Final = ("job_loss", "illness")
+"""Hardships whose proof replaces income proof among the documents suggested."""
+DOCUMENTS_ENOUGH: Final = 3
+"""The documents lever brings a case to 3 or more documents."""
+WHAT_IF_LEVERS: Final = (
+    "proof",
+    "written_plan",
+    "nonprofit_mediator",
+    "documents_3plus",
+    "in_person",
+    "written_channel",
+)
+"""What a case can still change, each estimated as a what-if row of the model: the proof that
+fits the hardship (medical report for illness, income proof unless the income is gone), a written
+plan, a nonprofit mediator instead of none or a paid agent, 3 or more documents, meeting in
+person or negotiating in writing instead of by phone or app. Contact timing is not among them:
+once past, it cannot be changed."""
 SIMILAR_KEYS: Final = ("lender_type", "overdue_band", "approach")
 
 
@@ -96,6 +131,61 @@ def case_features(cases: pl.DataFrame) -> pl.DataFrame:
     return build_features(cases.lazy()).collect()
 
 
+def documents_to_add(case: dict[str, Any]) -> list[str]:
+    """Contract documents the case has not brought, most useful first: the medical report first
+    for illness (last for other hardships), no income proof after a job loss or illness."""
+    reason = case.get("hardship_reason")
+    missing = [d for d in DOC_PRIORITY if not case.get(d)]
+    if reason in HARDSHIP_PROVEN:
+        missing = [d for d in missing if d != "doc_income_proof"]
+    medical = ["doc_medical_report"] if "doc_medical_report" in missing else []
+    rest = [d for d in missing if d != "doc_medical_report"]
+    return medical + rest if reason == "illness" else rest + medical
+
+
+def what_if_changes(case: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per lever of ``WHAT_IF_LEVERS`` the case can still act on, the contract fields it
+    changes and their new values (a lever already taken is left out)."""
+    changes: dict[str, dict[str, Any]] = {}
+    reason = case.get("hardship_reason")
+    if reason == "illness" and not case.get("doc_medical_report"):
+        changes["proof"] = {"doc_medical_report": True}
+    elif reason not in HARDSHIP_PROVEN and not case.get("doc_income_proof"):
+        changes["proof"] = {"doc_income_proof": True}
+    if not case.get("repayment_plan_prepared"):
+        changes["written_plan"] = {"repayment_plan_prepared": True}
+    if (case.get("professional_help") or "none") in ("none", "paid_agent"):
+        changes["nonprofit_mediator"] = {"professional_help": "nonprofit_counselor"}
+    brought = sum(bool(case.get(d)) for d in DOCS)
+    if brought < DOCUMENTS_ENOUGH:
+        added = documents_to_add(case)[: DOCUMENTS_ENOUGH - brought]
+        if added:
+            changes["documents_3plus"] = dict.fromkeys(added, True)
+    if case.get("channel") in ("phone", "app_online"):
+        changes["in_person"] = {"channel": "in_person"}
+        changes["written_channel"] = {"channel": "written"}
+    return changes
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The model's answer for a batch's design rows (cases x rows per case): P, its interval
+    and, when asked, each row's ``covariance_products`` (for intervals of differences)."""
+
+    p: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    z: np.ndarray | None = None
+    z_cov: np.ndarray | None = None
+    kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    """P(kept 12 months | agreed) and its interval under each approach (cases x approaches)."""
+
+    def products(self, c: int, rows: list[int] | slice) -> tuple[np.ndarray, np.ndarray]:
+        """Z and Z·Σ of some rows of case ``c``."""
+        assert self.z is not None and self.z_cov is not None, "asked without products"
+        return self.z[c, rows], self.z_cov[c, rows]
+
+
 TABLE_CHUNK: Final = 20_000
 """Cases per pass of ``CaseEstimator.approach_table`` (7 design rows each): bounded memory."""
 
@@ -141,15 +231,27 @@ class CaseEstimator:
         features = case_features(temporary)
         return features.sort(pl.col("case_id").cast(pl.Int64))
 
+    def _value(self, name: str, value: Any) -> float:
+        """A contract value as ``Design.matrix`` writes it (a level's index, a flag as 0/1)."""
+        feature = FEATURE_BY_NAME[name]
+        if feature.encoding is Encoding.CATEGORY:
+            return float(feature.levels.index(value))
+        return float(value)
+
     def _predict(
-        self, features: pl.DataFrame, *, drivers: bool
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self, features: pl.DataFrame, *, drivers: bool, cases: list[dict[str, Any]] | None = None
+    ) -> Predictions:
         """P, low and high per case (rows) for: as entered, each approach, and (``drivers``)
-        each driver group at a typical case's values (columns, in that order)."""
-        rows = self.bundle.model.design.matrix(features)
+        each driver group at a typical case's values, then each of ``WHAT_IF_LEVERS`` (as
+        entered where the case cannot act on it; ``cases``: their contract fields), in that
+        order (columns); with ``drivers`` also the ``covariance_products`` of the rows whose
+        intervals or differences are shown (zeros for the driver rows, whose P alone is used)."""
+        model = self.bundle.model
+        rows = model.design.matrix(features)
         groups = list(DRIVER_GROUPS.values()) if drivers else []
+        levers = WHAT_IF_LEVERS if drivers else ()
         n_approaches = len(APPROACHES)
-        per_case = 1 + n_approaches + len(groups)
+        per_case = 1 + n_approaches + len(groups) + len(levers)
         x = np.repeat(rows, per_case, axis=0).reshape(len(rows), per_case, -1)
         x[:, 1 : 1 + n_approaches, self.approach_column] = self.approach_levels
         if groups:
@@ -157,8 +259,54 @@ class CaseEstimator:
             for g, group in enumerate(groups):
                 columns = [self.column[name] for name in group if name in self.column]
                 x[:, 1 + n_approaches + g, columns] = reference[columns]
-        p, low, high = self.bundle.model.predict_matrix(x.reshape(len(rows) * per_case, -1))
-        return p.reshape(len(rows), -1), low.reshape(len(rows), -1), high.reshape(len(rows), -1)
+        first_lever = 1 + n_approaches + len(groups)
+        count = self.column.get("documents_count")
+        for c, case in enumerate(cases if levers and cases else []):
+            for name, changes in what_if_changes(case).items():
+                lever_row = x[c, first_lever + levers.index(name)]  # a view: written in place
+                for field_name, value in changes.items():
+                    lever_row[self.column[field_name]] = self._value(field_name, value)
+                if count is not None:
+                    lever_row[count] += sum(1 for f in changes if f in DOCS and not case.get(f))
+        flat = x.reshape(len(rows) * per_case, -1)
+        shape = (len(rows), per_case)
+        if not drivers:
+            p, low, high = model.predict_matrix(flat)
+            return Predictions(p.reshape(shape), low.reshape(shape), high.reshape(shape))
+        basis = model.spline_rows(flat)
+        log_odds, _ = model.log_odds(flat, basis=basis)
+        # Σ products only for the rows whose intervals or differences are shown (as entered,
+        # the approaches, the what-ifs): the driver rows need P alone, and Z·Σ is the costly part
+        shown = np.r_[0 : 1 + n_approaches, first_lever:per_case]
+        z_rows = np.column_stack([np.ones(len(basis)), basis]).reshape(*shape, -1)
+        z_shown, z_cov_shown = covariance_products(
+            model.covariance, z_rows[:, shown, 1:].reshape(len(rows) * len(shown), -1)
+        )
+        z_cov = np.zeros_like(z_rows)
+        z_cov[:, shown] = z_cov_shown.reshape(len(rows), len(shown), -1)
+        se = np.zeros(shape)
+        se[:, shown] = model.stack[1] * spline_standard_errors(z_shown, z_cov_shown).reshape(
+            len(rows), len(shown)
+        )
+        p, low, high = interval(log_odds, se.ravel(), model.interval_spread)
+        kept = None
+        if model.sustain is not None and model.sustain_covariance is not None:
+            under_approaches = z_rows[:, 1 : 1 + n_approaches]
+            p_kept, low_kept, high_kept = sustain_interval(
+                model.sustain,
+                model.sustain_covariance,
+                under_approaches.reshape(-1, under_approaches.shape[-1]),
+            )
+            by_case = (len(rows), n_approaches)
+            kept = (p_kept.reshape(by_case), low_kept.reshape(by_case), high_kept.reshape(by_case))
+        return Predictions(
+            p.reshape(shape),
+            low.reshape(shape),
+            high.reshape(shape),
+            z_rows,
+            z_cov,
+            kept,
+        )
 
     def estimate(self, cases: pl.DataFrame) -> dict[str, Any]:
         """Everything a counselor sees for the first case of ``cases``."""
@@ -171,16 +319,18 @@ class CaseEstimator:
         answers carry ``case_ids`` (default: the frame's)."""
         ids = list(cases["case_id"]) if case_ids is None else case_ids
         features = self._features(cases)
-        p, low, high = self._predict(features, drivers=True)
+        fields = cases.rows(named=True)
+        predictions = self._predict(features, drivers=True, cases=fields)
         rows = features.iter_rows(named=True)
-        return [self._result(ids[c], row, p[c], low[c], high[c]) for c, row in enumerate(rows)]
+        return [self._result(ids[c], row, fields[c], predictions, c) for c, row in enumerate(rows)]
 
     def approach_table(self, cases: pl.DataFrame) -> pl.DataFrame:
         """``case_id`` and ``p_<approach>``, ``p_<approach>_low``, ``p_<approach>_high`` per
         case (6 decimals), the numbers ``estimate`` gives, in passes of ``TABLE_CHUNK``."""
         parts = []
         for chunk in cases.iter_slices(TABLE_CHUNK):
-            p, low, high = self._predict(self._features(chunk), drivers=False)
+            predicted = self._predict(self._features(chunk), drivers=False)
+            p, low, high = predicted.p, predicted.low, predicted.high
             columns: dict[str, Any] = {"case_id": chunk["case_id"]}
             for i, code in enumerate(APPROACHES, start=1):
                 columns |= {
@@ -195,16 +345,29 @@ class CaseEstimator:
         self,
         case_id: str,
         row: dict[str, Any],
-        calibrated: np.ndarray,
-        low: np.ndarray,
-        high: np.ndarray,
+        case: dict[str, Any],
+        predictions: Predictions,
+        c: int,
     ) -> dict[str, Any]:
         n_approaches = len(APPROACHES)
-        p, low, high = (a[1 : 1 + n_approaches] for a in (calibrated, low, high))
+        calibrated = predictions.p[c]
+        p, low, high = (
+            a[c, 1 : 1 + n_approaches] for a in (predictions.p, predictions.low, predictions.high)
+        )
         by_code = {code: i for i, code in enumerate(APPROACHES)}
         planned = row["approach"]
         counts: dict[str, int] = self.bundle.model.extra.get("similar_cases", {})
         lender, band = row["lender_type"], row["overdue_band"]
+        best = int(np.argmax(p))
+        vs_best = difference_interval(
+            self.bundle.model,
+            predictions.products(c, slice(1, 1 + n_approaches)),
+            predictions.products(c, [1 + best] * n_approaches),
+            p,
+            np.full(n_approaches, p[best]),
+        )
+        for part in vs_best:
+            part[best] = 0.0  # the most likely approach against itself: no difference at all
         approaches = []
         for code, zh in APPROACHES.items():
             i = by_code[code]
@@ -221,6 +384,20 @@ class CaseEstimator:
                         if planned is not None
                         else None
                     ),
+                    "vs_best": {
+                        key: round(float(part[i]), 4)
+                        for key, part in zip(("difference", "low", "high"), vs_best, strict=True)
+                    },
+                    "kept_12": (
+                        None
+                        if predictions.kept is None
+                        else {
+                            key: round(float(part[c, i]), 4)
+                            for key, part in zip(
+                                ("p", "low", "high"), predictions.kept, strict=True
+                            )
+                        }
+                    ),
                     "similar_cases": shown_count(similar, self.k),
                     "thin_data": similar < THIN_DATA,
                 }
@@ -236,10 +413,44 @@ class CaseEstimator:
             "model_version": self.bundle.version,
             "run_id": self.bundle.metadata.get("run_id"),
             "planned_approach": planned,
+            "best_approach": APPROACHES_LIST[best],
             "approaches": approaches,
             "drivers": [{"driver": name, "change": round(change, 4)} for name, change in top],
+            "what_if": self._what_if(case, predictions, c, first + len(DRIVER_GROUPS)),
             "note": NOTE["en"],
         }
+
+    def _what_if(
+        self, case: dict[str, Any], predictions: Predictions, c: int, first: int
+    ) -> list[dict[str, Any]]:
+        """The levers the case can still act on, each with the change it makes in P(agreement)
+        of the case as entered and that change's interval, largest gain first."""
+        available = what_if_changes(case)
+        names = [name for name in WHAT_IF_LEVERS if name in available]
+        if not names:
+            return []
+        at = [first + WHAT_IF_LEVERS.index(name) for name in names]
+        p = predictions.p[c]
+        gain, low, high = difference_interval(
+            self.bundle.model,
+            predictions.products(c, at),
+            predictions.products(c, [0] * len(at)),
+            p[at],
+            np.full(len(at), p[0]),
+        )
+        levers = [
+            {
+                "lever": name,
+                "changes": available[name],
+                "p_before": round(float(p[0]), 4),
+                "p_after": round(float(p[i]), 4),
+                "gain": round(float(gain[j]), 4),
+                "gain_interval": [round(float(low[j]), 4), round(float(high[j]), 4)],
+                "clear": bool(low[j] > 0 or high[j] < 0),
+            }
+            for j, (name, i) in enumerate(zip(names, at, strict=True))
+        ]
+        return sorted(levers, key=lambda lever: -lever["gain"])
 
 
 def estimate_case(bundle: Bundle, cases: pl.DataFrame, k: int) -> dict[str, Any]:

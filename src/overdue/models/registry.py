@@ -23,7 +23,15 @@ from overdue.models.train import OutcomeModel
 
 ESTIMATORS_FILE: Final = "estimators.skops"
 METADATA_FILE: Final = "bundle.json"
-ESTIMATORS: Final = ("advising", "boosting", "stack", "covariance", "baseline")
+ESTIMATORS: Final = (
+    "advising",
+    "boosting",
+    "stack",
+    "covariance",
+    "baseline",
+    "sustain",
+    "sustain_covariance",
+)
 """The ``OutcomeModel`` attributes saved in the skops file, under these names."""
 TRUSTED_TYPES: Final = frozenset(
     {
@@ -175,7 +183,9 @@ def load_bundle(folder: Path) -> Bundle:
         )
     estimators = sio.load(path, trusted=sorted(untrusted))
     extra: dict[str, Any] = {
-        key: metadata[key] for key in ("similar_cases", "reference", "drivers") if key in metadata
+        key: metadata[key]
+        for key in ("similar_cases", "reference", "drivers", "typical_plans", "sustain")
+        if key in metadata
     }
     model = OutcomeModel(
         design=Design(tuple(metadata["features"])),

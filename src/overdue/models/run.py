@@ -37,7 +37,9 @@ from overdue.models.registry import (
     save_bundle,
 )
 from overdue.models.selfcheck import fit_checked_model
+from overdue.models.sustain import fit_sustain_model
 from overdue.models.train import OutcomeModel, time_split
+from overdue.plans import typical_plans
 from overdue.simulate import is_simulated_file
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction
 
@@ -45,14 +47,15 @@ MODEL_SOURCES: Final = (
     "overdue.contract",
     "overdue.features",
     "overdue.models",
+    "overdue.plans",
     "overdue.segments",
 )
 """The code that defines a model, hashed into its version: the case contract (approaches,
 fields and their roles), the features, every module of ``overdue.models`` (design, training,
-calibration, effects, diagnostics, the bundle registry, this module) and the subgroups effects
-are reported for. A package counts with all its modules, so a new module is covered at once.
-Whole modules, not chosen functions: a needless retrain costs minutes, a missed change serves
-a stale model."""
+calibration, effects, diagnostics, the bundle registry, this module), the subgroups effects
+are reported for and the typical plans stored with a model (``overdue.plans``). A package
+counts with all its modules, so a new module is covered at once. Whole modules, not chosen
+functions: a needless retrain costs minutes, a missed change serves a stale model."""
 NOT_MODEL_SOURCES: Final = (
     "overdue.config",
     "overdue.i18n",
@@ -171,7 +174,11 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
     model.extra = {
         "similar_cases": similar_case_counts(labelled),
         "reference": reference_values(labelled),
+        "typical_plans": typical_plans(cases, settings.k),
     }
+    sustain = fit_sustain_model(features, cases, model)
+    if sustain is not None:
+        model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
     folder = settings.models_dir / version
     metadata = {
         "model_version": version,

@@ -109,6 +109,10 @@ class OutcomeModel:
     choice: dict[str, Any]
     interval_spread: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    sustain: np.ndarray | None = None
+    """Coefficients of P(plan kept 12 months | agreed) on the spline basis, intercept first
+    (``overdue.models.sustain``); None when too few cases."""
+    sustain_covariance: np.ndarray | None = None
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probabilities for the rows of a feature frame (no intervals: cheaper)."""
@@ -130,15 +134,21 @@ class OutcomeModel:
         return interval(log_odds, se, self.interval_spread, z)
 
     def log_odds(
-        self, x: np.ndarray, standard_errors: bool = False
+        self, x: np.ndarray, standard_errors: bool = False, basis: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The stacked log-odds of design-matrix rows and (if asked, else zeros) their standard
-        errors: the spline component's, from its covariance, times its weight."""
-        spline, se = spline_log_odds(self.advising, self.covariance if standard_errors else None, x)
+        errors: the spline component's, from its covariance, times its weight. ``basis``: the
+        rows' ``spline_rows`` when the caller has them already."""
+        covariance = self.covariance if standard_errors else None
+        spline, se = spline_log_odds(self.advising, covariance, x, basis)
         log_odds = self.stack[0] + self.stack[1] * spline
         if self.stack[2] != 0:
             log_odds = log_odds + self.stack[2] * self.boosting.decision_function(x)
         return log_odds, self.stack[1] * se
+
+    def spline_rows(self, x: np.ndarray) -> np.ndarray:
+        """The spline component's basis of design-matrix rows (what its coefficients multiply)."""
+        return np.asarray(self.advising[:-1].transform(x))
 
     def predict_by_approach(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """P(label) had each row asked for each approach, everything else as it is."""
@@ -156,18 +166,57 @@ def interval(
     return expit(log_odds), expit(log_odds - half), expit(log_odds + half)
 
 
+def covariance_products(covariance: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The spline basis rows with the intercept, Z, and Z·Σ (Σ the coefficients' covariance):
+    a row's standard error is √(z·Σ·z), the covariance of two rows z_a·Σ·z_b."""
+    z = np.column_stack([np.ones(len(basis)), basis])
+    return z, z @ covariance
+
+
+def spline_standard_errors(z: np.ndarray, z_cov: np.ndarray) -> np.ndarray:
+    """Standard errors of the spline log-odds of rows Z from ``covariance_products``."""
+    return np.sqrt(np.maximum((z_cov * z).sum(1), 0))
+
+
+def difference_interval(
+    model: OutcomeModel,
+    a: tuple[np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray],
+    p_a: np.ndarray,
+    p_b: np.ndarray,
+    z: float = Z_95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """p_a − p_b of paired rows (e.g. two approaches for one case) and its interval; ``a`` and
+    ``b`` are the rows' ``covariance_products``.
+
+    Delta method on the probability scale: the gradient of p_a − p_b in the spline
+    coefficients is w·(s_a·z_a − s_b·z_b), with s = p(1−p) and w the spline's stack weight, so
+    its variance is w²(s_a²·z_aΣz_a + s_b²·z_bΣz_b − 2·s_a·s_b·z_aΣz_b): what two rows of one
+    case share cancels. The extra spread τ (``interval_spread``) is added for each side as if
+    independent, s_a·τ and s_b·τ in quadrature (√2·τ on the log-odds scale): conservative,
+    since the error it stands for is likely shared by two rows of one case.
+    """
+    (z_a, zc_a), (z_b, zc_b) = a, b
+    s_a, s_b = p_a * (1 - p_a), p_b * (1 - p_b)
+    aa, bb, ab = (zc_a * z_a).sum(1), (zc_b * z_b).sum(1), (zc_a * z_b).sum(1)
+    spline = model.stack[1] ** 2 * (s_a**2 * aa + s_b**2 * bb - 2 * s_a * s_b * ab)
+    variance = np.maximum(spline, 0) + model.interval_spread**2 * (s_a**2 + s_b**2)
+    half = z * np.sqrt(variance)
+    difference = p_a - p_b
+    return difference, difference - half, difference + half
+
+
 def spline_log_odds(
-    gam: Pipeline, covariance: np.ndarray | None, x: np.ndarray
+    gam: Pipeline, covariance: np.ndarray | None, x: np.ndarray, basis: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The spline component's log-odds and their standard errors from its covariance (zeros
-    without one)."""
-    basis = gam[:-1].transform(x)
+    without one); ``basis``: the rows' basis when already computed."""
+    if basis is None:
+        basis = gam[:-1].transform(x)
     log_odds = gam[-1].decision_function(basis)
     if covariance is None:
         return log_odds, np.zeros(len(basis))
-    with_intercept = np.column_stack([np.ones(len(basis)), basis])
-    se = np.sqrt(np.maximum(((with_intercept @ covariance) * with_intercept).sum(1), 0))
-    return log_odds, se
+    return log_odds, spline_standard_errors(*covariance_products(covariance, basis))
 
 
 def _subsample(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:

@@ -15,24 +15,11 @@ records) rather than proof of an income they no longer have.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from overdue.features import DOCS, EARLY_CONTACT_DAYS
+from overdue.models.estimate import DOCUMENTS_ENOUGH, documents_to_add
 from overdue.serve.i18n import field_label, hardship_proof, value_label
-
-DOCUMENTS_ENOUGH: Final = 3
-"""The documents lever compares 0-2 documents with 3 or more."""
-DOC_PRIORITY: Final = (
-    "doc_income_proof",
-    "doc_bank_statement",
-    "doc_expense_statement",
-    "doc_household_finances",
-    "doc_loan_contract",
-    "doc_medical_report",
-)
-"""Documents to suggest first: proof of what the debtor can pay comes before the rest."""
-HARDSHIP_PROVEN: Final = ("job_loss", "illness")
-"""Hardships whose proof replaces income proof among the documents suggested."""
 
 
 @dataclass(frozen=True)
@@ -116,17 +103,10 @@ def _documents(case: dict[str, Any], levers: dict[str, Any], lang: str) -> dict[
 
 
 def suggested_documents(case: dict[str, Any], lang: str) -> list[str]:
-    """Documents the case has not brought, most useful first, named in ``lang``: proof of the
-    hardship first for job loss or illness (and no income proof then), the medical report last
-    for other hardships."""
+    """Documents the case has not brought, most useful first (``documents_to_add``), named in
+    ``lang``, led by the proof of a job loss (not one of the contract's documents)."""
     reason = case.get("hardship_reason")
-    missing = [d for d in DOC_PRIORITY if not case.get(d)]
-    if reason in HARDSHIP_PROVEN:
-        missing = [d for d in missing if d != "doc_income_proof"]
-    medical = ["doc_medical_report"] if "doc_medical_report" in missing else []
-    rest = [d for d in missing if d != "doc_medical_report"]
-    ordered = medical + rest if reason == "illness" else rest + medical
-    names = [field_label(d, lang) for d in ordered]
+    names = [field_label(d, lang) for d in documents_to_add(case)]
     return [hardship_proof(reason, lang), *names] if reason == "job_loss" else names
 
 

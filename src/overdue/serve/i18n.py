@@ -423,8 +423,9 @@ def limits_text(key: str, lang: str, **values: object) -> str:
 
 
 def page_text(lang: str) -> dict[str, str]:
-    """Every string of the page in ``lang``, for the page's script."""
-    return in_language(TEXT, lang)
+    """Every string of the page in ``lang``, for the page's script (``TEXT`` and the advising
+    parts' words, ``ADVISING``)."""
+    return {**in_language(ADVISING, lang), **in_language(TEXT, lang)}
 
 
 def hint(field_name: str, lang: str) -> str:
@@ -493,3 +494,154 @@ def error_message(kind: str, field_name: str, lang: str, context: dict[str, Any]
         return ERRORS.get(kind, ERRORS["invalid"])[lang].format(**values)
     except (KeyError, IndexError, ValueError):
         return ERRORS["invalid"][lang]
+
+
+ADVISING: Final[dict[str, dict[str, str]]] = {
+    "plan_note": {
+        "zh": "各方案的概率假设申请的还款计划与以往申请该方案的案件相近（见“典型计划”），"
+        "不随上面填写的申请期数、月供和首付改变。",
+        "en": "Each approach's chance assumes a plan like those past cases proposed under it "
+        "(see 'typical plan'); it does not change with the term, payment and upfront typed in "
+        "above.",
+    },
+    "kept_column": {
+        "zh": "12 个月后仍在履约（若达成）",
+        "en": "Still kept at 12 months (if agreed)",
+    },
+    "kept_note": {
+        "zh": "“12 个月后仍在履约”：达成协议的以往类似案件中，计划 12 个月后仍在按期履行"
+        "（或已还清）的估计比例；尚未跟踪满 12 个月的案件按逆概率加权计入。"
+        "其区间只含抽样误差，比达成概率的区间更窄、更不保守。",
+        "en": "'Still kept at 12 months': among similar past cases that reached an agreement, the "
+        "estimated share whose plan was still being kept (or paid off) 12 months later; cases "
+        "followed for less than 12 months count through inverse-probability weights. Its "
+        "interval holds sampling error only: narrower and less cautious than the agreement "
+        "interval.",
+    },
+    "plan_terms": {"zh": "{term} 期，每月 {payment} 元", "en": "{term} months at {payment} CNY"},
+    "plan_lump": {"zh": "一次性还款", "en": "one lump sum"},
+    "plan_upfront": {"zh": "首付 {upfront} 元", "en": "{upfront} CNY upfront"},
+    "plan_relief": {"zh": "减免约 {relief} 元", "en": "about {relief} CNY forgiven"},
+    "plan_share": {"zh": "占每月结余 {share}", "en": "{share} of what is left each month"},
+    "plan_rule": {
+        "zh": "（以往此类计划少于 {k} 个，按通用规则：余额分 {term} 期）",
+        "en": "(fewer than {k} past plans: a plain rule, the balance over {term} months)",
+    },
+    "affordable": {"zh": "负担得起", "en": "affordable"},
+    "not_affordable": {"zh": "超出预算", "en": "beyond the budget"},
+    "nothing_left": {
+        "zh": "月收入不高于必要支出：没有余钱可以还款。任何承诺的月供都要从基本生活开支里挤出，"
+        "这样的协议最容易违约。",
+        "en": "Income does not cover essential expenses: nothing is left to pay with. Any "
+        "promised payment would come out of essentials, the commonest way an agreement breaks.",
+    },
+    "below_margin": {
+        "zh": "每月还 {payment} 元后只剩 {left_after} 元，低于应急安全余量 {margin} 元："
+        "这样的计划很难坚持。",
+        "en": "After paying {payment} CNY a month only {left_after} CNY is left, less than the "
+        "safety margin of {margin} CNY for emergencies: a plan like this is hard to keep.",
+    },
+    "above_budget": {
+        "zh": "月供 {payment} 元超过每月结余（收入减必要支出）{left} 元：只能靠挤占基本生活开支或"
+        "再借钱来还，这样的计划很难坚持。",
+        "en": "The monthly payment of {payment} CNY is more than what is left each month after "
+        "essentials ({left} CNY): it could only be paid by cutting essentials or borrowing "
+        "again; a plan like this is hard to keep.",
+    },
+    "upfront_above_savings": {
+        "zh": "首付 {upfront} 元超过储蓄（约 {savings} 元）。",
+        "en": "The upfront payment of {upfront} CNY is more than the savings (about {savings} "
+        "CNY).",
+    },
+    "own_ok": {
+        "zh": "所填计划每月 {payment} 元，占每月结余的 {share}，并留有应急安全余量 {margin} 元。",
+        "en": "The plan typed in, {payment} CNY a month, takes {share} of what is left each "
+        "month and keeps the safety margin of {margin} CNY for emergencies.",
+    },
+    "own_title": {"zh": "客户自己的计划", "en": "The client's own plan"},
+    "margin_rule": {
+        "zh": "安全余量：每月至少留出必要支出的 {share}；储蓄不足 {months} 个月必要支出时，"
+        "留出足以在 {build} 个月内补足的金额。",
+        "en": "Safety margin: at least {share} of essential expenses a month; while savings are "
+        "below {months} months of essentials, enough to rebuild them within {build} months.",
+    },
+    "ranking": {"zh": "按估计概率排序：{order}。", "en": "Ranked by estimated chance: {order}."},
+    "about_equal": {
+        "zh": "{names}的可能性大致相当（与最高者之差的 95% 区间包含 0，数据分不出高低）。",
+        "en": "{names} are about equally likely (the 95% interval of each difference from the "
+        "first includes 0: the data cannot tell them apart).",
+    },
+    "clearly_less": {
+        "zh": "{others}对本案这一阶段的债务明显可能性较低。",
+        "en": "{others} clearly less likely for a debt at this stage.",
+    },
+    "clearly_best": {
+        "zh": "{best}的可能性明显最高。",
+        "en": "{best} is clearly the most likely.",
+    },
+    "cannot_separate": {
+        "zh": "数据无法区分各方案对本案的差别。",
+        "en": "The data cannot separate the approaches for this case.",
+    },
+    "best_unaffordable": {
+        "zh": "注意：{best}的典型计划超出本案预算，可考虑可能性相当且负担得起的方案。",
+        "en": "Note: the typical plan of {best} does not fit this budget; consider an "
+        "approach about as likely that does.",
+    },
+    "not_an_order": {
+        "zh": "这是估计，不是指令：选择由债务人决定。",
+        "en": "This is an estimate, not an instruction: the choice is the debtor's.",
+    },
+    "is": {"zh": "", "en": " is"},
+    "are": {"zh": "", "en": " are"},
+    "what_if_title": {
+        "zh": "本案还能改变什么（模型估计的变化，按增益排序）",
+        "en": "What this case can still change (the model's what-if, largest gain first)",
+    },
+    "what_if_item": {
+        "zh": "{lever}：{before} → {after}（{gain}，区间 {low} 至 {high}）",
+        "en": "{lever}: {before} → {after} ({gain}, interval {low} to {high})",
+    },
+    "what_if_unsure": {"zh": "（差别不确定）", "en": " (the difference is uncertain)"},
+    "what_if_none": {
+        "zh": "模型中本案可改变的准备措施都已做到。",
+        "en": "The case already does every preparation the model can weigh.",
+    },
+    "try": {"zh": "试一试", "en": "Try it"},
+    "plan_column": {
+        "zh": "典型计划（以往同类申请）",
+        "en": "Typical plan (as past cases proposed)",
+    },
+    "recommendation_title": {"zh": "建议（以及有多确定）", "en": "Recommendation, and how sure"},
+    "budget_title": {"zh": "每月预算", "en": "Monthly budget"},
+    "budget_left_text": {
+        "zh": "收入减必要支出后每月结余 {left} 元；计划需留出的安全余量 {margin} 元。",
+        "en": "Left each month after essential expenses: {left} CNY; the safety margin a plan "
+        "must keep: {margin} CNY.",
+    },
+    "change": {"zh": "变化", "en": "change"},
+    "compare_title": {"zh": "改动前后对比", "en": "Before and after the change"},
+    "compare_changed": {"zh": "改动：{fields}", "en": "Changed: {fields}"},
+    "before": {"zh": "改动前", "en": "before"},
+    "after": {"zh": "改动后", "en": "after"},
+    "lever_proof": {"zh": "带上{doc}", "en": "bring the {doc}"},
+    "lever_written_plan": {"zh": "准备书面还款计划", "en": "prepare a written repayment plan"},
+    "lever_nonprofit_mediator": {
+        "zh": "改由公益调解协助",
+        "en": "get a nonprofit mediator's help instead",
+    },
+    "lever_documents_3plus": {
+        "zh": "补齐到 3 种材料：{docs}",
+        "en": "bring 3 or more documents: {docs}",
+    },
+    "lever_in_person": {"zh": "改为面谈", "en": "meet in person"},
+    "lever_written_channel": {"zh": "改为书面协商", "en": "negotiate in writing"},
+    "lever_hardship_extra": {"zh": "，并附{proof}", "en": ", with {proof}"},
+}
+"""What the advising parts of an estimate say: plans and affordability, the recommendation
+with its uncertainty, the what-if levers (``overdue.serve.advising``)."""
+
+
+def advising_text(key: str, lang: str, **values: object) -> str:
+    """One phrase of ``ADVISING`` in ``lang``, its placeholders filled."""
+    return ADVISING[key][lang].format(**values)

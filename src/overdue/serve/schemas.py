@@ -32,8 +32,44 @@ class SnapshotInfo(BaseModel):
     published_at: str | None = None
 
 
+class Plan(BaseModel):
+    """A repayment plan for this case and what it leaves of the monthly budget
+    (``overdue.plans``): an approach's typical plan, or the client's own."""
+
+    term_months: int
+    monthly_payment: float
+    upfront: float
+    relief: float
+    budget_left: float
+    margin: float
+    budget_share: float | None
+    affordable: bool
+    warnings: list[str]
+    warning_texts: list[str]
+    source: str
+    text: str
+
+
+class Difference(BaseModel):
+    """This approach's P minus the most likely approach's, with the 95% interval of the
+    difference (not of either estimate)."""
+
+    difference: float
+    low: float
+    high: float
+
+
+class Kept(BaseModel):
+    """P(the plan is still kept 12 months after the agreement | agreed) and its 95% interval
+    (``overdue.models.sustain``; sampling error only)."""
+
+    p: float
+    low: float
+    high: float
+
+
 class ApproachEstimate(BaseModel):
-    """P(agreement) had the debtor asked for this approach."""
+    """P(agreement) had the debtor asked for this approach, and the plan that assumes."""
 
     approach: str
     approach_zh: str
@@ -42,8 +78,44 @@ class ApproachEstimate(BaseModel):
     low: float
     high: float
     difference_from_planned: float | None
+    vs_best: Difference
+    kept_12: Kept | None
+    plan: Plan | None
     similar_cases: int | str
     thin_data: bool
+
+
+class Recommendation(BaseModel):
+    """Approaches ranked, which are about as likely as the first and which clearly less."""
+
+    ranking: list[str]
+    best: str
+    about_equal: list[str]
+    clearly_less: list[str]
+    text: str
+
+
+class WhatIf(BaseModel):
+    """A lever the case can still act on and the model's P(agreement) before and after it."""
+
+    lever: str
+    label: str
+    changes: dict[str, Any]
+    p_before: float
+    p_after: float
+    gain: float
+    gain_interval: list[float]
+    clear: bool
+    text: str
+
+
+class Budget(BaseModel):
+    """What is left each month after essential expenses and the margin a plan must keep."""
+
+    budget_left: float
+    margin: float
+    nothing_left: bool
+    texts: list[str]
 
 
 class IntervalCheck(BaseModel):
@@ -89,7 +161,14 @@ class EstimateResponse(BaseModel):
     model_version: str
     run_id: str | None
     planned_approach: str
+    best_approach: str
     approaches: list[ApproachEstimate]
+    recommendation: Recommendation
+    what_if: list[WhatIf]
+    budget: Budget
+    own_plan: Plan | None
+    plan_note: str
+    kept_note: str
     drivers: list[Driver]
     advice: list[Advice]
     interval_check: IntervalCheck | None = None

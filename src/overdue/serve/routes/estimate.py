@@ -10,13 +10,21 @@ from fastapi.responses import Response
 
 from overdue.case_input import CaseInput
 from overdue.i18n import Lang
+from overdue.plans import BudgetRules, budget_rules, plans_of
 from overdue.serve.advice import advice
+from overdue.serve.advising import (
+    approach_plans,
+    budget_document,
+    own_plan_document,
+    recommendation,
+    what_if_items,
+)
 from overdue.serve.coverage import interval_check
 from overdue.serve.deps import CurrentService, CurrentSnapshot, Language
 from overdue.serve.drivers import driver_value
 from overdue.serve.guard import is_json
 from overdue.serve.guidance import Guidance, risks
-from overdue.serve.i18n import NOTE, driver_labels, error_message, value_label
+from overdue.serve.i18n import NOTE, advising_text, driver_labels, error_message, value_label
 from overdue.serve.limits import limits
 from overdue.serve.parsing import read_case, validation_errors
 from overdue.serve.responses import INTERNAL_ERROR, ApiError, model_response
@@ -38,16 +46,30 @@ def answer(
     lang: Lang,
     k: int,
     guidance: Guidance,
+    rules: BudgetRules,
 ) -> dict[str, Any]:
-    """The estimate with labels, advice, risks, limits and the note in ``lang``, and its
-    snapshot."""
+    """The estimate with labels, plans, the recommendation, what-if levers, advice, risks,
+    limits and the note in ``lang``, and its snapshot."""
     labels = driver_labels(lang)
+    typical = plans_of(served.estimator.bundle.model.extra)
+    plans = approach_plans(case, typical, rules, lang, k)
+    approaches = [
+        {
+            **row,
+            "label": value_label("approach", row["approach"], lang),
+            "plan": plans.get(row["approach"]),
+        }
+        for row in result["approaches"]
+    ]
     return {
         **result,
-        "approaches": [
-            {**row, "label": value_label("approach", row["approach"], lang)}
-            for row in result["approaches"]
-        ],
+        "approaches": approaches,
+        "recommendation": recommendation(approaches, plans, lang),
+        "what_if": what_if_items(result["what_if"], case, lang),
+        "budget": budget_document(case, rules, lang),
+        "own_plan": own_plan_document(case, rules, lang),
+        "plan_note": advising_text("plan_note", lang),
+        "kept_note": advising_text("kept_note", lang),
         "drivers": [
             {
                 **d,
@@ -108,5 +130,14 @@ async def estimate(
         log.error("estimate failed: %s", type(error).__name__)
         raise ApiError(500, INTERNAL_ERROR) from None
     return model_response(
-        EstimateResponse, answer(result, fields, served, lang, current.settings.k, current.guidance)
+        EstimateResponse,
+        answer(
+            result,
+            fields,
+            served,
+            lang,
+            current.settings.k,
+            current.guidance,
+            budget_rules(current.settings),
+        ),
     )

@@ -6,6 +6,7 @@ const T = CONFIG.text;
 const form = document.getElementById("case-form");
 const pct = (p) => (100 * p).toFixed(1) + "%";
 const CASE_KEY = "overdue-case";  // the form's values across a language switch (this tab only)
+let lastShown = null;  // the case and answer on screen, for the before/after view
 let shownRun = null;  // the run behind the results on screen, else the one when the page opened
 const barColour = (kind) => getComputedStyle(document.documentElement).getPropertyValue("--bar-" + kind).trim();
 const pts = (d) => (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(100 * d).toFixed(1) + (CONFIG.lang === "zh" ? " 个百分点" : " pts");
@@ -125,6 +126,82 @@ async function watchSnapshot() {
   } catch (error) { /* offline for a moment: look again at the next tick */ }
 }
 
+function renderAdvising(answer) {
+  document.getElementById("budget-title").textContent = T.budget_title;
+  const left = T.budget_left_text.replace("{left}", money(answer.budget.budget_left)).replace("{margin}", money(answer.budget.margin));
+  listItems(document.getElementById("budget"), [left, ...answer.budget.texts]);
+  document.getElementById("budget-box").classList.toggle("bad", answer.budget.nothing_left);
+  const own = answer.own_plan;
+  const ownBox = document.getElementById("own-plan");
+  ownBox.hidden = !own;
+  if (own) {
+    document.getElementById("own-plan-text").textContent = T.own_title + (CONFIG.lang === "zh" ? "：" : ": ") + own.text;
+    listItems(document.getElementById("own-plan-warnings"), own.warning_texts, own.affordable ? "ok" : "over");
+  }
+  document.getElementById("recommendation-title").textContent = T.recommendation_title;
+  document.getElementById("recommendation").textContent = answer.recommendation.text;
+  document.getElementById("plan-note").textContent = answer.plan_note;
+  document.getElementById("kept-note").textContent = answer.kept_note;
+  document.getElementById("what-if-title").textContent = T.what_if_title;
+  const list = document.getElementById("what-if");
+  list.innerHTML = "";
+  for (const lever of answer.what_if) {
+    const li = document.createElement("li");
+    li.dataset.lever = lever.lever;
+    const span = document.createElement("span");
+    span.textContent = lever.text + " ";
+    li.appendChild(span);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary try";
+    button.textContent = T.try;
+    button.addEventListener("click", () => tryLever(lever.changes));
+    li.appendChild(button);
+    list.appendChild(li);
+  }
+  if (!answer.what_if.length) listItems(list, [T.what_if_none]);
+}
+
+const money = (x) => Math.round(x).toLocaleString("en-US");
+
+function tryLever(changes) {
+  // the what-if: set the lever's fields on the form and estimate again; old and new side by side
+  for (const [name, value] of Object.entries(changes)) {
+    const el = document.getElementById("f-" + name);
+    if (!el) continue;
+    if (el.type === "checkbox") el.checked = Boolean(value);
+    else el.value = String(value);
+  }
+  form.requestSubmit();
+}
+
+function renderCompare(before, after) {
+  const box = document.getElementById("compare-box");
+  const now = formValues();
+  const changed = Object.keys(now).filter((name) => String(now[name]) !== String(before.values[name]));
+  box.hidden = !changed.length;
+  if (!changed.length) return;
+  document.getElementById("compare-title").textContent = T.compare_title;
+  document.getElementById("compare-changed").textContent = T.compare_changed.replace("{fields}", changed.map((name) => CONFIG.fields[name] || name).join(CONFIG.lang === "zh" ? "、" : ", "));
+  for (const [id, key] of [["c-approach", "approach"], ["c-before", "before"], ["c-after", "after"], ["c-change", "change"]]) {
+    document.getElementById(id).textContent = T[key];
+  }
+  const body = document.querySelector("#compare tbody");
+  body.innerHTML = "";
+  const old = Object.fromEntries(before.answer.approaches.map((a) => [a.approach, a]));
+  for (const a of after.approaches) {
+    const tr = document.createElement("tr");
+    tr.dataset.approach = a.approach;
+    const was = old[a.approach];
+    cell(tr, a.label, "label");
+    cell(tr, was ? pct(was.p) : "", "before");
+    cell(tr, pct(a.p), "after");
+    const d = was ? a.p - was.p : 0;
+    cell(tr, was ? pts(d) : "", d > 0 ? "pos" : d < 0 ? "neg" : "");
+    body.appendChild(tr);
+  }
+}
+
 function cell(row, text, cls) {
   const td = document.createElement("td");
   td.textContent = text;
@@ -136,7 +213,7 @@ function cell(row, text, cls) {
 function render(answer) {
   document.getElementById("results-title").textContent = T.results;
   document.getElementById("note").textContent = answer.note;
-  for (const [id, key] of [["h-approach", "approach"], ["h-estimate", "estimate"], ["h-interval", "interval"], ["h-vs", "vs_planned"], ["h-similar", "similar"], ["h-warning", "warning"]]) {
+  for (const [id, key] of [["h-approach", "approach"], ["h-estimate", "estimate"], ["h-interval", "interval"], ["h-vs", "vs_planned"], ["h-kept", "kept_column"], ["h-plan", "plan_column"], ["h-similar", "similar"], ["h-warning", "warning"]]) {
     document.getElementById(id).textContent = T[key];
   }
   const body = document.querySelector("#estimates tbody");
@@ -150,6 +227,15 @@ function render(answer) {
     cell(tr, pct(a.low) + " – " + pct(a.high), "interval");
     const d = a.difference_from_planned;
     cell(tr, d === null ? "" : pts(d), "vs " + (d > 0 ? "pos" : d < 0 ? "neg" : ""));
+    cell(tr, a.kept_12 ? pct(a.kept_12.p) + " (" + pct(a.kept_12.low) + " – " + pct(a.kept_12.high) + ")" : "", "kept");
+    const plan = cell(tr, a.plan ? a.plan.text : "", "plan");
+    if (a.plan) {
+      const badge = document.createElement("span");
+      badge.className = a.plan.affordable ? "ok" : "over";
+      badge.textContent = " · " + (a.plan.affordable ? T.affordable : T.not_affordable);
+      plan.appendChild(badge);
+      plan.title = a.plan.warning_texts.join(" ");
+    }
     cell(tr, String(a.similar_cases), "similar");
     cell(tr, a.thin_data ? T.thin : "", "thin");
     body.appendChild(tr);
@@ -182,6 +268,7 @@ function render(answer) {
     li.textContent = T.no_advice;
     advice.appendChild(li);
   }
+  renderAdvising(answer);
   renderRisks(answer.risks);
   renderLimits(answer.limits);
   const run = answer.snapshot.run_id;
@@ -222,7 +309,12 @@ form.addEventListener("submit", async (event) => {
   try {
     const response = await fetch("/api/v1/estimate?lang=" + CONFIG.lang, { method: "POST", headers, body: JSON.stringify(caseFromForm()) });
     const answer = await response.json();
-    if (response.ok) render(answer);
+    if (response.ok) {
+      const before = lastShown;
+      render(answer);
+      if (before) renderCompare(before, answer);
+      lastShown = { values: formValues(), answer };
+    }
     else if (response.status === 422) showErrors(answer.detail);
     else if (response.status === 429) document.getElementById("form-errors").textContent = T.busy;
     else if (response.status === 401) document.getElementById("form-errors").textContent = T.unauthorized;
