@@ -22,7 +22,7 @@ from serve_support import TOKEN, Published, Server, clean_env, start_server, sto
 from overdue.config import Settings
 from overdue.ingest import ingest_paths
 from overdue.models.run import train
-from overdue.publish import publish_snapshot
+from overdue.publish import Snapshot, current_snapshot_path, load_snapshot, publish_snapshot
 from overdue.simulate import write_simulation
 
 
@@ -97,3 +97,9 @@ def guarded(published: Published) -> Iterator[Server]:
     )
     yield running
     stop(running)
+
+
+@pytest.fixture(scope="module")
+def snapshot(published: Published) -> Snapshot:
+    """The published snapshot, loaded."""
+    return load_snapshot(current_snapshot_path(published.published))

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
+from overdue.case_input import INPUT_FIELDS, validated_cases
+
 TOKEN = "test-token-7f3a"
 START_SECONDS = 120
 CASE_ZH: dict[str, Any] = {
@@ -220,3 +224,14 @@ RETIREE_CARD: dict[str, Any] = {
     "professional_help": "none",
 }
 """The issue's third client: a retiree with card debt 400 days overdue, a 3,200 pension."""
+
+
+def entered_cases(published: Published, rows: int) -> pl.DataFrame:
+    """The first ``rows`` simulated cases as a counselor would enter them (contract input
+    fields only), validated."""
+    cases = pl.read_parquet(published.folder / "cases.parquet").head(rows)
+    records = [
+        {k: v for k, v in row.items() if k in INPUT_FIELDS and v is not None}
+        for row in cases.to_dicts()
+    ]
+    return validated_cases(records)

@@ -8,14 +8,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from serve_support import Published
+from serve_support import Published, entered_cases
 
-from overdue.case_input import INPUT_FIELDS, validated_cases
 from overdue.features import build_features
 from overdue.models.estimate import CaseEstimator, what_if_changes
 from overdue.models.train import covariance_products, difference_interval
 from overdue.plans import BudgetRules
-from overdue.publish import Snapshot, current_snapshot_path, load_snapshot
+from overdue.publish import Snapshot
 from overdue.serve.advising import budget_document, recommendation, what_if_items
 
 
@@ -107,19 +106,9 @@ def test_levers_already_taken_or_past_are_not_offered() -> None:
 
 
 @pytest.fixture(scope="module")
-def snapshot(published: Published) -> Snapshot:
-    return load_snapshot(current_snapshot_path(published.published))
-
-
-@pytest.fixture(scope="module")
 def past_cases(published: Published) -> pl.DataFrame:
     """12 simulated cases as a counselor would enter them."""
-    cases = pl.read_parquet(published.folder / "cases.parquet").head(12)
-    records = [
-        {k: v for k, v in row.items() if k in INPUT_FIELDS and v is not None}
-        for row in cases.to_dicts()
-    ]
-    return validated_cases(records)
+    return entered_cases(published, 12)
 
 
 def test_what_if_rows_equal_the_model_on_changed_cases(

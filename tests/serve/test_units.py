@@ -8,13 +8,13 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy.special import expit, logit
-from serve_support import CASE_EN, Published
+from serve_support import CASE_EN, Published, entered_cases
 
-from overdue.case_input import INPUT_FIELDS, CaseInput, cases_frame, validated_cases
+from overdue.case_input import CaseInput, cases_frame, validated_cases
 from overdue.contract import APPROACHES
 from overdue.features import build_features
 from overdue.models.estimate import CaseEstimator, direct_features, estimate_case
-from overdue.publish import Snapshot, current_snapshot_path, load_snapshot
+from overdue.publish import Snapshot
 from overdue.serve.advice import advice
 from overdue.serve.coverage import interval_check
 from overdue.serve.guard import TokenBuckets, pii_reasons, token_ok
@@ -24,19 +24,9 @@ from overdue.serve.snapshot import REFUSED, SnapshotHolder
 
 
 @pytest.fixture(scope="module")
-def snapshot(published: Published) -> Snapshot:
-    return load_snapshot(current_snapshot_path(published.published))
-
-
-@pytest.fixture(scope="module")
 def past_cases(published: Published) -> pl.DataFrame:
     """40 simulated cases as a counselor would enter them (contract input fields only)."""
-    cases = pl.read_parquet(published.folder / "cases.parquet").head(40)
-    records = [
-        {k: v for k, v in row.items() if k in INPUT_FIELDS and v is not None}
-        for row in cases.to_dicts()
-    ]
-    return validated_cases(records)
+    return entered_cases(published, 40)
 
 
 def test_one_pass_answers_equal_scikit_learn(snapshot: Snapshot, past_cases: pl.DataFrame) -> None:
