@@ -28,9 +28,8 @@ from typing import Any, Final
 import polars as pl
 
 from overdue.config import Settings
-from overdue.contract import APPROACHES
+from overdue.contract import AGREED, APPROACHES
 
-AGREED: Final = ("agreed_as_requested", "agreed_modified")
 FALLBACK_TERM_MONTHS: Final = 24
 """The rule's term when too few past cases of an approach carry a plan."""
 
