@@ -2,34 +2,39 @@
 
     python benchmarks/train.py [--rows 200000 1000000]
 
-For each size a fresh process simulates the cases (not timed), then times building the
-features, fitting the advising model (penalty and approach interactions chosen on held-out
-cases, the spline logistic with its coefficient covariance and gradient boosting, stacked; the
-logistic baseline beside it) and estimating the effects, then, apart from that total, the
-self-check training runs after them (``overdue.models.selfcheck``); a second process times
-the baseline, one default HistGradientBoostingClassifier fit on the same labelled features.
-Targets: 1M cases in under 10 minutes and 200k in under 3 on a 2-core machine, with the
-self-check, which should take at most 25% of the training time; peak memory at 1M under 6 GB.
+For each size the cases are simulated once into a Parquet file (not timed or counted in the
+peak: ``overdue train`` reads cases, it does not simulate them); a fresh process reads them and
+times building the features, fitting the advising model (penalty and approach interactions
+chosen on held-out cases, the spline logistic with its coefficient covariance and gradient
+boosting, stacked; the logistic baseline beside it) and estimating the effects, then, apart from
+that total, the self-check training runs after them (``overdue.models.selfcheck``); a second
+process times the baseline, one default HistGradientBoostingClassifier fit on the same labelled
+features. Targets: 1M cases in under 10 minutes and 200k in under 3 on a 2-core machine, with
+the self-check, which should take at most 25% of the training time; peak memory at 1M under 6
+GB.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Final
 
 from overdue.config import get_settings
+from overdue.simulate import simulate_cases
 
 CHILD = """
-import datetime as dt, json, resource, sys, time
+import json, resource, sys, time
 import polars as pl
-from overdue.simulate import simulate_cases
 from overdue.features import build_features
-rows, side = int(sys.argv[1]), sys.argv[2]
-cases = simulate_cases(rows, seed=3, as_of=dt.date(2026, 6, 30)).cases
+path, side = sys.argv[1], sys.argv[2]
+cases = pl.read_parquet(path)
 times = {}
 start = time.perf_counter()
 features = build_features(cases.lazy()).collect()
@@ -66,11 +71,18 @@ TARGET_SECONDS: Final = {200_000: 180, 1_000_000: 600}
 """Issue 14: ``overdue train`` (models, effects and the self-check) at these sizes."""
 
 
-def measure(rows: int, side: str) -> dict[str, float]:
-    """One side at one size, in a fresh process."""
+def simulated(rows: int, folder: Path) -> Path:
+    """``rows`` simulated cases in a Parquet file."""
+    path = folder / f"cases-{rows}.parquet"
+    simulate_cases(rows, seed=3, as_of=dt.date(2026, 6, 30)).cases.write_parquet(path)
+    return path
+
+
+def measure(cases: Path, side: str) -> dict[str, float]:
+    """One side on one file of cases, in a fresh process."""
     env = {**os.environ, "OMP_NUM_THREADS": str(get_settings().model_threads)}
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(rows), side],
+        [sys.executable, "-c", CHILD, str(cases), side],
         capture_output=True,
         text=True,
         check=True,
@@ -85,8 +97,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[200_000, 1_000_000])
     args = parser.parse_args()
     for rows in args.rows:
-        base = measure(rows, "baseline")
-        ours = measure(rows, "overdue")
+        with tempfile.TemporaryDirectory() as folder:
+            cases = simulated(rows, Path(folder))
+            base = measure(cases, "baseline")
+            ours = measure(cases, "overdue")
         print(f"{rows:,} cases")
         print(
             f"  features {ours['features']:.1f} s, outcome models {ours['train']:.1f} s, "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -16,6 +16,7 @@ from overdue.contract import APPROACHES
 from overdue.models.selfcheck import (
     MAX_ROWS,
     MIN_ROWS,
+    SPREAD_SHARE,
     SURFACES,
     SelfCheck,
     coverage_by_group,
@@ -23,6 +24,7 @@ from overdue.models.selfcheck import (
     run_self_check,
     spread_for,
     spread_needed,
+    spread_surfaces,
     stretched_heterogeneity,
     subsample_size,
     summary_line,
@@ -136,11 +138,42 @@ def test_a_planted_coverage_failure_is_recovered(
     assert wide.pooled.case_mae == pytest.approx(checked.pooled.case_mae)
 
 
-def test_the_spread_shrinks_with_the_cases_it_is_applied_to() -> None:
-    """Measured on a subsample, the spread is scaled down for more cases, never up."""
-    assert spread_for(0.4, 20_000, 20_000) == 0.4
-    assert spread_for(0.4, 20_000, 320_000) == pytest.approx(0.2)
-    assert spread_for(0.4, 20_000, 10_000) == 0.4
+def test_the_full_model_takes_a_share_of_the_spread_of_the_counted_surfaces(
+    model: OutcomeModel, checked: SelfCheck
+) -> None:
+    """The model chose approach interactions on these cases, so every surface counts; the
+    full model's spread is ``SPREAD_SHARE`` of the pooled one, which lies between the
+    surfaces' own."""
+    assert model.choice["scale"] > 0
+    assert checked.spread_surfaces == list(SURFACES)
+    assert checked.spread_share == SPREAD_SHARE
+    pooled = checked.pooled.spread_needed
+    assert pooled is not None
+    assert checked.interval_spread == pytest.approx(spread_for(pooled))
+    assert spread_for(pooled) == pytest.approx(SPREAD_SHARE * pooled)
+    own = [s.spread_needed for s in checked.surfaces if s.spread_needed is not None]
+    assert min(own) <= pooled <= max(own)
+
+
+def test_without_chosen_interactions_the_stretched_surface_does_not_set_the_spread(
+    features: pl.DataFrame, model: OutcomeModel, checked: SelfCheck
+) -> None:
+    """When held-out loss chose no approach interactions, the surface that doubles them is
+    still checked and reported, but the spread comes from the other two: the stretched
+    surface's coverage is measured with exactly that spread."""
+    assert spread_surfaces(0.0) == ("fitted", "boosted")
+    plain = replace(model, choice={**model.choice, "scale": 0.0})
+    check = run_self_check(features, plain, fit_outcome_model, seed=5, k=10, rows=ROWS)
+    assert check.spread_surfaces == ["fitted", "boosted"]
+    assert [s.surface for s in check.surfaces] == list(SURFACES)
+    by_name = {s.surface: s for s in check.surfaces}
+    pooled = check.pooled.spread_needed
+    assert pooled is not None and by_name["heterogeneous"].spread_applied == pooled
+    two = [by_name[name].spread_needed for name in ("fitted", "boosted")]
+    assert min(two) <= pooled <= max(two)  # type: ignore[type-var]
+    assert check.interval_spread == pytest.approx(SPREAD_SHARE * pooled)
+    # the same refits as with every surface counted: only the pooling differs
+    assert [s.spread_needed for s in check.surfaces] == [s.spread_needed for s in checked.surfaces]
 
 
 def test_widening_adds_the_spread_in_quadrature(

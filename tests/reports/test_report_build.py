@@ -81,6 +81,7 @@ def test_the_model_section_shows_the_self_check(built: Built) -> None:
             assert f"{surface['spread_applied']:.3f}" in part
         assert f"{check['rows_used']:,}" in part
         assert f"{check['interval_spread']:.3f}" in part
+        assert f"{check['spread_share']:.0%}" in part
 
 
 def test_a_run_without_a_self_check_says_so() -> None:

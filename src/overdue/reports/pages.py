@@ -436,6 +436,8 @@ def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
         ]
         parts.append(_table(headers, rows))
     width, full = check["pooled"]["interval_width"], check["full_model_interval_width"]
+    counted = check.get("spread_surfaces", [s["surface"] for s in check["surfaces"]])
+    share = check.get("spread_share")  # older runs: none
     parts.append(
         _note(
             text("sc_size", lang).format(
@@ -443,7 +445,11 @@ def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
                 rows_available=check["rows_available"],
                 test_cases=check["test_cases"],
                 seconds=check["seconds"],
-                spread=f"{check.get('interval_spread', 0.0):.3f}",  # older runs: none
+                surfaces=("、" if lang == "zh" else ", ").join(
+                    text(f"sc_{name}", lang) for name in counted
+                ),
+                share="-" if share is None else f"{share:.0%}",
+                spread=f"{check.get('interval_spread', 0.0):.3f}",
                 width="-" if width is None else f"{width:.3f}",
                 full="-" if full is None else f"{full:.3f}",
             )
