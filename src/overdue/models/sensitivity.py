@@ -20,7 +20,9 @@ one-sided at ``level`` (0.975: with no confounding they are the 95% interval's e
 
 Robustness values (rho = 1, cf_y = cf_d = r): RV is the r at which the bound reaches zero,
 r^2 / (1 - r) = (theta / S)^2; RVa the r at which the confidence bound does (0 when the interval
-already covers zero). Benchmarks refit without one group of observed covariates and read its
+already covers zero). A contrast is fragile when RVa is at most the strength of the strongest
+observed covariate group (the larger of its cf_y and cf_d), as Cinelli & Hazlett read RV.
+Benchmarks refit without one group of observed covariates and read its
 strength as DoubleML's ``gain_statistics`` does: cf_y = (R2_long - R2_short) / (1 - R2_long)
 with R2 = 1 - sigma2 / Var(Y), cf_d = (1 - nu2_short / nu2_long) / (nu2_short / nu2_long),
 rho = (theta_short - theta_long) / sqrt((sigma2_short - sigma2_long)(nu2_long - nu2_short)).
@@ -296,31 +298,29 @@ class SensitivityRow:
     benchmark: str  # the strongest observed covariate group
     benchmark_cf_y: float
     benchmark_cf_d: float
-    bound_low: float  # theta's bounds under a confounder as strong as the benchmark (rho = 1)
+    bound_low: float  # theta's bounds with cf_y = cf_d = the benchmark's strength (rho = 1)
     bound_high: float
     bound_ci_low: float
     bound_ci_high: float
     verdict: str  # robust, fragile, unclear
-    text: dict[str, str]  # the verdict in words, by language
+    text: dict[Lang, str]  # the verdict in words, by language
 
 
-def verdict(el: Elements, at_benchmark: Bounds, level: float = LEVEL) -> str:
-    """How a contrast stands up to a hidden confounder as strong as the benchmark, in the sense
-    of Cinelli & Hazlett's robustness value for an interval: ``robust`` when its interval still
-    excludes zero, ``fragile`` when it would reach zero; ``unclear`` when the interval includes
-    zero with no confounding at all."""
+def verdict(el: Elements, rva: float, benchmark: float, level: float = LEVEL) -> str:
+    """Cinelli & Hazlett's reading of the robustness value: a confounder explaining less than RVa
+    of both residual variations cannot bring the interval to zero. ``robust`` when RVa exceeds
+    the benchmark's strength (the larger of its cf_y and cf_d), ``fragile`` when it does not;
+    ``unclear`` when the interval includes zero with no confounding at all."""
     plain = bounds(el, 0.0, level)
     if plain.ci_low <= 0 <= plain.ci_high:
         return "unclear"
-    if at_benchmark.ci_low <= 0 <= at_benchmark.ci_high:
-        return "fragile"
-    return "robust"
+    return "fragile" if rva <= benchmark else "robust"
 
 
-def _wording(word: str, at_benchmark: Bounds) -> str:
+def _wording(word: str, rv: float, benchmark: float) -> str:
     if word != "fragile":
         return word
-    return "erased" if at_benchmark.theta_low <= 0 <= at_benchmark.theta_high else "blurred"
+    return "erased" if rv <= benchmark else "blurred"
 
 
 def contrast_label(c: Contrast, lang: Lang) -> str:
@@ -332,9 +332,14 @@ def contrast_label(c: Contrast, lang: Lang) -> str:
     return f"{name}: {level} vs {value_label(c.treatment, c.against, lang)}"
 
 
+def benchmark_strength(b: Benchmark) -> float:
+    """A group's strength as one number: the larger of its cf_y and cf_d."""
+    return min(max(b.cf_y, b.cf_d), RV_CEILING)
+
+
 def strongest(found: Sequence[Benchmark]) -> Benchmark:
-    """The benchmark with the largest bias bound: the largest C_y C_d."""
-    return max(found, key=lambda b: confounding_strength(b.cf_y, min(b.cf_d, RV_CEILING)))
+    """The strongest observed covariate group (``benchmark_strength``)."""
+    return max(found, key=benchmark_strength)
 
 
 def sensitivity_rows(
@@ -348,9 +353,10 @@ def sensitivity_rows(
         plain = bounds(el, 0.0, level)
         rv, rva = robustness_values(el, level)
         top = strongest(found[c.level])
-        at = bounds(el, confounding_strength(top.cf_y, min(top.cf_d, RV_CEILING)), level)
-        word = verdict(el, at, level)
-        template = VERDICT_TEXT[_wording(word, at)]
+        strength = benchmark_strength(top)
+        at = bounds(el, confounding_strength(strength, strength), level)
+        word = verdict(el, rva, strength, level)
+        template = VERDICT_TEXT[_wording(word, rv, strength)]
         text = {
             lang: template[lang].format(
                 contrast=contrast_label(c, lang), group=GROUP_LABELS[top.group][lang]
