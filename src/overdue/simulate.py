@@ -509,6 +509,13 @@ PREPARATION_INTERACTION: Final = {
 }
 """The interactions surface: what preparation factors add together, beyond their sum."""
 COMPLETE_FILE_DOCUMENTS: Final = 4
+HIDDEN_FIELD: Final = "lender_goodwill"
+"""A world's hidden confounder: how well the lender thinks of the debtor (their history with it,
+a word from a branch manager), standard normal, never written to the records."""
+HIDDEN_CONFOUNDED: Final = "stop_interest_installment"
+"""The approach a hidden confounder pushes debtors toward: a debtor in the lender's good books
+asks for what lenders grant the customers they value, interest stopped on instalments (停息挂账).
+Its adjusted rate, and its contrast with the average approach, are biased up."""
 CHOICE_SUITABILITY_CLIP: Final = 3.0  # |choice score - the case's mean score| counted up to this
 PILOT_ROWS: Final = 20_000
 PILOT_SEED: Final = 20_260_101
@@ -592,6 +599,8 @@ def agreement_logit(approach: int, c: Cases, world: World = BASELINE) -> Array:
         logit = logit + preparation_interactions(c)
     if world.confounder_moderation:
         logit = logit + world.confounder_moderation * choice_suitability(c)[:, approach]
+    if world.hidden_confounder:
+        logit = logit + world.hidden_confounder * c[HIDDEN_FIELD]
     return logit + intercept_shift(world)
 
 
@@ -857,6 +866,11 @@ def _actions(rng: np.random.Generator, c: Cases, world: World = BASELINE) -> Non
     )
     situation = approach_scores - intercept
     scores = approach_scores + (world.confounding - 1.0) * situation  # exact at 1.0
+    if world.hidden_confounder:  # drawn only in such a world: the baseline's stream is unchanged
+        c[HIDDEN_FIELD] = rng.standard_normal(n)
+        scores[:, APPROACH_CODES.index(HIDDEN_CONFOUNDED)] += (
+            world.hidden_confounder * c[HIDDEN_FIELD]
+        )
     c["choice_situation"] = situation
     c["propensity"] = _choice_probabilities(scores, floor=world.overlap_floor)
     c["approach_idx"] = _categorical(rng, c["propensity"])
@@ -1311,10 +1325,17 @@ def generator_record(world: World) -> dict[str, Any]:
     ``sim-1+<world>`` and the world's knobs."""
     if world == BASELINE:
         return {"generator": GENERATOR_VERSION}
-    return {
+    record: dict[str, Any] = {
         "generator": f"{GENERATOR_VERSION}+{world.name}",
         "world": {"name": world.name, "knobs": world.knobs(), "held_out": world.held_out},
     }
+    if world.hidden_confounder:
+        record["hidden_confounder"] = {
+            "field": HIDDEN_FIELD,
+            "drives": ["agreement", f"approach={HIDDEN_CONFOUNDED}"],
+            "biases": {"treatment": "approach", "level": HIDDEN_CONFOUNDED, "direction": "up"},
+        }
+    return record
 
 
 @dataclass(frozen=True)

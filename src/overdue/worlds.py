@@ -93,6 +93,8 @@ class World:
     overlap_floor: float = OVERLAP_FLOOR  # share of the approach choice that is uniform
     base_rate: float | None = None  # target agreement rate of labelled cases; None: as it falls
     missing: float | None = None  # share of each optional field left empty; None: today's rates
+    hidden_confounder: float = 0.0  # log-odds per SD of an unrecorded field on agreement and on
+    # asking for the approach it confounds (HIDDEN_CONFOUNDED in overdue.simulate)
     held_out: bool = False  # kept out of every modelling decision
 
     def knobs(self) -> str:
@@ -170,6 +172,11 @@ def _family() -> tuple[World, ...]:
             "sparse_records",
             "a third of every optional field is left empty (true values still act)",
             missing=0.35,
+        ),
+        World(
+            "hidden_confounder",
+            "the lender's unrecorded goodwill drives agreement and asking for stopped interest",
+            hidden_confounder=0.6,
         ),
         World(
             "hard_steps",

@@ -138,6 +138,8 @@ class AipwFit:
     phi: np.ndarray  # n x levels: influence values whose mean is the estimate
     propensity: np.ndarray  # n x levels, before clipping
     codes: np.ndarray  # level taken by each row
+    outcome: np.ndarray  # n x levels: mu, the outcome model's P(label | covariates, level)
+    y: np.ndarray  # the label of each row
 
 
 def _folds(codes: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -209,7 +211,7 @@ def aipw(
         e = propensity
     taken = codes[:, None] == np.arange(levels)[None, :]
     phi = mu + taken * (y[:, None] - mu) / np.maximum(e, PROPENSITY_FLOOR)
-    return AipwFit(treatment, phi, e, codes)
+    return AipwFit(treatment, phi, e, codes, mu, y)
 
 
 @dataclass(frozen=True)
