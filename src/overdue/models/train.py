@@ -30,11 +30,10 @@ from sklearn.pipeline import Pipeline
 from overdue.contract import APPROACHES
 from overdue.features import APPROACH, CONTEXT_FEATURES, HISTORY, PREPARATION
 from overdue.models.design import (
-    ApproachInteractions,
     Design,
+    SplineBasis,
     gradient_boosting,
     logistic_baseline,
-    spline_basis,
     spline_logistic,
 )
 from overdue.models.metrics import probability_metrics
@@ -239,10 +238,10 @@ def choose_penalty(
     ``descend``); the bases are fitted once. Returns the choice and every pair tried with its
     held-out log loss.
     """
-    main = spline_basis(design, range(len(design.features))).fit(x_fit)
-    interactions = ApproachInteractions(design, 1.0).fit(x_fit)
-    fit_main, fit_inter = main.transform(x_fit), interactions.transform(x_fit)
-    held_main, held_inter = main.transform(x_held), interactions.transform(x_held)
+    basis = SplineBasis(design, 1.0)
+    fit_basis, held_basis = basis.fit_transform(x_fit), basis.transform(x_held)
+    fit_main, fit_inter = np.hsplit(fit_basis, [basis.n_main_])
+    held_main, held_inter = np.hsplit(held_basis, [basis.n_main_])
     tried: dict[tuple[float, float], float] = {}
     fits: dict[float, LogisticRegression] = {}  # one per scale, each fit starting from the last
 

@@ -1,0 +1,149 @@
+"""The spline basis: the same columns, fits and estimates as scikit-learn's composites gave."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline, make_union
+from sklearn.preprocessing import (
+    OneHotEncoder,
+    QuantileTransformer,
+    SplineTransformer,
+    StandardScaler,
+)
+
+from overdue.models.design import QUANTILES, SPLINE_KNOTS, Design, SplineBasis
+from overdue.models.train import (
+    ADVISING_DESIGN,
+    OutcomeModel,
+    coefficient_covariance,
+    time_split,
+)
+
+
+def one_hot(design: Design, columns: list[int]) -> tuple[str, OneHotEncoder, list[int]]:
+    levels = [[float(i) for i in range(n)] for n in design.level_counts(columns)]
+    encoder = OneHotEncoder(categories=levels, handle_unknown="ignore", sparse_output=False)
+    return ("category", encoder, columns)
+
+
+def rank_basis(design: Design, columns: list[int]) -> ColumnTransformer:
+    """The interactions' basis as it was built before ``SplineBasis``."""
+    mask = design.categorical
+    imputer = SimpleImputer(strategy="median", add_indicator=True)
+    ranks = QuantileTransformer(n_quantiles=QUANTILES, subsample=100_000, random_state=0)
+    return ColumnTransformer(
+        [
+            one_hot(design, [c for c in columns if mask[c]]),
+            ("number", make_pipeline(imputer, ranks), [c for c in columns if not mask[c]]),
+        ]
+    )
+
+
+class ApproachInteractions(TransformerMixin, BaseEstimator):
+    """The approach interactions as they were built before ``SplineBasis``."""
+
+    def __init__(self, design: Design, scale: float = 1.0) -> None:
+        self.design = design
+        self.scale = scale
+
+    def fit(self, x: np.ndarray, y: object = None) -> ApproachInteractions:
+        approach = self.design.features.index("approach")
+        others = [c for c in range(len(self.design.features)) if c != approach]
+        self.basis_ = rank_basis(self.design, others).fit(x)
+        self.scaler_ = StandardScaler().fit(self._products(x))
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return self.scale * self.scaler_.transform(self._products(x))
+
+    def _products(self, x: np.ndarray) -> np.ndarray:
+        approach = self.design.features.index("approach")
+        levels = self.design.level_counts([approach])[0]
+        asked = np.zeros((len(x), levels))
+        code = x[:, approach]
+        known = np.flatnonzero((code >= 0) & (code < levels))
+        asked[known, code[known].astype(int)] = 1.0
+        basis = self.basis_.transform(x)
+        return np.einsum("ni,nj->nij", asked[:, 1:], basis).reshape(len(x), -1)
+
+
+def stock_basis(design: Design, scale: float) -> Pipeline | FeatureUnion:
+    """The spline logistic model's basis as scikit-learn's composites built it before
+    ``SplineBasis``: one-hot encoders in column transformers, pipelines, a feature union."""
+    mask = design.categorical
+    categories = [c for c in range(len(mask)) if mask[c]]
+    numbers = [c for c in range(len(mask)) if not mask[c]]
+    spline = SplineTransformer(n_knots=SPLINE_KNOTS, knots="quantile", extrapolation="constant")
+    splines = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True),
+        ColumnTransformer([("spline", spline, list(range(len(numbers))))], remainder="passthrough"),
+    )
+    main = make_pipeline(
+        ColumnTransformer([one_hot(design, categories), ("number", splines, numbers)]),
+        StandardScaler(),
+    )
+    return make_union(main, ApproachInteractions(design, scale)) if scale else main
+
+
+@pytest.fixture(scope="module")
+def rows(features: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training design rows and labels, and other rows with what a request may hold: an
+    approach no model knows, missing categories and numbers, numbers beyond the training range."""
+    labelled = features.filter(pl.col("y_agreement").is_not_null())
+    split = time_split(labelled)
+    x = ADVISING_DESIGN.matrix(labelled)
+    y = labelled["y_agreement"].to_numpy().astype(np.int8)
+    other = x[split.test].copy()
+    mask = ADVISING_DESIGN.categorical
+    category, number = np.flatnonzero(mask)[0], np.flatnonzero(~mask)[0]
+    other[:5, ADVISING_DESIGN.features.index("approach")] = 99
+    other[5:10, category] = np.nan
+    other[10:15, number] = np.nan
+    other[15:20, number] = 1e9
+    return x[split.train], y[split.train], other
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5])
+def test_the_basis_has_the_stock_composites_columns(
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray], scale: float
+) -> None:
+    """Fitted on the same rows, ``SplineBasis`` gives the columns, in the same order, that the
+    one-hot encoders, column transformers and feature union gave, on training rows and on rows
+    with unknown, missing and out-of-range values."""
+    train, _, other = rows
+    ours = SplineBasis(ADVISING_DESIGN, scale).fit(train)
+    stock = stock_basis(ADVISING_DESIGN, scale).fit(train)
+    for x in (train, other):
+        expected = stock.transform(x)
+        assert ours.transform(x).shape == expected.shape
+        assert np.abs(ours.transform(x) - expected).max() <= 1e-12
+    assert np.array_equal(
+        SplineBasis(ADVISING_DESIGN, scale).fit_transform(train), ours.transform(train)
+    )
+
+
+def test_estimates_and_intervals_are_those_of_the_stock_composites(
+    model: OutcomeModel, rows: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    """The fitted advising model gives the probabilities and intervals that its spline
+    component fitted on the stock composites' basis gives, with that fit's covariance."""
+    train, y, other = rows
+    choice = model.choice
+    assert len(train) == model.sizes["advising_model_train"]  # all of them: no subsample
+    stock = make_pipeline(
+        stock_basis(ADVISING_DESIGN, choice["scale"]),
+        LogisticRegression(C=choice["c"], max_iter=5000),
+    ).fit(train, y)
+    before = dataclasses.replace(
+        model, advising=stock, covariance=coefficient_covariance(stock, train)
+    )
+    for ours, theirs in zip(model.predict_matrix(other), before.predict_matrix(other), strict=True):
+        assert np.abs(ours - theirs).max() <= 1e-12
