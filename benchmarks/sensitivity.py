@@ -40,9 +40,10 @@ def main() -> None:
         labelled = features.filter(pl.col("y_agreement").is_not_null()).height
         print(f"{args.world}: {labelled:,} labelled cases, {seconds:.0f} s")
         for r in rows:
+            rv, rva = ("-" if v is None else f"{v:.3f}" for v in (r.rv, r.rva))
             print(
                 f"{r.treatment:18s} {r.level:26s} {r.estimate:+.3f} "
-                f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] RV {r.rv:.3f} RVa {r.rva:.3f} "
+                f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] RV {rv} RVa {rva} "
                 f"{r.verdict:8s} vs {r.benchmark}"
             )
 

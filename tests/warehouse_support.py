@@ -21,7 +21,9 @@ def schema_up_to(con: duckdb.DuckDBPyConnection, version: int) -> None:
 def insert_model_run(con: duckdb.DuckDBPyConnection, version: str = "m-1") -> None:
     """One training run in ``model_runs`` with the columns of migration 2."""
     con.execute(
-        "INSERT INTO model_runs VALUES (?, 'r-1', now(), 'agreement', 's', 'fs-1', 10, 9, 5, 2, "
-        "2, '{}', '{}', '{}', 'models/m-1')",
+        "INSERT INTO model_runs (model_version, run_id, trained_at, outcome, snapshot_hash, "
+        "feature_set_version, cases, labelled, train_rows, calibration_rows, test_rows, period, "
+        "metrics, diagnostics, bundle_path) VALUES (?, 'r-1', now(), 'agreement', 's', 'fs-1', "
+        "10, 9, 5, 2, 2, '{}', '{}', '{}', 'models/m-1')",
         [version],
     )

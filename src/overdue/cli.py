@@ -416,20 +416,42 @@ def effects(
     if json_output:
         typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"agreement rate had every case asked for it ({document['model_version']})")
-    for column in ("approach", "estimate", "95% interval", "cases", "asked", "note"):
-        table.add_column(column, justify="left" if column in ("approach", "note") else "right")
-    for code, e in document["population"].items():
+    version = document["model_version"]
+    console.print(
+        _effects_table(f"agreement rate had every case asked for it ({version})", "approach",
+                       document["population"])
+    )  # fmt: skip
+    for lever, levels in document["levers"].items():
+        console.print(_effects_table(f"preparation: {lever} ({version})", lever, levels))
+    console.print("observed: the rate among the cases that took it; removed: observed - adjusted")
+    rows = document["sensitivity"]
+    if rows is None:
+        console.print("sensitivity: none stored for this run (trained before); train again")
+    for row in rows or []:
+        console.print(
+            f"{row['text']['en']} (RV {row['rv']:.3f}, RVa {row['rva']:.3f})", highlight=False
+        )
+
+
+def _effects_table(title: str, name: str, entries: dict[str, Any]) -> Table:
+    """One treatment's levels: observed, adjusted with its interval, what adjustment removed."""
+    table = Table(title=title)
+    columns = (name, "observed", "adjusted", "95% interval", "removed", "cases", "asked", "note")
+    for column in columns:
+        table.add_column(column, justify="left" if column in (name, "note") else "right")
+    for code, e in entries.items():
         shown = e["estimate"] is not None
         table.add_row(
             code,
+            f"{e['naive']:.1%}" if e["naive"] is not None else "suppressed",
             f"{e['estimate']:.1%}" if shown else "suppressed",
             f"{e['ci_low']:.1%} - {e['ci_high']:.1%}" if shown else "",
+            f"{e['difference']:+.1%}" if e["difference"] is not None else "",
             f"{e['n']:,}",
             f"{e['n_asked']:,}" if shown else "",
             "thin overlap" if e["overlap_warning"] else "",
         )
-    console.print(table)
+    return table
 
 
 @app.command()

@@ -203,6 +203,18 @@ ALTER TABLE batches_v3 RENAME TO batches;
         # null for runs trained before the self-check existed or with it switched off
         "ALTER TABLE model_runs ADD COLUMN self_check JSON;",
     ),
+    Migration(
+        5,
+        "models: observed (naive) rates beside the adjusted ones; sensitivity on model_runs",
+        # null for runs trained before: their reports say the numbers were not computed.
+        # sensitivity: a JSON array of overdue.models.sensitivity.SensitivityRow, one per
+        # headline contrast (docs/sensitivity.md)
+        """
+ALTER TABLE approach_effects ADD COLUMN naive DOUBLE;
+ALTER TABLE approach_effects ADD COLUMN n_agreed BIGINT;
+ALTER TABLE model_runs ADD COLUMN sensitivity JSON;
+""",
+    ),
 )
 """The schema, step by step. Append new steps; never edit one that has shipped."""
 

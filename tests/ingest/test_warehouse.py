@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from overdue.reports.queries import model_runs
+from overdue.reports.queries import approach_effects, model_runs
 from overdue.warehouse import (
     MIGRATIONS,
     WarehouseLockedError,
@@ -50,6 +50,26 @@ def test_migration_4_keeps_model_runs_made_before_the_self_check(tmp_path: Path)
         assert con.execute("SELECT model_version, self_check FROM model_runs").fetchall() == [
             ("m-1", None)
         ]
+    finally:
+        con.close()
+
+
+def test_migration_5_keeps_runs_made_before_observed_rates_and_sensitivity(
+    tmp_path: Path,
+) -> None:
+    """A run trained before migration 5 reads, before and after migrating, with no
+    sensitivity and no observed rates."""
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    try:
+        schema_up_to(con, 4)
+        insert_model_run(con)
+        assert [run["sensitivity"] for run in model_runs(con)] == [None], "read before migrating"
+        assert {"naive", "n_agreed"} <= set(approach_effects(con, "m-1", "r-1").columns)
+        assert migrate(con) == [5]
+        assert [run["sensitivity"] for run in model_runs(con)] == [None]
+        assert {"naive", "n_agreed"} <= {
+            r[0] for r in con.execute("DESCRIBE approach_effects").fetchall()
+        }
     finally:
         con.close()
 

@@ -86,6 +86,50 @@ def test_effects_json_has_the_published_shape(trained: dict) -> None:
     }
 
 
+def test_effects_put_the_observed_rate_beside_the_adjusted(trained: dict) -> None:
+    """Every approach and lever level has its observed rate (the share of the labelled cases
+    that took it and agreed, as the warehouse holds them) and its difference from the
+    adjusted rate; the table printed shows both."""
+    document = json.loads(overdue("effects", "--json", env=trained["env"]).stdout)
+    with open_warehouse(trained["folder"] / "w.duckdb", read_only=True) as con:
+        observed = dict(
+            con.execute(
+                "SELECT approach, avg(y_agreement) FROM features "
+                "WHERE y_agreement IS NOT NULL GROUP BY approach"
+            ).fetchall()
+        )
+    for code, entry in document["population"].items():
+        assert entry["naive"] == pytest.approx(observed[code], abs=1e-12)
+        assert entry["difference"] == round(entry["naive"] - entry["estimate"], 4)
+    levels = [e for lever in document["levers"].values() for e in lever.values()]
+    assert len(levels) == 10
+    assert all(e["naive"] is not None and e["difference"] is not None for e in levels)
+    printed = overdue("effects", env=trained["env"]).stdout
+    assert "observed" in printed and "removed" in printed and "written_plan" in printed
+
+
+def test_effects_json_returns_the_stored_sensitivity_rows(trained: dict) -> None:
+    """One row per headline contrast on at least k cases of each level it weighs: each
+    approach against the average (benchmarked against an observed covariate group) and each
+    lever level against its reference, with the verdict in both languages."""
+    document = json.loads(overdue("effects", "--json", env=trained["env"]).stdout)
+    rows = document["sensitivity"]
+    approaches = {r["level"]: r for r in rows if r["treatment"] == "approach"}
+    assert list(approaches) == list(APPROACHES)
+    for row in approaches.values():
+        assert row["against"] == "average" and row["n_min"] >= 10
+        assert row["benchmark"] is not None or row["verdict"] == "not_estimable"
+        assert row["verdict"] in ("robust", "fragile", "unclear", "not_estimable")
+        assert row["text"]["en"].startswith(row["contrast"]["en"])
+        assert row["text"]["zh"].startswith(row["contrast"]["zh"])
+    levers = [r for r in rows if r["treatment"] != "approach"]
+    assert {r["treatment"] for r in levers} == set(document["levers"])
+    assert all(r["against"] != "average" and r["benchmark"] is None for r in levers)
+    with open_warehouse(trained["folder"] / "w.duckdb", read_only=True) as con:
+        stored = con.execute("SELECT sensitivity FROM model_runs").fetchall()[0][0]
+    assert json.loads(stored) == rows
+
+
 def test_estimate_one_case_matches_the_batch(trained: dict, tmp_path: Path) -> None:
     """`estimate --case` and `estimate --cases` give the same numbers for the same case."""
     inputs = [f.name for f in FIELDS if f.role in (Role.CONTEXT, Role.ACTION)]

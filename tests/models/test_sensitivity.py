@@ -16,7 +16,7 @@ from sensitivity_support import fit_of, tiny
 from overdue import simulate
 from overdue.contract import APPROACHES
 from overdue.features import build_features
-from overdue.models.effects import APPROACH_TREATMENT, aipw
+from overdue.models.effects import APPROACH_TREATMENT, LEVERS, aipw
 from overdue.models.sensitivity import (
     SensitivityRow,
     benchmarks,
@@ -101,6 +101,25 @@ def test_benchmark_gains_are_doublemls() -> None:
     assert (gains.cf_y, gains.cf_d, gains.rho, gains.delta_theta) == pytest.approx(
         tuple(IRM_GAINS.values()), abs=1e-8
     )
+
+
+def test_a_benchmark_on_a_subsample_compares_fits_made_from_it(features: pl.DataFrame) -> None:
+    """Capped at 1,500 of the cases, a benchmark reads the same as one made on those 1,500
+    alone: the full model is refitted on them too, so leaving a group out is not confused with
+    learning from fewer cases (which made every group look strong)."""
+    labelled = features.filter(pl.col("y_agreement").is_not_null())
+    lever = LEVERS[-1]
+    contrasts = headline_contrasts(lever)
+    capped = benchmarks(
+        labelled, aipw(labelled, lever, "y_agreement", 1), contrasts, "y_agreement", 1, 1_500
+    )
+    rows = np.sort(np.random.default_rng(1).choice(labelled.height, 1_500, replace=False))
+    sample = labelled[rows]
+    alone = benchmarks(
+        sample, aipw(sample, lever, "y_agreement", 1), contrasts, "y_agreement", 1, 1_500
+    )
+    assert capped == alone
+    assert len(capped[contrasts[0].level]) == 4
 
 
 # --- a world whose hidden confounder is known ----------------------------------------------------

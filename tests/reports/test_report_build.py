@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import html
 import json
+import shutil
 from pathlib import Path
 
 from plotly.offline import get_plotlyjs
 from report_scan import Built, embedded_json, page_without_library
 
 from cli_support import overdue
+from overdue.models.run import effects_document
+from overdue.reports.build import build_report
 from overdue.reports.pages import self_check_part
 from overdue.warehouse import open_warehouse
 
@@ -41,8 +45,8 @@ def test_provenance_names_run_snapshot_and_model(built: Built) -> None:
 
 def test_report_has_every_section_in_both_languages(built: Built) -> None:
     """Each section is there; the Chinese page uses the contract's Chinese labels."""
-    ids = ("data", "success", "effects", "heatmap", "overlap", "sustained", "quality",
-           "drivers", "changes", "methods", "provenance")  # fmt: skip
+    ids = ("data", "success", "effects", "heatmap", "overlap", "naive", "sensitivity",
+           "sustained", "quality", "drivers", "changes", "methods", "provenance")  # fmt: skip
     for lang in ("zh", "en"):
         page = page_without_library(built.reports / built.run_id / f"{lang}.html")
         for section in ids:
@@ -124,3 +128,91 @@ def test_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
     result = overdue("report", "--warehouse", str(tmp_path / "none.duckdb"), env={})
     assert result.returncode == 2
     assert "overdue ingest" in result.stdout
+
+
+def _section(page: str, section: str) -> str:
+    start = page.index(f'<section id="{section}">')
+    return page[start : page.index("</section>", start)]
+
+
+def test_observed_beside_adjusted_has_a_chart_and_a_table_in_both_languages(built: Built) -> None:
+    """One row per approach and lever level with the observed rate, the adjusted rate and
+    their difference, as stored; a chart with both on one axis; labels translated."""
+    with open_warehouse(built.warehouse, read_only=True) as con:
+        stored = con.execute(
+            "SELECT naive, estimate FROM approach_effects WHERE run_id = ? AND "
+            "subgroup = 'population' AND treatment = 'written_plan' AND level = 'yes'",
+            [built.run_id],
+        ).fetchall()[0]
+    words = {
+        "zh": ("观察到的达成率", "调整去除的部分", "书面还款计划"),
+        "en": ("observed rate", "removed by adjustment", "written repayment plan"),
+    }
+    for lang, expected in words.items():
+        page = page_without_library(built.reports / built.run_id / f"{lang}.html")
+        section = _section(page, "naive")
+        assert section.count("<tr>") == 1 + 6 + 10
+        for word in expected:
+            assert word in section, (lang, word)
+        assert f"{stored[0]:.1%}" in section
+        assert f"{round(stored[0] - stored[1], 4):+.1%}" in section
+        assert 'id="fig-naive"' in section
+
+
+def test_sensitivity_table_shows_each_contrasts_verdict_in_both_languages(built: Built) -> None:
+    """The stored verdict sentence of every contrast on at least k cases, in the page's
+    language, beside its robustness values."""
+    with open_warehouse(built.warehouse, read_only=True) as con:
+        rows = json.loads(
+            con.execute(
+                "SELECT sensitivity FROM model_runs WHERE run_id = ?", [built.run_id]
+            ).fetchall()[0][0]
+        )
+    shown = [r for r in rows if r["n_min"] >= built.settings.k]
+    assert any(r["treatment"] == "approach" for r in shown)
+    for lang in ("zh", "en"):
+        page = page_without_library(built.reports / built.run_id / f"{lang}.html")
+        section = _section(page, "sensitivity")
+        assert section.count("data-verdict=") <= len(shown)
+        approaches = [r for r in shown if r["treatment"] == "approach"]
+        for row in approaches:
+            assert html.escape(row["text"][lang]) in section, (lang, row["level"])
+            if row["rva"] is not None:
+                assert f"{row['rva']:.3f}" in section
+    assert "RVa" in section
+
+
+OLD_RUN_WORDS = {
+    "en": ("None: this run was trained before", "trained before observed"),
+    "zh": ("训练于保存敏感性分析之前", "训练于保存观察达成率之前"),
+}
+
+
+def test_a_run_trained_before_sensitivity_was_stored_still_renders(
+    built: Built, tmp_path: Path
+) -> None:
+    """A warehouse from before migration 5 (no observed rates, no sensitivity column) builds a
+    report whose new sections say there is nothing for that run; migrated, the run's empty
+    cells still say so, and ``effects --json`` returns no sensitivity."""
+    old = tmp_path / "old.duckdb"
+    shutil.copy(built.warehouse, old)
+    with open_warehouse(old) as con:
+        con.execute("ALTER TABLE model_runs DROP COLUMN sensitivity")
+        con.execute("ALTER TABLE approach_effects DROP COLUMN naive")
+        con.execute("ALTER TABLE approach_effects DROP COLUMN n_agreed")
+        con.execute("DELETE FROM schema_migrations WHERE version = 5")
+    for migrated in (False, True):
+        if migrated:
+            with open_warehouse(old) as con:  # opening for writing applies migration 5
+                assert "sensitivity" in {
+                    r[0] for r in con.execute("DESCRIBE model_runs").fetchall()
+                }
+        out = tmp_path / f"reports-{migrated}"
+        report = build_report(old, out, k=built.settings.k)
+        for lang, words in OLD_RUN_WORDS.items():
+            page = page_without_library(report.files[lang])
+            assert words[0] in _section(page, "sensitivity")
+            assert words[1] in _section(page, "naive")
+        document = effects_document(old)
+        assert document["sensitivity"] is None
+        assert all(e["naive"] is None for e in document["population"].values())

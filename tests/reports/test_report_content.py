@@ -15,6 +15,7 @@ from overdue.reports.content import (
     reliability_shown,
     roc_shown,
     self_check_shown,
+    sensitivity_shown,
     share_shown,
     survival_table,
 )
@@ -121,6 +122,8 @@ def _effects(rows: list[tuple[str, int, int]]) -> pl.DataFrame:
             "share_low_propensity": [0.0] * n,
             "overlap_flag": [False] * n,
             "suppressed": [t < K for _, _, t in rows],
+            "naive": [0.5] * n,
+            "n_agreed": [t // 2 for _, _, t in rows],
         }
     )
 
@@ -176,3 +179,42 @@ def test_self_check_shows_no_lender_type_under_the_reports_k() -> None:
     assert list(check["pooled"]["coverage_by_lender"]) == ["p2p", "bank_loan"], "input kept"
     assert self_check_shown(check, k=401) is None
     assert self_check_shown(None, k=K) is None
+
+
+def test_an_observed_rate_with_fewer_than_k_agreements_is_hidden() -> None:
+    """12 cases took the level and 4 agreed: the adjusted rate shows, the observed rate (which
+    with the count would tell the 4) does not, nor its difference."""
+    effects = _effects([("population", 1000, 12)]).with_columns(
+        pl.lit(4, dtype=pl.Int64).alias("n_agreed"), pl.lit(4 / 12).alias("naive")
+    )
+    row = effects_table(effects, K, None, show_counts=False).row(0, named=True)
+    assert row["estimate"] == 0.5
+    assert row["naive"] is None and row["difference"] is None
+    shown = effects_table(_effects([("population", 1000, 120)]), K, None, show_counts=False)
+    assert shown.row(0, named=True)["difference"] == 0.0
+
+
+def _contrast(level: str, against: str, n_min: int) -> dict[str, object]:
+    return {"treatment": "approach", "level": level, "against": against, "n_min": n_min}
+
+
+def test_a_contrast_on_fewer_than_k_cases_or_a_hidden_rate_is_not_shown() -> None:
+    """A contrast is shown only on at least k cases of each level it weighs and only when
+    each of those levels' adjusted rates is shown (else it would give a hidden one away)."""
+    effects = pl.DataFrame(
+        {
+            "treatment": ["approach"] * 3,
+            "level": ["installment", "deferral", "partial_first"],
+            "subgroup": ["population"] * 3,
+            "suppressed": [False, False, True],
+        }
+    )
+    rows = [
+        _contrast("installment", "deferral", 40),
+        _contrast("deferral", "installment", 9),
+        _contrast("installment", "partial_first", 40),
+        _contrast("installment", "average", 40),
+    ]
+    shown = sensitivity_shown(rows, effects, K)
+    assert shown == [rows[0]]
+    assert sensitivity_shown(None, effects, K) is None

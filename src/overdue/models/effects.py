@@ -229,16 +229,25 @@ class EffectRow:
     share_low_propensity: float
     overlap_flag: bool
     suppressed: bool
+    naive: float | None
+    """The observed (unadjusted) rate among the cases that took the level; None where
+    suppressed or where fewer than k of them agreed or fewer than k did not."""
+    n_agreed: int
+    """Cases that took the level and agreed: the numerator of ``naive``."""
 
 
 def summarize(fit: AipwFit, groups: dict[str, np.ndarray], k: int) -> list[EffectRow]:
-    """Estimates, 95% intervals and overlap flags per (sub)group; cells under k suppressed."""
+    """Adjusted rates with 95% intervals, observed rates and overlap flags per (sub)group;
+    cells under k suppressed (an observed rate also when its agreements or their complement
+    are under k)."""
     z = float(norm.ppf(0.975))
     rows = []
     for key, mask in groups.items():
         n = int(mask.sum())
         for index, level in enumerate(fit.treatment.levels):
-            treated = int((mask & (fit.codes == index)).sum())
+            took = mask & (fit.codes == index)
+            treated = int(took.sum())
+            agreed = int(fit.y[took].sum())
             values = fit.phi[mask, index]
             low_share = float((fit.propensity[mask, index] < LOW_PROPENSITY).mean()) if n else 1.0
             suppressed = n < k or treated < k
@@ -262,6 +271,8 @@ def summarize(fit: AipwFit, groups: dict[str, np.ndarray], k: int) -> list[Effec
                     round(low_share, 4),
                     low_share > OVERLAP_SHARE or treated < MIN_TREATED,
                     suppressed,
+                    None if suppressed or agreed < k or treated - agreed < k else agreed / treated,
+                    agreed,
                 )
             )
     return rows
@@ -275,17 +286,39 @@ def group_masks(features: pl.DataFrame) -> dict[str, np.ndarray]:
     return masks
 
 
-def estimate_effects(features: pl.DataFrame, label: str, seed: int, k: int) -> list[EffectRow]:
-    """Adjusted rates for the approaches (all labelled cases) and the preparation levers."""
+@dataclass(frozen=True)
+class EffectFit:
+    """One treatment's AIPW fit and the rows it was made from."""
+
+    fit: AipwFit
+    frame: pl.DataFrame
+
+
+def effect_fits(features: pl.DataFrame, label: str, seed: int) -> list[EffectFit]:
+    """The AIPW fit of the approaches (all labelled cases) and of each preparation lever (a
+    random subsample of at most ``LEVER_MAX_ROWS``, the same for every lever)."""
     data = features.filter(pl.col(label).is_not_null())
-    rows = summarize(aipw(data, APPROACH_TREATMENT, label, seed), group_masks(data), k)
     rng = np.random.default_rng(seed)
     sample = (
         data
         if data.height <= LEVER_MAX_ROWS
         else data[np.sort(rng.choice(data.height, LEVER_MAX_ROWS, replace=False))]
     )
-    masks = group_masks(sample)
-    for lever in LEVERS:
-        rows += summarize(aipw(sample, lever, label, seed), masks, k)
+    return [EffectFit(aipw(data, APPROACH_TREATMENT, label, seed), data)] + [
+        EffectFit(aipw(sample, lever, label, seed), sample) for lever in LEVERS
+    ]
+
+
+def effect_rows(fits: list[EffectFit], k: int) -> list[EffectRow]:
+    """The published numbers of every fit, for the population and each subgroup."""
+    masks: dict[int, dict[str, np.ndarray]] = {}
+    rows = []
+    for f in fits:
+        groups = masks.setdefault(id(f.frame), group_masks(f.frame))
+        rows += summarize(f.fit, groups, k)
     return rows
+
+
+def estimate_effects(features: pl.DataFrame, label: str, seed: int, k: int) -> list[EffectRow]:
+    """Adjusted rates for the approaches (all labelled cases) and the preparation levers."""
+    return effect_rows(effect_fits(features, label, seed), k)

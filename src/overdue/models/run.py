@@ -26,7 +26,7 @@ from overdue.models.diagnostics import (
     reliability_table,
     roc_points,
 )
-from overdue.models.effects import EffectRow, estimate_effects
+from overdue.models.effects import EffectRow, effect_fits, effect_rows
 from overdue.models.estimate import reference_values, similar_case_counts
 from overdue.models.registry import (
     BUNDLE_FORMAT,
@@ -37,6 +37,7 @@ from overdue.models.registry import (
     save_bundle,
 )
 from overdue.models.selfcheck import fit_checked_model
+from overdue.models.sensitivity import train_sensitivity
 from overdue.models.sustain import fit_sustain_model
 from overdue.models.train import OutcomeModel, time_split
 from overdue.plans import typical_plans
@@ -59,11 +60,13 @@ functions: a needless retrain costs minutes, a missed change serves a stale mode
 NOT_MODEL_SOURCES: Final = (
     "overdue.config",
     "overdue.i18n",
+    "overdue.reports.i18n",
     "overdue.simulate",
     "overdue.warehouse",
 )
 """Modules the model code imports that do not change what a model means: settings (the seed
-enters the version on its own), the words shown beside an estimate, the simulator (read only to
+enters the version on its own), the words shown beside an estimate (and in the sensitivity
+verdicts a run stores), the simulator (read only to
 tell whether it wrote a file the cases came from) and storage."""
 OUTCOME: Final = "agreement"
 LATEST_FILE: Final = "latest.json"
@@ -148,7 +151,7 @@ def _effect_frame(rows: list[EffectRow], version: str, run_id: str) -> pl.DataFr
         "treatment": pl.String, "level": pl.String, "subgroup": pl.String,
         "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.Int64,
         "n_treated": pl.Int64, "share_low_propensity": pl.Float64, "overlap_flag": pl.Boolean,
-        "suppressed": pl.Boolean,
+        "suppressed": pl.Boolean, "naive": pl.Float64, "n_agreed": pl.Int64,
     }  # fmt: skip
     records = [
         {"model_version": version, "run_id": run_id, "outcome": OUTCOME, **asdict(r)} for r in rows
@@ -169,7 +172,10 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         features, settings.seed, settings.k, self_check=settings.self_check
     )
     labelled = features.filter(pl.col("y_agreement").is_not_null())
-    effects = estimate_effects(features, "y_agreement", settings.seed, settings.k)
+    fits = effect_fits(features, "y_agreement", settings.seed)
+    effects = effect_rows(fits, settings.k)
+    sensitivity = train_sensitivity(fits, "y_agreement", settings.seed, settings.k)
+    del fits  # n x levels arrays per treatment: not kept through the bundle and tables
     version = model_version(snapshot, settings.seed)
     model.extra = {
         "similar_cases": similar_case_counts(labelled),
@@ -202,12 +208,13 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         con.register("effects_frame", effect_frame)
         con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM features_frame")
         con.execute(
-            "INSERT INTO model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 version, run_id, dt.datetime.now(), OUTCOME, snapshot, FEATURE_SET_VERSION,
                 cases.height, labelled.height, model.sizes["train"], model.sizes["calibration"],
                 model.sizes["test"], json.dumps(model.period), json.dumps(model.metrics),
                 json.dumps(diagnostics), str(folder), json.dumps(document) if document else None,
+                json.dumps(sensitivity, ensure_ascii=False),
             ],
         )  # fmt: skip
         con.execute("INSERT INTO approach_effects SELECT * FROM effects_frame")
@@ -301,9 +308,18 @@ def model_state(warehouse: Path, models_dir: Path, seed: int) -> ModelState:
     return ModelState(snapshot, version, reason)
 
 
+def adjustment_removed(naive: float | None, adjusted: float | None) -> float | None:
+    """The observed rate minus the adjusted one: what adjusting for the covariates removed
+    (positive when the cases that took the level would have agreed more often anyway)."""
+    return None if naive is None or adjusted is None else round(naive - adjusted, 4)
+
+
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    naive = row.get("naive")  # absent in warehouses older than migration 5
     return {
         "estimate": row["estimate"],
+        "naive": naive,
+        "difference": adjustment_removed(naive, row["estimate"]),
         "ci_low": row["ci_low"],
         "ci_high": row["ci_high"],
         "n": row["n"],
@@ -314,16 +330,26 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def effects_document(warehouse: Path) -> dict[str, Any]:
-    """The latest run's effects as the JSON outside tools read (``overdue effects --json``)."""
+    """The latest run's effects as the JSON outside tools read (``overdue effects --json``):
+    per approach and lever level the adjusted rate (``estimate``) with its interval, the
+    observed rate (``naive``) and ``difference`` (naive - adjusted); ``sensitivity``: one row
+    per headline contrast (``overdue.models.sensitivity.SensitivityRow``), None for a run
+    trained before it was stored."""
     with open_warehouse(warehouse, read_only=True) as con:
+        columns = {
+            str(r[0])
+            for r in con.execute("SELECT column_name FROM (DESCRIBE model_runs)").fetchall()
+        }
+        stored = "sensitivity" if "sensitivity" in columns else "NULL AS sensitivity"
         runs = con.execute(
-            "SELECT model_version, run_id FROM model_runs ORDER BY trained_at DESC LIMIT 1"
+            f"SELECT model_version, run_id, {stored} FROM model_runs "
+            "ORDER BY trained_at DESC LIMIT 1"
         ).fetchall()
         if not runs:
             raise LookupError(f"no trained model in {warehouse}; run `overdue train` first")
         rows = con.sql(
             "SELECT * FROM approach_effects WHERE model_version = ? AND run_id = ?",
-            params=list(runs[0]),
+            params=list(runs[0][:2]),
         ).pl()
     latest = runs[0]
     document: dict[str, Any] = {
@@ -333,6 +359,7 @@ def effects_document(warehouse: Path) -> dict[str, Any]:
         "population": {},
         "subgroups": {},
         "levers": {},
+        "sensitivity": json.loads(latest[2]) if latest[2] is not None else None,
     }
     for row in rows.iter_rows(named=True):
         if row["treatment"] == "approach":

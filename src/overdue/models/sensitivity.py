@@ -22,7 +22,8 @@ Robustness values (rho = 1, cf_y = cf_d = r): RV is the r at which the bound rea
 r^2 / (1 - r) = (theta / S)^2; RVa the r at which the confidence bound does (0 when the interval
 already covers zero). A contrast is fragile when RVa is at most the strength of the strongest
 observed covariate group (the larger of its cf_y and cf_d), as Cinelli & Hazlett read RV.
-Benchmarks refit without one group of observed covariates and read its
+Benchmarks refit without one group of observed covariates (and, on a subsample, with every
+covariate too, so both learn from as many cases) and read its
 strength as DoubleML's ``gain_statistics`` does: cf_y = (R2_long - R2_short) / (1 - R2_long)
 with R2 = 1 - sigma2 / Var(Y), cf_d = (1 - nu2_short / nu2_long) / (nu2_short / nu2_long),
 rho = (theta_short - theta_long) / sqrt((sigma2_short - sigma2_long)(nu2_long - nu2_short)).
@@ -44,12 +45,14 @@ from overdue.features import CONTACT, DOCUMENTS, HELP
 from overdue.i18n import LANGS, Lang
 from overdue.models.effects import (
     APPROACH_TREATMENT,
-    LEVER_MAX_ROWS,
-    LEVERS,
+    FOLDS,
     PROPENSITY_FLOOR,
+    TREATMENTS,
     AipwFit,
+    EffectFit,
     Treatment,
     aipw,
+    effect_fits,
 )
 from overdue.reports.i18n import field_label, value_label
 
@@ -57,6 +60,15 @@ LEVEL: Final = 0.975
 """One-sided level of the confidence bounds: with no confounding they are the 95% interval."""
 BENCHMARK_MAX_ROWS: Final = 20_000
 """Each benchmark refits on a random subsample of at most this many of the fit's cases."""
+TREATMENT_NAMES: Final = tuple(t.name for t in TREATMENTS)
+TRAIN_BENCHMARKED: Final = (APPROACH_TREATMENT.name,)
+TRAIN_BENCHMARK_ROWS: Final = 15_000
+TRAIN_BENCHMARK_FOLDS: Final = 2
+"""``overdue train`` benchmarks the approaches only, on at most ``TRAIN_BENCHMARK_ROWS`` cases
+with two folds: about a tenth of training on 200k cases (the refits cost the same at any size
+above the cap). Every treatment with three folds on 20,000 cases cost about as much as the rest
+of training at 200k; on 5,000-10,000 cases the strongest group's strength was too noisy to tell
+the hidden confounder's contrast from the clear ones (docs/sensitivity.md)."""
 RV_CEILING: Final = 0.9999  # cf_d must stay below 1; DoubleML searches [0, 0.9999] too
 
 BENCHMARK_GROUPS: Final[dict[str, tuple[str, ...]]] = {
@@ -113,9 +125,22 @@ VERDICT_TEXT: Final[dict[str, dict[Lang, str]]] = {
         "en": "{contrast}: not distinguishable from zero even without a hidden confounder",
         "zh": "{contrast}：即使没有未观测混杂因素，也与零无法区分",
     },
+    "not_estimable": {
+        "en": "{contrast}: too few cases to bound it (the weights' estimated variation is not "
+        "positive)",
+        "zh": "{contrast}：案例太少，无法给出敏感性界限（权重的估计变异不为正）",
+    },
+    "not_benchmarked": {
+        "en": "{contrast}: a hidden confounder would have to explain {rva} of what the "
+        "covariates leave unexplained of both agreement and the choice to make it "
+        "indistinguishable from zero (not compared with an observed covariate)",
+        "zh": "{contrast}：未观测混杂因素须同时解释协议结果与该选择中协变量未能解释部分的{rva}，"
+        "才能使其与零无法区分（未与已观测变量比较）",
+    },
 }
 """The verdict in words: robust; fragile as ``blurred`` (the interval would reach zero) or
-``erased`` (the estimate itself would); unclear."""
+``erased`` (the estimate itself would); unclear; not_benchmarked (no observed covariate group
+was refitted for the treatment: RVa alone, in words); not_estimable (no bounds: ``bounded``)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +201,12 @@ def elements(fit: AipwFit, weights: np.ndarray, rows: np.ndarray | None = None) 
     )
 
 
+def bounded(el: Elements) -> bool:
+    """Whether the bounds exist: sigma2 and nu2 positive (nu2, debiased, can be negative on
+    few cases with unsure propensities; DoubleML refuses such fits too)."""
+    return el.sigma2 > 0 and el.nu2 > 0
+
+
 def confounding_strength(cf_y: float, cf_d: float, rho: float = 1.0) -> float:
     """|rho| C_y C_d: the bias bound in units of S."""
     return abs(rho) * float(np.sqrt(cf_y * cf_d / (1.0 - cf_d)))
@@ -192,13 +223,17 @@ class Bounds:
 
 
 def bounds(el: Elements, strength: float, level: float = LEVEL) -> Bounds:
-    """The bounds on theta under confounding of ``strength`` (|rho| C_y C_d)."""
+    """The bounds on theta under confounding of ``strength`` (|rho| C_y C_d); with none, the
+    plain interval (which needs no ``bounded`` elements)."""
+    z = float(norm.ppf(level))
+    if strength == 0:
+        se = float(np.sqrt(np.mean(el.psi**2) / len(el.psi)))
+        return Bounds(el.theta, el.theta, el.theta - z * se, el.theta + z * se)
     s = float(np.sqrt(el.sigma2 * el.nu2))
     psi_bias = (el.sigma2 * el.psi_nu2 + el.nu2 * el.psi_sigma2) / (2.0 * s)
     n = len(el.psi)
     se_low = float(np.sqrt(np.mean((el.psi - strength * psi_bias) ** 2) / n))
     se_high = float(np.sqrt(np.mean((el.psi + strength * psi_bias) ** 2) / n))
-    z = float(norm.ppf(level))
     low, high = el.theta - strength * s, el.theta + strength * s
     return Bounds(low, high, low - z * se_low, high + z * se_high)
 
@@ -263,23 +298,28 @@ def benchmarks(
     label: str,
     seed: int,
     max_rows: int = BENCHMARK_MAX_ROWS,
+    folds: int = FOLDS,
 ) -> dict[str, list[Benchmark]]:
     """Per contrast (by level), one benchmark per covariate group: the treatment refitted
-    without the group on a subsample of ``frame`` (the rows ``fit`` was made from), compared
-    with ``fit`` on the same rows."""
+    without the group, compared with it refitted with every covariate, both on the same
+    subsample of ``frame`` (the rows ``fit`` was made from; ``fit`` itself when ``frame`` is
+    within ``max_rows`` and ``folds`` are the fit's). Long and short learn from equally many
+    cases, as in DoubleML's ``sensitivity_benchmark``: a short fit on fewer cases than the long
+    one would fit worse for that alone and make every group look strong."""
     rng = np.random.default_rng(seed)
-    rows = np.arange(frame.height)
+    long, sample = fit, frame
     if frame.height > max_rows:
-        rows = np.sort(rng.choice(frame.height, max_rows, replace=False))
-    sample = frame[rows]
+        sample = frame[np.sort(rng.choice(frame.height, max_rows, replace=False))]
+    if frame.height > max_rows or folds != FOLDS:
+        long = aipw(sample, fit.treatment, label, seed, folds)
     out: dict[str, list[Benchmark]] = {c.level: [] for c in contrasts}
     for name, group in benchmark_groups(fit.treatment).items():
         treatment = replace(fit.treatment, covariates=fit.treatment.covariates.without(group))
-        short = aipw(sample, treatment, label, seed)
+        short = aipw(sample, treatment, label, seed, folds)
         for c in contrasts:
-            out[c.level].append(
-                gain_statistics(name, elements(fit, c.weights, rows), elements(short, c.weights))
-            )
+            pair = elements(long, c.weights), elements(short, c.weights)
+            if all(bounded(el) for el in pair):
+                out[c.level].append(gain_statistics(name, *pair))
     return out
 
 
@@ -293,17 +333,20 @@ class SensitivityRow:
     estimate: float
     ci_low: float
     ci_high: float
-    rv: float  # equal strength cf_y = cf_d that could move the estimate to zero
-    rva: float  # ... that could move its 95% interval to zero
-    benchmark: str  # the strongest observed covariate group
-    benchmark_cf_y: float
-    benchmark_cf_d: float
-    bound_low: float  # theta's bounds with cf_y = cf_d = the benchmark's strength (rho = 1)
-    bound_high: float
-    bound_ci_low: float
-    bound_ci_high: float
-    verdict: str  # robust, fragile, unclear
+    rv: float | None  # equal strength cf_y = cf_d that could move the estimate to zero
+    rva: float | None  # ... that could move its 95% interval to zero (None: not_estimable)
+    benchmark: str | None  # the strongest observed covariate group; None: not benchmarked
+    benchmark_cf_y: float | None
+    benchmark_cf_d: float | None
+    bound_low: float | None  # theta's bounds with cf_y = cf_d = the benchmark's strength
+    bound_high: float | None  # (rho = 1)
+    bound_ci_low: float | None
+    bound_ci_high: float | None
+    verdict: str  # robust, fragile, unclear, not_benchmarked, not_estimable
     text: dict[Lang, str]  # the verdict in words, by language
+    n_min: int  # the fewest cases that took any level the contrast weighs (the k rule)
+    contrast: dict[Lang, str]  # the contrast as a reader sees it, by language
+    benchmark_label: dict[Lang, str] | None  # the benchmark group's name, by language
 
 
 def verdict(el: Elements, rva: float, benchmark: float, level: float = LEVEL) -> str:
@@ -323,13 +366,19 @@ def _wording(word: str, rv: float, benchmark: float) -> str:
     return "erased" if rv <= benchmark else "blurred"
 
 
-def contrast_label(c: Contrast, lang: Lang) -> str:
+def contrast_label(treatment: str, level: str, against: str, lang: Lang) -> str:
     """E.g. 'deferral vs the average approach', '律师 vs 无'."""
-    level = value_label(c.treatment, c.level, lang)
-    if c.against == "average":
-        return f"{level} vs 平均方案" if lang == "zh" else f"{level} vs the average approach"
-    name = field_label(c.treatment, lang)
-    return f"{name}: {level} vs {value_label(c.treatment, c.against, lang)}"
+    shown = value_label(treatment, level, lang)
+    if against == "average":
+        return f"{shown} vs 平均方案" if lang == "zh" else f"{shown} vs the average approach"
+    name = field_label(treatment, lang)
+    return f"{name}: {shown} vs {value_label(treatment, against, lang)}"
+
+
+def contrast_cases(fit: AipwFit, c: Contrast) -> int:
+    """The fewest cases that took any level ``c`` weighs (every level for 'the average')."""
+    counts = np.bincount(fit.codes, minlength=len(fit.treatment.levels))
+    return int(counts[np.flatnonzero(c.weights)].min())
 
 
 def benchmark_strength(b: Benchmark) -> float:
@@ -343,23 +392,39 @@ def strongest(found: Sequence[Benchmark]) -> Benchmark:
 
 
 def sensitivity_rows(
-    fit: AipwFit, found: dict[str, list[Benchmark]], level: float = LEVEL
+    fit: AipwFit,
+    found: dict[str, list[Benchmark]] | None,
+    level: float = LEVEL,
+    k: int = 1,
 ) -> list[SensitivityRow]:
-    """One row per headline contrast of ``fit``'s treatment, read against the strongest of its
-    benchmarks (``found``, by level, as ``benchmarks`` returns them)."""
+    """One row per headline contrast of ``fit``'s treatment resting on at least ``k`` cases
+    of every level it weighs, read against the strongest of its benchmarks (``found``, by
+    level, as ``benchmarks`` returns them; None: not benchmarked, RVa alone)."""
     rows = []
     for c in headline_contrasts(fit.treatment):
+        n_min = contrast_cases(fit, c)
+        if n_min < max(k, 1):
+            continue
         el = elements(fit, c.weights)
         plain = bounds(el, 0.0, level)
-        rv, rva = robustness_values(el, level)
-        top = strongest(found[c.level])
-        strength = benchmark_strength(top)
-        at = bounds(el, confounding_strength(strength, strength), level)
-        word = verdict(el, rva, strength, level)
-        template = VERDICT_TEXT[_wording(word, rv, strength)]
+        rv, rva = robustness_values(el, level) if bounded(el) else (None, None)
+        top = strongest(found[c.level]) if found and found[c.level] else None
+        if rv is None or rva is None:
+            word = wording = "not_estimable"
+            top = at = None
+        elif top is None:
+            word = "unclear" if plain.ci_low <= 0 <= plain.ci_high else "not_benchmarked"
+            at, wording = None, word
+        else:
+            strength = benchmark_strength(top)
+            at = bounds(el, confounding_strength(strength, strength), level)
+            word = verdict(el, rva, strength, level)
+            wording = _wording(word, rv, strength)
         text = {
-            lang: template[lang].format(
-                contrast=contrast_label(c, lang), group=GROUP_LABELS[top.group][lang]
+            lang: VERDICT_TEXT[wording][lang].format(
+                contrast=contrast_label(c.treatment, c.level, c.against, lang),
+                group=GROUP_LABELS[top.group][lang] if top else "",
+                rva=f"{rva:.1%}" if rva is not None else "",
             )
             for lang in LANGS
         }
@@ -373,41 +438,76 @@ def sensitivity_rows(
                 plain.ci_high,
                 rv,
                 rva,
-                top.group,
-                top.cf_y,
-                top.cf_d,
-                at.theta_low,
-                at.theta_high,
-                at.ci_low,
-                at.ci_high,
+                top.group if top else None,
+                top.cf_y if top else None,
+                top.cf_d if top else None,
+                at.theta_low if at else None,
+                at.theta_high if at else None,
+                at.ci_low if at else None,
+                at.ci_high if at else None,
                 word,
                 text,
+                n_min,
+                {lang: contrast_label(c.treatment, c.level, c.against, lang) for lang in LANGS},
+                GROUP_LABELS[top.group] if top else None,
             )
         )
     return rows
 
 
+def fits_sensitivity(
+    fits: Sequence[EffectFit],
+    label: str,
+    seed: int,
+    k: int,
+    benchmark_rows: int = BENCHMARK_MAX_ROWS,
+    benchmarked: Sequence[str] = TREATMENT_NAMES,
+    benchmark_folds: int = FOLDS,
+) -> list[SensitivityRow]:
+    """Every headline contrast of the fits ``estimate_effects`` makes (no fit is repeated),
+    each treatment named in ``benchmarked`` read against its observed covariate groups."""
+    out = []
+    for f in fits:
+        contrasts = [
+            c for c in headline_contrasts(f.fit.treatment) if contrast_cases(f.fit, c) >= k
+        ]
+        found = (
+            benchmarks(f.frame, f.fit, contrasts, label, seed, benchmark_rows, benchmark_folds)
+            if contrasts and f.fit.treatment.name in benchmarked
+            else None
+        )
+        out += sensitivity_rows(f.fit, found, k=k)
+    return out
+
+
+def train_sensitivity(
+    fits: Sequence[EffectFit], label: str, seed: int, k: int
+) -> list[dict[str, object]]:
+    """What ``overdue train`` stores in ``model_runs.sensitivity``: every headline contrast,
+    the approaches benchmarked as ``TRAIN_BENCHMARKED`` says."""
+    rows = fits_sensitivity(
+        fits, label, seed, k, TRAIN_BENCHMARK_ROWS, TRAIN_BENCHMARKED, TRAIN_BENCHMARK_FOLDS
+    )
+    return rows_document(rows)
+
+
 def sensitivity_analysis(
-    features: pl.DataFrame, label: str, seed: int, benchmark_rows: int = BENCHMARK_MAX_ROWS
+    features: pl.DataFrame,
+    label: str,
+    seed: int,
+    benchmark_rows: int = BENCHMARK_MAX_ROWS,
+    k: int = 1,
 ) -> list[SensitivityRow]:
     """Every headline contrast of the approaches (all labelled cases) and the levers (a
     subsample of at most LEVER_MAX_ROWS, as ``estimate_effects`` draws it), benchmarked."""
-    data = features.filter(pl.col(label).is_not_null())
-    rng = np.random.default_rng(seed)
-    sample = (
-        data
-        if data.height <= LEVER_MAX_ROWS
-        else data[np.sort(rng.choice(data.height, LEVER_MAX_ROWS, replace=False))]
-    )
-    out = []
-    for treatment, frame in ((APPROACH_TREATMENT, data), *((lever, sample) for lever in LEVERS)):
-        fit = aipw(frame, treatment, label, seed)
-        contrasts = headline_contrasts(treatment)
-        found = benchmarks(frame, fit, contrasts, label, seed, benchmark_rows)
-        out += sensitivity_rows(fit, found)
-    return out
+    return fits_sensitivity(effect_fits(features, label, seed), label, seed, k, benchmark_rows)
+
+
+def rows_document(rows: Sequence[SensitivityRow]) -> list[dict[str, object]]:
+    """The rows as plain dicts (what ``model_runs.sensitivity`` stores)."""
+    return [asdict(r) for r in rows]
 
 
 def rows_json(rows: Sequence[SensitivityRow]) -> str:
     """The rows as a JSON array (what ``--json`` prints)."""
-    return json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2)
+    return json.dumps(rows_document(rows), ensure_ascii=False, indent=2)

@@ -34,6 +34,7 @@ from overdue.reports.content import (
     reliability_shown,
     roc_shown,
     self_check_shown,
+    sensitivity_shown,
     success_cells,
     success_table,
     survival_table,
@@ -128,6 +129,8 @@ def collect(con: duckdb.DuckDBPyConnection, k: int, generated_at: str) -> Report
         content.effects = effects_table(
             effects, k, success_protection, show_counts=content.snapshot_matches
         )
+        content.naive_stored = bool(effects["n_agreed"].is_not_null().any())
+        content.sensitivity = sensitivity_shown(latest["sensitivity"], content.effects, k)
         _model_quality(content, latest, k)
         if previous is not None:
             content.previous_run = {

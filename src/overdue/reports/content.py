@@ -268,13 +268,16 @@ def effects_table(
     subgroups of one family, so one hidden subgroup estimate would follow from the others:
     each family line keeps at least two hidden, holding at least k cases who asked.
     ``n`` (cases of the subgroup) is shown only when the same count is shown in the success
-    tables (``show_counts``: the data did not change since training).
+    tables (``show_counts``: the data did not change since training). The observed rate
+    (``naive``, with ``difference`` = naive - adjusted) follows the rate rule as well: hidden
+    where its agreements or their complement are under k, and complementary along families.
     """
     cells: dict[Key, Cell] = {}
     forced: list[Key] = []
     for r in effects.iter_rows(named=True):
         key = (r["treatment"], r["level"], r["subgroup"])
-        cells[key] = Cell(int(r["n_treated"]))
+        agreed = r["n_agreed"] if r["naive"] is not None else None
+        cells[key] = Cell(int(r["n_treated"]), None if agreed is None else int(agreed))
         if r["suppressed"] or r["estimate"] is None or r["n"] < k or r["n_treated"] < k:
             forced.append(key)
     lines: list[Line] = []
@@ -293,6 +296,7 @@ def effects_table(
     for r in effects.iter_rows(named=True):
         key = (r["treatment"], r["level"], r["subgroup"])
         shown = protection.count_shown(key)
+        naive = r["naive"] if shown and protection.rate_shown(key) else None
         n_key = subgroup_success_key(r["subgroup"])
         n_shown = (
             show_counts
@@ -308,6 +312,8 @@ def effects_table(
                 "estimate": round(r["estimate"], 4) if shown else None,
                 "ci_low": round(r["ci_low"], 4) if shown else None,
                 "ci_high": round(r["ci_high"], 4) if shown else None,
+                "naive": round(naive, 4) if naive is not None else None,
+                "difference": round(naive - r["estimate"], 4) if naive is not None else None,
                 "n": int(r["n"]) if n_shown else None,
                 "share_low_propensity": share_shown(r["share_low_propensity"], int(r["n"]), k),
                 "overlap_flag": bool(r["overlap_flag"]),
@@ -316,10 +322,41 @@ def effects_table(
         )
     schema = {
         "treatment": pl.String, "level": pl.String, "subgroup": pl.String,
-        "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.Int64,
+        "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+        "naive": pl.Float64, "difference": pl.Float64, "n": pl.Int64,
         "share_low_propensity": pl.Float64, "overlap_flag": pl.Boolean, "suppressed": pl.Boolean,
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
+
+
+def sensitivity_shown(
+    rows: list[dict[str, Any]] | None, effects: pl.DataFrame, k: int
+) -> list[dict[str, Any]] | None:
+    """The stored sensitivity rows (``overdue.models.sensitivity``) the report may show: only
+    contrasts resting on at least k cases of every level they weigh, and only where every such
+    level's adjusted rate is shown (a contrast with the average and the shown rates would give
+    a hidden one away). None for a run trained before sensitivity was stored."""
+    if rows is None:
+        return None
+    population = effects.filter(pl.col("subgroup") == "population")
+    shown = {
+        (t, lv) for t, lv, s in population.select("treatment", "level", "suppressed").iter_rows()
+        if not s
+    }  # fmt: skip
+    levels: dict[str, set[str]] = {}
+    for t, lv in population.select("treatment", "level").iter_rows():
+        levels.setdefault(t, set()).add(lv)
+
+    def weighed(r: dict[str, Any]) -> set[str]:
+        if r["against"] == "average":
+            return levels.get(r["treatment"], {r["level"]})
+        return {r["level"], r["against"]}
+
+    return [
+        r
+        for r in rows
+        if r["n_min"] >= k and all((r["treatment"], lv) in shown for lv in weighed(r))
+    ]
 
 
 def effect_shifts(latest: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
@@ -507,6 +544,9 @@ class ReportContent:
     shifts: pl.DataFrame | None = None
     trained_at: str | None = None
     self_check: dict[str, Any] | None = None
+    sensitivity: list[dict[str, Any]] | None = None
+    naive_stored: bool = True
+    """False for a run trained before observed (naive) rates were stored."""
 
 
 def metrics_shown(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -251,6 +251,64 @@ def forest_figure(frame: pl.DataFrame, title: str, lang: Lang) -> go.Figure:
     )
 
 
+def naive_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
+    """Observed and adjusted rate of each approach and lever level on one axis: a circle for
+    the observed rate, a diamond with its 95% interval for the adjusted one (open where
+    overlap is thin); grey crosses where suppressed.
+
+    ``frame``: treatment, level, estimate, ci_low, ci_high, naive, overlap_flag, suppressed.
+    """
+    rows = list(frame.iter_rows(named=True))
+    labels = [treatment_label(r["treatment"], r["level"], lang) for r in rows]
+    shown = [(lb, r) for lb, r in zip(labels, rows, strict=True) if not r["suppressed"]]
+    observed = [(lb, r) for lb, r in shown if r["naive"] is not None]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[r["naive"] for _, r in observed],
+            y=[lb for lb, _ in observed],
+            mode="markers",
+            marker={"size": 10, "symbol": "circle", "color": PALETTE[1]},
+            hovertemplate="%{y}<br>" + text("naive_rate", lang) + " %{x:.1%}<extra></extra>",
+            name=text("naive_rate", lang),
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[r["estimate"] for _, r in shown],
+            y=[lb for lb, _ in shown],
+            mode="markers",
+            marker={
+                "size": 11,
+                "symbol": ["diamond-open" if r["overlap_flag"] else "diamond" for _, r in shown],
+                "color": PALETTE[0],
+            },
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [round(r["ci_high"] - r["estimate"], 4) for _, r in shown],
+                "arrayminus": [round(r["estimate"] - r["ci_low"], 4) for _, r in shown],
+            },
+            customdata=[[r["ci_low"], r["ci_high"]] for _, r in shown],
+            hovertemplate="%{y}<br>"
+            + text("adjusted", lang)
+            + " %{x:.1%}<br>"
+            + text("interval", lang)
+            + " %{customdata[0]:.1%} - %{customdata[1]:.1%}<extra></extra>",
+            name=text("adjusted", lang),
+        )
+    )
+    hidden = [lb for lb, r in zip(labels, rows, strict=True) if r["suppressed"]]
+    fig.add_trace(_suppressed_trace(hidden, lang, horizontal=True))
+    return _layout(
+        fig,
+        text("naive_title", lang),
+        height=max(300, 34 * len(rows) + 120),
+        xaxis={"title": text("success_rate", lang), "range": [0, 1], "tickformat": ".0%"},
+        yaxis={"categoryorder": "array", "categoryarray": labels[::-1]},
+    )
+
+
 def subgroup_forest_figure(frame: pl.DataFrame, family: str, lang: Lang) -> go.Figure:
     """Approach estimates in each subgroup of one family; the legend toggles approaches.
 

@@ -23,6 +23,11 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "sec_effects": {"zh": "方案效果(模型调整后)", "en": "Approach effects (adjusted)"},
     "sec_heatmap": {"zh": "方案 × 人群", "en": "Approach × segment"},
     "sec_overlap": {"zh": "重叠性警告", "en": "Overlap warnings"},
+    "sec_naive": {"zh": "观察值与调整值对比", "en": "Observed beside adjusted"},
+    "sec_sensitivity": {
+        "zh": "对未观测混杂因素的敏感性",
+        "en": "Sensitivity to unmeasured confounding",
+    },
     "sec_sustained": {"zh": "持续履约(6 与 12 个月)", "en": "Sustained success (6 and 12 months)"},
     "sec_quality": {"zh": "模型质量", "en": "Model quality"},
     "sec_drivers": {"zh": "成功的驱动因素", "en": "Drivers of success"},
@@ -103,6 +108,69 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "(see the next section).",
     },
     "overlap_none": {"zh": "没有重叠性警告。", "en": "No overlap warnings."},
+    "naive_title": {
+        "zh": "各方案与准备工作:观察到的达成率与调整后的达成率",
+        "en": "Observed and adjusted agreement rate of each approach and preparation level",
+    },
+    "naive_rate": {"zh": "观察到的达成率", "en": "observed rate"},
+    "adjusted_rate": {"zh": "调整后的达成率(95% 区间)", "en": "adjusted rate (95% interval)"},
+    "adjusted": {"zh": "调整后", "en": "adjusted"},
+    "removed": {
+        "zh": "调整去除的部分(观察值 − 调整值)",
+        "en": "removed by adjustment (observed − adjusted)",
+    },
+    "naive_note": {
+        "zh": "观察到的达成率:实际选择该方案(或该准备方式)的案例中达成协议的比例。调整后的达成率:"
+        "若所有案例都如此选择时的估计达成率,已考虑选择之前的情况(逾期天数、负债收入比等)。"
+        "两者之差是调整归因于“谁做了这个选择”而非选择本身的部分;正值表示这些案例本来就更容易达成协议。"
+        "空心标记:重叠性不足(见“重叠性警告”)。",
+        "en": "Observed rate: the share of the cases that took the approach (or preparation) "
+        "and agreed. Adjusted rate: the estimated rate had every case taken it, allowing for "
+        "what came before the choice (days overdue, debt-to-income and more). Their "
+        "difference is what adjustment puts down to who made the choice rather than to the "
+        "choice; positive means those cases would have agreed more often anyway. Open "
+        "markers: thin overlap (see the overlap warnings).",
+    },
+    "naive_missing": {
+        "zh": "此次运行训练于保存观察达成率之前:请重新运行 `overdue train` 以显示本节。",
+        "en": "This run was trained before observed rates were stored: run `overdue train` "
+        "again to fill this section.",
+    },
+    "contrast": {"zh": "对比", "en": "contrast"},
+    "contrast_estimate": {
+        "zh": "达成率差异(95% 区间)",
+        "en": "difference in agreement rate (95% interval)",
+    },
+    "rv": {"zh": "稳健值 RV(估计归零)", "en": "RV (estimate to zero)"},
+    "rva": {"zh": "稳健值 RVa(区间触及零)", "en": "RVa (interval to zero)"},
+    "benchmark": {
+        "zh": "最强的已观测变量组(对结果 / 对选择)",
+        "en": "strongest observed group (on the outcome / on the choice)",
+    },
+    "not_benchmarked": {"zh": "未比较", "en": "not compared"},
+    "verdict": {"zh": "结论", "en": "verdict"},
+    "sensitivity_note": {
+        "zh": "RV:一个未观测的混杂因素若同时解释达成结果与该选择中协变量未能解释部分的这一比例,"
+        "就足以使估计归零;RVa:足以使 95% 区间触及零。括号中为最强的一组已观测变量"
+        "(从模型中去掉后重新估计)所解释的比例:若 RVa 不超过它,一个同等强度的未观测因素"
+        "就可能推翻结论。这些数字只说明需要多强的混杂,不能说明这样的混杂是否存在。",
+        "en": "RV: the share of what the covariates leave unexplained of both agreement and "
+        "the choice that a hidden confounder would have to explain to bring the estimate to "
+        "zero; RVa: to bring its 95% interval to zero. In brackets: the shares the strongest "
+        "group of observed covariates explains (refitted without it); where RVa is not above "
+        "them, a hidden confounder as strong could undo the finding. The numbers say how "
+        "strong a confounder would have to be, not whether one exists.",
+    },
+    "sensitivity_missing": {
+        "zh": "此次运行训练于保存敏感性分析之前,暂无内容:请重新运行 `overdue train`。",
+        "en": "None: this run was trained before the sensitivity analysis was stored; run "
+        "`overdue train` again.",
+    },
+    "sensitivity_empty": {
+        "zh": "没有可公布的对比:每个对比涉及的各组都须至少有 k 个案例,且其调整后的达成率已公布。",
+        "en": "No contrast to show: each must rest on at least k cases of every level it "
+        "weighs, whose adjusted rates are shown.",
+    },
     "overlap_intro": {
         "zh": "以下组合中,申请该方案的案例太少,或超过 10% 的案例几乎不可能申请该方案;"
         "其估计更依赖模型外推,请谨慎解读。",

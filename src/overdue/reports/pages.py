@@ -336,6 +336,76 @@ def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
     return "".join(parts)
 
 
+def _rate_cell(value: float | None, lang: Lang, signed: bool = False) -> str:
+    if value is None:
+        return f'<td class="num suppressed">{_esc(text("suppressed", lang))}</td>'
+    return f'<td class="num">{value:+.1%}</td>' if signed else f'<td class="num">{value:.1%}</td>'
+
+
+def naive_section(content: ReportContent, page: Page, lang: Lang) -> str:
+    """Observed beside adjusted for every approach and lever level (population): one chart
+    with both on one axis and one table with the difference."""
+    if content.effects is None:
+        return _no_model("naive", "sec_naive", lang)
+    parts = [f'<section id="naive"><h2>{_esc(text("sec_naive", lang))}</h2>']
+    if not content.naive_stored:
+        return "".join([*parts, _note(text("naive_missing", lang)), "</section>"])
+    population = content.effects.filter(pl.col("subgroup") == "population")
+    parts.append(page.figure(figures.naive_figure(population, lang), "fig-naive"))
+    rows = []
+    for r in population.iter_rows(named=True):
+        adjusted = (
+            f'<td class="num suppressed">{_esc(text("suppressed", lang))}</td>'
+            if r["suppressed"]
+            else f'<td class="num">{r["estimate"]:.1%} ({r["ci_low"]:.1%} - '
+            f"{r['ci_high']:.1%})</td>"
+        )
+        rows.append(
+            f"<tr><td>{_esc(figures.treatment_label(r['treatment'], r['level'], lang))}</td>"
+            f"{_rate_cell(r['naive'], lang)}{adjusted}"
+            f"{_rate_cell(r['difference'], lang, signed=True)}</tr>"
+        )
+    headers = ["treatment", "naive_rate", "adjusted_rate", "removed"]
+    parts.append(_table([text(h, lang) for h in headers], rows))
+    parts.append(_note(text("naive_note", lang)) + _note(text("suppressed_note", lang)))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _strength_cell(r: dict[str, Any], lang: Lang) -> str:
+    if r["benchmark"] is None:
+        return f"<td>{_esc(text('not_benchmarked', lang))}</td>"
+    return (
+        f"<td>{_esc(r['benchmark_label'][lang])} "
+        f"({r['benchmark_cf_y']:.3f} / {r['benchmark_cf_d']:.3f})</td>"
+    )
+
+
+def sensitivity_section(content: ReportContent, lang: Lang) -> str:
+    """Per headline contrast: the estimate, its robustness values, the strongest observed
+    covariate group it is read against and the verdict in words."""
+    if content.effects is None:
+        return _no_model("sensitivity", "sec_sensitivity", lang)
+    parts = [f'<section id="sensitivity"><h2>{_esc(text("sec_sensitivity", lang))}</h2>']
+    if content.sensitivity is None:
+        return "".join([*parts, _note(text("sensitivity_missing", lang)), "</section>"])
+    if not content.sensitivity:
+        return "".join([*parts, _note(text("sensitivity_empty", lang)), "</section>"])
+    rows = [
+        f'<tr data-verdict="{_esc(r["verdict"])}">'
+        f"<td>{_esc(r['contrast'][lang])}</td>"
+        f'<td class="num">{r["estimate"]:+.1%} ({r["ci_low"]:+.1%} - {r["ci_high"]:+.1%})</td>'
+        f"{_number_cell(r['rv'])}{_number_cell(r['rva'])}"
+        f"{_strength_cell(r, lang)}<td>{_esc(r['text'][lang])}</td></tr>"
+        for r in content.sensitivity
+    ]
+    headers = ["contrast", "contrast_estimate", "rv", "rva", "benchmark", "verdict"]
+    parts.append(_table([text(h, lang) for h in headers], rows))
+    parts.append(_note(text("sensitivity_note", lang)))
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def sustained_section(content: ReportContent, page: Page, lang: Lang) -> str:
     """Kaplan-Meier curves by approach and the share kept at 6 and 12 months."""
     parts = [f'<section id="sustained"><h2>{_esc(text("sec_sustained", lang))}</h2>']
@@ -509,6 +579,8 @@ SECTIONS: Final = (
     ("effects", "sec_effects"),
     ("heatmap", "sec_heatmap"),
     ("overlap", "sec_overlap"),
+    ("naive", "sec_naive"),
+    ("sensitivity", "sec_sensitivity"),
     ("sustained", "sec_sustained"),
     ("quality", "sec_quality"),
     ("drivers", "sec_drivers"),
@@ -525,6 +597,8 @@ def render_report(content: ReportContent, lang: Lang, other: str | None) -> str:
         data_section(content, page, lang),
         success_html,
         effects_section(content, page, lang),
+        naive_section(content, page, lang),
+        sensitivity_section(content, lang),
         sustained_section(content, page, lang),
         quality_section(content, page, lang),
         changes_section(content, page, lang),

@@ -95,19 +95,20 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
 def model_runs(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every training run, newest first, with its JSON columns parsed (aggregates only).
 
-    ``self_check`` is None for runs without one and in warehouses older than the column (a
-    report opens the warehouse read-only, so it is not migrated)."""
+    ``self_check`` and ``sensitivity`` are None for runs without them and in warehouses older
+    than the column (a report opens the warehouse read-only, so it is not migrated)."""
     if "model_runs" not in tables(con):
         return []
-    check = "self_check" if "self_check" in _columns(con, "model_runs") else "NULL AS self_check"
+    present = _columns(con, "model_runs")
+    later = ", ".join(c if c in present else f"NULL AS {c}" for c in ("self_check", "sensitivity"))
     frame = con.sql(
         "SELECT model_version, run_id, trained_at, outcome, snapshot_hash, cases, labelled, "
-        f"test_rows, period, metrics, diagnostics, {check} FROM model_runs "
+        f"test_rows, period, metrics, diagnostics, {later} FROM model_runs "
         "ORDER BY trained_at DESC"
     ).pl()
     runs = []
     for row in frame.iter_rows(named=True):
-        for column in ("period", "metrics", "diagnostics", "self_check"):
+        for column in ("period", "metrics", "diagnostics", "self_check", "sensitivity"):
             row[column] = json.loads(row[column]) if row[column] is not None else None
         runs.append(row)
     return runs
@@ -237,10 +238,16 @@ def survival_counts(con: duckdb.DuckDBPyConnection, horizon: int) -> pl.DataFram
 def approach_effects(
     con: duckdb.DuckDBPyConnection, model_version: str, run_id: str
 ) -> pl.DataFrame:
-    """The effects one training run wrote."""
+    """The effects one training run wrote; ``naive`` and ``n_agreed`` (the observed rate and
+    its numerator) are null for runs and warehouses older than them."""
+    present = _columns(con, "approach_effects")
+    later = ", ".join(
+        c if c in present else f"NULL::{kind} AS {c}"
+        for c, kind in (("naive", "DOUBLE"), ("n_agreed", "BIGINT"))
+    )
     return con.sql(
         "SELECT treatment, level, subgroup, estimate, ci_low, ci_high, n, n_treated, "
-        "share_low_propensity, overlap_flag, suppressed FROM approach_effects "
+        f"share_low_propensity, overlap_flag, suppressed, {later} FROM approach_effects "
         "WHERE model_version = ? AND run_id = ?",
         params=[model_version, run_id],
     ).pl()
