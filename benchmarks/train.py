@@ -6,12 +6,12 @@ For each size the cases are simulated once into a Parquet file (not timed or cou
 peak: ``overdue train`` reads cases, it does not simulate them); a fresh process reads them and
 times building the features, fitting the advising model (penalty and approach interactions
 chosen on held-out cases, the spline logistic with its coefficient covariance and gradient
-boosting, stacked; the logistic baseline beside it) and estimating the effects, then, apart from
-that total, the self-check training runs after them (``overdue.models.selfcheck``); a second
-process times the baseline, one default HistGradientBoostingClassifier fit on the same labelled
-features. Targets: 1M cases in under 10 minutes and 200k in under 3 on a 2-core machine, with
-the self-check, which should take at most 25% of the training time; peak memory at 1M under 6
-GB.
+boosting, stacked; the logistic baseline beside it), estimating the effects and their
+sensitivity to hidden confounding (as ``overdue train`` does), then, apart from that total, the
+self-check training runs after them (``overdue.models.selfcheck``); a second process times the
+baseline, one default HistGradientBoostingClassifier fit on the same labelled features. Targets:
+1M cases in under 10 minutes and 200k in under 3 on a 2-core machine, with the self-check, which
+should take at most 25% of the training time; peak memory at 1M under 6 GB.
 """
 
 from __future__ import annotations
@@ -41,14 +41,20 @@ features = build_features(cases.lazy()).collect()
 times["features"] = time.perf_counter() - start
 if side == "overdue":
     from overdue.models.train import fit_outcome_model
-    from overdue.models.effects import estimate_effects
+    from overdue.models.effects import effect_fits, effect_rows
     from overdue.models.selfcheck import run_self_check
+    from overdue.models.sensitivity import train_sensitivity
     t = time.perf_counter()
     model = fit_outcome_model(features, seed=1)
     times["train"] = time.perf_counter() - t
     t = time.perf_counter()
-    estimate_effects(features, "y_agreement", 1, 10)
+    fits = effect_fits(features, "y_agreement", 1)
+    effect_rows(fits, 10)
     times["effects"] = time.perf_counter() - t
+    t = time.perf_counter()
+    train_sensitivity(fits, "y_agreement", 1, 10)
+    times["sensitivity"] = time.perf_counter() - t
+    del fits
     times["total"] = time.perf_counter() - start
     t = time.perf_counter()
     run_self_check(features, model, fit_outcome_model, 1, 10)
@@ -104,7 +110,8 @@ def main() -> None:
         print(f"{rows:,} cases")
         print(
             f"  features {ours['features']:.1f} s, outcome models {ours['train']:.1f} s, "
-            f"effects {ours['effects']:.1f} s: total {ours['total']:.1f} s, "
+            f"effects {ours['effects']:.1f} s, sensitivity {ours['sensitivity']:.1f} s: "
+            f"total {ours['total']:.1f} s, "
             f"peak {ours['peak_mb']:.0f} MB"
         )
         share = ours["self_check"] / ours["total"]
