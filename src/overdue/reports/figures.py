@@ -224,12 +224,7 @@ def forest_figure(frame: pl.DataFrame, title: str, lang: Lang) -> go.Figure:
                     "symbol": "diamond-open" if flagged else "diamond",
                     "color": "#d62728" if flagged else PALETTE[0],
                 },
-                error_x={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [round(r["ci_high"] - r["estimate"], 4) for _, r in part],
-                    "arrayminus": [round(r["estimate"] - r["ci_low"], 4) for _, r in part],
-                },
+                error_x=_interval_bars([r for _, r in part]),
                 customdata=[[r["ci_low"], r["ci_high"], n_text(r["n"])] for _, r in part],
                 hovertemplate="%{y}<br>"
                 + text("estimate", lang)
@@ -249,6 +244,16 @@ def forest_figure(frame: pl.DataFrame, title: str, lang: Lang) -> go.Figure:
         xaxis={"title": text("success_rate", lang), "range": [0, 1], "tickformat": ".0%"},
         yaxis={"categoryorder": "array", "categoryarray": labels[::-1]},
     )
+
+
+def _interval_bars(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Plotly error bars from each row's estimate to its 95% interval's ends."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [round(r["ci_high"] - r["estimate"], 4) for r in rows],
+        "arrayminus": [round(r["estimate"] - r["ci_low"], 4) for r in rows],
+    }
 
 
 def naive_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
@@ -283,12 +288,7 @@ def naive_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
                 "symbol": ["diamond-open" if r["overlap_flag"] else "diamond" for _, r in shown],
                 "color": PALETTE[0],
             },
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": [round(r["ci_high"] - r["estimate"], 4) for _, r in shown],
-                "arrayminus": [round(r["estimate"] - r["ci_low"], 4) for _, r in shown],
-            },
+            error_x=_interval_bars([r for _, r in shown]),
             customdata=[[r["ci_low"], r["ci_high"]] for _, r in shown],
             hovertemplate="%{y}<br>"
             + text("adjusted", lang)
