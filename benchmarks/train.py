@@ -40,6 +40,10 @@ start = time.perf_counter()
 features = build_features(cases.lazy()).collect()
 times["features"] = time.perf_counter() - start
 if side == "overdue":
+    from overdue.config import get_settings
+    from overdue.models.parallel import fit_threads
+    threads = fit_threads(get_settings().model_threads)  # kept open to the end
+    threads.__enter__()
     from overdue.models.train import fit_outcome_model
     from overdue.models.effects import effect_fits, effect_rows
     from overdue.models.selfcheck import run_self_check
@@ -86,7 +90,10 @@ def simulated(rows: int, folder: Path) -> Path:
 
 def measure(cases: Path, side: str) -> dict[str, float]:
     """One side on one file of cases, in a fresh process."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(get_settings().model_threads)}
+    # ours: fits side by side in threads of one OpenMP thread each; the baseline: one fit
+    # with an OpenMP team of as many threads
+    threads = get_settings().model_threads
+    env = {**os.environ, "OMP_NUM_THREADS": "1" if side == "overdue" else str(threads)}
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(cases), side],
         capture_output=True,

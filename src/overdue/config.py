@@ -36,10 +36,11 @@ class Settings(BaseSettings):
         description="the simulator's 'today': cases are opened before it and followed up to it",
     )
     model_threads: int = Field(
-        1,
+        2,
         ge=1,
-        description="OpenMP threads for model fitting: on 2 cores a second thread gained ~2% "
-        "on a quiet machine and lost 5-15x when other processes ran",
+        description="model fits run side by side in this many threads, each fit on one OpenMP "
+        "thread (overdue.models.parallel): two halve training on 2 cores and share them "
+        "gracefully with other processes, where one OpenMP team over both lost 5-15x",
     )
     self_check: bool = Field(
         True,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Final
 
 import numpy as np
@@ -34,6 +35,7 @@ from overdue.features import (
     Feature,
 )
 from overdue.models.design import Design, gradient_boosting
+from overdue.models.parallel import side_by_side
 from overdue.segments import subgroups
 
 PROPENSITY_FLOOR: Final = 0.01
@@ -192,23 +194,38 @@ def aipw(
     w = treatment.covariates.matrix(features)
     categorical = treatment.covariates.categorical
     with_t = np.append(categorical, True)
-    mu = np.zeros((len(y), levels))
-    e = np.zeros((len(y), levels))
+
+    def outcome(k: int, held: np.ndarray, learn: np.ndarray) -> np.ndarray:
+        model = gradient_boosting(with_t, seed + k).fit(
+            np.column_stack([w[learn], codes[learn]]), y[learn]
+        )
+        return np.column_stack(
+            [
+                model.predict_proba(np.column_stack([w[held], np.full(len(held), level)]))[:, 1]
+                for level in range(levels)
+            ]
+        )
+
+    def treatment_chance(k: int, held: np.ndarray, learn: np.ndarray) -> np.ndarray:
+        return fit_propensity(w[learn], codes[learn], levels, categorical, seed + k)(w[held])
+
+    # every fold's rows drawn first, in one order, so the fits may run side by side
+    helds, tasks = [], []
     for k in range(folds):
         held = np.flatnonzero(fold == k)
         learn = _capped(np.flatnonzero(fold != k), NUISANCE_MAX_ROWS, rng)
-        outcome = gradient_boosting(with_t, seed + k).fit(
-            np.column_stack([w[learn], codes[learn]]), y[learn]
-        )
-        for level in range(levels):
-            mu[held, level] = outcome.predict_proba(
-                np.column_stack([w[held], np.full(len(held), level)])
-            )[:, 1]
+        helds.append(held)
+        tasks.append(partial(outcome, k, held, learn))
         if propensity is None:
-            learn = _capped(learn, PROPENSITY_MAX_ROWS, rng)
-            e[held] = fit_propensity(w[learn], codes[learn], levels, categorical, seed + k)(w[held])
-    if propensity is not None:
-        e = propensity
+            chosen = _capped(learn, PROPENSITY_MAX_ROWS, rng)
+            tasks.append(partial(treatment_chance, k, held, chosen))
+    fitted = iter(side_by_side(tasks))
+    mu = np.zeros((len(y), levels))
+    e = np.zeros((len(y), levels)) if propensity is None else propensity
+    for held in helds:
+        mu[held] = next(fitted)
+        if propensity is None:
+            e[held] = next(fitted)
     taken = codes[:, None] == np.arange(levels)[None, :]
     phi = mu + taken * (y[:, None] - mu) / np.maximum(e, PROPENSITY_FLOOR)
     return AipwFit(treatment, phi, e, codes, mu, y)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
-from threadpoolctl import threadpool_limits
 
 from overdue.config import Settings
 from overdue.contract import APPROACHES
@@ -28,6 +27,7 @@ from overdue.models.diagnostics import (
 )
 from overdue.models.effects import EffectRow, effect_fits, effect_rows
 from overdue.models.estimate import reference_values, similar_case_counts
+from overdue.models.parallel import fit_threads
 from overdue.models.registry import (
     BUNDLE_FORMAT,
     Bundle,
@@ -161,7 +161,7 @@ def _effect_frame(rows: list[EffectRow], version: str, run_id: str) -> pl.DataFr
 
 def train(warehouse: Path, settings: Settings, run_id: str | None = None) -> TrainingReport:
     """Features, models and effects from the warehouse; bundle saved, tables written."""
-    with threadpool_limits(limits=settings.model_threads):
+    with fit_threads(settings.model_threads):
         return _train(warehouse, settings, run_id or uuid.uuid4().hex)
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, fields
+from functools import partial
 from typing import Any, Final, Protocol
 
 import numpy as np
@@ -45,6 +46,7 @@ from scipy.stats import norm
 from overdue.contract import APPROACHES
 from overdue.models.design import gradient_boosting
 from overdue.models.effects import APPROACH_TREATMENT, aipw, summarize
+from overdue.models.parallel import side_by_side
 from overdue.models.train import OutcomeModel, fit_outcome_model, interval, time_split
 
 LABEL: Final = "y_agreement"
@@ -409,12 +411,13 @@ def run_self_check(
         "boosted": boosted,
         "heterogeneous": stretched_heterogeneity(boosted),
     }
-    refits: list[Refit] = []
-    for offset, name in enumerate(SURFACES):
-        shared = refits[0].propensity if refits else None
-        refits.append(
-            refit_on_surface(name, sample, truths[name], procedure, seed + offset, k, shared)
-        )
+    first = refit_on_surface(SURFACES[0], sample, truths[SURFACES[0]], procedure, seed, k)
+    # the others share the first's propensity (same cases, same asked approaches): side by side
+    rest = [
+        partial(refit_on_surface, name, sample, truths[name], procedure, seed + offset, k)
+        for offset, name in enumerate(SURFACES[1:], start=1)
+    ]
+    refits = [first, *side_by_side([partial(refit, first.propensity) for refit in rest])]
     test = time_split(sample).test
     _, fitted_low, fitted_high = intervals_by_approach(fitted, sample[test])
     lenders = sample[test]["lender_type"].to_numpy()

@@ -37,6 +37,7 @@ from overdue.models.design import (
     spline_logistic,
 )
 from overdue.models.metrics import probability_metrics
+from overdue.models.parallel import side_by_side
 
 ADVISING_DESIGN: Final = Design(
     tuple(f.name for f in CONTEXT_FEATURES + HISTORY + PREPARATION + APPROACH)
@@ -325,11 +326,22 @@ def fit_outcome_model(
 
     held = split.calibration
     selection = _subsample(split.train, SELECTION_ROWS, seed)
-    choice = choose_penalty(design, x[selection], y[selection], x[held], y[held])
     learn = _subsample(split.train, ADVISING_MAX_ROWS, seed)
-    gam = spline_logistic(design, choice["c"], choice["scale"]).fit(x[learn], y[learn])
-    covariance = coefficient_covariance(gam, x[learn])
-    gbm = gradient_boosting(design.categorical, seed).fit(x[split.train], y[split.train])
+    fit_rows = np.concatenate([split.train, held])
+
+    def spline_part() -> tuple[dict[str, Any], Pipeline, np.ndarray]:
+        choice = choose_penalty(design, x[selection], y[selection], x[held], y[held])
+        gam = spline_logistic(design, choice["c"], choice["scale"]).fit(x[learn], y[learn])
+        return choice, gam, coefficient_covariance(gam, x[learn])
+
+    def boosting_part() -> HistGradientBoostingClassifier:
+        return gradient_boosting(design.categorical, seed).fit(x[split.train], y[split.train])
+
+    def baseline_part() -> Pipeline:
+        return logistic_baseline(design).fit(x[fit_rows], y[fit_rows])
+
+    spline, gbm, baseline = side_by_side([spline_part, boosting_part, baseline_part])
+    choice, gam, covariance = spline
     held_spline = gam.decision_function(x[held])
     held_boosting = gbm.decision_function(x[held])
     stack = stack_components(np.column_stack([held_spline, held_boosting]), y[held])
@@ -341,8 +353,6 @@ def fit_outcome_model(
         },
         "boosting_iterations": int(gbm.n_iter_),
     }
-    fit_rows = np.concatenate([split.train, held])
-    baseline = logistic_baseline(design).fit(x[fit_rows], y[fit_rows])
     model = OutcomeModel(design, label, gam, gbm, stack, covariance, baseline, {}, {}, {}, choice)
 
     test_x, test_y = x[split.test], y[split.test]

@@ -1,0 +1,46 @@
+"""Fits side by side: in threads, never nested, and with the same numbers as one by one."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import polars as pl
+
+from overdue.models.effects import APPROACH_TREATMENT, aipw
+from overdue.models.parallel import fit_threads, side_by_side
+from overdue.models.train import OutcomeModel, fit_outcome_model
+
+
+def _where() -> str:
+    return threading.current_thread().name
+
+
+def _where_with_parts() -> tuple[str, list[str]]:
+    return _where(), side_by_side([_where, _where])
+
+
+def test_tasks_run_in_worker_threads_only_inside_the_block() -> None:
+    main = _where()
+    assert side_by_side([_where] * 4) == [main] * 4
+    with fit_threads(2):
+        workers = side_by_side([_where] * 4)
+        nested = side_by_side([_where_with_parts] * 4)
+    assert all(name != main and name.startswith("fit") for name in workers)
+    # a task in a worker runs its own parts in that worker: the threads never multiply
+    assert all(parts == [outer, outer] for outer, parts in nested)
+    assert side_by_side([_where] * 4) == [main] * 4
+
+
+def test_side_by_side_gives_the_numbers_of_one_by_one(
+    features: pl.DataFrame, model: OutcomeModel
+) -> None:
+    data = features.filter(pl.col("y_agreement").is_not_null())
+    alone = aipw(data, APPROACH_TREATMENT, "y_agreement", seed=1, folds=3)
+    with fit_threads(2):
+        together = aipw(data, APPROACH_TREATMENT, "y_agreement", seed=1, folds=3)
+        refitted = fit_outcome_model(features, seed=3)
+    np.testing.assert_array_equal(alone.phi, together.phi)
+    np.testing.assert_array_equal(alone.propensity, together.propensity)
+    np.testing.assert_allclose(refitted.predict(features), model.predict(features), atol=1e-12)
+    assert refitted.choice == model.choice
