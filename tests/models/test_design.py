@@ -1,4 +1,5 @@
-"""The spline basis: the same columns, fits and estimates as scikit-learn's composites gave."""
+"""The spline basis and the boosting's category lookup: the same columns, fits and estimates
+as scikit-learn's own composites gave."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import polars as pl
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline, make_union
@@ -19,7 +21,14 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from overdue.models.design import QUANTILES, SPLINE_KNOTS, Design, SplineBasis
+from overdue.models.design import (
+    QUANTILES,
+    SPLINE_KNOTS,
+    CategoryLookup,
+    Design,
+    SplineBasis,
+    gradient_boosting,
+)
 from overdue.models.train import (
     ADVISING_DESIGN,
     OutcomeModel,
@@ -147,3 +156,22 @@ def test_estimates_and_intervals_are_those_of_the_stock_composites(
     )
     for ours, theirs in zip(model.predict_matrix(other), before.predict_matrix(other), strict=True):
         assert np.abs(ours - theirs).max() <= 1e-12
+
+
+def test_the_boosting_category_lookup_gives_what_the_encoder_gave(features: pl.DataFrame) -> None:
+    """Unknown levels, missing values and every known level code as scikit-learn codes them."""
+    design = ADVISING_DESIGN
+    x = design.matrix(features.filter(pl.col("y_agreement").is_not_null()))
+    y = features.filter(pl.col("y_agreement").is_not_null())["y_agreement"].to_numpy()
+    ours = gradient_boosting(design.categorical, seed=1, max_iter=60).fit(x, y)
+    stock = HistGradientBoostingClassifier(**ours.get_params()).fit(x, y)
+    assert isinstance(ours._preprocessor, CategoryLookup)
+    assert isinstance(stock._preprocessor, ColumnTransformer)
+    probe = x[:500].copy()
+    columns = np.flatnonzero(design.categorical)
+    probe[:100, columns] = np.nan  # missing
+    probe[100:200, columns] = 97.0  # never seen
+    np.testing.assert_array_equal(
+        ours._preprocessor.transform(probe), stock._preprocessor.transform(probe)
+    )
+    np.testing.assert_array_equal(ours.predict_proba(probe), stock.predict_proba(probe))

@@ -187,15 +187,52 @@ def spline_logistic(design: Design, c: float, scale: float) -> Pipeline:
     return make_pipeline(SplineBasis(design, scale), LogisticRegression(C=c, max_iter=5000))
 
 
+class CategoryLookup:
+    """The ordinal encoding a fitted ``HistGradientBoostingClassifier`` runs before every
+    prediction (categorical columns to their index among the categories seen in fitting,
+    unknown or missing to NaN, then the numeric columns), as one sorted lookup per column:
+    scikit-learn's general encoder validated and searched for a third of a counselor request's
+    CPU. Same output, checked by a test against the encoder it replaces."""
+
+    def __init__(self, categorical: np.ndarray, categories: Sequence[np.ndarray]) -> None:
+        self.categorical = categorical
+        self.categories = [np.asarray(known, dtype=np.float64) for known in categories]
+
+    def transform(self, x: Matrix) -> Matrix:
+        """Coded categorical columns first, then the numeric ones."""
+        x = np.asarray(x, dtype=np.float64)
+        values = x[:, self.categorical]
+        coded = np.full(values.shape, np.nan)
+        for j, known in enumerate(self.categories):
+            at = np.minimum(np.searchsorted(known, values[:, j]), len(known) - 1)
+            hit = known[at] == values[:, j]  # NaN (missing) never equals a category
+            coded[hit, j] = at[hit]
+        return np.hstack([coded, x[:, ~self.categorical]])
+
+
+class Boosting(HistGradientBoostingClassifier):
+    """``HistGradientBoostingClassifier`` that, once fitted, encodes categories by
+    ``CategoryLookup``."""
+
+    _preprocessor: ColumnTransformer | CategoryLookup | None
+
+    def fit(self, X: Matrix, y: Matrix, sample_weight: Matrix | None = None) -> Boosting:  # noqa: N803
+        super().fit(X, y, sample_weight)
+        if isinstance(self._preprocessor, ColumnTransformer):
+            encoder = self._preprocessor.named_transformers_["encoder"]
+            self._preprocessor = CategoryLookup(self.is_categorical_, encoder.categories_)
+        return self
+
+
 def gradient_boosting(
     categorical: np.ndarray, seed: int, max_iter: int = 1000, early_stopping: bool = True
-) -> HistGradientBoostingClassifier:
+) -> Boosting:
     """Histogram gradient boosting with native categories (mask) and missing values.
 
     Small trees (7 leaves, 100 cases a leaf) and early stopping: on simulated data with known
     truth they gave the most accurate per-case probabilities of the settings we tried.
     """
-    return HistGradientBoostingClassifier(
+    return Boosting(
         learning_rate=0.1,
         max_iter=max_iter,
         max_leaf_nodes=7,

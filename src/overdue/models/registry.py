@@ -37,6 +37,8 @@ TRUSTED_TYPES: Final = frozenset(
     {
         "functools.partial",  # with check_array: how gradient boosting stores its input check
         "numpy.dtype",
+        "overdue.models.design.Boosting",
+        "overdue.models.design.CategoryLookup",
         "overdue.models.design.SplineBasis",
         "overdue.models.design.Design",
         "scipy._lib.array_api_compat.numpy._aliases.asarray",
