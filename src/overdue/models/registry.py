@@ -35,7 +35,6 @@ ESTIMATORS: Final = (
 """The ``OutcomeModel`` attributes saved in the skops file, under these names."""
 TRUSTED_TYPES: Final = frozenset(
     {
-        "functools.partial",  # with check_array: how gradient boosting stores its input check
         "numpy.dtype",
         "overdue.models.design.Boosting",
         "overdue.models.design.CategoryLookup",
@@ -44,7 +43,6 @@ TRUSTED_TYPES: Final = frozenset(
         "scipy._lib.array_api_compat.numpy._aliases.asarray",
         "scipy.interpolate._bsplines.BSpline",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        "sklearn.utils.validation.check_array",
     }
 )
 """Types beyond skops' defaults that our bundles contain; a file asking for any other is refused."""
