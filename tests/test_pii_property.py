@@ -371,9 +371,7 @@ def test_the_api_refuses_every_planted_value(tmp_path: Path) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A real `overdue serve` process serving a snapshot of 2,000 simulated cases."""
     folder = tmp_path_factory.mktemp("serve-pii")
-    config = Settings(
-        warehouse=folder / "w.duckdb", models_dir=folder / "m", model_threads=1, self_check=False
-    )
+    config = Settings(warehouse=folder / "w.duckdb", models_dir=folder / "m", self_check=False)
     write_simulation(folder / "cases.parquet", rows=2_000, seed=3, as_of=config.as_of)
     ingest_paths([folder / "cases.parquet"], config.warehouse)
     train(config.warehouse, config, run_id="train-1")

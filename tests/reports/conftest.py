@@ -49,7 +49,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         warehouse=folder / "w.duckdb",
         models_dir=folder / "models",
         reports_dir=folder / "reports",
-        model_threads=1,
     )
     env = {
         "OVERDUE_WAREHOUSE": str(settings.warehouse),

@@ -30,9 +30,7 @@ from overdue.simulate import write_simulation
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     """One training run published twice; a second run (another seed) training meanwhile."""
     folder = tmp_path_factory.mktemp("serve")
-    settings = Settings(
-        warehouse=folder / "w.duckdb", models_dir=folder / "models", model_threads=1
-    )
+    settings = Settings(warehouse=folder / "w.duckdb", models_dir=folder / "models")
     cases = folder / "cases.parquet"
     write_simulation(cases, rows=2_000, seed=3, as_of=settings.as_of)
     ingest_paths([cases], settings.warehouse)
