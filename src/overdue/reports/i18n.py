@@ -52,10 +52,11 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     # key findings (overdue.reports.findings) and what changed
     "sec_findings": {"zh": "主要发现", "en": "Key findings"},
     "simulated_banner": {
-        "zh": "注意:本报告的数据是随附的模拟样本,不是真实案例。数字只说明报告如何运作,"
-        "不代表真实的债务人与债权人。",
-        "en": "Note: these data are the bundled simulated sample, not real cases. The numbers "
-        "show how the report works, not how real debtors and lenders behave.",
+        "zh": "注意:本报告的数据是模拟数据(随附的样本或模拟器生成),不是真实案例。数字只说明"
+        "报告如何运作,不代表真实的债务人与债权人。",
+        "en": "Note: these data are simulated (the bundled sample or the simulator's output), "
+        "not real cases. The numbers show how the report works, not how real debtors and "
+        "lenders behave.",
     },
     "findings_intro": {
         "zh": "以下各条均由下方各节的数字自动算出:调整后的成功率与 95% 区间;方案与平均方案相比、"
@@ -146,6 +147,10 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "zh": "宽度取两次运行中较宽的 95% 区间;只比较两次都未隐藏的效果。",
         "en": "The width is that of the wider of the two runs' 95% intervals; only effects shown "
         "in both runs are compared.",
+    },
+    "moved_subgroups": {
+        "zh": "{n} 个人群中的效果移动超过其区间宽度(点击展开)",
+        "en": "{n} subgroup effects moved by more than their interval's width (open)",
     },
     "previous_estimate": {"zh": "上次估计(区间)", "en": "Previous estimate (interval)"},
     "latest_estimate": {"zh": "本次估计(区间)", "en": "Latest estimate (interval)"},

@@ -685,27 +685,42 @@ def _interval_cell(estimate: float, low: float, high: float) -> str:
 
 
 def moved_part(content: ReportContent, lang: Lang) -> str:
-    """Effects whose estimate moved by more than its interval's width since the previous run."""
-    parts = [f'<h3 id="moved-effects">{_esc(text("moved_title", lang))}</h3>']
+    """Effects whose estimate moved by more than its interval's width since the previous run:
+    the population's in a table, the subgroups' in a folded one below it."""
     if content.effects is None or content.previous_effects is None:
         return ""
+    parts = [f'<h3 id="moved-effects">{_esc(text("moved_title", lang))}</h3>']
     moved = findings.moved_effects(content.effects, content.previous_effects)
     if moved.height == 0:
         parts.append(_note(text("moved_none", lang)))
-    else:
-        rows = [
-            f'<tr data-moved="{_esc(r["treatment"])}|{_esc(r["level"])}|{_esc(r["subgroup"])}">'
-            f"<td>{_esc(figures.treatment_label(r['treatment'], r['level'], lang))}</td>"
-            f"<td>{_esc(subgroup_label(r['subgroup'], lang))}</td>"
-            + _interval_cell(r["old_estimate"], r["old_ci_low"], r["old_ci_high"])
-            + _interval_cell(r["new_estimate"], r["new_ci_low"], r["new_ci_high"])
-            + f'<td class="num">{_points(r["shift"], lang)}</td></tr>'
-            for r in moved.iter_rows(named=True)
-        ]
-        headers = ["treatment", "subgroup", "previous_estimate", "latest_estimate", "shift"]
-        parts.append(_table([text(h, lang) for h in headers], rows))
+    population = moved.filter(pl.col("subgroup") == "population")
+    subgroups = moved.filter(pl.col("subgroup") != "population")
+    if population.height:
+        parts.append(_moved_table(population, lang, with_subgroup=False))
+    if subgroups.height:
+        summary = text("moved_subgroups", lang).format(n=subgroups.height)
+        parts.append(
+            f"<details><summary>{_esc(summary)}</summary>"
+            f"{_moved_table(subgroups, lang, with_subgroup=True)}</details>"
+        )
     parts.append(_note(text("moved_note", lang)))
     return "".join(parts)
+
+
+def _moved_table(moved: pl.DataFrame, lang: Lang, with_subgroup: bool) -> str:
+    keys = ["treatment", "subgroup", "previous_estimate", "latest_estimate", "shift"]
+    if not with_subgroup:
+        keys.remove("subgroup")
+    rows = [
+        f'<tr data-moved="{_esc(r["treatment"])}|{_esc(r["level"])}|{_esc(r["subgroup"])}">'
+        f"<td>{_esc(figures.treatment_label(r['treatment'], r['level'], lang))}</td>"
+        + (f"<td>{_esc(subgroup_label(r['subgroup'], lang))}</td>" if with_subgroup else "")
+        + _interval_cell(r["old_estimate"], r["old_ci_low"], r["old_ci_high"])
+        + _interval_cell(r["new_estimate"], r["new_ci_low"], r["new_ci_high"])
+        + f'<td class="num">{_points(r["shift"], lang)}</td></tr>'
+        for r in moved.iter_rows(named=True)
+    ]
+    return _table([text(key, lang) for key in keys], rows)
 
 
 def sources_part(content: ReportContent, lang: Lang) -> str:
