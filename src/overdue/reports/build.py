@@ -19,6 +19,8 @@ from typing import Any, Final
 import duckdb
 import polars as pl
 
+from overdue.models.registry import METADATA_FILE
+from overdue.publish import simulated
 from overdue.reports import queries
 from overdue.reports.content import (
     ALL,
@@ -131,6 +133,8 @@ def collect(con: duckdb.DuckDBPyConnection, k: int, generated_at: str) -> Report
         )
         content.naive_stored = bool(effects["n_agreed"].is_not_null().any())
         content.sensitivity = sensitivity_shown(latest["sensitivity"], content.effects, k)
+        content.sources = training_sources(latest["bundle_path"])
+        content.simulated = simulated(content.sources)
         _model_quality(content, latest, k)
         if previous is not None:
             content.previous_run = {
@@ -139,13 +143,24 @@ def collect(con: duckdb.DuckDBPyConnection, k: int, generated_at: str) -> Report
                 "trained_at": str(previous["trained_at"])[:19],
             }
             before = queries.approach_effects(con, previous["model_version"], previous["run_id"])
-            content.shifts = effect_shifts(
-                content.effects, effects_table(before, k, None, show_counts=False)
-            )
+            content.previous_effects = effects_table(before, k, None, show_counts=False)
+            content.shifts = effect_shifts(content.effects, content.previous_effects)
+            content.previous_sources = training_sources(previous["bundle_path"])
             distributions = previous["diagnostics"].get("feature_distributions", {})
             if "features" in present and distributions:
                 content.psi = psi_table(distributions, queries.feature_shares(con, distributions))
     return content
+
+
+def training_sources(bundle_path: str) -> list[dict[str, Any]] | None:
+    """The source files a training run learnt from, as its bundle's metadata records them (file
+    name, SHA-256, ``simulated``); None when the bundle is gone or predates the record."""
+    try:
+        metadata = json.loads((Path(bundle_path) / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sources = metadata.get("sources") if isinstance(metadata, dict) else None
+    return sources if isinstance(sources, list) else None
 
 
 def _model_quality(content: ReportContent, run: dict[str, Any], k: int) -> None:

@@ -547,6 +547,12 @@ class ReportContent:
     sensitivity: list[dict[str, Any]] | None = None
     naive_stored: bool = True
     """False for a run trained before observed (naive) rates were stored."""
+    previous_effects: pl.DataFrame | None = None
+    sources: list[dict[str, Any]] | None = None
+    """Source files of the latest and previous runs as training recorded them (None: unknown)."""
+    previous_sources: list[dict[str, Any]] | None = None
+    simulated: bool | None = None
+    """Whether the latest run learnt from the simulator's cases (``overdue.publish.simulated``)."""
 
 
 def metrics_shown(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:

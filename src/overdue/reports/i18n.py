@@ -49,6 +49,123 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "zh": "只有一次训练运行,暂无可比较的上次运行。",
         "en": "Only one training run so far: there is no previous run to compare with.",
     },
+    # key findings (overdue.reports.findings) and what changed
+    "sec_findings": {"zh": "主要发现", "en": "Key findings"},
+    "simulated_banner": {
+        "zh": "注意:本报告的数据是模拟数据(随附的样本或模拟器生成),不是真实案例。数字只说明"
+        "报告如何运作,不代表真实的债务人与债权人。",
+        "en": "Note: these data are simulated (the bundled sample or the simulator's output), "
+        "not real cases. The numbers show how the report works, not how real debtors and "
+        "lenders behave.",
+    },
+    "findings_intro": {
+        "zh": "以下各条均由下方各节的数字自动算出:调整后的成功率与 95% 区间;方案与平均方案相比、"
+        "准备措施与其参照水平相比的差值及该差值自身的 95% 区间;少于 k 个案例的格子不作为发现。",
+        "en": "Each line is computed from the sections below: adjusted agreement rates with 95% "
+        "intervals; each approach against the average approach and each preparation lever "
+        "against its reference level, with the 95% interval of that difference itself; no "
+        "finding rests on a cell of fewer than k cases.",
+    },
+    "findings_what": {
+        "zh": "哪些方案与准备措施让达成协议更有可能",
+        "en": "Which approaches and preparation levers make agreement more likely",
+    },
+    "finding_higher": {
+        "zh": "{label}:达成协议更有可能。调整后成功率 {rate}({low} 至 {high}),"
+        "与{against}相比 {diff}({dlow} 至 {dhigh})。可信程度:{sure}。",
+        "en": "{label}: agreement more likely. Adjusted rate {rate} ({low} to {high}), "
+        "{diff} against {against} ({dlow} to {dhigh}). How sure: {sure}.",
+    },
+    "finding_lower": {
+        "zh": "{label}:达成协议的可能更小。调整后成功率 {rate}({low} 至 {high}),"
+        "与{against}相比 {diff}({dlow} 至 {dhigh})。可信程度:{sure}。",
+        "en": "{label}: agreement less likely. Adjusted rate {rate} ({low} to {high}), "
+        "{diff} against {against} ({dlow} to {dhigh}). How sure: {sure}.",
+    },
+    "findings_unclear": {
+        "zh": "与比较对象没有明确差别(差值的区间包含 0):",
+        "en": "No clear difference from the comparison (the difference's interval includes 0):",
+    },
+    "findings_none_clear": {
+        "zh": "没有哪个方案或准备措施与其比较对象有明确差别。",
+        "en": "No approach or lever differs clearly from its comparison.",
+    },
+    "findings_no_contrasts": {
+        "zh": "本次运行没有保存差值的区间(在敏感性分析之前训练),或所有差值都因样本太少而隐藏;"
+        "请看下方的调整后成功率。",
+        "en": "This run stored no intervals of differences (trained before the sensitivity "
+        "analysis), or every difference rests on too few cases; see the adjusted rates below.",
+    },
+    "against_average": {"zh": "平均方案", "en": "the average approach"},
+    "points": {"zh": "{value} 个百分点", "en": "{value} points"},
+    "sure_robust": {
+        "zh": "稳健(即使有与最强已测因素同样强的未观测混杂,区间也不会触及 0)",
+        "en": "robust (a hidden confounder as strong as the strongest measured factor would "
+        "not bring its interval to zero)",
+    },
+    "sure_fragile": {
+        "zh": "脆弱(与最强已测因素同样强的未观测混杂就可能让区间触及 0)",
+        "en": "fragile (a hidden confounder as strong as the strongest measured factor could "
+        "bring its interval to zero)",
+    },
+    "sure_unclear": {"zh": "不明确", "en": "unclear"},
+    "sure_not_benchmarked": {
+        "zh": "未做未观测混杂检验",
+        "en": "not checked against hidden confounding",
+    },
+    "sure_not_estimable": {"zh": "敏感性无法估计", "en": "sensitivity not estimable"},
+    "findings_whom": {"zh": "对哪些人群不同", "en": "For whom they differ"},
+    "finding_subgroup": {
+        "zh": "{label}(按{family}):{high_group} {high}({high_low} 至 {high_high}),"
+        "{low_group} {low}({low_low} 至 {low_high}),两个区间不重叠。",
+        "en": "{label} by {family}: {high_group} {high} ({high_low} to {high_high}) against "
+        "{low_group} {low} ({low_low} to {low_high}); the intervals do not overlap.",
+    },
+    "findings_whom_none": {
+        "zh": "没有哪两个人群的调整后成功率差到区间不重叠。",
+        "en": "No two subgroups have adjusted rates that differ beyond their intervals.",
+    },
+    "findings_whom_note": {
+        "zh": "只列出 95% 区间不重叠的人群(保守的判断:每个人群差值的区间未保存)。",
+        "en": "Only subgroups whose 95% intervals do not overlap are listed (a conservative "
+        "reading: the interval of each subgroup difference is not stored).",
+    },
+    "evidence": {"zh": "依据", "en": "evidence"},
+    "data_at_end": {
+        "zh": "数据与导入细节在本页末尾。",
+        "en": "Data and ingest details are at the end of the page.",
+    },
+    "moved_title": {
+        "zh": "估计值移动超过其区间宽度的效果",
+        "en": "Effects whose estimate moved by more than its interval's width",
+    },
+    "moved_none": {
+        "zh": "没有效果的估计值移动超过其区间宽度。",
+        "en": "No effect's estimate moved by more than its interval's width.",
+    },
+    "moved_note": {
+        "zh": "宽度取两次运行中较宽的 95% 区间;只比较两次都未隐藏的效果。",
+        "en": "The width is that of the wider of the two runs' 95% intervals; only effects shown "
+        "in both runs are compared.",
+    },
+    "moved_subgroups": {
+        "zh": "{n} 个人群中的效果移动超过其区间宽度(点击展开)",
+        "en": "{n} subgroup effects moved by more than their interval's width (open)",
+    },
+    "previous_estimate": {"zh": "上次估计(区间)", "en": "Previous estimate (interval)"},
+    "latest_estimate": {"zh": "本次估计(区间)", "en": "Latest estimate (interval)"},
+    "sources_title": {"zh": "数据来源文件的变化", "en": "Source files added or removed"},
+    "sources_added": {"zh": "新增", "en": "added"},
+    "sources_removed": {"zh": "移除", "en": "removed"},
+    "sources_same": {
+        "zh": "两次运行使用的来源文件相同。",
+        "en": "Both runs learnt from the same source files.",
+    },
+    "sources_unknown": {
+        "zh": "有一次运行没有记录其来源文件(模型包缺失或较旧),无法比较。",
+        "en": "A run did not record its source files (its bundle is missing or older): they "
+        "cannot be compared.",
+    },
     "snapshot_differs": {
         "zh": "注意:模型训练之后数据已变化(快照不同);模型部分不显示人数。",
         "en": "Note: the data changed after the model was trained (different snapshot); the "

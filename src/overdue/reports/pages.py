@@ -16,7 +16,7 @@ import plotly.io.json as plotly_json
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from overdue.reports import figures
+from overdue.reports import figures, findings
 from overdue.reports.content import (
     BATCH_COUNTS,
     FAMILIES,
@@ -26,6 +26,7 @@ from overdue.reports.content import (
 )
 from overdue.reports.i18n import (
     Lang,
+    field_label,
     methods,
     subgroup_label,
     text,
@@ -54,6 +55,9 @@ td.suppressed { color: #9e9e9e; font-style: italic; }
 .filters { position: sticky; top: 0; background: #fff; padding: 8px 0; z-index: 5; }
 .filters label { margin-right: 18px; }
 .note { color: #555; font-size: 0.92em; }
+.banner { background: #fff4ce; border-left: 6px solid #b7791f; padding: 10px 16px;
+          margin: 16px 0; border-radius: 4px; font-weight: 600; }
+#findings li { margin: 6px 0; line-height: 1.5; }
 footer { font-size: 0.85em; color: #555; padding-bottom: 40px; }
 footer dl { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; }
 footer dd { margin: 0; font-family: monospace; }
@@ -547,7 +551,195 @@ def changes_section(content: ReportContent, page: Page, lang: Lang) -> str:
             parts.append(_note(text("psi_unavailable", lang)))
         if content.shifts is not None and content.shifts.height:
             parts.append(page.figure(figures.shift_figure(content.shifts, lang), "fig-shift"))
+        parts.append(moved_part(content, lang) + sources_part(content, lang))
     parts.append("</section>")
+    return "".join(parts)
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _points(value: float, lang: Lang) -> str:
+    return text("points", lang).format(value=f"{value * 100:+.1f}")
+
+
+def _group_value(subgroup: str, lang: Lang) -> str:
+    """A subgroup's level without its family's name (the sentence names the family)."""
+    if "=" in subgroup:
+        name, code = subgroup.split("=", 1)
+        return value_label(name, code, lang)
+    return subgroup_label(subgroup, lang)
+
+
+def _evidence(anchor: str, lang: Lang) -> str:
+    return f' <a class="evidence" href="#{_esc(anchor)}">{_esc(text("evidence", lang))}</a>'
+
+
+def _bold_label(sentence: str, treatment: str, level: str, lang: Lang) -> str:
+    """The escaped sentence with the approach or lever it opens with in bold."""
+    label = _esc(figures.treatment_label(treatment, level, lang))
+    return _esc(sentence).replace(label, f"<b>{label}</b>", 1)
+
+
+def contrast_finding_text(f: findings.ContrastFinding, lang: Lang) -> str:
+    """One headline contrast in plain words (clearly higher or lower only)."""
+    against = (
+        text("against_average", lang)
+        if f.against == "average"
+        else figures.treatment_label(f.treatment, f.against, lang)
+    )
+    key = "finding_higher" if f.direction == findings.CLEARLY_HIGHER else "finding_lower"
+    return text(key, lang).format(
+        label=figures.treatment_label(f.treatment, f.level, lang),
+        rate=_pct(f.rate),
+        low=_pct(f.rate_low),
+        high=_pct(f.rate_high),
+        against=against,
+        diff=_points(f.difference, lang),
+        dlow=f"{f.difference_low * 100:+.1f}",
+        dhigh=f"{f.difference_high * 100:+.1f}",
+        sure=text(f"sure_{f.verdict}", lang),
+    )
+
+
+def subgroup_finding_text(f: findings.SubgroupFinding, lang: Lang) -> str:
+    """Two subgroups whose adjusted rates differ beyond their intervals, in plain words."""
+    return text("finding_subgroup", lang).format(
+        label=figures.treatment_label(f.treatment, f.level, lang),
+        family=field_label(f.family, lang),
+        high_group=_group_value(f.high["subgroup"], lang),
+        high=_pct(f.high["estimate"]),
+        high_low=_pct(f.high["ci_low"]),
+        high_high=_pct(f.high["ci_high"]),
+        low_group=_group_value(f.low["subgroup"], lang),
+        low=_pct(f.low["estimate"]),
+        low_low=_pct(f.low["ci_low"]),
+        low_high=_pct(f.low["ci_high"]),
+    )
+
+
+def simulated_banner(content: ReportContent, lang: Lang) -> str:
+    """A banner when the latest run learnt from the simulator's cases (the bundled sample)."""
+    if not content.simulated:
+        return ""
+    return f'<div id="simulated-banner" class="banner">{_esc(text("simulated_banner", lang))}</div>'
+
+
+def findings_section(content: ReportContent, lang: Lang) -> str:
+    """The page's opening: which approaches and levers make agreement more likely (with the
+    difference's own interval and how sure), for whom they differ; each line links to its
+    evidence. Computed by ``overdue.reports.findings`` from what the sections below show."""
+    title = f'<section id="findings"><h2>{_esc(text("sec_findings", lang))}</h2>'
+    if content.effects is None:
+        return (
+            title + _note(text("no_model", lang)) + _note(text("data_at_end", lang)) + "</section>"
+        )
+    parts = [title, _note(text("findings_intro", lang))]
+    contrasts = findings.contrast_findings(content.effects, content.sensitivity)
+    parts.append(f"<h3>{_esc(text('findings_what', lang))}</h3>")
+    clear = [f for f in contrasts if f.direction != findings.NO_CLEAR_DIFFERENCE]
+    unclear = [f for f in contrasts if f.direction == findings.NO_CLEAR_DIFFERENCE]
+    if not contrasts:
+        parts.append(_note(text("findings_no_contrasts", lang)))
+    elif not clear:
+        parts.append(_note(text("findings_none_clear", lang)))
+    items = [
+        f'<li data-finding="contrast" data-treatment="{_esc(f.treatment)}" '
+        f'data-level="{_esc(f.level)}" data-direction="{_esc(f.direction)}" '
+        f'data-verdict="{_esc(f.verdict)}">'
+        f"{_bold_label(contrast_finding_text(f, lang), f.treatment, f.level, lang)}"
+        f"{_evidence('sensitivity', lang)}</li>"
+        for f in clear
+    ]
+    if unclear:
+        labels = ("、" if lang == "zh" else ", ").join(
+            figures.treatment_label(f.treatment, f.level, lang) for f in unclear
+        )
+        items.append(
+            f'<li data-finding="unclear">{_esc(text("findings_unclear", lang))} {_esc(labels)}'
+            f"{_evidence('sensitivity', lang)}</li>"
+        )
+    if items:
+        parts.append(f"<ul>{''.join(items)}</ul>")
+    parts.append(f"<h3>{_esc(text('findings_whom', lang))}</h3>")
+    whom = findings.subgroup_findings(content.effects)
+    if whom:
+        rows = "".join(
+            f'<li data-finding="subgroup" data-treatment="{_esc(f.treatment)}" '
+            f'data-level="{_esc(f.level)}" data-high="{_esc(f.high["subgroup"])}" '
+            f'data-low="{_esc(f.low["subgroup"])}">'
+            f"{_bold_label(subgroup_finding_text(f, lang), f.treatment, f.level, lang)}"
+            f"{_evidence(f'fig-forest-{f.family}', lang)}</li>"
+            for f in whom
+        )
+        parts.append(f"<ul>{rows}</ul>{_note(text('findings_whom_note', lang))}")
+    else:
+        parts.append(_note(text("findings_whom_none", lang)))
+    parts.append(_note(text("data_at_end", lang)) + "</section>")
+    return "".join(parts)
+
+
+def _interval_cell(estimate: float, low: float, high: float) -> str:
+    return f'<td class="num">{estimate:.1%} ({low:.1%} - {high:.1%})</td>'
+
+
+def moved_part(content: ReportContent, lang: Lang) -> str:
+    """Effects whose estimate moved by more than its interval's width since the previous run:
+    the population's in a table, the subgroups' in a folded one below it."""
+    if content.effects is None or content.previous_effects is None:
+        return ""
+    parts = [f'<h3 id="moved-effects">{_esc(text("moved_title", lang))}</h3>']
+    moved = findings.moved_effects(content.effects, content.previous_effects)
+    if moved.height == 0:
+        parts.append(_note(text("moved_none", lang)))
+    population = moved.filter(pl.col("subgroup") == "population")
+    subgroups = moved.filter(pl.col("subgroup") != "population")
+    if population.height:
+        parts.append(_moved_table(population, lang, with_subgroup=False))
+    if subgroups.height:
+        summary = text("moved_subgroups", lang).format(n=subgroups.height)
+        parts.append(
+            f"<details><summary>{_esc(summary)}</summary>"
+            f"{_moved_table(subgroups, lang, with_subgroup=True)}</details>"
+        )
+    parts.append(_note(text("moved_note", lang)))
+    return "".join(parts)
+
+
+def _moved_table(moved: pl.DataFrame, lang: Lang, with_subgroup: bool) -> str:
+    keys = ["treatment", "subgroup", "previous_estimate", "latest_estimate", "shift"]
+    if not with_subgroup:
+        keys.remove("subgroup")
+    rows = [
+        f'<tr data-moved="{_esc(r["treatment"])}|{_esc(r["level"])}|{_esc(r["subgroup"])}">'
+        f"<td>{_esc(figures.treatment_label(r['treatment'], r['level'], lang))}</td>"
+        + (f"<td>{_esc(subgroup_label(r['subgroup'], lang))}</td>" if with_subgroup else "")
+        + _interval_cell(r["old_estimate"], r["old_ci_low"], r["old_ci_high"])
+        + _interval_cell(r["new_estimate"], r["new_ci_low"], r["new_ci_high"])
+        + f'<td class="num">{_points(r["shift"], lang)}</td></tr>'
+        for r in moved.iter_rows(named=True)
+    ]
+    return _table([text(key, lang) for key in keys], rows)
+
+
+def sources_part(content: ReportContent, lang: Lang) -> str:
+    """Source files (name and SHA-256) the latest run added or dropped against the previous."""
+    parts = [f'<h3 id="source-changes">{_esc(text("sources_title", lang))}</h3>']
+    changes = findings.source_changes(content.sources, content.previous_sources)
+    if changes is None:
+        return "".join([*parts, _note(text("sources_unknown", lang))])
+    added, removed = changes
+    if not added and not removed:
+        return "".join([*parts, _note(text("sources_same", lang))])
+    rows = [
+        f'<tr data-source="{kind}"><td>{_esc(text(f"sources_{kind}", lang))}</td>'
+        f"<td>{_esc(s['file'])}</td>"
+        f'<td title="{_esc(s["sha256"])}"><code>{_esc(s["sha256"][:16])}</code></td></tr>'
+        for kind, files in (("added", added), ("removed", removed))
+        for s in files
+    ]
+    parts.append(_table([text("shift", lang), text("file", lang), "SHA-256"], rows))
     return "".join(parts)
 
 
@@ -574,7 +766,7 @@ def provenance(content: ReportContent, lang: Lang) -> str:
 
 
 SECTIONS: Final = (
-    ("data", "sec_data"),
+    ("findings", "sec_findings"),
     ("success", "sec_success"),
     ("effects", "sec_effects"),
     ("heatmap", "sec_heatmap"),
@@ -586,6 +778,7 @@ SECTIONS: Final = (
     ("drivers", "sec_drivers"),
     ("changes", "sec_changes"),
     ("methods", "sec_methods"),
+    ("data", "sec_data"),
 )
 
 
@@ -594,7 +787,8 @@ def render_report(content: ReportContent, lang: Lang, other: str | None) -> str:
     page = Page()
     success_html, slices_json = success_section(content, page, lang)
     body = [
-        data_section(content, page, lang),
+        simulated_banner(content, lang),
+        findings_section(content, lang),
         success_html,
         effects_section(content, page, lang),
         naive_section(content, page, lang),
@@ -603,6 +797,7 @@ def render_report(content: ReportContent, lang: Lang, other: str | None) -> str:
         quality_section(content, page, lang),
         changes_section(content, page, lang),
         methods_section(lang),
+        data_section(content, page, lang),
     ]
     links = [f'<a href="../index.html">{_esc(text("all_reports", lang))}</a>']
     if other:

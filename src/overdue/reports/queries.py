@@ -103,7 +103,7 @@ def model_runs(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     later = ", ".join(c if c in present else f"NULL AS {c}" for c in ("self_check", "sensitivity"))
     frame = con.sql(
         "SELECT model_version, run_id, trained_at, outcome, snapshot_hash, cases, labelled, "
-        f"test_rows, period, metrics, diagnostics, {later} FROM model_runs "
+        f"test_rows, bundle_path, period, metrics, diagnostics, {later} FROM model_runs "
         "ORDER BY trained_at DESC"
     ).pl()
     runs = []
