@@ -236,7 +236,8 @@ def test_a_filter_changes_every_section_it_claims_to(
     built: Built, browser: BrowserContext, lang: str
 ) -> None:
     """Under a lender-type filter each success chart and its table show the same, changed
-    numbers; every other section says it does not follow the filters; back to all, as before."""
+    numbers; under a period filter the cases by month show that year alone, chart and table;
+    every other section says it does not follow the filters; back to all, as before."""
     seen = open_page(browser, built.reports / built.run_id / f"{lang}.html")
     page = seen.page
     sections = page.evaluate("Array.from(document.querySelectorAll('main section')).map(s => s.id)")
@@ -255,10 +256,21 @@ def test_a_filter_changes_every_section_it_claims_to(
     said = set(page.evaluate(f"{notes}.map(n => n.closest('section').id)"))
     unfiltered = {s for s in sections if s not in FILTERABLE and s != "methods"}
     assert said == unfiltered
+    months = "document.getElementById('fig-months').data.flatMap(t => t.x).sort()"
+    all_months = page.evaluate(months)
+    year = page.locator("#filter-period option").all()[-1].get_attribute("value")
+    page.select_option("#filter-period", year)
+    page.wait_for_function(f"document.getElementById('fig-months').dataset.slice === '{year}'")
+    in_year = page.evaluate(months)
+    assert in_year and len(in_year) < len(all_months)
+    assert all(m.startswith(year) for m in in_year)
+    assert sorted(page.evaluate(COLUMN_VALUES, ["months", 0])) == in_year
     page.select_option("#filter-lender", "__all__")
+    page.select_option("#filter-period", "__all__")
     page.wait_for_function(
         "document.getElementById('success-approach').dataset.slice === '__all__|__all__'"
     )
+    assert page.evaluate(months) == all_months
     assert dict(page.evaluate(SUCCESS_TABLES)) == before
     assert page.evaluate(f"{notes}.length") == 0
     assert seen.outside_requests == []
@@ -317,3 +329,38 @@ def test_the_chinese_page_shows_no_english_word(built: Built, browser: BrowserCo
     assert seen.outside_requests == []
     assert seen.console_errors == []
     seen.page.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_chart_with_open_markers_says_what_they_mean(built: Built, lang: str) -> None:
+    """A chart drawing an open marker has a legend entry saying it means thin overlap."""
+    page = page_without_library(built.reports / built.run_id / f"{lang}.html")
+    checked = 0
+    for figure_id, spec in figure_specs(page).items():
+        drawn_open = any(
+            "open" in str(symbol) and "x-thin" not in str(symbol)
+            for trace in spec["data"]
+            if trace.get("x") != [None]
+            for symbol in leaves(trace.get("marker", {}).get("symbol", []))
+        )
+        if drawn_open:
+            checked += 1
+            names = [t.get("name") for t in spec["data"] if t.get("showlegend", True)]
+            assert text("open_marker", lang) in names, figure_id
+    assert checked >= 3
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_heatmap_writes_each_rate_on_a_colour_blind_safe_scale(built: Built, lang: str) -> None:
+    """Every shown cell carries its rate as text, the scale is purple-orange (no red-green),
+    and the hover names the number in the page's language."""
+    from plotly.colors import diverging
+
+    page = page_without_library(built.reports / built.run_id / f"{lang}.html")
+    heatmap = figure_specs(page)["fig-heatmap"]["data"][0]
+    for z_row, text_row in zip(heatmap["z"], heatmap["text"], strict=True):
+        for z, label in zip(z_row, text_row, strict=True):
+            assert label == "×" if z is None else label.startswith(f"{z:.0%}")
+    colours = [c for _, c in heatmap["colorscale"]]
+    assert colours == list(diverging.PuOr)
+    assert text("heatmap_value", lang) in heatmap["hovertemplate"]

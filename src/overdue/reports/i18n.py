@@ -114,7 +114,6 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "en": "Observed and adjusted agreement rate of each approach and preparation level",
     },
     "naive_rate": {"zh": "观察到的达成率", "en": "observed rate"},
-    "adjusted_rate": {"zh": "调整后的达成率(95% 区间)", "en": "adjusted rate (95% interval)"},
     "adjusted": {"zh": "调整后", "en": "adjusted"},
     "removed": {
         "zh": "调整去除的部分(观察值 − 调整值)",
@@ -138,10 +137,6 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "again to fill this section.",
     },
     "contrast": {"zh": "对比", "en": "contrast"},
-    "contrast_estimate": {
-        "zh": "达成率差异(95% 区间)",
-        "en": "difference in agreement rate (95% interval)",
-    },
     "contrast_difference": {"zh": "达成率差异", "en": "difference in agreement rate"},
     "rv": {"zh": "稳健值 RV(估计归零)", "en": "RV (estimate to zero)"},
     "rva": {"zh": "稳健值 RVa(区间触及零)", "en": "RVa (interval to zero)"},
@@ -331,6 +326,11 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "zh": "本节不随上方的机构类型与时期筛选变化:模型的估计基于全部机构类型与时期。",
         "en": "This section does not follow the lender-type and period filters above: the "
         "model's estimates cover every lender type and period.",
+    },
+    "data_filtered": {
+        "zh": "本节只有“按月份的案例数”随时期筛选变化;其余数字涵盖全部机构类型与时期。",
+        "en": "Here only the cases by month follow the period filter; the other numbers cover "
+        "every lender type and period.",
     },
     "filtered": {
         "zh": "本节随上方的机构类型与时期筛选变化。",

@@ -65,6 +65,8 @@ footer dd { margin: 0; font-family: monospace; }
 .table-tools { margin: 4px 0; }
 .table-scroll { overflow-x: auto; max-height: 420px; overflow-y: auto; }
 table.sortable th { padding: 0; position: sticky; top: 0; background: #f4f6f8; }
+table.sortable td.num, table.sortable td.count { white-space: nowrap; }
+.table-scroll:has(table.stacked) { max-height: none; }
 table.sortable th button { all: unset; cursor: pointer; display: block; padding: 4px 18px 4px 8px;
   position: relative; }
 table.sortable th button::after { content: "▲▼"; position: absolute; right: 3px; top: 50%;
@@ -83,7 +85,9 @@ table.sortable th[aria-sort="descending"] button::after { content: "▼"; color:
   table.stacked td { border: none; border-bottom: 1px solid #eee; text-align: left;
     display: grid; grid-template-columns: 42% 58%; gap: 6px; }
   table.stacked td::before { content: attr(data-label); color: #555; font-size: 0.85em; }
-  .table-scroll:has(table.stacked) { max-height: none; }
+  table.stacked td.num, table.stacked td.count { white-space: normal; }
+  .table-box:has(table.stacked) .table-tools .note { display: none; }
+  table.sortable:not(.stacked) td:first-child { min-width: 7em; }
 }
 """
 
@@ -129,6 +133,23 @@ SCRIPT: Final = """
     document.querySelectorAll('tr[data-lender]').forEach(function (row) {
       row.hidden = row.dataset.lender !== lender.value || row.dataset.period !== period.value;
     });
+    document.querySelectorAll('tr[data-year]').forEach(function (row) {
+      row.hidden = period.value !== '__all__' && row.dataset.year !== period.value;
+    });
+    var months = document.getElementById('fig-months');
+    if (months && months.data) {
+      months.allData = months.allData || JSON.parse(JSON.stringify(months.data));
+      var inPeriod = function (x) {
+        return period.value === '__all__' || x.indexOf(period.value) === 0;
+      };
+      var shown = months.allData.map(function (trace) {
+        var keep = (trace.x || []).map(function (x) { return x === null || inPeriod(String(x)); });
+        var pick = function (values) { return values.filter(function (_, i) { return keep[i]; }); };
+        return Object.assign({}, trace, {x: pick(trace.x || []), y: pick(trace.y || [])});
+      });
+      Plotly.react(months, shown, months.layout, config);
+      months.dataset.slice = period.value;
+    }
     var active = key !== '__all__|__all__';
     document.querySelectorAll('.not-filtered').forEach(function (note) { note.hidden = !active; });
     Object.keys(slices).forEach(function (dimension) {
@@ -245,11 +266,14 @@ def data_section(content: ReportContent, page: Page, lang: Lang) -> str:
                 f"{_esc(shown.max())}</p>"
             )
         parts.append(page.figure(figures.months_figure(content.months, lang), "fig-months"))
-        parts.append(data_table(*tables.months_table(content.months, lang), lang, "months"))
+        months, month_columns = tables.months_table(content.months, lang)
+        parts.append(data_table(months, month_columns, lang, "months", row_data=("year",)))
     if content.coverage is not None:
         parts.append(page.figure(figures.coverage_figure(content.coverage, lang), "fig-coverage"))
         parts.append(data_table(*tables.coverage_rows(content.coverage, lang), lang, "coverage"))
-    parts.append(_note(text("suppressed_note", lang)) + unfiltered_note(lang) + "</section>")
+    parts.append(_note(text("suppressed_note", lang)))
+    parts.append(f'<p class="note not-filtered" hidden>{_esc(text("data_filtered", lang))}</p>')
+    parts.append("</section>")
     return "".join(parts)
 
 

@@ -166,8 +166,9 @@ def _interval(
 
 
 def months_table(months: pl.DataFrame, lang: Lang) -> Table:
-    """Cases per month of first contact."""
-    return months, [Column("month", text("month", lang)), Column("n", text("cases", lang), "count")]
+    """Cases per month of first contact, with its year (the period filter's value)."""
+    frame = months.with_columns(pl.col("month").str.slice(0, 4).alias("year"))
+    return frame, [Column("month", text("month", lang)), Column("n", text("cases", lang), "count")]
 
 
 def coverage_rows(coverage: pl.DataFrame, lang: Lang) -> Table:
@@ -186,13 +187,18 @@ def success_rows(slices: dict[tuple[str, str], pl.DataFrame], dimension: str, la
     each slice (``pages.slice_rows``, by lender and period) as the chart draws them, tagged
     with the slice (``lender``, ``period``)."""
     order = {lv: i for i, lv in enumerate(figures.level_order(dimension))}
-    frame = pl.concat(
-        [
-            rows.sort(pl.col("level").replace_strict(order, default=len(order)))
-            .select("level", "n", "rate", "low", "high")
-            .with_columns(pl.lit(lender).alias("lender"), pl.lit(period).alias("period"))
-            for (lender, period), rows in slices.items()
-        ]
+    keys = [key for key, rows in slices.items() for _ in range(rows.height)]
+    frame = (
+        pl.concat([rows.select("level", "n", "rate", "low", "high") for rows in slices.values()])
+        .with_columns(
+            pl.Series("lender", [lender for lender, _ in keys], pl.String),
+            pl.Series("period", [period for _, period in keys], pl.String),
+            pl.Series(
+                "slice", [i for i, rows in enumerate(slices.values()) for _ in range(rows.height)]
+            ),
+            pl.col("level").replace_strict(order, default=len(order)).alias("order"),
+        )
+        .sort("slice", "order", maintain_order=True)
     )
     frame = frame.with_columns(
         _labels(frame["level"], lambda v: value_label(dimension, v, lang)).alias("label")
