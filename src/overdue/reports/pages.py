@@ -87,7 +87,7 @@ table.sortable th[aria-sort="descending"] button::after { content: "▼"; color:
   table.stacked td::before { content: attr(data-label); color: #555; font-size: 0.85em; }
   table.stacked td.num, table.stacked td.count { white-space: normal; }
   .table-box:has(table.stacked) .table-tools .note { display: none; }
-  table.sortable:not(.stacked) td:first-child { min-width: 7em; }
+  table.sortable:not(.stacked) td:not(.num):not(.count) { min-width: 8em; }
 }
 """
 
