@@ -14,7 +14,7 @@ from plotly.offline import get_plotlyjs
 from overdue.config import Settings
 
 JSON_SCRIPT = re.compile(r'<script type="application/json"[^>]*>(.*?)</script>', re.S)
-COUNT_CELL = re.compile(r'<td class="count">([^<]*)</td>')
+COUNT_CELL = re.compile(r'<td class="count"[^>]*>([^<]*)</td>')
 N_EQUALS = re.compile(r"n\s*=\s*([\d,]+)")
 
 

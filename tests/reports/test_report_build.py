@@ -145,8 +145,8 @@ def test_observed_beside_adjusted_has_a_chart_and_a_table_in_both_languages(buil
             [built.run_id],
         ).fetchall()[0]
     words = {
-        "zh": ("观察到的达成率", "调整去除的部分", "书面还款计划"),
-        "en": ("observed rate", "removed by adjustment", "written repayment plan"),
+        "zh": ("观察到的达成率", "调整去除的部分", "书面还款计划", "个百分点"),
+        "en": ("observed rate", "removed by adjustment", "written repayment plan", "pp"),
     }
     for lang, expected in words.items():
         page = page_without_library(built.reports / built.run_id / f"{lang}.html")
@@ -155,7 +155,7 @@ def test_observed_beside_adjusted_has_a_chart_and_a_table_in_both_languages(buil
         for word in expected:
             assert word in section, (lang, word)
         assert f"{stored[0]:.1%}" in section
-        assert f"{round(stored[0] - stored[1], 4):+.1%}" in section
+        assert f"{100 * round(stored[0] - stored[1], 4):+.1f} {expected[-1]}" in section
         assert 'id="fig-naive"' in section
 
 

@@ -367,12 +367,15 @@ def _wording(word: str, rv: float, benchmark: float) -> str:
 
 
 def contrast_label(treatment: str, level: str, against: str, lang: Lang) -> str:
-    """E.g. 'deferral vs the average approach', '律师 vs 无'."""
+    """E.g. 'deferral vs the average approach', '专业协助:律师对比无'."""
     shown = value_label(treatment, level, lang)
     if against == "average":
-        return f"{shown} vs 平均方案" if lang == "zh" else f"{shown} vs the average approach"
+        return f"{shown}对比平均方案" if lang == "zh" else f"{shown} vs the average approach"
     name = field_label(treatment, lang)
-    return f"{name}: {shown} vs {value_label(treatment, against, lang)}"
+    against_label = value_label(treatment, against, lang)
+    if lang == "zh":
+        return f"{name}:{shown}对比{against_label}"
+    return f"{name}: {shown} vs {against_label}"
 
 
 def contrast_cases(fit: AipwFit, c: Contrast) -> int:

@@ -13,7 +13,14 @@ import plotly.graph_objects as go
 import polars as pl
 
 from overdue.contract import APPROACHES, FIELD_BY_NAME
-from overdue.reports.i18n import Lang, field_label, subgroup_label, text, value_label
+from overdue.reports.i18n import (
+    Lang,
+    driver_label,
+    field_label,
+    subgroup_label,
+    text,
+    value_label,
+)
 from overdue.reports.queries import ALL, DIMENSION_LEVELS
 
 PALETTE: Final = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#17becf")
@@ -62,6 +69,19 @@ def _suppressed_trace(
         + text("suppressed", lang)
         + "<extra></extra>",
         showlegend=bool(labels),
+    )
+
+
+def open_marker_legend(lang: Lang, shown: bool) -> go.Scatter:
+    """A legend entry (no point) saying what an open marker means, when the chart has one."""
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        marker={"size": 11, "symbol": "diamond-open", "color": "#555"},
+        name=text("open_marker", lang),
+        hoverinfo="skip",
+        showlegend=shown,
     )
 
 
@@ -194,6 +214,13 @@ def months_figure(months: pl.DataFrame, lang: Lang) -> go.Figure:
     )
 
 
+def wrapped(label: str, width: int = 16) -> str:
+    """A long 'lever: level' label on two lines, so a phone's narrow chart keeps it whole."""
+    if len(label) <= width or ": " not in label:
+        return label
+    return label.replace(": ", ":<br>", 1)
+
+
 def treatment_label(treatment: str, level: str, lang: Lang) -> str:
     """An approach, or a lever and its level, as a reader sees it."""
     if treatment == "approach":
@@ -232,7 +259,7 @@ def forest_figure(frame: pl.DataFrame, title: str, lang: Lang) -> go.Figure:
                 + text("interval", lang)
                 + " %{customdata[0]:.1%} - %{customdata[1]:.1%}<br>%{customdata[2]}"
                 + "<extra></extra>",
-                name=text("sec_overlap", lang) if flagged else text("estimate", lang),
+                name=text("open_marker", lang) if flagged else text("estimate", lang),
             )
         )
     hidden = [lb for lb, r in zip(labels, rows, strict=True) if r["suppressed"]]
@@ -264,7 +291,7 @@ def naive_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
     ``frame``: treatment, level, estimate, ci_low, ci_high, naive, overlap_flag, suppressed.
     """
     rows = list(frame.iter_rows(named=True))
-    labels = [treatment_label(r["treatment"], r["level"], lang) for r in rows]
+    labels = [wrapped(treatment_label(r["treatment"], r["level"], lang)) for r in rows]
     shown = [(lb, r) for lb, r in zip(labels, rows, strict=True) if not r["suppressed"]]
     observed = [(lb, r) for lb, r in shown if r["naive"] is not None]
     fig = go.Figure()
@@ -300,12 +327,15 @@ def naive_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
     )
     hidden = [lb for lb, r in zip(labels, rows, strict=True) if r["suppressed"]]
     fig.add_trace(_suppressed_trace(hidden, lang, horizontal=True))
+    fig.add_trace(open_marker_legend(lang, any(r["overlap_flag"] for _, r in shown)))
     return _layout(
         fig,
-        text("naive_title", lang),
-        height=max(300, 34 * len(rows) + 120),
+        "",
+        height=max(320, 34 * len(rows) + 150),
         xaxis={"title": text("success_rate", lang), "range": [0, 1], "tickformat": ".0%"},
-        yaxis={"categoryorder": "array", "categoryarray": labels[::-1]},
+        yaxis={"categoryorder": "array", "categoryarray": labels[::-1], "automargin": True},
+        legend={"orientation": "h", "x": 0, "y": -0.08, "yanchor": "top"},
+        margin={"l": 10, "r": 20, "t": 20, "b": 60},
     )
 
 
@@ -373,6 +403,9 @@ def subgroup_forest_figure(frame: pl.DataFrame, family: str, lang: Lang) -> go.F
             showlegend=bool(hidden_y),
         )
     )
+    fig.add_trace(
+        open_marker_legend(lang, bool(frame.filter(~pl.col("suppressed"))["overlap_flag"].any()))
+    )
     return _layout(
         fig,
         f"{text('effects_subgroups', lang)}: {field_label(family, lang)}",
@@ -389,16 +422,18 @@ def subgroup_forest_figure(frame: pl.DataFrame, family: str, lang: Lang) -> go.F
 
 
 def heatmap_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
-    """Adjusted agreement rate: approaches across, subgroups down; blank = suppressed."""
+    """Adjusted agreement rate: approaches across, subgroups down, the rate written in each
+    cell on a colour-blind-safe diverging scale (purple high, orange low); × = suppressed,
+    ! = thin overlap."""
     approaches = [a for a in APPROACHES if a in set(frame["level"])]
     subgroups = list(dict.fromkeys(frame["subgroup"].to_list()))
     cell = {(r["subgroup"], r["level"]): r for r in frame.iter_rows(named=True)}
     z: list[list[float | None]] = []
-    custom: list[list[list[float | None]]] = []  # interval low, high and n per cell
+    custom: list[list[list[float | str | None]]] = []  # interval low, high and n per cell
     marks: list[list[str]] = []
     for s in subgroups:
         z_row: list[float | None] = []
-        c_row: list[list[float | None]] = []
+        c_row: list[list[float | str | None]] = []
         m_row: list[str] = []
         for a in approaches:
             r = cell.get((s, a))
@@ -408,8 +443,8 @@ def heatmap_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
                 m_row.append("×")
                 continue
             z_row.append(r["estimate"])
-            c_row.append([r["ci_low"], r["ci_high"], r["n"]])
-            m_row.append("!" if r["overlap_flag"] else "")
+            c_row.append([r["ci_low"], r["ci_high"], n_text(r["n"])])
+            m_row.append(f"{r['estimate']:.0%}" + ("!" if r["overlap_flag"] else ""))
         z.append(z_row)
         custom.append(c_row)
         marks.append(m_row)
@@ -421,23 +456,36 @@ def heatmap_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
             customdata=custom,
             text=marks,
             texttemplate="%{text}",
-            colorscale="RdYlGn",
+            colorscale="PuOr",
             zmin=0,
             zmax=1,
-            colorbar={"title": {"text": text("success_rate", lang)}, "tickformat": ".0%"},
-            hovertemplate="%{y}<br>%{x}: %{z:.1%}<br>"
+            colorbar={
+                "title": {"text": text("success_rate", lang), "side": "top"},
+                "tickformat": ".0%",
+                "orientation": "h",
+                "x": 0,
+                "xanchor": "left",
+                "y": -0.02,
+                "yanchor": "top",
+                "len": 0.6,
+                "thickness": 12,
+            },
+            hovertemplate="%{y}<br>%{x}<br>"
+            + text("heatmap_value", lang)
+            + ": %{z:.1%}<br>"
             + text("interval", lang)
-            + " %{customdata[0]:.1%} - %{customdata[1]:.1%}<br>%{customdata[2]}"
+            + ": %{customdata[0]:.1%} - %{customdata[1]:.1%}<br>%{customdata[2]}"
             + "<extra></extra>",
             hoverongaps=False,
         )
     )
     return _layout(
         fig,
-        text("sec_heatmap", lang),
-        height=max(420, 26 * len(subgroups) + 140),
-        yaxis={"autorange": "reversed"},
-        margin={"l": 220, "r": 20, "t": 60, "b": 80},
+        "",
+        height=max(420, 26 * len(subgroups) + 200),
+        xaxis={"side": "top", "automargin": True},
+        yaxis={"autorange": "reversed", "automargin": True},
+        margin={"l": 10, "r": 10, "t": 10, "b": 90},
     )
 
 
@@ -579,7 +627,7 @@ def drivers_figure(drivers: pl.DataFrame, lang: Lang) -> go.Figure:
     fig = go.Figure(
         go.Bar(
             x=frame["log_loss_increase"].to_list(),
-            y=[field_label(d, lang) for d in frame["driver"]],
+            y=[driver_label(d, lang) for d in frame["driver"]],
             orientation="h",
             marker={"color": PALETTE[2]},
             hovertemplate="%{y}: %{x:.4f}<extra></extra>",

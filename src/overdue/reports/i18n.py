@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from overdue.contract import FIELD_BY_NAME
+from overdue.contract import FIELD_BY_NAME, RULES
 from overdue.i18n import LANGS, Lang
+from overdue.serve.i18n import DRIVER_LABELS
 
 __all__ = ["LANGS", "Lang"]
 
@@ -230,7 +231,6 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "en": "Observed and adjusted agreement rate of each approach and preparation level",
     },
     "naive_rate": {"zh": "观察到的达成率", "en": "observed rate"},
-    "adjusted_rate": {"zh": "调整后的达成率(95% 区间)", "en": "adjusted rate (95% interval)"},
     "adjusted": {"zh": "调整后", "en": "adjusted"},
     "removed": {
         "zh": "调整去除的部分(观察值 − 调整值)",
@@ -254,10 +254,7 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "again to fill this section.",
     },
     "contrast": {"zh": "对比", "en": "contrast"},
-    "contrast_estimate": {
-        "zh": "达成率差异(95% 区间)",
-        "en": "difference in agreement rate (95% interval)",
-    },
+    "contrast_difference": {"zh": "达成率差异", "en": "difference in agreement rate"},
     "rv": {"zh": "稳健值 RV(估计归零)", "en": "RV (estimate to zero)"},
     "rva": {"zh": "稳健值 RVa(区间触及零)", "en": "RVa (interval to zero)"},
     "benchmark": {
@@ -420,6 +417,42 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "en": "The warehouse lacks these tables, so their sections are empty:",
     },
     "runs_title": {"zh": "全部报告", "en": "All reports"},
+    "pp": {"zh": "个百分点", "en": "pp"},
+    "filter_suffix": {"zh": "(筛选)", "en": " (filter)"},
+    "download_csv": {"zh": "下载表格(CSV)", "en": "Download the table (CSV)"},
+    "sort_hint": {"zh": "点击列名排序。", "en": "Click a column name to sort."},
+    "interval_low": {"zh": "95% 区间下限", "en": "95% interval, low"},
+    "interval_high": {"zh": "95% 区间上限", "en": "95% interval, high"},
+    "field": {"zh": "字段", "en": "field"},
+    "flag_yes": {"zh": "是", "en": "yes"},
+    "flag_no": {"zh": "否", "en": "no"},
+    "thin_overlap": {"zh": "重叠性不足", "en": "thin overlap"},
+    "approach": {"zh": "协商方案", "en": "approach"},
+    "horizon": {"zh": "期限(月)", "en": "horizon (months)"},
+    "log_loss": {"zh": "对数损失", "en": "log loss"},
+    "open_marker": {
+        "zh": "空心标记:重叠性不足",
+        "en": "open marker: thin overlap",
+    },
+    "open_marker_note": {
+        "zh": "空心标记:重叠性不足(见“重叠性警告”);灰色 ×:已隐藏。",
+        "en": "Open markers: thin overlap (see the overlap warnings); grey crosses: suppressed.",
+    },
+    "heatmap_value": {"zh": "调整后达成率", "en": "adjusted agreement rate"},
+    "not_filtered": {
+        "zh": "本节不随上方的机构类型与时期筛选变化:模型的估计基于全部机构类型与时期。",
+        "en": "This section does not follow the lender-type and period filters above: the "
+        "model's estimates cover every lender type and period.",
+    },
+    "data_filtered": {
+        "zh": "本节只有“按月份的案例数”随时期筛选变化;其余数字涵盖全部机构类型与时期。",
+        "en": "Here only the cases by month follow the period filter; the other numbers cover "
+        "every lender type and period.",
+    },
+    "filtered": {
+        "zh": "本节随上方的机构类型与时期筛选变化。",
+        "en": "This section follows the lender-type and period filters above.",
+    },
     "open": {"zh": "打开", "en": "open"},
 }
 
@@ -504,6 +537,28 @@ DIMENSION_LABELS: Final[dict[str, dict[Lang, str]]] = {
     "approach": {"zh": "协商方案", "en": "approach"},
 }
 
+FEATURE_LABELS: Final[dict[str, dict[Lang, str]]] = {
+    "balance_to_principal": {"zh": "欠款与本金之比", "en": "balance to principal"},
+    "collection_stage_rank": {"zh": "催收阶段(等级)", "en": "collection stage (rank)"},
+    "debt_to_income": {"zh": "负债收入比", "en": "debt to income"},
+    "disposable_income": {"zh": "可支配收入", "en": "disposable income"},
+    "documents_count": {"zh": "提供材料数", "en": "documents brought"},
+    "months_to_clear": {"zh": "还清所需月数", "en": "months to clear"},
+    "payment_due_to_income": {"zh": "应还额与收入之比", "en": "payment due to income"},
+    "penalty_share": {"zh": "罚息占比", "en": "penalty share"},
+    "prior_agreements": {"zh": "此前达成的协议数", "en": "earlier agreements"},
+    "prior_cases": {"zh": "此前的案例数", "en": "earlier cases"},
+    "savings_to_balance": {"zh": "储蓄与欠款之比", "en": "savings to balance"},
+}
+"""Derived features (not contract fields) as the drift chart names them."""
+
+REASON_KINDS: Final[dict[str, dict[Lang, str]]] = {
+    "enum": {"zh": "取值不在允许范围", "en": "value not allowed"},
+    "parse": {"zh": "无法读取", "en": "unreadable"},
+    "required": {"zh": "必填项缺失", "en": "required value missing"},
+    "rule": {"zh": "违反字段间规则", "en": "cross-field rule broken"},
+}
+
 LEVEL_LABELS: Final[dict[str, dict[Lang, str]]] = {
     "days_overdue_at_contact<90": {"zh": "逾期 <90 天", "en": "<90 days overdue"},
     "90<=days_overdue_at_contact<180": {"zh": "逾期 90-179 天", "en": "90-179 days overdue"},
@@ -523,7 +578,39 @@ LEVEL_LABELS: Final[dict[str, dict[Lang, str]]] = {
     "3+": {"zh": "3 份及以上", "en": "3 or more"},
     "population": {"zh": "全体", "en": "everyone"},
     "__all__": {"zh": "全部", "en": "all"},
+    "loaded": {"zh": "已载入", "en": "loaded"},
+    "already_loaded": {"zh": "此前已载入", "en": "already loaded"},
+    "refused": {"zh": "已拒收", "en": "refused"},
 }
+
+
+MODEL_LABELS: Final[dict[str, dict[Lang, str]]] = {
+    "advising_stack": {"zh": "咨询所用模型(组合)", "en": "advising model (stack)"},
+    "spline_logistic_calibrated": {
+        "zh": "样条逻辑回归(已校准)",
+        "en": "spline logistic regression (calibrated)",
+    },
+    "gradient_boosting_calibrated": {
+        "zh": "梯度提升(已校准)",
+        "en": "gradient boosting (calibrated)",
+    },
+    "logistic_baseline": {"zh": "基准:逻辑回归", "en": "baseline: logistic regression"},
+    "base_rate_baseline": {"zh": "基准:总体达成率", "en": "baseline: overall rate"},
+    "ours": {"zh": "我们的模型", "en": "our model"},
+    "baseline": {"zh": "基准(逻辑回归)", "en": "baseline (logistic regression)"},
+}
+
+
+def model_label(name: str, lang: Lang) -> str:
+    """A model of the quality section as a reader sees it (its code when unknown)."""
+    return MODEL_LABELS[name][lang] if name in MODEL_LABELS else name
+
+
+def driver_label(name: str, lang: Lang) -> str:
+    """A group of features of the drivers chart (the counselor page's names)."""
+    if name in DRIVER_LABELS:
+        return DRIVER_LABELS[name][lang]
+    return field_label(name, lang)
 
 
 def methods(lang: Lang) -> list[str]:
@@ -540,6 +627,8 @@ def field_label(name: str, lang: Lang) -> str:
     """A field or derived dimension as a reader sees it (Chinese alias from the contract)."""
     if name in DIMENSION_LABELS:
         return DIMENSION_LABELS[name][lang]
+    if name in FEATURE_LABELS:
+        return FEATURE_LABELS[name][lang]
     if name in FIELD_BY_NAME:
         return FIELD_BY_NAME[name].zh if lang == "zh" else name.replace("_", " ")
     return name.replace("_", " ")
@@ -553,6 +642,19 @@ def value_label(name: str, code: str, lang: Lang) -> str:
     if field is not None and code in field.values:
         return field.values[code] if lang == "zh" else code.replace("_", " ")
     return code.replace("_", " ")
+
+
+def reason_label(reason: str, lang: Lang) -> str:
+    """A quarantine reason (``enum:age_band``, ``rule:<code>``) in words: its kind and the
+    fields it concerns; the code itself when unknown."""
+    kind, _, name = reason.partition(":")
+    if kind not in REASON_KINDS:
+        return reason
+    rule = next((r for r in RULES if r.code == name), None)
+    fields = rule.fields if kind == "rule" and rule is not None else (name,)
+    joiner = "、" if lang == "zh" else ", "
+    colon = ":" if lang == "zh" else ": "
+    return REASON_KINDS[kind][lang] + colon + joiner.join(field_label(f, lang) for f in fields)
 
 
 def subgroup_label(key: str, lang: Lang) -> str:

@@ -16,7 +16,7 @@ import plotly.io.json as plotly_json
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from overdue.reports import figures, findings
+from overdue.reports import figures, findings, tables
 from overdue.reports.content import (
     BATCH_COUNTS,
     FAMILIES,
@@ -28,11 +28,13 @@ from overdue.reports.i18n import (
     Lang,
     field_label,
     methods,
+    reason_label,
     subgroup_label,
     text,
     value_label,
 )
 from overdue.reports.queries import ALL, DIMENSIONS
+from overdue.reports.tables import data_table
 
 LANGUAGE_NAMES: Final = {"zh": "中文", "en": "English"}
 CSS: Final = """
@@ -50,9 +52,11 @@ section { background: #fff; padding: 4px 20px 20px; margin: 16px 0; border-radiu
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; }
 td.count, td.num { text-align: right; font-variant-numeric: tabular-nums; }
-@media (max-width: 640px) { table { display: block; overflow-x: auto; } th { min-width: 5em; } }
+@media (max-width: 640px) { table:not(.sortable) { display: block; overflow-x: auto; }
+  th { min-width: 5em; } }
 td.suppressed { color: #9e9e9e; font-style: italic; }
-.filters { position: sticky; top: 0; background: #fff; padding: 8px 0; z-index: 5; }
+.filters { position: sticky; top: 0; background: #fff; padding: 8px 12px; z-index: 5;
+           box-shadow: 0 2px 4px rgba(0,0,0,0.12); border-radius: 0 0 6px 6px; }
 .filters label { margin-right: 18px; }
 .note { color: #555; font-size: 0.92em; }
 .banner { background: #fff4ce; border-left: 6px solid #b7791f; padding: 10px 16px;
@@ -61,6 +65,34 @@ td.suppressed { color: #9e9e9e; font-style: italic; }
 footer { font-size: 0.85em; color: #555; padding-bottom: 40px; }
 footer dl { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; }
 footer dd { margin: 0; font-family: monospace; }
+.table-box { margin: 4px 0 18px; }
+.table-tools { margin: 4px 0; }
+.table-scroll { overflow-x: auto; max-height: 420px; overflow-y: auto; }
+table.sortable th { padding: 0; position: sticky; top: 0; background: #f4f6f8; }
+table.sortable td.num, table.sortable td.count { white-space: nowrap; }
+.table-scroll:has(table.stacked) { max-height: none; }
+table.sortable th button { all: unset; cursor: pointer; display: block; padding: 4px 18px 4px 8px;
+  position: relative; }
+table.sortable th button::after { content: "▲▼"; position: absolute; right: 3px; top: 50%;
+  transform: translateY(-50%); font-size: 0.55em; color: #bbb; writing-mode: vertical-lr; }
+table.sortable th[aria-sort="ascending"] button::after { content: "▲"; color: #222; }
+table.sortable th[aria-sort="descending"] button::after { content: "▼"; color: #222; }
+@media (max-width: 640px) {
+  header, main, footer { padding: 0 8px; }
+  section { padding: 4px 10px 14px; }
+  .grid { grid-template-columns: 1fr; }
+  .filters { position: static; }
+  .filters label { display: block; margin: 2px 0; }
+  table.stacked, table.stacked tbody, table.stacked tr, table.stacked td { display: block; }
+  table.stacked thead { display: none; }
+  table.stacked tr { border: 1px solid #ddd; margin: 0 0 8px; }
+  table.stacked td { border: none; border-bottom: 1px solid #eee; text-align: left;
+    display: grid; grid-template-columns: 42% 58%; gap: 6px; }
+  table.stacked td::before { content: attr(data-label); color: #555; font-size: 0.85em; }
+  table.stacked td.num, table.stacked td.count { white-space: normal; }
+  .table-box:has(table.stacked) .table-tools .note { display: none; }
+  table.sortable:not(.stacked) td:not(.num):not(.count) { min-width: 8em; }
+}
 """
 
 SCRIPT: Final = """
@@ -70,6 +102,31 @@ SCRIPT: Final = """
     var spec = JSON.parse(node.textContent);
     Plotly.newPlot(document.getElementById(node.dataset.target), spec.data, spec.layout, config);
   });
+  function sortValue(cell, numeric) {
+    var raw = cell.dataset.value;
+    if (raw === '') { return null; }
+    return numeric ? parseFloat(raw) : raw;
+  }
+  document.querySelectorAll('table.sortable').forEach(function (table) {
+    var heads = table.querySelectorAll('thead th');
+    heads.forEach(function (th, column) {
+      th.querySelector('button').addEventListener('click', function () {
+        var descending = th.getAttribute('aria-sort') === 'ascending';
+        var numeric = th.dataset.kind === 'num';
+        heads.forEach(function (other) { other.setAttribute('aria-sort', 'none'); });
+        th.setAttribute('aria-sort', descending ? 'descending' : 'ascending');
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = sortValue(a.cells[column], numeric), y = sortValue(b.cells[column], numeric);
+          if (x === null || y === null) { return (x === null) - (y === null); }
+          var order = numeric ? x - y : String(x).localeCompare(String(y));
+          return descending ? -order : order;
+        });
+        rows.forEach(function (row) { body.appendChild(row); });
+      });
+    });
+  });
   var slicesNode = document.getElementById('success-slices');
   if (!slicesNode) { return; }
   var slices = JSON.parse(slicesNode.textContent);
@@ -77,6 +134,28 @@ SCRIPT: Final = """
   var period = document.getElementById('filter-period');
   function update() {
     var key = lender.value + '|' + period.value;
+    document.querySelectorAll('tr[data-lender]').forEach(function (row) {
+      row.hidden = row.dataset.lender !== lender.value || row.dataset.period !== period.value;
+    });
+    document.querySelectorAll('tr[data-year]').forEach(function (row) {
+      row.hidden = period.value !== '__all__' && row.dataset.year !== period.value;
+    });
+    var months = document.getElementById('fig-months');
+    if (months && months.data) {
+      months.allData = months.allData || JSON.parse(JSON.stringify(months.data));
+      var inPeriod = function (x) {
+        return period.value === '__all__' || x.indexOf(period.value) === 0;
+      };
+      var shown = months.allData.map(function (trace) {
+        var keep = (trace.x || []).map(function (x) { return x === null || inPeriod(String(x)); });
+        var pick = function (values) { return values.filter(function (_, i) { return keep[i]; }); };
+        return Object.assign({}, trace, {x: pick(trace.x || []), y: pick(trace.y || [])});
+      });
+      Plotly.react(months, shown, months.layout, config);
+      months.dataset.slice = period.value;
+    }
+    var active = key !== '__all__|__all__';
+    document.querySelectorAll('.not-filtered').forEach(function (note) { note.hidden = !active; });
     Object.keys(slices).forEach(function (dimension) {
       var div = document.getElementById('success-' + dimension);
       var data = slices[dimension][key] || slices[dimension]['empty'];
@@ -166,7 +245,8 @@ def data_section(content: ReportContent, page: Page, lang: Lang) -> str:
             name = text("total", lang) if r["batch"] == "total" else r["batch"]
             rows.append(
                 f"<tr><td>{_esc(name)}</td><td>{_esc(r['file'])}</td><td>{_esc(r['format'])}"
-                f"</td><td>{_esc(r['status'])}</td><td>{_esc(r['finished_at'])}</td>"
+                f"</td><td>{_esc(value_label('status', r['status'], lang))}</td>"
+                f"<td>{_esc(r['finished_at'])}</td>"
                 + "".join(_count_cell(r[c], lang) for c in columns)
                 + "</tr>"
             )
@@ -178,7 +258,7 @@ def data_section(content: ReportContent, page: Page, lang: Lang) -> str:
             parts.append(_note(text("no_quarantine", lang)))
         else:
             rows = [
-                f"<tr><td>{_esc(r)}</td>{_count_cell(n, lang)}</tr>"
+                f"<tr><td>{_esc(reason_label(r, lang))}</td>{_count_cell(n, lang)}</tr>"
                 for r, n in content.reasons.iter_rows()
             ]
             parts.append(_table([text("reason", lang), text("rows", lang)], rows))
@@ -190,9 +270,14 @@ def data_section(content: ReportContent, page: Page, lang: Lang) -> str:
                 f"{_esc(shown.max())}</p>"
             )
         parts.append(page.figure(figures.months_figure(content.months, lang), "fig-months"))
+        months, month_columns = tables.months_table(content.months, lang)
+        parts.append(data_table(months, month_columns, lang, "months", row_data=("year",)))
     if content.coverage is not None:
         parts.append(page.figure(figures.coverage_figure(content.coverage, lang), "fig-coverage"))
-    parts.append(_note(text("suppressed_note", lang)) + "</section>")
+        parts.append(data_table(*tables.coverage_rows(content.coverage, lang), lang, "coverage"))
+    parts.append(_note(text("suppressed_note", lang)))
+    parts.append(f'<p class="note not-filtered" hidden>{_esc(text("data_filtered", lang))}</p>')
+    parts.append("</section>")
     return "".join(parts)
 
 
@@ -206,10 +291,11 @@ def slice_rows(success: pl.DataFrame, dimension: str, lender: str, period: str) 
     return frame.filter(pl.col("lender") == lender)
 
 
-def success_section(content: ReportContent, page: Page, lang: Lang) -> tuple[str, str]:
-    """Agreement rates by each dimension, with lender-type and period filters."""
+def filters_bar(content: ReportContent, lang: Lang) -> str:
+    """The lender-type and period filters, kept at the top of the screen while reading; the
+    sections they cannot change say so while a filter is set (``unfiltered_note``)."""
     if content.success is None:
-        return f'<section id="success"><h2>{_esc(text("sec_success", lang))}</h2></section>', ""
+        return ""
     options_lender = "".join(
         f'<option value="{_esc(v)}">{_esc(text("all", lang) if v == ALL else value_label("lender_type", v, lang))}</option>'  # noqa: E501
         for v in [ALL, *content.lenders]
@@ -218,13 +304,27 @@ def success_section(content: ReportContent, page: Page, lang: Lang) -> tuple[str
         f'<option value="{_esc(v)}">{_esc(text("all", lang) if v == ALL else v)}</option>'
         for v in [ALL, *content.periods]
     )
+    return (
+        '<div class="filters">'
+        f'<label>{_esc(text("lender_filter", lang))} <select id="filter-lender">'
+        f"{options_lender}</select></label>"
+        f'<label>{_esc(text("period_filter", lang))} <select id="filter-period">'
+        f"{options_period}</select></label></div>"
+    )
+
+
+def unfiltered_note(lang: Lang) -> str:
+    """Said by a section the filters cannot change, while a filter is set."""
+    return f'<p class="note not-filtered" hidden>{_esc(text("not_filtered", lang))}</p>'
+
+
+def success_section(content: ReportContent, page: Page, lang: Lang) -> tuple[str, str]:
+    """Agreement rates by each dimension, each chart with its table, following the filters."""
+    if content.success is None:
+        return f'<section id="success"><h2>{_esc(text("sec_success", lang))}</h2></section>', ""
     parts = [
         f'<section id="success"><h2>{_esc(text("sec_success", lang))}</h2>',
-        '<div class="filters">',
-        f'<label>{_esc(text("lender_filter", lang))} <select id="filter-lender">'
-        f"{options_lender}</select></label>",
-        f'<label>{_esc(text("period_filter", lang))} <select id="filter-period">'
-        f"{options_period}</select></label></div>",
+        _note(text("filtered", lang)),
         '<div class="grid">',
     ]
     slices: dict[str, dict[str, Any]] = {}
@@ -232,15 +332,21 @@ def success_section(content: ReportContent, page: Page, lang: Lang) -> tuple[str
         everything = slice_rows(content.success, dimension, ALL, ALL)
         levels = figures.success_levels(everything, dimension)
         fig = figures.success_figure(everything, dimension, lang, levels)
-        parts.append(page.figure(fig, f"success-{dimension}"))
         slices[dimension] = {
             "empty": figures.success_traces(everything.clear(), dimension, lang, levels)
         }
-        for lender in [ALL, *content.lenders]:
-            for period in [ALL, *content.periods]:
-                rows = slice_rows(content.success, dimension, lender, period)
-                traces = figures.success_traces(rows, dimension, lang, levels)
-                slices[dimension][f"{lender}|{period}"] = traces
+        frames = {
+            (lender, period): slice_rows(content.success, dimension, lender, period)
+            for lender in [ALL, *content.lenders]
+            for period in [ALL, *content.periods]
+        }
+        for (lender, period), rows in frames.items():
+            traces = figures.success_traces(rows, dimension, lang, levels)
+            slices[dimension][f"{lender}|{period}"] = traces
+        table = data_table(
+            *tables.success_rows(frames, dimension, lang), lang, f"success-{dimension}"
+        )
+        parts.append(f"<div>{page.figure(fig, f'success-{dimension}')}{table}</div>")
     parts.append("</div>")
     parts.append(_note(text("suppressed_note", lang)) + "</section>")
     slices_json = (
@@ -269,6 +375,7 @@ def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
         )
     effects = content.effects
     parts = [f'<section id="effects"><h2>{_esc(text("sec_effects", lang))}</h2>']
+    parts.append(unfiltered_note(lang))
     if not content.snapshot_matches:
         parts.append(_note(text("snapshot_differs", lang)))
     population = effects.filter(pl.col("subgroup") == "population")
@@ -296,13 +403,19 @@ def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
                     figures.subgroup_forest_figure(part, family, lang), f"fig-forest-{family}"
                 )
             )
-    parts.append("</section>")
     subgroups = by_family.filter(pl.col("family").is_not_null())
+    charted = pl.concat([population, subgroups.drop("family")])
+    parts.append(data_table(*tables.effect_rows(charted, lang), lang, "effects"))
+    parts.append(_note(text("open_marker_note", lang)) + _note(text("suppressed_note", lang)))
+    parts.append("</section>")
     parts.append(f'<section id="heatmap"><h2>{_esc(text("sec_heatmap", lang))}</h2>')
+    parts.append(unfiltered_note(lang))
     if subgroups.height:
         parts.append(page.figure(figures.heatmap_figure(subgroups, lang), "fig-heatmap"))
+        parts.append(data_table(*tables.effect_rows(subgroups, lang), lang, "heatmap"))
     parts.append(_note(text("heatmap_note", lang)) + "</section>")
     parts.append(f'<section id="overlap"><h2>{_esc(text("sec_overlap", lang))}</h2>')
+    parts.append(unfiltered_note(lang))
     flagged = effects.filter(pl.col("overlap_flag"))
     if flagged.height == 0:
         parts.append(_note(text("overlap_none", lang)))
@@ -340,49 +453,22 @@ def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
     return "".join(parts)
 
 
-def _rate_cell(value: float | None, lang: Lang, signed: bool = False) -> str:
-    if value is None:
-        return f'<td class="num suppressed">{_esc(text("suppressed", lang))}</td>'
-    return f'<td class="num">{value:+.1%}</td>' if signed else f'<td class="num">{value:.1%}</td>'
-
-
 def naive_section(content: ReportContent, page: Page, lang: Lang) -> str:
     """Observed beside adjusted for every approach and lever level (population): one chart
     with both on one axis and one table with the difference."""
     if content.effects is None:
         return _no_model("naive", "sec_naive", lang)
     parts = [f'<section id="naive"><h2>{_esc(text("sec_naive", lang))}</h2>']
+    parts.append(unfiltered_note(lang))
     if not content.naive_stored:
         return "".join([*parts, _note(text("naive_missing", lang)), "</section>"])
     population = content.effects.filter(pl.col("subgroup") == "population")
+    parts.append(f"<h3>{_esc(text('naive_title', lang))}</h3>")
     parts.append(page.figure(figures.naive_figure(population, lang), "fig-naive"))
-    rows = []
-    for r in population.iter_rows(named=True):
-        adjusted = (
-            f'<td class="num suppressed">{_esc(text("suppressed", lang))}</td>'
-            if r["suppressed"]
-            else f'<td class="num">{r["estimate"]:.1%} ({r["ci_low"]:.1%} - '
-            f"{r['ci_high']:.1%})</td>"
-        )
-        rows.append(
-            f"<tr><td>{_esc(figures.treatment_label(r['treatment'], r['level'], lang))}</td>"
-            f"{_rate_cell(r['naive'], lang)}{adjusted}"
-            f"{_rate_cell(r['difference'], lang, signed=True)}</tr>"
-        )
-    headers = ["treatment", "naive_rate", "adjusted_rate", "removed"]
-    parts.append(_table([text(h, lang) for h in headers], rows))
+    parts.append(data_table(*tables.naive_rows(population, lang), lang, "naive"))
     parts.append(_note(text("naive_note", lang)) + _note(text("suppressed_note", lang)))
     parts.append("</section>")
     return "".join(parts)
-
-
-def _strength_cell(r: dict[str, Any], lang: Lang) -> str:
-    if r["benchmark"] is None:
-        return f"<td>{_esc(text('not_benchmarked', lang))}</td>"
-    return (
-        f"<td>{_esc(r['benchmark_label'][lang])} "
-        f"({r['benchmark_cf_y']:.3f} / {r['benchmark_cf_d']:.3f})</td>"
-    )
 
 
 def sensitivity_section(content: ReportContent, lang: Lang) -> str:
@@ -391,20 +477,15 @@ def sensitivity_section(content: ReportContent, lang: Lang) -> str:
     if content.effects is None:
         return _no_model("sensitivity", "sec_sensitivity", lang)
     parts = [f'<section id="sensitivity"><h2>{_esc(text("sec_sensitivity", lang))}</h2>']
+    parts.append(unfiltered_note(lang))
     if content.sensitivity is None:
         return "".join([*parts, _note(text("sensitivity_missing", lang)), "</section>"])
     if not content.sensitivity:
         return "".join([*parts, _note(text("sensitivity_empty", lang)), "</section>"])
-    rows = [
-        f'<tr data-verdict="{_esc(r["verdict"])}">'
-        f"<td>{_esc(r['contrast'][lang])}</td>"
-        f'<td class="num">{r["estimate"]:+.1%} ({r["ci_low"]:+.1%} - {r["ci_high"]:+.1%})</td>'
-        f"{_number_cell(r['rv'])}{_number_cell(r['rva'])}"
-        f"{_strength_cell(r, lang)}<td>{_esc(r['text'][lang])}</td></tr>"
-        for r in content.sensitivity
-    ]
-    headers = ["contrast", "contrast_estimate", "rv", "rva", "benchmark", "verdict"]
-    parts.append(_table([text(h, lang) for h in headers], rows))
+    frame, columns = tables.sensitivity_rows(content.sensitivity, lang)
+    parts.append(
+        data_table(frame, columns, lang, "sensitivity", stacked=True, row_data=("verdict",))
+    )
     parts.append(_note(text("sensitivity_note", lang)))
     parts.append("</section>")
     return "".join(parts)
@@ -413,13 +494,16 @@ def sensitivity_section(content: ReportContent, lang: Lang) -> str:
 def sustained_section(content: ReportContent, page: Page, lang: Lang) -> str:
     """Kaplan-Meier curves by approach and the share kept at 6 and 12 months."""
     parts = [f'<section id="sustained"><h2>{_esc(text("sec_sustained", lang))}</h2>']
+    parts.append(unfiltered_note(lang))
     survival = content.survival
     if survival is None or survival.height == 0:
         parts.append(_note(text("suppressed_note", lang)))
     else:
         parts.append(page.figure(figures.survival_figure(survival, lang), "fig-survival"))
+        parts.append(data_table(*tables.survival_rows(survival, lang), lang, "survival"))
         at = {h: sustained_at(survival, h) for h in (6, 12)}
         parts.append(page.figure(figures.sustained_figure(at, lang), "fig-sustained"))
+        parts.append(data_table(*tables.sustained_rows(at, lang), lang, "sustained"))
         parts.append(_note(text("sustained_note", lang)))
     parts.append("</section>")
     return "".join(parts)
@@ -430,35 +514,29 @@ def quality_section(content: ReportContent, page: Page, lang: Lang) -> str:
     if not content.metrics:
         return _no_model("quality", "sec_quality", lang) + _no_model("drivers", "sec_drivers", lang)
     parts = [f'<section id="quality"><h2>{_esc(text("sec_quality", lang))}</h2>']
+    parts.append(unfiltered_note(lang))
     if content.test_period:
         parts.append(
             f"<p>{_esc(text('test_period', lang))}: {_esc(content.test_period.get('test_from'))}"
             f" .. {_esc(content.test_period.get('test_to'))}</p>"
         )
-    rows = []
-    for name, m in content.metrics.items():
-        rows.append(
-            f"<tr><td>{_esc(name)}</td><td class='num'>{m.get('auc', 0):.3f}</td>"
-            f"<td class='num'>{m.get('brier', 0):.4f}</td>"
-            f"<td class='num'>{m.get('log_loss', 0):.4f}</td>"
-            f"<td class='num'>{m.get('ece', 0):.4f}</td>"
-            f"<td class='count'>{int(m.get('n', 0)):,}</td></tr>"
-        )
-    parts.append(
-        _table(
-            [text("model", lang), "AUC", "Brier", "log loss", text("calibration_error", lang), "n"],
-            rows,
-        )
-    )
+    parts.append(data_table(*tables.metrics_rows(content.metrics, lang), lang, "metrics"))
+    roc = data_table(*tables.roc_rows(content.roc, lang), lang, "roc")
+    reliability = data_table(*tables.reliability_rows(content.reliability, lang), lang, "rel")
     parts.append('<div class="grid">')
-    parts.append(page.figure(figures.roc_figure(content.roc, lang), "fig-roc"))
-    parts.append(page.figure(figures.reliability_figure(content.reliability, lang), "fig-rel"))
+    parts.append(f"<div>{page.figure(figures.roc_figure(content.roc, lang), 'fig-roc')}{roc}</div>")
+    parts.append(
+        f"<div>{page.figure(figures.reliability_figure(content.reliability, lang), 'fig-rel')}"
+        f"{reliability}</div>"
+    )
     parts.append("</div>")
     parts.append(self_check_part(content.self_check, lang))
     parts.append("</section>")
     parts.append(f'<section id="drivers"><h2>{_esc(text("sec_drivers", lang))}</h2>')
+    parts.append(unfiltered_note(lang))
     if content.drivers is not None and content.drivers.height:
         parts.append(page.figure(figures.drivers_figure(content.drivers, lang), "fig-drivers"))
+        parts.append(data_table(*tables.drivers_rows(content.drivers, lang), lang, "drivers"))
     parts.append("</section>")
     return "".join(parts)
 
@@ -535,6 +613,7 @@ def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
 def changes_section(content: ReportContent, page: Page, lang: Lang) -> str:
     """PSI per feature and the shift of each effect against the previous run."""
     parts = [f'<section id="changes"><h2>{_esc(text("sec_changes", lang))}</h2>']
+    parts.append(unfiltered_note(lang))
     if content.effects is None:
         parts.append(_note(text("no_model", lang)))
     elif content.previous_run is None:
@@ -547,10 +626,12 @@ def changes_section(content: ReportContent, page: Page, lang: Lang) -> str:
         )
         if content.psi is not None and content.psi.height:
             parts.append(page.figure(figures.psi_figure(content.psi, lang), "fig-psi"))
+            parts.append(data_table(*tables.psi_rows(content.psi, lang), lang, "psi"))
         else:
             parts.append(_note(text("psi_unavailable", lang)))
         if content.shifts is not None and content.shifts.height:
             parts.append(page.figure(figures.shift_figure(content.shifts, lang), "fig-shift"))
+            parts.append(data_table(*tables.shift_rows(content.shifts, lang), lang, "shift"))
         parts.append(moved_part(content, lang) + sources_part(content, lang))
     parts.append("</section>")
     return "".join(parts)
@@ -630,7 +711,9 @@ def findings_section(content: ReportContent, lang: Lang) -> str:
     """The page's opening: which approaches and levers make agreement more likely (with the
     difference's own interval and how sure), for whom they differ; each line links to its
     evidence. Computed by ``overdue.reports.findings`` from what the sections below show."""
-    title = f'<section id="findings"><h2>{_esc(text("sec_findings", lang))}</h2>'
+    title = f'<section id="findings"><h2>{_esc(text("sec_findings", lang))}</h2>' + unfiltered_note(
+        lang
+    )
     if content.effects is None:
         return (
             title + _note(text("no_model", lang)) + _note(text("data_at_end", lang)) + "</section>"
@@ -789,6 +872,7 @@ def render_report(content: ReportContent, lang: Lang, other: str | None) -> str:
     body = [
         simulated_banner(content, lang),
         findings_section(content, lang),
+        filters_bar(content, lang),  # below the findings, which no filter changes
         success_html,
         effects_section(content, page, lang),
         naive_section(content, page, lang),
@@ -810,7 +894,8 @@ def render_report(content: ReportContent, lang: Lang, other: str | None) -> str:
         f"<title>{_esc(text('title', lang))} · {_esc(content.run_id)}</title>"
         f"<style>{CSS}</style><script>{plotly_js()}</script></head><body>"
         f"<header><nav>{''.join(links)}</nav><h1>{_esc(text('title', lang))}</h1>"
-        f'<p class="note">{toc}</p></header><main>{"".join(body)}</main>'
+        f'<p class="note">{toc}</p></header>'
+        f"<main>{''.join(body)}</main>"
         f"{provenance(content, lang)}{''.join(page.specs)}{slices_json}"
         f"<script>{SCRIPT}</script></body></html>"
     )
