@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser run test check lint types format bench sample dictionary lock clean
+.PHONY: setup browser run serve docs test check lint types format bench sample dictionary lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ setup: $(STAMP)  ## create .venv with the exact locked versions
 
 run: setup  ## the main job on the bundled sample
 	$(BIN)/overdue run
+
+serve: setup  ## the counselor service on 127.0.0.1:8000, from the latest published snapshot (after `make run`)
+	$(BIN)/overdue serve --host 127.0.0.1 --port 8000
+
+docs: setup  ## the docs site into site/, offline; --strict: a broken link or a page missing from the nav fails
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 browser:  ## Debian's chromium and Chinese fonts for the browser tests (never a downloaded browser)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
@@ -33,7 +39,7 @@ lint: setup  ## format, lint and type checks, fast (what pre-commit runs)
 types: setup  ## the type checker alone (mypy with the pydantic plugin; files in pyproject.toml)
 	$(BIN)/mypy
 
-check: lint browser  ## what CI and a reviewer run: format, lint, types, then the whole test suite
+check: lint docs browser  ## what CI and a reviewer run: format, lint, types, the strict docs build, then the whole test suite
 	$(BIN)/python -m pytest
 
 format: setup
@@ -59,4 +65,4 @@ lock:  ## re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

@@ -324,11 +324,12 @@ def test_simulate_writes_the_world_asked_for(tmp_path: Path) -> None:
     assert pl.read_parquet(out).equals(expected)
 
 
-def test_the_docs_describe_every_world_and_the_readme_names_the_held_out_ones() -> None:
-    """docs/worlds.md has a section per world; the README names exactly the held-out worlds."""
+def test_the_docs_describe_every_world_and_name_the_held_out_ones() -> None:
+    """docs/worlds.md has a section per world; docs/simulator.md names exactly the held-out
+    worlds."""
     docs = (ROOT / "docs/worlds.md").read_text(encoding="utf-8")
     for name in WORLDS:
         assert f"### `{name}`" in docs, name
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    line = next(line for line in readme.splitlines() if line.startswith("Held-out worlds:"))
+    simulator = (ROOT / "docs/simulator.md").read_text(encoding="utf-8")
+    line = next(line for line in simulator.splitlines() if line.startswith("Held-out worlds:"))
     assert sorted(w.strip("`,. ") for w in line.split(":")[1].split()) == sorted(HELD_OUT)

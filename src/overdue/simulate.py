@@ -2,7 +2,7 @@
 
 The population shares, the plan terms and the effects on agreement and re-default
 (``EFFECT``, the ``*_EFFECT`` arrays, ``REDEFAULT_FACTORS``) are named constants below; the
-README's "Simulator" section documents them. The choice models in ``_actions`` (help, channel,
+docs/simulator.md documents them. The choice models in ``_actions`` (help, channel,
 documents, plan, attitude, approach), the mean number of rounds and a few shape details
 (income and debt spreads, floors) write their coefficients inline, one term per influence:
 they decide who does what, which the ground truth takes as given.

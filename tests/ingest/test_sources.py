@@ -538,12 +538,12 @@ def test_migration_3_keeps_existing_batches_and_counts_them_as_unskipped(tmp_pat
 
 
 def test_the_example_mapping_in_the_docs_works_as_written() -> None:
-    """The README's minimal mapping loads and maps rows, skips included."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    text = readme[readme.index("## Real sources") :]
+    """The minimal mapping of docs/mappings.md loads and maps rows, skips included."""
+    page = (ROOT / "docs" / "mappings.md").read_text(encoding="utf-8")
+    text = page[page.index("## A minimal mapping") :]
     block = re.search(r"```yaml\n(.*?)```", text, re.DOTALL)
     assert block is not None
-    mapping = parse_mapping(block.group(1), Path("README.md"))
+    mapping = parse_mapping(block.group(1), Path("docs/mappings.md"))
     raw = pl.DataFrame(
         {
             "_ordinal": [1, 2, 3, 4],
