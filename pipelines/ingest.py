@@ -3,10 +3,11 @@
 The logic lives in ``overdue.ingest``: files are found by ``discover_sources`` and each is
 ingested by ``ingest_path`` (one batch, one transaction), the same per-file function
 ``overdue ingest`` loops with; this module only orchestrates. Each task returns a file's counts
-and content hash, never rows. A task that fails on I/O (the file is still being copied, the
-warehouse is open in another process) is retried after ``settings.retry_delays``; a file that
-cannot be ingested at all is recorded as refused, not retried.
-"""
+and content hash, never rows; a file that was refused or had rows quarantined leaves its task
+red with the reason (the run goes on), and a file from the inbox is filed away into its
+``processed/`` or ``refused/`` folder. A task that failed on something a wait may cure (the
+warehouse open in another process, a timeout) is retried after ``settings.retry_delays``;
+anything else fails at once."""
 
 from __future__ import annotations
 
@@ -17,30 +18,31 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
+from prefect.states import Completed, Failed, State
 from prefect.tasks import Task, TaskRunNameCallbackWithParameters
 
 from overdue.config import Settings, get_settings
-from overdue.ingest.load import batch_record, ingest_path, shown_path
-from overdue.ingest.read import discover_sources
+from overdue.ingest.load import REFUSED, batch_record, ingest_path, shown_path
 from overdue.ingest.sources import find_mapping
+from overdue.stages import can_heal, file_away, files_table, files_to_ingest, ingest_trouble
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def retry_on_io_error(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
-    """Retry only failures caused by I/O (OSError, incl. a locked warehouse)."""
-    error = state.data
-    return isinstance(error, OSError)
+def retry_if_it_can_heal(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
+    """Retry only failures a wait may cure (``stages.can_heal``: a locked warehouse, a
+    timeout); a wrong setting or bad data fails at once."""
+    return isinstance(state.data, BaseException) and can_heal(state.data)
 
 
 def with_retries(stage: Task[P, R], settings: Settings) -> Task[P, R]:
-    """The task with the configured retries (``settings.retry_delays``) on I/O errors."""
+    """The task with the configured retries (``settings.retry_delays``) on what can heal."""
     delays = [float(d) for d in settings.retry_delays]
     return stage.with_options(
-        retries=len(delays), retry_delay_seconds=delays, retry_condition_fn=retry_on_io_error
+        retries=len(delays), retry_delay_seconds=delays, retry_condition_fn=retry_if_it_can_heal
     )
 
 
@@ -49,15 +51,33 @@ def ingest_run_name(parameters: dict[str, Any]) -> str:
     return f"ingest {shown_path(Path(parameters['path']))}"
 
 
+def file_state(record: dict[str, Any]) -> State[Any]:
+    """A file's task state: failed (red in the UI, named Refused or Quarantined, with the
+    reason) when the file was refused or some of its rows were quarantined, else completed;
+    the record is its result either way."""
+    if record["status"] == REFUSED:
+        return Failed(name="Refused", message=str(record["message"]), data=record)
+    if record["rows_quarantined"]:
+        message = f"{record['rows_quarantined']} of {record['rows_read']} rows quarantined"
+        return Failed(name="Quarantined", message=message, data=record)
+    return Completed(data=record)
+
+
 # cast: Prefect's protocol for a name callback taking the parameters declares a classmethod
 # that no plain function has; Prefect itself tells them apart by the argument's name.
 @task(task_run_name=cast("TaskRunNameCallbackWithParameters", ingest_run_name))
 def ingest_one(
-    path: str, warehouse_path: str, run_id: str, as_of: dt.date, source: str | None = None
-) -> dict[str, Any]:
+    path: str,
+    warehouse_path: str,
+    run_id: str,
+    as_of: dt.date,
+    source: str | None = None,
+    inbox: str | None = None,
+) -> State[Any]:
     """``ingest_path`` on one file; its ``batch_record`` (counts, status, SHA-256, the masked
-    path stored in ``batches``). ``source`` names the source mapping the file is read through
-    (``sources/<name>.yaml``)."""
+    path stored in ``batches``) in the state ``file_state`` gives. ``source`` names the source
+    mapping the file is read through (``sources/<name>.yaml``); a file in ``inbox`` is then
+    filed away (``stages.file_away``)."""
     mapping = find_mapping(source) if source else None
     report = ingest_path(
         Path(path),
@@ -67,7 +87,11 @@ def ingest_one(
         memory_limit=get_settings().duckdb_memory_limit,
         mapping=mapping,
     )
-    return batch_record(report, mapped=mapping is not None)
+    record = batch_record(report, mapped=mapping is not None)
+    if inbox is not None:
+        moved = file_away(Path(path), record, Path(inbox), as_of)
+        record["filed_to"] = None if moved is None else str(shown_path(moved))
+    return file_state(record)
 
 
 def ingest_files(
@@ -79,21 +103,25 @@ def ingest_files(
     settings: Settings,
 ) -> list[dict[str, Any]]:
     """One ``ingest_one`` task per file, one after another (DuckDB lets one process write the
-    warehouse at a time), each retried on I/O errors; the records in order."""
+    warehouse at a time), each retried on what can heal; the records in order. A refused file
+    or quarantined rows log a warning and leave their task red; the others go on."""
     logger = get_run_logger()
     ingest = with_retries(ingest_one, settings)
     results = []
     for path in files:
-        result = ingest(path, warehouse_path, run_id, as_of, source)
-        logger.info(
-            "%s: %s, read %s = loaded %s + quarantined %s + replaced %s",
-            result["path"],
-            result["status"],
-            result["rows_read"],
-            result["rows_loaded"],
-            result["rows_quarantined"],
-            result["rows_replaced"],
+        state = ingest(path, warehouse_path, run_id, as_of, source, str(settings.inbox),
+                       return_state=True)  # fmt: skip
+        result = cast("dict[str, Any] | BaseException", state.result(raise_on_failure=False))
+        if isinstance(result, BaseException):  # the warehouse itself failed: stop the run
+            raise result
+        counts = (
+            f"read {result['rows_read']} = loaded {result['rows_loaded']} + quarantined "
+            f"{result['rows_quarantined']} + replaced {result['rows_replaced']}"
         )
+        if state.is_failed():
+            logger.warning("%s: %s: %s (%s)", result["path"], state.name, state.message, counts)
+        else:
+            logger.info("%s: %s, %s", result["path"], result["status"], counts)
         results.append(result)
     return results
 
@@ -104,14 +132,19 @@ def ingest_flow(
     warehouse_path: str | None = None,
     as_of: dt.date | None = None,
     source: str | None = None,
-) -> list[dict[str, Any]]:
-    """Ingest every file named by ``paths`` (files, folders, globs): one batch per file;
-    with ``source``, read through that source mapping."""
+) -> list[dict[str, Any]] | State[Any]:
+    """Ingest every file named by ``paths`` (files, folders, globs; the inbox as
+    ``stages.inbox_files`` finds it): one batch per file; with ``source``, read through that
+    source mapping. Ends failed (the records still its result) when a file was refused or rows
+    were quarantined."""
     settings = get_settings()
     target = warehouse_path or str(settings.warehouse)
-    files = [str(p) for p in discover_sources(paths)]
+    files = files_to_ingest(paths, settings.inbox)
     day = as_of or dt.date.today()
-    return ingest_files(files, target, str(uuid.uuid4()), day, source, settings)
+    records = ingest_files(files, target, str(uuid.uuid4()), day, source, settings)
+    create_table_artifact(files_table(records), key="ingested-files", description="Each file")
+    trouble = ingest_trouble(records)
+    return records if trouble is None else Failed(name="Refusals", message=trouble, data=records)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.runtime import flow_run
+from prefect.states import Failed, State
 
 from overdue import stages
 from overdue.config import get_settings
@@ -62,8 +63,12 @@ def nightly(
     as_of: dt.date | None = None,
     k: int | None = None,
     source: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State[Any]:
     """Ingest new files (the inbox by default), train if the data changed, report, publish.
+
+    Its result is what each stage did; the run ends failed (red, named "Completed with
+    refusals", the result still its data) when a file was refused or rows were quarantined,
+    though everything else ran and published.
 
     ``source`` names a source mapping (``sources/<name>.yaml``) the files are read through.
     """
@@ -74,7 +79,7 @@ def nightly(
     sources = paths if paths is not None else [str(settings.inbox)]
     run_id = flow_run.get_id() or dt.datetime.now().strftime("run-%Y%m%d%H%M%S")
     with stages.pipeline_lock(target, settings.lock_wait_seconds):
-        files = stages.files_to_ingest(sources)
+        files = stages.files_to_ingest(sources, settings.inbox)
         day = as_of or dt.date.today()
         ingested = ingest_files(files, str(target), run_id, day, source, settings)
         trained = with_retries(train_stage, settings)(str(target), overrides, run_id)
@@ -94,6 +99,9 @@ def nightly(
         key="nightly-summary",
         description="What the nightly run did",
     )
+    create_table_artifact(
+        stages.files_table(ingested), key="ingested-files", description="Each file and why"
+    )
     if published["folder"]:  # no model (too few cases): nothing published, no effects
         create_table_artifact(
             stages.effects_table(Path(published["folder"])),
@@ -108,4 +116,8 @@ def nightly(
         reported["folder"],
         published["folder"],
     )
-    return result
+    trouble = stages.ingest_trouble(ingested)
+    if trouble is None:
+        return result
+    logger.warning("%s", trouble)
+    return Failed(name="Completed with refusals", message=trouble, data=result)

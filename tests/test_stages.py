@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
 import json
 import re
 from importlib.metadata import entry_points
@@ -13,8 +15,10 @@ import pytest
 from overdue import stages
 from overdue.config import Settings, get_settings
 from overdue.ingest import ingest_paths
-from overdue.ingest.load import ALREADY_LOADED, LOADED, batch_record
+from overdue.ingest.load import ALREADY_LOADED, LOADED, REFUSED, batch_record
+from overdue.ingest.read import SourceError
 from overdue.simulate import write_simulation
+from overdue.warehouse import WarehouseLockedError
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 RUN = "run-stages"
@@ -149,6 +153,67 @@ def test_an_inbox_not_made_yet_is_passed_over(tmp_path: Path) -> None:
     (tmp_path / "in" / "a.csv").write_text("case_id\n", encoding="utf-8")
     found = stages.files_to_ingest([str(tmp_path / "in"), str(tmp_path / "missing")])
     assert found == [str(tmp_path / "in" / "a.csv")]
+
+
+def test_the_inbox_offers_every_waiting_file_and_none_filed_away(tmp_path: Path) -> None:
+    """Any name (a note is refused later, with its reason), not processed/, refused/ or
+    hidden files; a glob that matches nothing is an error, a missing inbox is not."""
+    inbox = tmp_path / "inbox"
+    for name in ("a.csv", "note.docx", "sub/b.parquet", "processed/2026-01-01/c.csv",
+                 "refused/d.csv", ".partial.csv"):  # fmt: skip
+        (inbox / name).parent.mkdir(parents=True, exist_ok=True)
+        (inbox / name).write_text("x", encoding="utf-8")
+    found = stages.files_to_ingest([str(inbox), str(tmp_path / "missing")], inbox)
+    assert [Path(f).relative_to(inbox).as_posix() for f in found] == [
+        "a.csv",
+        "note.docx",
+        "sub/b.parquet",
+    ]
+    with pytest.raises(SourceError, match="no such file"):
+        stages.files_to_ingest([str(tmp_path / "*.nothing")], inbox)
+
+
+def test_ingested_files_leave_the_inbox_and_nothing_is_lost(tmp_path: Path) -> None:
+    """Loaded to processed/<day>/, refused to refused/ with the masked reason beside it, a
+    second file of the same name kept beside the first; files outside the inbox stay."""
+    inbox, day = tmp_path / "inbox", dt.date(2026, 12, 5)
+    inbox.mkdir()
+    loaded = {"status": LOADED, "message": None}
+    refused = {"status": REFUSED, "message": "张三_[mobile].csv: empty file, no header"}
+    (inbox / "a.csv").write_text("one", encoding="utf-8")
+    assert stages.file_away(inbox / "a.csv", loaded, inbox, day) == (
+        inbox / "processed" / "2026-12-05" / "a.csv"
+    )
+    (inbox / "a.csv").write_text("two", encoding="utf-8")
+    again = stages.file_away(inbox / "a.csv", loaded, inbox, day)
+    assert again is not None and again.name == "a-2.csv" and again.read_text() == "two"
+    named = inbox / "张三_13812345678.csv"
+    named.write_text("", encoding="utf-8")
+    moved = stages.file_away(named, refused, inbox, day)
+    assert moved == inbox / "refused" / named.name and moved.exists()
+    notes = list((inbox / "refused").glob("*.reason.txt"))
+    assert [n.name for n in notes] == ["张三_[mobile].csv.reason.txt"]
+    assert notes[0].read_text(encoding="utf-8").strip() == refused["message"]
+    outside = tmp_path / "sample.csv"
+    outside.write_text("kept", encoding="utf-8")
+    assert stages.file_away(outside, loaded, inbox, day) is None and outside.exists()
+    assert sorted(p.name for p in inbox.iterdir()) == ["processed", "refused"]
+
+
+@pytest.mark.parametrize(
+    ("error", "heals"),
+    [
+        (WarehouseLockedError("the warehouse is open in another process"), True),
+        (TimeoutError("timed out"), True),
+        (OSError(errno.EBUSY, "busy"), True),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory"), False),
+        (FileExistsError(errno.EEXIST, "File exists"), False),
+        (PermissionError(errno.EACCES, "Permission denied"), False),
+        (ValueError("bad data"), False),
+    ],
+)
+def test_only_what_a_wait_may_cure_is_retried(error: BaseException, heals: bool) -> None:
+    assert stages.can_heal(error) is heals
 
 
 def test_a_second_pipeline_stops_while_one_holds_the_warehouse(tmp_path: Path) -> None:

@@ -153,7 +153,7 @@ def run(
     """
     from overdue.ingest.load import exit_status
     from overdue.ingest.sources import MappingError, find_mapping
-    from overdue.stages import PipelineBusyError, flow_entry_point
+    from overdue.stages import PipelineBusyError, current_snapshot, flow_entry_point
 
     try:
         nightly = flow_entry_point("nightly")  # pipelines/nightly.py, installed with the package
@@ -164,14 +164,25 @@ def run(
     if source is not None and not paths:
         raise typer.BadParameter("--source needs the files of that source", param_hint="PATHS")
     sources = paths or [str(settings.sample), str(settings.inbox)]
-    try:
-        if source is not None:
+    if source is not None:
+        try:
             find_mapping(source)  # a broken mapping stops here, before the pipeline starts
-        result = nightly(
-            paths=sources, warehouse=str(warehouse) if warehouse else None, k=k, source=source
-        )
-    except (PipelineBusyError, MappingError, OSError) as exc:  # OSError: locked, disk full
-        raise _fail(str(exc)) from None
+        except MappingError as exc:
+            raise _fail(str(exc)) from None
+    _console_logs_without_tracebacks()
+    state = nightly(
+        paths=sources,
+        warehouse=str(warehouse) if warehouse else None,
+        k=k,
+        source=source,
+        return_state=True,
+    )
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):  # the run stopped: say what and what is still served
+        served = current_snapshot(settings.published_dir)
+        kept = f"the service keeps serving snapshot {served.name}" if served else "none is served"
+        what = str(result) if isinstance(result, PipelineBusyError) else _stopped(result)
+        raise _fail(f"{what}; nothing new was published: {kept}")
     table = Table(title=f"nightly run {result['run_id']}")
     for column in ("stage", "result", "where"):
         table.add_column(column)
@@ -204,6 +215,30 @@ def run(
     status = exit_status((item["status"], item["rows_quarantined"]) for item in result["ingest"])
     if status:
         raise typer.Exit(status)
+
+
+def _stopped(error: BaseException) -> str:
+    """A stopped run's error in one line: what, and whether waiting could help."""
+    from overdue.stages import can_heal
+
+    hint = "retried, still failing" if can_heal(error) else "not retried: fix it and run again"
+    return f"the pipeline stopped: {type(error).__name__}: {error} ({hint})"
+
+
+def _console_logs_without_tracebacks() -> None:
+    """Prefect's console lines keep their message but print no traceback (the run's logs in
+    Prefect keep it): an operator reads one line per failure, not three tracebacks."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    def no_traceback(record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and no_traceback not in handler.filters:
+            handler.addFilter(no_traceback)
 
 
 def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
@@ -363,10 +398,12 @@ def quarantine(
         raise _fail(str(exc)) from None
     scope = f"batch {batch}" if batch is not None else "all batches"
     table = Table(title=f"{rows:,} quarantined rows in {scope}")
-    table.add_column("reason")
-    table.add_column("rows", justify="right")
+    for column in ("batch", "file", "reason", "rows"):
+        table.add_column(column, justify="right" if column in ("batch", "rows") else "left")
     for count in counts:
-        table.add_row(_safe(count.reason), f"{count.rows:,}")
+        table.add_row(
+            str(count.batch_id), _safe(count.file), _safe(count.reason), f"{count.rows:,}"
+        )
     console.print(table)
     if written is not None:
         console.print(

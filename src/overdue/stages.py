@@ -14,8 +14,11 @@ point (``overdue.flows`` in ``pyproject.toml``, installed with the package), so 
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
 import json
 import logging
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import entry_points
@@ -25,7 +28,7 @@ from typing import Any, Final
 from filelock import FileLock, Timeout
 
 from overdue.config import Settings, get_settings
-from overdue.ingest.load import ALREADY_LOADED
+from overdue.ingest.load import ALREADY_LOADED, REFUSED, shown_path
 from overdue.ingest.read import discover_sources
 from overdue.models.run import model_state
 from overdue.models.run import train as train_models
@@ -34,17 +37,25 @@ from overdue.publish import CURRENT, publish_snapshot
 from overdue.publish import MANIFEST as SNAPSHOT_MANIFEST
 from overdue.reports.build import LATEST, build_report
 from overdue.reports.build import MANIFEST as REPORT_MANIFEST
+from overdue.warehouse import WarehouseLockedError
 
 FLOWS: Final = "overdue.flows"
 """The entry-point group naming the pipeline's flows (``nightly``)."""
 _LOG: Final = logging.getLogger(__name__)
+PROCESSED: Final = "processed"
+REFUSED_FOLDER: Final = "refused"
+"""Inbox subfolders: loaded files move to ``processed/<date>/``, refused ones to ``refused/``
+with a ``.reason.txt`` beside them; nothing is deleted."""
+HEALING_ERRNOS: Final = frozenset(
+    {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ENOLCK, errno.ESTALE}
+)
 
 
 class PipelineBusyError(RuntimeError):
     """Another pipeline run holds the warehouse."""
 
 
-def flow_entry_point(name: str) -> Callable[..., dict[str, Any]]:
+def flow_entry_point(name: str) -> Callable[..., Any]:
     """The flow registered as ``name`` under ``overdue.flows`` (``pipelines.nightly:nightly``)."""
     found = entry_points(group=FLOWS, name=name)
     if not found:
@@ -52,7 +63,7 @@ def flow_entry_point(name: str) -> Callable[..., dict[str, Any]]:
             f"no flow {name!r} installed (entry point group {FLOWS}); reinstall overdue "
             "with `make setup` (it installs pipelines/ with the package)"
         )
-    flow: Callable[..., dict[str, Any]] = next(iter(found)).load()
+    flow: Callable[..., Any] = next(iter(found)).load()
     return flow
 
 
@@ -80,10 +91,74 @@ def pipeline_lock(warehouse: Path, wait_seconds: float) -> Iterator[None]:
         lock.release()
 
 
-def files_to_ingest(sources: Sequence[str]) -> list[str]:
-    """The files named by ``sources`` (files, folders, globs); a folder or file that does not
-    exist (an inbox not made yet) is passed over."""
-    return [str(p) for p in discover_sources([s for s in sources if Path(s).exists()])]
+def can_heal(error: BaseException) -> bool:
+    """Whether a retry may cure ``error``: another process holding the warehouse, a timeout, a
+    busy or interrupted call. A wrong setting (a folder that is a file, no permission), bad data
+    or a bug fails at once: waiting does not change them."""
+    if isinstance(
+        error,
+        WarehouseLockedError | TimeoutError | BlockingIOError | InterruptedError | ConnectionError,
+    ):
+        return True
+    return isinstance(error, OSError) and error.errno in HEALING_ERRNOS
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Every file waiting in ``inbox`` (any name: a file that is not case records is refused
+    with its reason, never passed over), not those already filed away in its ``processed/`` and
+    ``refused/`` folders, nor hidden files."""
+    if not inbox.is_dir():
+        return []
+    filed = {inbox / PROCESSED, inbox / REFUSED_FOLDER}
+    return sorted(
+        p
+        for p in inbox.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(inbox).parts)
+        and not any(folder in p.parents for folder in filed)
+    )
+
+
+def files_to_ingest(sources: Sequence[str], inbox: Path | None = None) -> list[str]:
+    """The files named by ``sources`` (files, folders, globs; ``inbox`` as ``inbox_files``
+    finds them); a folder or file that does not exist (an inbox not made yet) is passed over,
+    a glob that matches nothing is an error (``SourceError``)."""
+    found: list[str] = []
+    for source in sources:
+        if inbox is not None and Path(source).resolve() == inbox.resolve():
+            files = inbox_files(inbox)
+        elif Path(source).exists() or any(c in source for c in "*?["):
+            files = discover_sources([source])
+        else:
+            files = []
+        found += [str(p) for p in files if str(p) not in found]
+    return found
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """``folder / name``, or ``name`` with ``-2``, ``-3``... before its suffix if taken."""
+    target, count = folder / name, 1
+    while target.exists():
+        count += 1
+        target = folder / f"{Path(name).stem}-{count}{Path(name).suffix}"
+    return target
+
+
+def file_away(path: Path, record: Mapping[str, Any], inbox: Path, day: dt.date) -> Path | None:
+    """Move an ingested file out of ``inbox``: to ``refused/`` with ``<name>.reason.txt`` (the
+    masked reason) when it was refused, else to ``processed/<day>/``. Files outside the inbox
+    stay where they are (``None``); nothing is deleted or overwritten."""
+    if inbox.resolve() not in path.resolve().parents:
+        return None
+    refused = record["status"] == REFUSED
+    folder = inbox / REFUSED_FOLDER if refused else inbox / PROCESSED / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _free_name(folder, path.name)
+    shutil.move(path, target)
+    if refused:
+        note = target.with_name(f"{shown_path(Path(target.name))}.reason.txt")
+        note.write_text(f"{record.get('message') or REFUSED}\n", encoding="utf-8")
+    return target
 
 
 def any_new_batch(ingested: Sequence[Mapping[str, Any]]) -> bool:
@@ -152,12 +227,17 @@ def report_unless_current(
     }
 
 
+def current_snapshot(published_dir: Path) -> Path | None:
+    """The snapshot the service serves now, if any."""
+    pointer = published_dir / CURRENT
+    return published_dir / pointer.read_text(encoding="utf-8").strip() if pointer.exists() else None
+
+
 def current_snapshot_of(published_dir: Path, model: str) -> Path | None:
     """The current published snapshot when it is already of ``model``, else ``None``."""
-    pointer = published_dir / CURRENT
-    if not pointer.exists():
+    current = current_snapshot(published_dir)
+    if current is None:
         return None
-    current = published_dir / pointer.read_text(encoding="utf-8").strip()
     manifest = current / SNAPSHOT_MANIFEST
     if manifest.exists() and json.loads(manifest.read_text())["model_version"] == model:
         return current
@@ -189,12 +269,12 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
     lines = [
         f"# Nightly run {result['run_id']}",
         "",
-        "| file | status | read | loaded | quarantined | replaced |",
-        "|---|---|---:|---:|---:|---:|",
+        "| file | status | read | loaded | quarantined | replaced | why |",
+        "|---|---|---:|---:|---:|---:|---|",
         *(
-            f"| {Path(r['path']).name} | {r['status']} | {r['rows_read']} | {r['rows_loaded']} "
-            f"| {r['rows_quarantined']} | {r['rows_replaced']} |"
-            for r in ingested
+            f"| {Path(r['file']).name} | {r['status']} | {r['read']} | {r['loaded']} "
+            f"| {r['quarantined']} | {r['replaced']} | {r['why'].replace('|', '/')} |"
+            for r in files_table(ingested)
         ),
         "",
         f"- model: `{trained['model_version']}` ({model_note})",
@@ -204,6 +284,44 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
         f" ({'unchanged' if result['publish']['skipped'] else 'new'})",
     ]
     return "\n".join(lines)
+
+
+def _why(record: Mapping[str, Any]) -> str:
+    if record["status"] == REFUSED:
+        return str(record["message"])
+    if record["rows_quarantined"]:
+        return f"rows quarantined: `overdue quarantine --batch {record['batch_id']}`"
+    return ""
+
+
+def files_table(ingested: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per file of a run: masked path, status, counts, why it was refused or where
+    its quarantined rows' reasons are, and where it was filed."""
+    return [
+        {
+            "file": r["path"],
+            "status": r["status"],
+            "read": r["rows_read"],
+            "loaded": r["rows_loaded"],
+            "quarantined": r["rows_quarantined"],
+            "replaced": r["rows_replaced"],
+            "why": _why(r),
+            "filed_to": r.get("filed_to") or "",
+        }
+        for r in ingested
+    ]
+
+
+def ingest_trouble(ingested: Sequence[Mapping[str, Any]]) -> str | None:
+    """One line on the files refused and the rows quarantined in a run, or ``None``."""
+    refused = sum(r["status"] == REFUSED for r in ingested)
+    quarantined = sum(int(r["rows_quarantined"]) for r in ingested)
+    if not refused and not quarantined:
+        return None
+    return (
+        f"{refused} file(s) refused, {quarantined} row(s) quarantined; every other row was "
+        "loaded and the run went on (reasons: the ingested-files artifact, `overdue quarantine`)"
+    )
 
 
 def effects_table(published: Path) -> list[dict[str, Any]]:

@@ -19,15 +19,19 @@ def _two_batches(write: Write, wh: Path) -> None:
     ingest([write("b.csv", csv_text([record(case_id="B", monthly_income="-1", outcome="")]))], wh)
 
 
-def test_reasons_are_counted_per_batch_and_overall(write: Write, wh: Path) -> None:
-    """Each reason with its number of rows, for one batch or all."""
+def test_reasons_are_counted_per_file(write: Write, wh: Path) -> None:
+    """Each file's reasons with their numbers of rows, for one batch or all."""
     _two_batches(write, wh)
     with open_warehouse(wh, read_only=True) as con:
-        overall = {c.reason: c.rows for c in reason_counts(con)}
-        second = {c.reason: c.rows for c in reason_counts(con, batch_id=2)}
+        overall = {(Path(c.file).name, c.reason): c.rows for c in reason_counts(con)}
+        second = {(c.batch_id, Path(c.file).name, c.reason) for c in reason_counts(con, 2)}
         assert (quarantined_rows(con), quarantined_rows(con, 2)) == (2, 1)
-    assert overall == {"range:monthly_income": 2, "required:outcome": 1}
-    assert second == {"range:monthly_income": 1, "required:outcome": 1}
+    assert overall == {
+        ("a.csv", "range:monthly_income"): 1,
+        ("b.csv", "range:monthly_income"): 1,
+        ("b.csv", "required:outcome"): 1,
+    }
+    assert second == {(2, "b.csv", "range:monthly_income"), (2, "b.csv", "required:outcome")}
 
 
 def test_export_has_batch_line_reasons_and_the_fields(

@@ -35,9 +35,12 @@ def _files(tmp_path: Path) -> list[str]:
 
 
 def test_the_flow_ingests_each_file_and_returns_counts_only(tmp_path: Path) -> None:
-    """One task per file; results are counts and hashes, the warehouse holds the rows."""
+    """One task per file; results are counts and hashes, the warehouse holds the rows; a
+    quarantined row leaves the run failed, its records still its result."""
     wh = tmp_path / "w.duckdb"
-    results = ingest_flow(_files(tmp_path), str(wh))
+    state = ingest_flow(_files(tmp_path), str(wh), return_state=True)
+    assert state.is_failed() and "1 row(s) quarantined" in str(state.message)
+    results = state.result(raise_on_failure=False)
     assert [(r["status"], r["rows_loaded"], r["rows_quarantined"]) for r in results] == [
         ("loaded", 1, 0),
         ("loaded", 0, 1),
@@ -54,6 +57,7 @@ def test_the_flow_ingests_each_file_and_returns_counts_only(tmp_path: Path) -> N
         "rows_replaced",
         "cases_superseded",
         "message",
+        "filed_to",
     }
     with open_warehouse(wh, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM cases").fetchone() == (1,)

@@ -8,9 +8,19 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from pipelines.nightly import nightly
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+from prefect.client.schemas.objects import StateType, TaskRun
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_API_URL
 
 from overdue.config import get_settings
@@ -67,10 +77,10 @@ def test_first_run_goes_end_to_end(place: Path) -> None:
 
 
 def test_second_run_reuses_what_did_not_change(place: Path) -> None:
-    """Nothing new in the inbox: the file is already loaded and every later stage is skipped."""
+    """Nothing new in the inbox: every stage is skipped."""
     before = current(place)
     result = nightly()
-    assert [r["status"] for r in result["ingest"]] == ["already_loaded"]
+    assert result["ingest"] == []  # the first file went to processed/: nothing waits
     assert result["train"]["skipped"] and result["report"]["skipped"]
     assert result["publish"]["skipped"]
     assert current(place) == before
@@ -83,7 +93,10 @@ def test_a_new_file_in_the_inbox_is_picked_up(place: Path) -> None:
     drop_in_inbox(place, "second.parquet", rows=800, seed=32)
     result = nightly()
     statuses = {Path(r["path"]).name: r["status"] for r in result["ingest"]}
-    assert statuses == {"first.parquet": "already_loaded", "second.parquet": "loaded"}
+    assert statuses == {"second.parquet": "loaded"}
+    assert (place / "inbox" / "processed").is_dir() and not (
+        place / "inbox" / "first.parquet"
+    ).exists()
     assert not result["train"]["skipped"]
     assert current(place) != before
     assert model_runs(place) == 2
@@ -129,3 +142,106 @@ def test_two_pipelines_at_once_one_stops_cleanly(place: Path) -> None:
         loaded = con.execute("SELECT sum(rows_loaded) FROM batches").fetchall()[0][0]
         cases = con.execute("SELECT count(*) FROM cases").fetchall()[0][0]
     assert cases == loaded
+
+
+def _flow_task_runs(flow_run_id: UUID) -> list[TaskRun]:
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+
+
+def test_refused_files_and_quarantined_rows_leave_the_run_red_with_reasons(place: Path) -> None:
+    """An empty CSV, a binary file, a text note and a CSV with 4 bad rows of 200: the run goes
+    on and publishes, then ends failed ("Completed with refusals"); each file's task is red with
+    its reason, the artifact lists why, the refused files wait in refused/ beside their reasons
+    and the loaded one in processed/<day>/."""
+    inbox = place / "inbox"
+    (inbox / "empty.csv").write_bytes(b"")
+    (inbox / "scan.csv").write_bytes(bytes(range(256)) * 8)
+    (inbox / "note.txt").write_text("周一回电话 / call back on Monday\n", encoding="utf-8")
+    simulated = write_simulation(
+        place / "simulated" / "mixed.csv", rows=200, seed=35, as_of=get_settings().as_of
+    )
+    lines = simulated.cases_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for at in (5, 50, 100, 150):  # a monthly income no case can have
+        fields = lines[at].split(",")
+        fields[lines[0].split(",").index("monthly_income")] = "-5"
+        lines[at] = ",".join(fields)
+    (inbox / "mixed.csv").write_text("".join(lines), encoding="utf-8")
+    before = current(place)
+
+    state = nightly(return_state=True)
+    result = state.result(raise_on_failure=False)
+
+    assert state.is_failed() and state.name == "Completed with refusals"
+    assert "3 file(s) refused, 4 row(s) quarantined" in str(state.message)
+    ended = {Path(r["path"]).name: (r["status"], r["rows_quarantined"]) for r in result["ingest"]}
+    assert ended == {
+        "empty.csv": ("refused", 0),
+        "scan.csv": ("refused", 0),
+        "note.txt": ("refused", 0),
+        "mixed.csv": ("loaded", 4),
+    }
+    assert not result["publish"]["skipped"] and current(place) != before
+    ingest_runs = {
+        run.name.removeprefix("ingest ").rsplit("/", 1)[-1]: run
+        for run in _flow_task_runs(state.state_details.flow_run_id)
+        if run.name.startswith("ingest ")
+    }
+    assert {name: (run.state_type, run.state_name) for name, run in ingest_runs.items()} == {
+        "empty.csv": (StateType.FAILED, "Refused"),
+        "scan.csv": (StateType.FAILED, "Refused"),
+        "note.txt": (StateType.FAILED, "Refused"),
+        "mixed.csv": (StateType.FAILED, "Quarantined"),
+    }
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingested-files"])),
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            ),
+        )
+    rows = {Path(r["file"]).name: r for r in json.loads(str(artifact.data))}
+    assert all(rows[n]["why"] for n in ("empty.csv", "scan.csv", "note.txt", "mixed.csv"))
+    assert "overdue quarantine --batch" in rows["mixed.csv"]["why"]
+    refused = inbox / "refused"
+    assert sorted(p.name for p in refused.iterdir()) == sorted(
+        [f"{n}{suffix}" for n in ("empty.csv", "scan.csv", "note.txt")
+         for suffix in ("", ".reason.txt")]
+    )  # fmt: skip
+    assert (refused / "scan.csv.reason.txt").read_text(encoding="utf-8").strip() == (
+        next(r["message"] for r in result["ingest"] if r["path"].endswith("scan.csv"))
+    )
+    filed = Path(next(r["filed_to"] for r in result["ingest"] if r["path"].endswith("mixed.csv")))
+    assert filed.exists() and filed.parent.parent == inbox / "processed"
+
+
+def test_a_configuration_error_is_not_retried_and_said_in_one_line(place: Path) -> None:
+    """The reports folder is a file: the report task fails once (no retry), the run stops
+    with one clear line naming the error and the snapshot still served, no traceback."""
+    blocker = place / "reports-is-a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    served = current(place)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "COLUMNS": "200",
+        "OVERDUE_REPORTS_DIR": str(blocker),
+        "OVERDUE_K": "11",  # another k: the report cannot be reused, it must be built
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "overdue", "run", str(place / "inbox")],
+        check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output
+    assert "not retried" in errors[0] and f"keeps serving snapshot {served}" in errors[0]
+    assert "Traceback" not in output
+    assert current(place) == served
+    with get_client(sync_client=True) as client:
+        (latest,) = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)
+    (report,) = [r for r in _flow_task_runs(latest.id) if r.name.startswith("report")]
+    assert report.state_type == StateType.FAILED and report.run_count == 1

@@ -24,8 +24,10 @@ REASON_SEPARATOR: Final = "; "
 
 @dataclass(frozen=True)
 class ReasonCount:
-    """How many quarantined rows carry one reason."""
+    """How many quarantined rows of one file (batch) carry one reason."""
 
+    batch_id: int
+    file: str  # the masked path ``batches`` stores
     reason: str
     rows: int
 
@@ -35,14 +37,16 @@ def _where(batch_id: int | None) -> tuple[str, list[object]]:
 
 
 def reason_counts(con: duckdb.DuckDBPyConnection, batch_id: int | None = None) -> list[ReasonCount]:
-    """Each reason with the number of quarantined rows that carry it, commonest first."""
+    """Each file's reasons with the number of its quarantined rows that carry them, by batch,
+    commonest first."""
     where, params = _where(batch_id)
     rows = con.execute(
-        f"SELECT reason, count(*) AS n FROM (SELECT unnest(reasons) AS reason FROM quarantine "
-        f"{where}) GROUP BY reason ORDER BY n DESC, reason",
+        "SELECT q.batch_id, b.path, q.reason, count(*) AS n FROM (SELECT batch_id, "
+        f"unnest(reasons) AS reason FROM quarantine {where}) q JOIN batches b USING (batch_id) "
+        "GROUP BY ALL ORDER BY q.batch_id, n DESC, q.reason",
         params,
     ).fetchall()
-    return [ReasonCount(str(r), int(n)) for r, n in rows]
+    return [ReasonCount(int(b), str(f), str(r), int(n)) for b, f, r, n in rows]
 
 
 def quarantined_rows(con: duckdb.DuckDBPyConnection, batch_id: int | None = None) -> int:

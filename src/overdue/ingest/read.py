@@ -388,6 +388,11 @@ def map_columns(headers: Sequence[str]) -> ColumnMap:
                 )
             seen[f.name] = header
         fields.append(f.name if f is not None else None)
+    if not seen:
+        raise SourceError(
+            "no column is a field of the case-record contract (e.g. case_id / 案件编号): not a "
+            "file of case records, or its first line is not the header"
+        )
     return ColumnMap(tuple(headers), safe_names(headers, fields), tuple(ignored))
 
 
