@@ -180,7 +180,15 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
     plans = typical_plans(cases, settings.k)
     refuted = refutations_document(refutations(labelled, "y_agreement", settings.seed, settings.k))
     policy = policy_document(
-        policy_values(model, fits[0].frame, fits[0].fit, plans, budget_rules(settings), settings.k)
+        policy_values(
+            model,
+            fits[0].frame,
+            fits[0].fit,
+            plans,
+            budget_rules(settings),
+            settings.k,
+            settings.seed,
+        )
     )
     del fits  # n x levels arrays per treatment: not kept through the bundle and tables
     version = model_version(snapshot, settings.seed)
