@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from dataclasses import replace
 from functools import cache
 from html import escape
@@ -31,6 +32,9 @@ from overdue.models.refute import (
     shuffled_within,
     with_columns,
 )
+from overdue.models.run import effects_document
+from overdue.reports.build import build_report
+from overdue.reports.i18n import text
 from overdue.reports.queries import model_runs
 from overdue.simulate import simulate_cases
 from overdue.warehouse import migrate, open_warehouse
@@ -216,3 +220,24 @@ def test_migration_6_keeps_runs_made_before_refutations(tmp_path: Path) -> None:
         assert [(r["refutations"], r["policy_value"]) for r in after] == [(None, None)]
     finally:
         con.close()
+
+
+def test_a_run_trained_before_them_says_so(trained: dict[str, Any], tmp_path: Path) -> None:
+    """A warehouse from before migration 6 (read-only, not migrated) builds a report whose two
+    sections say the run has nothing stored; ``effects --json`` returns None for both."""
+    old = tmp_path / "old.duckdb"
+    shutil.copy(trained["folder"] / "w.duckdb", old)
+    with open_warehouse(old) as con:
+        con.execute("ALTER TABLE model_runs DROP COLUMN refutations")
+        con.execute("ALTER TABLE model_runs DROP COLUMN policy_value")
+        con.execute("DELETE FROM schema_migrations WHERE version = 6")
+    report = build_report(old, tmp_path / "reports", k=K)
+    for lang in LANGS:
+        page = report.files[lang].read_text(encoding="utf-8")
+        for section, key in (("refutations", "refutations_missing"), ("policy", "policy_missing")):
+            shown = page[page.index(f'<section id="{section}">') :]
+            assert escape(text(key, lang)) in shown[: shown.index("</section>")]
+    with duckdb.connect(str(old), read_only=True) as con:
+        assert "refutations" not in {r[0] for r in con.execute("DESCRIBE model_runs").fetchall()}
+    document = effects_document(old)
+    assert document["refutations"] is None and document["policy_value"] is None
