@@ -18,7 +18,12 @@ with the world's ground truth:
   - the same for every subgroup (``overdue.segments.subgroups``; cells under k=10 suppressed,
     as published), truth = mean true probability over the subgroup's labelled cases;
   - per-case mean |p - true p| over the six approaches on the test cases, and how often the
-    per-case 95% intervals cover the true probability.
+    per-case 95% intervals cover the true probability;
+  - the value of the model's policy (``overdue.models.policy``: each test case asks for the
+    approach the model rates highest) and its difference from what was asked for, doubly
+    robust on the test cases, against the truth: the mean true probability of each test case
+    under its recommended approach (minus under the one it asked for); whether the 95%
+    intervals cover it, per world and pooled over worlds (target: about 95%).
 One row per world; held-out worlds (never looked at while tuning) are marked. Each world draws
 its own populations (world i: seeds first-seed + i x reps onwards), so the population coverage
 over worlds counts independent draws; ``--same-seeds`` gives every world the same seeds (common
@@ -45,8 +50,16 @@ from sklearn.metrics import roc_auc_score
 
 from overdue.contract import APPROACHES
 from overdue.features import build_features
-from overdue.models.effects import APPROACH_TREATMENT, EffectRow, aipw, group_masks, summarize
+from overdue.models.effects import (
+    APPROACH_TREATMENT,
+    AipwFit,
+    EffectRow,
+    aipw,
+    group_masks,
+    summarize,
+)
 from overdue.models.metrics import expected_calibration_error
+from overdue.models.policy import best_approaches, policy_rows
 from overdue.models.selfcheck import fit_checked_model
 from overdue.models.train import time_split
 from overdue.simulate import simulate_cases
@@ -89,6 +102,39 @@ class EffectCheck:
 
 
 @dataclass(frozen=True)
+class PolicyCheck:
+    """The model's policy on the test cases against the truth."""
+
+    error: float  # estimated value - true value
+    covered: bool  # the value's 95% interval holds the true value
+    width: float  # of that interval
+    gain_error: float  # estimated difference from what was asked for - the true difference
+    gain_covered: bool
+
+
+def policy_check(
+    fit: AipwFit, test: np.ndarray, scores: np.ndarray, true_p: np.ndarray
+) -> PolicyCheck:
+    """The model's policy (the highest of ``scores`` per test case) valued doubly robustly
+    from ``fit`` over the rows ``test``, against the truth on the same cases."""
+    recommended = best_approaches(scores)
+    ones = {"population": np.ones(len(test), dtype=bool)}
+    row = policy_rows(fit, test, recommended, ones, "model", 1)[0]
+    assert row.value is not None and row.value_low is not None and row.value_high is not None
+    assert row.difference is not None and row.difference_low is not None
+    assert row.difference_high is not None
+    truth = float(true_p[test, recommended].mean())
+    gain = truth - float(true_p[test, fit.codes[test]].mean())
+    return PolicyCheck(
+        row.value - truth,
+        row.value_low <= truth <= row.value_high,
+        row.value_high - row.value_low,
+        row.difference - gain,
+        row.difference_low <= gain <= row.difference_high,
+    )
+
+
+@dataclass(frozen=True)
 class Repetition:
     """One fresh population of one world, fitted and scored against its truth."""
 
@@ -102,6 +148,7 @@ class Repetition:
     effects: tuple[EffectCheck, ...]
     naive_gap: float  # largest |observed rate - true rate|: what adjustment must undo
     seconds: float
+    policy: PolicyCheck | None = None
 
 
 def effect_checks(
@@ -176,6 +223,7 @@ def repetition(world: World, rows: int, seed: int) -> Repetition:
         effects=effect_checks(summarize(fit, masks, K), masks, true_p),
         naive_gap=float(naive_gap(labelled, true_p)),
         seconds=time.perf_counter() - start,
+        policy=policy_check(fit, split.test, np.column_stack([p for p, _, _ in answers]), true_p),
     )
 
 
@@ -201,6 +249,11 @@ class WorldRow:
     case_coverage: float  # mean
     naive_gap: float  # worst
     seconds: float  # mean per repetition
+    policy_covered: int = 0  # repetitions whose policy-value interval held the truth
+    policy_gain_covered: int = 0  # ... whose interval of the difference from as-asked did
+    policy_checked: int = 0  # repetitions with a policy check (0 in files from before it)
+    policy_max_error: float = 0.0
+    policy_width: float = 0.0  # mean width of the policy value's 95% interval
 
 
 def world_row(world: World, rows: int, reps: list[Repetition]) -> WorldRow:
@@ -210,6 +263,7 @@ def world_row(world: World, rows: int, reps: list[Repetition]) -> WorldRow:
         return [e for r in reps for e in r.effects if (e.subgroup == "population") is population]
 
     population, subgroup = checks(True), checks(False)
+    policies = [r.policy for r in reps if r.policy is not None]
     return WorldRow(
         world=world.name,
         held_out=world.held_out,
@@ -232,6 +286,11 @@ def world_row(world: World, rows: int, reps: list[Repetition]) -> WorldRow:
         case_coverage=float(np.mean([r.case_coverage for r in reps])),
         naive_gap=max(r.naive_gap for r in reps),
         seconds=float(np.mean([r.seconds for r in reps])),
+        policy_covered=sum(p.covered for p in policies),
+        policy_gain_covered=sum(p.gain_covered for p in policies),
+        policy_checked=len(policies),
+        policy_max_error=max((abs(p.error) for p in policies), default=0.0),
+        policy_width=float(np.mean([p.width for p in policies])) if policies else 0.0,
     )
 
 
@@ -245,6 +304,7 @@ COLUMNS: Final = (
     ("subgr. cover", 13),
     ("per-case MAE", 13),
     ("per-case cover", 15),
+    ("policy cover", 13),
     ("seconds", 8),
 )
 
@@ -274,6 +334,7 @@ def table(rows: list[WorldRow], size: int) -> str:
                 f">= {t.population_coverage:.0%}",
                 f"<= {t.case_mae(size)}",
                 f"{low:.0%}-{high:.0%}",
+                "~95%",
                 "",
             ]
         ),
@@ -299,6 +360,7 @@ def table(rows: list[WorldRow], size: int) -> str:
                     ),
                     _mark(f"{r.case_mae:.3f}", r.case_mae <= t.case_mae(r.rows)),
                     _mark(f"{r.case_coverage:.1%}", low <= r.case_coverage <= high),
+                    f"{r.policy_covered}+{r.policy_gain_covered}/{2 * r.policy_checked}",
                     f"{r.seconds:.0f}",
                 ]
             )
@@ -311,6 +373,15 @@ def table(rows: list[WorldRow], size: int) -> str:
         + _mark(f"{covered}/{checked} ({share:.1%})", share >= t.population_coverage)
         + f" (target >= {t.population_coverage:.0%}; per world: any miss of 6 is 83%)"
     )
+    held = sum(r.policy_covered + r.policy_gain_covered for r in rows)
+    policy_checks = sum(2 * r.policy_checked for r in rows)
+    if policy_checks:
+        lines.append(
+            "policy value and its difference from as-asked, 95% intervals covering the truth "
+            f"over all worlds: {held}/{policy_checks} ({held / policy_checks:.0%}; target ~95%), "
+            f"mean width {np.mean([r.policy_width for r in rows if r.policy_checked]):.3f}, "
+            f"largest |error| {max(r.policy_max_error for r in rows):.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -370,7 +441,13 @@ def main() -> None:
             print(
                 f"{world.name} seed {seed}: AUC {r.auc:.3f} (oracle {r.oracle_auc:.3f}), "
                 f"ECE {r.ece:.3f} (oracle {r.oracle_ece:.3f}), per-case MAE {r.case_mae:.3f} "
-                f"(covering {r.case_coverage:.0%}), naive gap {r.naive_gap:.3f}, {r.seconds:.0f} s",
+                f"(covering {r.case_coverage:.0%}), naive gap {r.naive_gap:.3f}, {r.seconds:.0f} s"
+                + (
+                    f", policy error {r.policy.error:+.3f} (covered {r.policy.covered}, width "
+                    f"{r.policy.width:.3f}), difference covered {r.policy.gain_covered}"
+                    if r.policy
+                    else ""
+                ),
                 flush=True,
             )
         rows.append(world_row(world, args.rows, reps))

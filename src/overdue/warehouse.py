@@ -215,6 +215,16 @@ ALTER TABLE approach_effects ADD COLUMN n_agreed BIGINT;
 ALTER TABLE model_runs ADD COLUMN sensitivity JSON;
 """,
     ),
+    Migration(
+        6,
+        "models: refutation tests and the value of the model's policy on model_runs",
+        # null for runs trained before. refutations: a JSON array of
+        # overdue.models.refute.Refutation; policy_value: of overdue.models.policy.PolicyRow
+        """
+ALTER TABLE model_runs ADD COLUMN refutations JSON;
+ALTER TABLE model_runs ADD COLUMN policy_value JSON;
+""",
+    ),
 )
 """The schema, step by step. Append new steps; never edit one that has shipped."""
 

@@ -65,7 +65,7 @@ def test_migration_5_keeps_runs_made_before_observed_rates_and_sensitivity(
         insert_model_run(con)
         assert [run["sensitivity"] for run in model_runs(con)] == [None], "read before migrating"
         assert {"naive", "n_agreed"} <= set(approach_effects(con, "m-1", "r-1").columns)
-        assert migrate(con) == [5]
+        assert migrate(con) == [5, 6]
         assert [run["sensitivity"] for run in model_runs(con)] == [None]
         assert {"naive", "n_agreed"} <= {
             r[0] for r in con.execute("DESCRIBE approach_effects").fetchall()

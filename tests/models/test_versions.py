@@ -169,7 +169,7 @@ def record_model(
     with open_warehouse(warehouse) as con:
         con.execute(
             "INSERT INTO model_runs VALUES"
-            " (?, 'r', ?, ?, ?, ?, 0, 0, 0, 0, 0, '{}', '{}', '{}', ?, NULL, NULL)",
+            " (?, 'r', ?, ?, ?, ?, 0, 0, 0, 0, 0, '{}', '{}', '{}', ?, NULL, NULL, NULL, NULL)",
             [version, dt.datetime.now(), OUTCOME, snapshot, FEATURE_SET_VERSION, str(folder)],
         )
     pointer = {"model_version": version, "path": str(folder)}

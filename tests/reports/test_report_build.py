@@ -198,9 +198,11 @@ def test_a_run_trained_before_sensitivity_was_stored_still_renders(
     shutil.copy(built.warehouse, old)
     with open_warehouse(old) as con:
         con.execute("ALTER TABLE model_runs DROP COLUMN sensitivity")
+        con.execute("ALTER TABLE model_runs DROP COLUMN refutations")  # migration 6
+        con.execute("ALTER TABLE model_runs DROP COLUMN policy_value")
         con.execute("ALTER TABLE approach_effects DROP COLUMN naive")
         con.execute("ALTER TABLE approach_effects DROP COLUMN n_agreed")
-        con.execute("DELETE FROM schema_migrations WHERE version = 5")
+        con.execute("DELETE FROM schema_migrations WHERE version >= 5")
     for migrated in (False, True):
         if migrated:
             with open_warehouse(old) as con:  # opening for writing applies migration 5

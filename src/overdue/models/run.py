@@ -28,6 +28,8 @@ from overdue.models.diagnostics import (
 from overdue.models.effects import EffectRow, effect_fits, effect_rows
 from overdue.models.estimate import reference_values, similar_case_counts
 from overdue.models.parallel import fit_threads
+from overdue.models.policy import policy_document, policy_values
+from overdue.models.refute import refutations, refutations_document
 from overdue.models.registry import (
     BUNDLE_FORMAT,
     Bundle,
@@ -40,7 +42,7 @@ from overdue.models.selfcheck import fit_checked_model
 from overdue.models.sensitivity import train_sensitivity
 from overdue.models.sustain import fit_sustain_model
 from overdue.models.train import OutcomeModel, time_split
-from overdue.plans import typical_plans
+from overdue.plans import budget_rules, typical_plans
 from overdue.simulate import is_simulated_file
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction
 
@@ -175,12 +177,25 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
     fits = effect_fits(features, "y_agreement", settings.seed)
     effects = effect_rows(fits, settings.k)
     sensitivity = train_sensitivity(fits, "y_agreement", settings.seed, settings.k)
+    plans = typical_plans(cases, settings.k)
+    refuted = refutations_document(refutations(labelled, "y_agreement", settings.seed, settings.k))
+    policy = policy_document(
+        policy_values(
+            model,
+            fits[0].frame,
+            fits[0].fit,
+            plans,
+            budget_rules(settings),
+            settings.k,
+            settings.seed,
+        )
+    )
     del fits  # n x levels arrays per treatment: not kept through the bundle and tables
     version = model_version(snapshot, settings.seed)
     model.extra = {
         "similar_cases": similar_case_counts(labelled),
         "reference": reference_values(labelled),
-        "typical_plans": typical_plans(cases, settings.k),
+        "typical_plans": plans,
     }
     sustain = fit_sustain_model(features, cases, model)
     if sustain is not None:
@@ -208,13 +223,15 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         con.register("effects_frame", effect_frame)
         con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM features_frame")
         con.execute(
-            "INSERT INTO model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO model_runs VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 version, run_id, dt.datetime.now(), OUTCOME, snapshot, FEATURE_SET_VERSION,
                 cases.height, labelled.height, model.sizes["train"], model.sizes["calibration"],
                 model.sizes["test"], json.dumps(model.period), json.dumps(model.metrics),
                 json.dumps(diagnostics), str(folder), json.dumps(document) if document else None,
                 json.dumps(sensitivity, ensure_ascii=False),
+                json.dumps(refuted, ensure_ascii=False), json.dumps(policy),
             ],
         )  # fmt: skip
         con.execute("INSERT INTO approach_effects SELECT * FROM effects_frame")
@@ -333,14 +350,18 @@ def effects_document(warehouse: Path) -> dict[str, Any]:
     """The latest run's effects as the JSON outside tools read (``overdue effects --json``):
     per approach and lever level the adjusted rate (``estimate``) with its interval, the
     observed rate (``naive``) and ``difference`` (naive - adjusted); ``sensitivity``: one row
-    per headline contrast (``overdue.models.sensitivity.SensitivityRow``), None for a run
-    trained before it was stored."""
+    per headline contrast (``overdue.models.sensitivity.SensitivityRow``); ``refutations``
+    (``overdue.models.refute.Refutation``) and ``policy_value``
+    (``overdue.models.policy.PolicyRow``); each None for a run trained before it was stored."""
     with open_warehouse(warehouse, read_only=True) as con:
         columns = {
             str(r[0])
             for r in con.execute("SELECT column_name FROM (DESCRIBE model_runs)").fetchall()
         }
-        stored = "sensitivity" if "sensitivity" in columns else "NULL AS sensitivity"
+        stored = ", ".join(
+            c if c in columns else f"NULL AS {c}"
+            for c in ("sensitivity", "refutations", "policy_value")
+        )
         runs = con.execute(
             f"SELECT model_version, run_id, {stored} FROM model_runs "
             "ORDER BY trained_at DESC LIMIT 1"
@@ -360,6 +381,8 @@ def effects_document(warehouse: Path) -> dict[str, Any]:
         "subgroups": {},
         "levers": {},
         "sensitivity": json.loads(latest[2]) if latest[2] is not None else None,
+        "refutations": json.loads(latest[3]) if latest[3] is not None else None,
+        "policy_value": json.loads(latest[4]) if latest[4] is not None else None,
     }
     for row in rows.iter_rows(named=True):
         if row["treatment"] == "approach":

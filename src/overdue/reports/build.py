@@ -32,7 +32,9 @@ from overdue.reports.content import (
     effect_shifts,
     effects_table,
     metrics_shown,
+    policy_shown,
     psi_table,
+    refutations_shown,
     reliability_shown,
     roc_shown,
     self_check_shown,
@@ -135,6 +137,8 @@ def collect(con: duckdb.DuckDBPyConnection, k: int, generated_at: str) -> Report
         content.sensitivity = sensitivity_shown(latest["sensitivity"], content.effects, k)
         content.sources = training_sources(latest["bundle_path"])
         content.simulated = simulated(content.sources)
+        content.refutations = refutations_shown(latest["refutations"], k)
+        content.policy = policy_shown(latest["policy_value"], k)
         _model_quality(content, latest, k)
         if previous is not None:
             content.previous_run = {

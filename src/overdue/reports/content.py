@@ -545,6 +545,8 @@ class ReportContent:
     trained_at: str | None = None
     self_check: dict[str, Any] | None = None
     sensitivity: list[dict[str, Any]] | None = None
+    refutations: list[dict[str, Any]] | None = None
+    policy: list[dict[str, Any]] | None = None
     naive_stored: bool = True
     """False for a run trained before observed (naive) rates were stored."""
     previous_effects: pl.DataFrame | None = None
@@ -553,6 +555,29 @@ class ReportContent:
     previous_sources: list[dict[str, Any]] | None = None
     simulated: bool | None = None
     """Whether the latest run learnt from the simulator's cases (``overdue.publish.simulated``)."""
+
+
+def refutations_shown(rows: list[dict[str, Any]] | None, k: int) -> list[dict[str, Any]] | None:
+    """The stored refutation tests (``overdue.models.refute``): each test's verdict in words,
+    never on fewer than k cases (a test on fewer shows as not run). None for a run trained
+    before they were stored."""
+    if rows is None:
+        return None
+    return [r if r["rows"] >= k or r["passed"] is None else {**r, "passed": None} for r in rows]
+
+
+def policy_shown(rows: list[dict[str, Any]] | None, k: int) -> list[dict[str, Any]] | None:
+    """The stored policy values (``overdue.models.policy``) the report may show: rows resting
+    on at least k cases, k that followed the advice, k agreements and k refusals. None for a
+    run trained before they were stored."""
+    if rows is None:
+        return None
+
+    def enough(r: dict[str, Any]) -> bool:
+        agreed = round(r["actual"] * r["n"])
+        return min(r["n"], r["n_followed"], agreed, r["n"] - agreed) >= k
+
+    return [r for r in rows if not r["suppressed"] and enough(r)]
 
 
 def metrics_shown(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -285,6 +285,57 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "en": "No contrast to show: each must rest on at least k cases of every level it "
         "weighs, whose adjusted rates are shown.",
     },
+    "sec_refutations": {"zh": "反驳检验", "en": "Refutation tests"},
+    "refutation_test": {"zh": "检验", "en": "test"},
+    "refutation_result": {"zh": "结果", "en": "result"},
+    "refutation_passed": {"zh": "通过", "en": "passed"},
+    "refutation_failed": {"zh": "未通过", "en": "failed"},
+    "refutation_not_run": {"zh": "未进行", "en": "not run"},
+    "refutation_not_available": {"zh": "无法进行", "en": "not available"},
+    "refutations_missing": {
+        "zh": "此次运行训练于保存反驳检验之前,暂无内容:请重新运行 `overdue train`。",
+        "en": "None: this run was trained before the refutation tests were stored; run "
+        "`overdue train` again.",
+    },
+    "refutations_note": {
+        "zh": "各检验在至多 10,000 个已有结果的案例上用两折交叉拟合重新估计各方案与平均方案的对比。"
+        "通过不能证明估计正确,只说明这些已知会出错的情形没有发生;未通过则说明估计方法本身有问题。",
+        "en": "Each test refits every approach's contrast with the average approach on at most "
+        "10,000 labelled cases with two folds. Passing does not prove the estimates right, "
+        "only that these known ways of going wrong did not show; a failure means the method "
+        "itself is in doubt.",
+    },
+    "sec_policy": {"zh": "按模型建议选择方案的价值", "en": "The value of following the model"},
+    "policy_group": {"zh": "人群", "en": "group"},
+    "policy_name": {"zh": "策略", "en": "policy"},
+    "policy_model": {"zh": "评分最高的方案", "en": "best approach"},
+    "policy_model_affordable": {"zh": "评分最高且负担得起的方案", "en": "best affordable"},
+    "policy_value": {"zh": "按策略的达成率(95% 区间)", "en": "agreement under the policy (95%)"},
+    "policy_actual": {"zh": "实际达成率", "en": "agreement as asked"},
+    "policy_gain": {"zh": "差值(95% 区间)", "en": "difference (95%)"},
+    "policy_missing": {
+        "zh": "此次运行训练于保存策略价值之前,暂无内容:请重新运行 `overdue train`。",
+        "en": "None: this run was trained before the policy value was stored; run "
+        "`overdue train` again.",
+    },
+    "policy_empty": {
+        "zh": "没有可公布的结果:每一行都须至少有 k 个案例、k 个按建议申请的案例、"
+        "k 个达成和 k 个未达成。",
+        "en": "Nothing to show: each row must rest on at least k cases, k that asked for the "
+        "advised approach, k agreements and k refusals.",
+    },
+    "policy_note": {
+        "zh": "在模型从未见过的最新 {cases} 个案例上评估(模型只用较早的案例训练):若每个案例都申请"
+        "模型评分最高的方案,达成率会是多少,与债务人实际申请的方案相比。用双重稳健估计"
+        "(交叉拟合的 AIPW),区间来自逐案差值。“负担得起”:只在典型还款计划不超出该案例"
+        "预算的方案中选择,只计至少有一个这样方案的案例。",
+        "en": "Evaluated on the newest {cases} cases, which the model never saw (it is trained "
+        "on older ones): the agreement rate had every case asked for the approach the model "
+        "rates highest for it, against what debtors actually asked for. Doubly robust "
+        "(cross-fitted AIPW); the difference's interval from the per-case differences. "
+        "Affordable: chosen among the approaches whose typical plan the case's budget bears, "
+        "over the cases with at least one.",
+    },
     "overlap_intro": {
         "zh": "以下组合中,申请该方案的案例太少,或超过 10% 的案例几乎不可能申请该方案;"
         "其估计更依赖模型外推,请谨慎解读。",

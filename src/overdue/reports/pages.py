@@ -491,6 +491,61 @@ def sensitivity_section(content: ReportContent, lang: Lang) -> str:
     return "".join(parts)
 
 
+def refutations_section(content: ReportContent, lang: Lang) -> str:
+    """Each refutation test of the approach effects: passed or failed, and why, in words."""
+    if content.effects is None:
+        return _no_model("refutations", "sec_refutations", lang)
+    parts = [
+        f'<section id="refutations"><h2>{_esc(text("sec_refutations", lang))}</h2>',
+        unfiltered_note(lang),
+    ]
+    if content.refutations is None:
+        return "".join([*parts, _note(text("refutations_missing", lang)), "</section>"])
+    rows = [
+        f'<tr data-verdict="{_esc(r["verdict"])}"><td>{_esc(r["name"][lang])}</td>'
+        f"<td>{_esc(text('refutation_' + r['verdict'], lang))}</td>"
+        f"<td>{_esc(r['text'][lang])}</td></tr>"
+        for r in content.refutations
+    ]
+    headers = ["refutation_test", "refutation_result", "verdict"]
+    parts.append(_table([text(h, lang) for h in headers], rows))
+    parts.append(_note(text("refutations_note", lang)))
+    return "".join([*parts, "</section>"])
+
+
+def _interval_cell(value: float, low: float, high: float, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return f'<td class="num">{value:{sign}.1%} ({low:{sign}.1%} - {high:{sign}.1%})</td>'
+
+
+def policy_section(content: ReportContent, lang: Lang) -> str:
+    """The agreement rate had the test period's cases asked for the model's best approach,
+    beside what they asked for, overall and per subgroup (no counts but the population's)."""
+    if content.effects is None:
+        return _no_model("policy", "sec_policy", lang)
+    parts = [
+        f'<section id="policy"><h2>{_esc(text("sec_policy", lang))}</h2>',
+        unfiltered_note(lang),
+    ]
+    if content.policy is None:
+        return "".join([*parts, _note(text("policy_missing", lang)), "</section>"])
+    if not content.policy:
+        return "".join([*parts, _note(text("policy_empty", lang)), "</section>"])
+    rows = [
+        f'<tr data-policy="{_esc(r["policy"])}"><td>{_esc(subgroup_label(r["subgroup"], lang))}'
+        f"</td><td>{_esc(text('policy_' + r['policy'], lang))}</td>"
+        f"{_interval_cell(r['value'], r['value_low'], r['value_high'])}"
+        f'<td class="num">{r["actual"]:.1%}</td>'
+        f"{_interval_cell(r['difference'], r['difference_low'], r['difference_high'], True)}</tr>"
+        for r in sorted(content.policy, key=lambda r: r["subgroup"] != "population")
+    ]
+    headers = ["policy_group", "policy_name", "policy_value", "policy_actual", "policy_gain"]
+    parts.append(_table([text(h, lang) for h in headers], rows))
+    cases = next((r["n"] for r in content.policy if r["subgroup"] == "population"), None)
+    parts.append(_note(text("policy_note", lang).format(cases=f"{cases:,}" if cases else "-")))
+    return "".join([*parts, "</section>"])
+
+
 def sustained_section(content: ReportContent, page: Page, lang: Lang) -> str:
     """Kaplan-Meier curves by approach and the share kept at 6 and 12 months."""
     parts = [f'<section id="sustained"><h2>{_esc(text("sec_sustained", lang))}</h2>']
@@ -856,6 +911,8 @@ SECTIONS: Final = (
     ("overlap", "sec_overlap"),
     ("naive", "sec_naive"),
     ("sensitivity", "sec_sensitivity"),
+    ("refutations", "sec_refutations"),
+    ("policy", "sec_policy"),
     ("sustained", "sec_sustained"),
     ("quality", "sec_quality"),
     ("drivers", "sec_drivers"),
@@ -877,6 +934,8 @@ def render_report(content: ReportContent, lang: Lang, other: str | None) -> str:
         effects_section(content, page, lang),
         naive_section(content, page, lang),
         sensitivity_section(content, lang),
+        refutations_section(content, lang),
+        policy_section(content, lang),
         sustained_section(content, page, lang),
         quality_section(content, page, lang),
         changes_section(content, page, lang),

@@ -95,12 +95,14 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
 def model_runs(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every training run, newest first, with its JSON columns parsed (aggregates only).
 
-    ``self_check`` and ``sensitivity`` are None for runs without them and in warehouses older
-    than the column (a report opens the warehouse read-only, so it is not migrated)."""
+    ``self_check``, ``sensitivity``, ``refutations`` and ``policy_value`` are None for runs
+    without them and in warehouses older than the column (a report opens the warehouse
+    read-only, so it is not migrated)."""
     if "model_runs" not in tables(con):
         return []
     present = _columns(con, "model_runs")
-    later = ", ".join(c if c in present else f"NULL AS {c}" for c in ("self_check", "sensitivity"))
+    stored = ("self_check", "sensitivity", "refutations", "policy_value")
+    later = ", ".join(c if c in present else f"NULL AS {c}" for c in stored)
     frame = con.sql(
         "SELECT model_version, run_id, trained_at, outcome, snapshot_hash, cases, labelled, "
         f"test_rows, bundle_path, period, metrics, diagnostics, {later} FROM model_runs "
@@ -108,7 +110,7 @@ def model_runs(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     ).pl()
     runs = []
     for row in frame.iter_rows(named=True):
-        for column in ("period", "metrics", "diagnostics", "self_check", "sensitivity"):
+        for column in ("period", "metrics", "diagnostics", *stored):
             row[column] = json.loads(row[column]) if row[column] is not None else None
         runs.append(row)
     return runs
