@@ -513,9 +513,9 @@ def refutations_section(content: ReportContent, lang: Lang) -> str:
     return "".join([*parts, "</section>"])
 
 
-def _interval_cell(value: float, low: float, high: float, signed: bool = False) -> str:
-    sign = "+" if signed else ""
-    return f'<td class="num">{value:{sign}.1%} ({low:{sign}.1%} - {high:{sign}.1%})</td>'
+def _points_cell(value: float, low: float, high: float, lang: Lang) -> str:
+    """A difference of two rates in percentage points, with its interval."""
+    return f'<td class="num">{_points(value, lang)} ({low * 100:+.1f} - {high * 100:+.1f})</td>'
 
 
 def policy_section(content: ReportContent, lang: Lang) -> str:
@@ -536,7 +536,7 @@ def policy_section(content: ReportContent, lang: Lang) -> str:
         f"</td><td>{_esc(text('policy_' + r['policy'], lang))}</td>"
         f"{_interval_cell(r['value'], r['value_low'], r['value_high'])}"
         f'<td class="num">{r["actual"]:.1%}</td>'
-        f"{_interval_cell(r['difference'], r['difference_low'], r['difference_high'], True)}</tr>"
+        f"{_points_cell(r['difference'], r['difference_low'], r['difference_high'], lang)}</tr>"
         for r in sorted(content.policy, key=lambda r: r["subgroup"] != "population")
     ]
     headers = ["policy_group", "policy_name", "policy_value", "policy_actual", "policy_gain"]
