@@ -222,34 +222,44 @@ def _not_run(test: str, rows: int) -> Refutation:
     )
 
 
+def _counted(
+    test: str,
+    misses: int,
+    checks: int,
+    rows: int,
+    contrasts: list[dict[str, Any]],
+    **words: Any,
+) -> Refutation:
+    """A verdict by counting intervals that miss: passed when no more miss than chance allows
+    (``allowed_misses``)."""
+    allowed = allowed_misses(checks)
+    passed = misses <= allowed
+    verdict = "passed" if passed else "failed"
+    return Refutation(
+        test,
+        passed,
+        verdict,
+        float(misses),
+        float(allowed),
+        checks,
+        rows,
+        contrasts,
+        TEST_NAMES[test],
+        _words(f"{test}_{verdict}", misses=misses, checks=checks, allowed=allowed, **words),
+    )
+
+
 def placebo_result(fit: AipwFit, k: int) -> Refutation:
     """The verdict of a fit on shuffled approaches: how many contrasts exclude 0."""
     found = contrast_estimates(fit, k)
     if not found:
         return _not_run("placebo", len(fit.y))
     misses = sum(not (c.ci_low <= 0 <= c.ci_high) for c in found.values())
-    allowed = allowed_misses(len(found))
-    passed = misses <= allowed
-    return Refutation(
-        "placebo",
-        passed,
-        "passed" if passed else "failed",
-        float(misses),
-        float(allowed),
-        len(found),
-        len(fit.y),
-        [
-            {"level": c.level, "estimate": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high}
-            for c in found.values()
-        ],
-        TEST_NAMES["placebo"],
-        _words(
-            f"placebo_{'passed' if passed else 'failed'}",
-            misses=misses,
-            checks=len(found),
-            allowed=allowed,
-        ),
-    )
+    contrasts = [
+        {"level": c.level, "estimate": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high}
+        for c in found.values()
+    ]
+    return _counted("placebo", misses, len(found), len(fit.y), contrasts)
 
 
 def random_cause_result(base: AipwFit, noisy: AipwFit, k: int) -> Refutation:
@@ -298,41 +308,20 @@ def subset_result(base: AipwFit, halves: Sequence[AipwFit], k: int) -> Refutatio
     if not pairs:
         return _not_run("data_subset", len(base.y))
     misses = sum(not (h.ci_low <= w.estimate <= h.ci_high) for w, h in pairs)
-    allowed = allowed_misses(len(pairs))
-    passed = misses <= allowed
-    return Refutation(
-        "data_subset",
-        passed,
-        "passed" if passed else "failed",
-        float(misses),
-        float(allowed),
-        len(pairs),
-        len(base.y),
-        [
-            {
-                "level": w.level,
-                "estimate": w.estimate,
-                "halves": [
-                    {
-                        "estimate": f[w.level].estimate,
-                        "ci_low": f[w.level].ci_low,
-                        "ci_high": f[w.level].ci_high,
-                    }
-                    for f in found
-                    if w.level in f
-                ],
-            }
-            for w in whole.values()
-        ],
-        TEST_NAMES["data_subset"],
-        _words(
-            f"data_subset_{'passed' if passed else 'failed'}",
-            draws=len(halves),
-            misses=misses,
-            checks=len(pairs),
-            allowed=allowed,
-        ),
-    )
+    contrasts = [
+        {
+            "level": w.level,
+            "estimate": w.estimate,
+            "halves": [
+                {"estimate": f[w.level].estimate, "ci_low": f[w.level].ci_low,
+                 "ci_high": f[w.level].ci_high}
+                for f in found
+                if w.level in f
+            ],
+        }
+        for w in whole.values()
+    ]  # fmt: skip
+    return _counted("data_subset", misses, len(pairs), len(base.y), contrasts, draws=len(halves))
 
 
 def negative_control_result() -> Refutation:
