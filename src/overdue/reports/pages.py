@@ -318,6 +318,12 @@ def unfiltered_note(lang: Lang) -> str:
     return f'<p class="note not-filtered" hidden>{_esc(text("not_filtered", lang))}</p>'
 
 
+def unfiltered_opening(section_id: str, title_key: str, lang: Lang) -> str:
+    """A section the filters cannot change: its opening tag, heading and ``unfiltered_note``."""
+    heading = f'<section id="{section_id}"><h2>{_esc(text(title_key, lang))}</h2>'
+    return heading + unfiltered_note(lang)
+
+
 def success_section(content: ReportContent, page: Page, lang: Lang) -> tuple[str, str]:
     """Agreement rates by each dimension, each chart with its table, following the filters."""
     if content.success is None:
@@ -495,10 +501,7 @@ def refutations_section(content: ReportContent, lang: Lang) -> str:
     """Each refutation test of the approach effects: passed or failed, and why, in words."""
     if content.effects is None:
         return _no_model("refutations", "sec_refutations", lang)
-    parts = [
-        f'<section id="refutations"><h2>{_esc(text("sec_refutations", lang))}</h2>',
-        unfiltered_note(lang),
-    ]
+    parts = [unfiltered_opening("refutations", "sec_refutations", lang)]
     if content.refutations is None:
         return "".join([*parts, _note(text("refutations_missing", lang)), "</section>"])
     rows = [
@@ -523,10 +526,7 @@ def policy_section(content: ReportContent, lang: Lang) -> str:
     beside what they asked for, overall and per subgroup (no counts but the population's)."""
     if content.effects is None:
         return _no_model("policy", "sec_policy", lang)
-    parts = [
-        f'<section id="policy"><h2>{_esc(text("sec_policy", lang))}</h2>',
-        unfiltered_note(lang),
-    ]
+    parts = [unfiltered_opening("policy", "sec_policy", lang)]
     if content.policy is None:
         return "".join([*parts, _note(text("policy_missing", lang)), "</section>"])
     if not content.policy:
@@ -766,9 +766,7 @@ def findings_section(content: ReportContent, lang: Lang) -> str:
     """The page's opening: which approaches and levers make agreement more likely (with the
     difference's own interval and how sure), for whom they differ; each line links to its
     evidence. Computed by ``overdue.reports.findings`` from what the sections below show."""
-    title = f'<section id="findings"><h2>{_esc(text("sec_findings", lang))}</h2>' + unfiltered_note(
-        lang
-    )
+    title = unfiltered_opening("findings", "sec_findings", lang)
     if content.effects is None:
         return (
             title + _note(text("no_model", lang)) + _note(text("data_at_end", lang)) + "</section>"
