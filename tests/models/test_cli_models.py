@@ -110,21 +110,32 @@ def test_effects_put_the_observed_rate_beside_the_adjusted(trained: dict) -> Non
 
 def test_effects_json_returns_the_stored_sensitivity_rows(trained: dict) -> None:
     """One row per headline contrast on at least k cases of each level it weighs: each
-    approach against the average (benchmarked against an observed covariate group) and each
-    lever level against its reference, with the verdict in both languages."""
+    approach against the average and each lever level against its reference, every one
+    benchmarked against an observed covariate group, with the verdict in both languages."""
     document = json.loads(overdue("effects", "--json", env=trained["env"]).stdout)
     rows = document["sensitivity"]
     approaches = {r["level"]: r for r in rows if r["treatment"] == "approach"}
     assert list(approaches) == list(APPROACHES)
     for row in approaches.values():
-        assert row["against"] == "average" and row["n_min"] >= 10
         assert row["benchmark"] is not None or row["verdict"] == "not_estimable"
-        assert row["verdict"] in ("robust", "fragile", "unclear", "not_estimable")
-        assert row["text"]["en"].startswith(row["contrast"]["en"])
-        assert row["text"]["zh"].startswith(row["contrast"]["zh"])
+    assert all(r["against"] == "average" for r in approaches.values())
     levers = [r for r in rows if r["treatment"] != "approach"]
     assert {r["treatment"] for r in levers} == set(document["levers"])
-    assert all(r["against"] != "average" and r["benchmark"] is None for r in levers)
+    assert all(r["against"] != "average" for r in levers)
+    # levers are benchmarked too; on these 4,000 cases a rare level's refits may not bound it
+    assert sum(r["benchmark"] is not None for r in levers) >= len(levers) // 2
+    for row in rows:
+        assert row["n_min"] >= 10
+        assert row["verdict"] in (
+            "robust",
+            "fragile",
+            "unclear",
+            "not_estimable",
+            "not_benchmarked",
+        )
+        assert (row["verdict"] in ("robust", "fragile")) <= (row["benchmark"] is not None)
+        assert row["text"]["en"].startswith(row["contrast"]["en"])
+        assert row["text"]["zh"].startswith(row["contrast"]["zh"])
     with open_warehouse(trained["folder"] / "w.duckdb", read_only=True) as con:
         stored = con.execute("SELECT sensitivity FROM model_runs").fetchall()[0][0]
     assert json.loads(stored) == rows

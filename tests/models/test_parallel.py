@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import polars as pl
 
+from overdue.models.diagnostics import driver_importance
 from overdue.models.effects import APPROACH_TREATMENT, aipw
 from overdue.models.parallel import fit_threads, side_by_side
 from overdue.models.train import OutcomeModel, fit_outcome_model
@@ -44,3 +45,7 @@ def test_side_by_side_gives_the_numbers_of_one_by_one(
     np.testing.assert_array_equal(alone.propensity, together.propensity)
     np.testing.assert_allclose(refitted.predict(features), model.predict(features), atol=1e-12)
     assert refitted.choice == model.choice
+    drivers = driver_importance(model, data, "y_agreement", seed=4)
+    with fit_threads(2):
+        assert driver_importance(model, data, "y_agreement", seed=4) == drivers
+    assert len({d["driver"] for d in drivers}) == len(drivers) > 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Final
 
 import numpy as np
@@ -10,6 +11,7 @@ from sklearn.metrics import log_loss, roc_curve
 
 from overdue.features import FEATURE_BY_NAME, Encoding
 from overdue.models.estimate import DRIVER_GROUPS
+from overdue.models.parallel import side_by_side
 from overdue.models.train import OutcomeModel
 
 RELIABILITY_BINS: Final = 15
@@ -47,18 +49,27 @@ def roc_points(y: np.ndarray, p: np.ndarray) -> dict[str, list[float]]:
 def driver_importance(
     model: OutcomeModel, frame: pl.DataFrame, label: str, seed: int
 ) -> list[dict[str, float | str]]:
-    """How much worse the log loss gets when each group of features is shuffled together."""
+    """How much worse the log loss gets when each group of features is shuffled together
+    (the groups scored side by side, ``overdue.models.parallel``)."""
     rng = np.random.default_rng(seed)
     if frame.height > IMPORTANCE_MAX_ROWS:
         frame = frame[np.sort(rng.choice(frame.height, IMPORTANCE_MAX_ROWS, replace=False))]
     y = frame[label].to_numpy()
-    base = log_loss(y, np.clip(model.predict(frame), 1e-6, 1 - 1e-6), labels=[0, 1])
-    out: list[dict[str, float | str]] = []
-    for name, group in {**DRIVER_GROUPS, "approach": ("approach",)}.items():
-        order = rng.permutation(frame.height)
-        shuffled = frame.with_columns(frame[c].gather(order) for c in group)
-        loss = log_loss(y, np.clip(model.predict(shuffled), 1e-6, 1 - 1e-6), labels=[0, 1])
-        out.append({"driver": name, "log_loss_increase": round(float(loss - base), 5)})
+
+    def loss(group: tuple[str, ...], order: np.ndarray | None) -> float:
+        rows = frame if order is None else frame.with_columns(frame[c].gather(order) for c in group)
+        return float(log_loss(y, np.clip(model.predict(rows), 1e-6, 1 - 1e-6), labels=[0, 1]))
+
+    groups = {**DRIVER_GROUPS, "approach": ("approach",)}
+    orders = [rng.permutation(frame.height) for _ in groups]  # drawn in order: same as serial
+    losses = side_by_side(
+        [partial(loss, (), None)]
+        + [partial(loss, g, o) for g, o in zip(groups.values(), orders, strict=True)]
+    )
+    out: list[dict[str, float | str]] = [
+        {"driver": name, "log_loss_increase": round(shuffled - losses[0], 5)}
+        for name, shuffled in zip(groups, losses[1:], strict=True)
+    ]
     return sorted(out, key=lambda d: -float(d["log_loss_increase"]))
 
 
