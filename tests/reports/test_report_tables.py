@@ -164,7 +164,7 @@ def test_each_csv_holds_the_tables_rows_with_a_byte_order_mark(built: Built, lan
 def test_differences_are_in_percentage_points(built: Built, lang: str) -> None:
     """A difference of two rates reads in percentage points, never with a % sign."""
     page = page_without_library(built.reports / built.run_id / f"{lang}.html")
-    for section in ("naive", "sensitivity"):
+    for section in ("naive", "sensitivity", "policy"):
         start = page.index(f'<section id="{section}">')
         body = page[start : page.index("</section>", start)]
         assert re.search(rf"[+-]\d+\.\d {text('pp', lang)}<", body), section
@@ -364,3 +364,37 @@ def test_heatmap_writes_each_rate_on_a_colour_blind_safe_scale(built: Built, lan
     colours = [c for _, c in heatmap["colorscale"]]
     assert colours == list(diverging.PuOr)
     assert text("heatmap_value", lang) in heatmap["hovertemplate"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_on_a_phone_the_page_never_scrolls_sideways(
+    built: Built, browser: BrowserContext, lang: str
+) -> None:
+    """At 390 px: no element reaches past the screen but inside a table's own scroll box;
+    the long-text tables are a card per row; a long chart title wraps."""
+    seen = visit_url(browser, "about:blank", allowed="file://")
+    page = seen.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto((built.reports / built.run_id / f"{lang}.html").as_uri())
+    specs = page.locator("script.figure-spec").count()
+    page.wait_for_function(
+        f"document.querySelectorAll('.js-plotly-plot').length === {specs}", timeout=60_000
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    beyond = page.evaluate(
+        """Array.from(document.querySelectorAll('body *')).filter(e =>
+          e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.table-scroll')
+        ).map(e => e.tagName + ': ' + e.textContent.slice(0, 60))"""
+    )
+    assert beyond == []
+    for table_id in ("sensitivity", "refutations", "policy"):
+        cell = page.locator(f"#table-{table_id} tbody td").first
+        assert cell.evaluate("c => getComputedStyle(c).display") == "grid", table_id
+        assert page.locator(f"#table-{table_id} thead").is_hidden()
+    titles = "Array.from(document.querySelectorAll('text.gtitle'))"
+    assert page.evaluate(
+        f"{titles}.filter(t => t.querySelectorAll('tspan.line').length > 1).length"
+    )
+    assert seen.console_errors == []
+    page.close()

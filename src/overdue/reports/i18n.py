@@ -310,9 +310,11 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "policy_name": {"zh": "策略", "en": "policy"},
     "policy_model": {"zh": "评分最高的方案", "en": "best approach"},
     "policy_model_affordable": {"zh": "评分最高且负担得起的方案", "en": "best affordable"},
-    "policy_value": {"zh": "按策略的达成率(95% 区间)", "en": "agreement under the policy (95%)"},
+    "policy_value": {"zh": "按策略的达成率", "en": "agreement under the policy"},
     "policy_actual": {"zh": "实际达成率", "en": "agreement as asked"},
-    "policy_gain": {"zh": "差值(95% 区间)", "en": "difference (95%)"},
+    "policy_gain": {"zh": "差值", "en": "difference"},
+    "policy_gain_low": {"zh": "差值 95% 区间下限", "en": "difference, 95% low"},
+    "policy_gain_high": {"zh": "差值 95% 区间上限", "en": "difference, 95% high"},
     "policy_missing": {
         "zh": "此次运行训练于保存策略价值之前,暂无内容:请重新运行 `overdue train`。",
         "en": "None: this run was trained before the policy value was stored; run "

@@ -49,6 +49,7 @@ section { background: #fff; padding: 4px 20px 20px; margin: 16px 0; border-radiu
           box-shadow: 0 1px 3px rgba(0,0,0,0.08); }
 .chart { min-height: 300px; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; }
+.grid > * { min-width: 0; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; }
 td.count, td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -63,8 +64,8 @@ td.suppressed { color: #9e9e9e; font-style: italic; }
           margin: 16px 0; border-radius: 4px; font-weight: 600; }
 #findings li { margin: 6px 0; line-height: 1.5; }
 footer { font-size: 0.85em; color: #555; padding-bottom: 40px; }
-footer dl { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; }
-footer dd { margin: 0; font-family: monospace; }
+footer dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 14px; }
+footer dd { margin: 0; font-family: monospace; overflow-wrap: anywhere; }
 .table-box { margin: 4px 0 18px; }
 .table-tools { margin: 4px 0; }
 .table-scroll { overflow-x: auto; max-height: 420px; overflow-y: auto; }
@@ -98,9 +99,30 @@ table.sortable th[aria-sort="descending"] button::after { content: "▼"; color:
 SCRIPT: Final = """
 (function () {
   var config = {displaylogo: false, responsive: true};
+  var measure = document.createElement('canvas').getContext('2d');
+  function fitTitle(layout, width) {
+    // a title wider than its chart (a phone) goes on as many lines as it needs
+    var title = layout.title;
+    if (!title || !title.text || title.text.indexOf('<br>') >= 0) { return; }
+    var size = (title.font && title.font.size) || 1.2 * ((layout.font && layout.font.size) || 13);
+    measure.font = size + 'px ' + ((layout.font && layout.font.family) || 'sans-serif');
+    var words = title.text.match(/[\\u2e80-\\u9fff]|[^\\s\\u2e80-\\u9fff]+\\s*/g);
+    var lines = [''];
+    words.forEach(function (word) {
+      var line = lines[lines.length - 1];
+      if (line && measure.measureText(line + word).width > width - 48) { lines.push(word); }
+      else { lines[lines.length - 1] = line + word; }
+    });
+    if (lines.length === 1) { return; }
+    title.text = lines.map(function (line) { return line.trim(); }).join('<br>');
+    layout.margin = Object.assign({}, layout.margin);
+    layout.margin.t = (layout.margin.t || 60) + (lines.length - 1) * size * 1.3;
+  }
   document.querySelectorAll('script.figure-spec').forEach(function (node) {
     var spec = JSON.parse(node.textContent);
-    Plotly.newPlot(document.getElementById(node.dataset.target), spec.data, spec.layout, config);
+    var target = document.getElementById(node.dataset.target);
+    fitTitle(spec.layout, target.clientWidth);
+    Plotly.newPlot(target, spec.data, spec.layout, config);
   });
   function sortValue(cell, numeric) {
     var raw = cell.dataset.value;
@@ -208,7 +230,10 @@ def _count_cell(value: int | None, lang: Lang) -> str:
 
 def _table(headers: list[str], rows: list[str]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return (
+        f'<div class="table-scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _note(message: str) -> str:
@@ -504,21 +529,10 @@ def refutations_section(content: ReportContent, lang: Lang) -> str:
     parts = [unfiltered_opening("refutations", "sec_refutations", lang)]
     if content.refutations is None:
         return "".join([*parts, _note(text("refutations_missing", lang)), "</section>"])
-    rows = [
-        f'<tr data-verdict="{_esc(r["verdict"])}"><td>{_esc(r["name"][lang])}</td>'
-        f"<td>{_esc(text('refutation_' + r['verdict'], lang))}</td>"
-        f"<td>{_esc(r['text'][lang])}</td></tr>"
-        for r in content.refutations
-    ]
-    headers = ["refutation_test", "refutation_result", "verdict"]
-    parts.append(_table([text(h, lang) for h in headers], rows))
+    table = tables.refutation_rows(content.refutations, lang)
+    parts.append(data_table(*table, lang, "refutations", stacked=True, row_data=("verdict",)))
     parts.append(_note(text("refutations_note", lang)))
     return "".join([*parts, "</section>"])
-
-
-def _points_cell(value: float, low: float, high: float, lang: Lang) -> str:
-    """A difference of two rates in percentage points, with its interval."""
-    return f'<td class="num">{_points(value, lang)} ({low * 100:+.1f} - {high * 100:+.1f})</td>'
 
 
 def policy_section(content: ReportContent, lang: Lang) -> str:
@@ -531,16 +545,8 @@ def policy_section(content: ReportContent, lang: Lang) -> str:
         return "".join([*parts, _note(text("policy_missing", lang)), "</section>"])
     if not content.policy:
         return "".join([*parts, _note(text("policy_empty", lang)), "</section>"])
-    rows = [
-        f'<tr data-policy="{_esc(r["policy"])}"><td>{_esc(subgroup_label(r["subgroup"], lang))}'
-        f"</td><td>{_esc(text('policy_' + r['policy'], lang))}</td>"
-        f"{_interval_cell(r['value'], r['value_low'], r['value_high'])}"
-        f'<td class="num">{r["actual"]:.1%}</td>'
-        f"{_points_cell(r['difference'], r['difference_low'], r['difference_high'], lang)}</tr>"
-        for r in sorted(content.policy, key=lambda r: r["subgroup"] != "population")
-    ]
-    headers = ["policy_group", "policy_name", "policy_value", "policy_actual", "policy_gain"]
-    parts.append(_table([text(h, lang) for h in headers], rows))
+    table = tables.policy_rows(content.policy, lang)
+    parts.append(data_table(*table, lang, "policy", stacked=True, row_data=("policy",)))
     cases = next((r["n"] for r in content.policy if r["subgroup"] == "population"), None)
     parts.append(_note(text("policy_note", lang).format(cases=f"{cases:,}" if cases else "-")))
     return "".join([*parts, "</section>"])

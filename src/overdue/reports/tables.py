@@ -279,6 +279,59 @@ def sensitivity_rows(rows: Sequence[dict[str, Any]], lang: Lang) -> Table:
     ]
 
 
+def refutation_rows(rows: Sequence[dict[str, Any]], lang: Lang) -> Table:
+    """Each refutation test: its name, passed or failed, and why in words."""
+    frame = pl.DataFrame(
+        [
+            {
+                "name": r["name"][lang],
+                "result": text("refutation_" + r["verdict"], lang),
+                "text": r["text"][lang],
+                "verdict": r["verdict"],
+            }
+            for r in rows
+        ],
+        schema={"name": pl.String, "result": pl.String, "text": pl.String, "verdict": pl.String},
+    )
+    return frame, [
+        Column("name", text("refutation_test", lang)),
+        Column("result", text("refutation_result", lang)),
+        Column("text", text("verdict", lang)),
+    ]
+
+
+def policy_rows(rows: Sequence[dict[str, Any]], lang: Lang) -> Table:
+    """The agreement rate under each policy beside the rate as asked, and their difference,
+    with intervals: the population first, then each subgroup."""
+    frame = pl.DataFrame(
+        [
+            {
+                "group": subgroup_label(r["subgroup"], lang),
+                "name": text("policy_" + r["policy"], lang),
+                **{c: r[c] for c in ("value", "value_low", "value_high", "actual")},
+                **{c: r[c] for c in ("difference", "difference_low", "difference_high")},
+                "policy": r["policy"],
+            }
+            for r in sorted(rows, key=lambda r: r["subgroup"] != "population")
+        ],
+        schema={
+            "group": pl.String, "name": pl.String, "value": pl.Float64, "value_low": pl.Float64,
+            "value_high": pl.Float64, "actual": pl.Float64, "difference": pl.Float64,
+            "difference_low": pl.Float64, "difference_high": pl.Float64, "policy": pl.String,
+        },
+    )  # fmt: skip
+    return frame, [
+        Column("group", text("policy_group", lang)),
+        Column("name", text("policy_name", lang)),
+        Column("value", text("policy_value", lang), "rate"),
+        *_interval(lang, "value_low", "value_high"),
+        Column("actual", text("policy_actual", lang), "rate"),
+        Column("difference", text("policy_gain", lang), "pp"),
+        Column("difference_low", text("policy_gain_low", lang), "pp"),
+        Column("difference_high", text("policy_gain_high", lang), "pp"),
+    ]
+
+
 def survival_rows(survival: pl.DataFrame, lang: Lang) -> Table:
     """The published steps of each Kaplan-Meier curve."""
     frame = survival.with_columns(
