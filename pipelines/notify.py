@@ -51,11 +51,11 @@ NOTIFICATION: Final[dict[str, dict[Lang, str]]] = {
         "`overdue quarantine` 和 inbox/refused/。",
     },
     "failed": {
-        "en": "Nothing new was published; the service keeps serving the previous snapshot. "
-        "What went wrong is in the run's logs in Prefect (not sent here: an error's text can "
-        "name a file).",
-        "zh": "本次没有发布新内容，服务继续使用上一个快照。出错原因见 Prefect 中该运行的日志"
-        "（不在此发送：错误信息可能包含文件名）。",
+        "en": "Nothing new was published; the service keeps serving the previous snapshot "
+        "(if any). What went wrong is in the run's logs in Prefect (not sent here: an error's "
+        "text can name a file).",
+        "zh": "本次没有发布新内容，服务继续使用上一个快照（如有）。"
+        "出错原因见 Prefect 中该运行的日志（不在此发送：错误信息可能包含文件名）。",
     },
     "run_id": {"en": "Flow run id: {{ flow_run.id }}", "zh": "运行编号：{{ flow_run.id }}"},
 }

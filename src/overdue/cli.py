@@ -270,20 +270,21 @@ def _console_logs_without_tracebacks() -> None:
 
 def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
     """The per-file table, the balance of the run, unknown columns and the top reasons."""
-    table = Table(title=f"ingest run {summary.run_id} into {target}")
+    # no borders, the file's path folded rather than cut: the table fits 80 columns
+    table = Table(title=f"ingest run {summary.run_id} into {target}", box=None, pad_edge=False)
     counts: tuple[str, ...] = (
         "rows_read", "rows_loaded", "rows_quarantined", "rows_replaced", "cases_superseded"
     )  # fmt: skip
-    names = ["read", "loaded", "quarantined", "replaced dup.", "superseded"]
+    names = ["read", "loaded", "quarantined", "replaced", "superseded"]
     skipping = any(b.source for b in summary.batches)
     if skipping:  # files read through a source mapping: rows that are not cases are skipped
         counts = (*counts[:4], "rows_skipped", counts[4])
         names = [*names[:4], "skipped", names[4]]
-    table.add_column("file")
-    table.add_column("batch", justify="right")
-    table.add_column("status")
+    table.add_column("file", overflow="fold", min_width=12)
+    table.add_column("batch", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for b in summary.batches:
         table.add_row(
             _safe(b.path), str(b.batch_id or ""), b.status, *(f"{getattr(b, c):,}" for c in counts)
@@ -686,6 +687,7 @@ def report(
             langs,
             k=settings.k,
             memory_limit=settings.duckdb_memory_limit,
+            on_stage=_progress("report"),
         )
     except (OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
