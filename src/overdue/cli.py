@@ -211,8 +211,9 @@ def run(
         what = str(result) if isinstance(result, PipelineBusyError) else _stopped(result)
         raise _fail(f"{what}; nothing new was published: {kept}")
     table = Table(title=f"nightly run {result['run_id']}")
-    for column in ("stage", "result", "where"):
-        table.add_column(column)
+    table.add_column("stage", no_wrap=True)
+    for column in ("result", "where"):
+        table.add_column(column, overflow="fold")  # a long path folds rather than being cut
     for item in result["ingest"]:
         skipped = item.get("rows_skipped", 0)
         table.add_row(
@@ -428,8 +429,10 @@ def quarantine(
         raise _fail(str(exc)) from None
     scope = f"batch {batch}" if batch is not None else "all batches"
     table = Table(title=f"{rows:,} quarantined rows in {scope}")
-    for column in ("batch", "file", "reason", "rows"):
-        table.add_column(column, justify="right" if column in ("batch", "rows") else "left")
+    table.add_column("batch", justify="right", no_wrap=True)
+    table.add_column("file", overflow="fold")  # a long path folds rather than being cut
+    table.add_column("reason", overflow="fold")
+    table.add_column("rows", justify="right", no_wrap=True)
     for count in counts:
         table.add_row(
             str(count.batch_id), _safe(count.file), _safe(count.reason), f"{count.rows:,}"
