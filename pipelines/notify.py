@@ -25,6 +25,7 @@ from uuid import UUID
 from prefect.automations import AutomationCore, EventTrigger, Posture, SendNotification
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL
 
 from overdue.i18n import Lang
 from pipelines.nightly import REFUSALS
@@ -120,6 +121,8 @@ def main() -> None:
     parser.add_argument("--webhook", required=True, help="the URL to POST the notification to")
     parser.add_argument("--lang", choices=get_args(Lang), default="en", help="[default: en]")
     args = parser.parse_args()
+    if not PREFECT_API_URL.value():  # a temporary server would keep it nowhere anyone runs
+        parser.error("set PREFECT_API_URL to the API of the Prefect server the deployment runs on")
     automation = set_up_notifications(args.webhook, args.lang)
     print(
         f"automation {NAME} ({automation}): a failed or refusing nightly run posts to the webhook"

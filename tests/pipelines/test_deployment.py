@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,15 +16,39 @@ import pytest
 from overdue.config import get_settings
 from overdue.publish import CURRENT
 from overdue.simulate import write_simulation
-from prefect_server_support import PREFECT, prefect_server
 
 ROOT = Path(__file__).resolve().parents[2]
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+
+
+def free_port() -> int:
+    """A port nobody listens on, on the loopback address."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, seconds: float) -> None:
+    """Poll ``url`` until it answers 200, at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"{url} did not answer within {seconds} s")
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """`prefect server start` with its own database and every path in ``tmp_path``; its env."""
+    """`prefect server start` on a free loopback port with its own database; yields the env."""
+    port = free_port()
     env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "OVERDUE_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
         "OVERDUE_INBOX": str(tmp_path / "inbox"),
         "OVERDUE_MODELS_DIR": str(tmp_path / "models"),
@@ -30,8 +57,18 @@ def server(tmp_path: Path) -> Iterator[dict[str, str]]:
         "OVERDUE_SELF_CHECK": "false",  # the deployment's run, not the self-check, is tested
         "OMP_NUM_THREADS": "1",
     }
-    with prefect_server(tmp_path / "prefect-home", env) as server_env:
-        yield server_env
+    process = subprocess.Popen(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/health", 180)
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def test_a_deployment_run_completes_and_publishes(server: dict[str, str], tmp_path: Path) -> None:

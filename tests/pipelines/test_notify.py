@@ -1,9 +1,11 @@
-"""Notifications on a real ``prefect server``: a nightly run that refuses a file, or fails,
-makes the server's automation post to a webhook receiver on 127.0.0.1."""
+"""Notifications on a real Prefect server (the session's, whose triggers and actions services
+run as in ``prefect server start``): a nightly run that refuses a file, or fails, makes the
+server's automation post to a webhook receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -17,10 +19,9 @@ import pytest
 from pipelines.notify import NAME, NOTIFICATION
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL
 
 from overdue.i18n import entries_missing_a_language
-from prefect_server_support import prefect_server
 from settings_support import settings_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,9 +56,15 @@ def receiver() -> Iterator[tuple[str, queue.Queue[dict[str, Any]]]]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A real Prefect server, every path of the settings in ``tmp_path``; the env to reach it."""
-    with settings_in(tmp_path) as paths, prefect_server(tmp_path / "prefect-home", paths) as env:
-        yield {**env, "COLUMNS": "200"}
+    """The session's Prefect server (a real server process whose triggers and actions services
+    run), every path of the settings in ``tmp_path``; the env to reach it. The notification is
+    removed afterwards, so later tests' failing runs notify nobody."""
+    api = str(PREFECT_API_URL.value())
+    with settings_in(tmp_path) as paths:
+        yield {**os.environ, **paths, "PREFECT_API_URL": api, "COLUMNS": "200"}
+    with get_client(sync_client=True) as client:
+        for made in client.read_automations_by_name(NAME):
+            client.delete_automation(made.id)
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -76,16 +83,14 @@ def next_message(received: queue.Queue[dict[str, Any]]) -> dict[str, Any]:
         raise AssertionError("the webhook got no notification within 60 s") from None
 
 
-def latest_run(env: dict[str, str]) -> tuple[str, str]:
+def latest_run() -> tuple[str, str]:
     """The name and id of the newest flow run on the server."""
-    with (
-        temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}),
-        get_client(sync_client=True) as client,
-    ):
+    with get_client(sync_client=True) as client:
         (latest,) = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)
     return latest.name, str(latest.id)
 
 
+@pytest.mark.slow
 def test_a_refusing_or_failing_run_notifies_the_webhook(
     server: dict[str, str],
     receiver: tuple[str, queue.Queue[dict[str, Any]]],
@@ -97,10 +102,7 @@ def test_a_refusing_or_failing_run_notifies_the_webhook(
     for _ in range(2):  # the operator may run it again: it replaces, never doubles
         done = run(server, "-m", "pipelines.notify", "--webhook", url)
         assert done.returncode == 0, done.stdout + done.stderr
-    with (
-        temporary_settings({PREFECT_API_URL: server["PREFECT_API_URL"]}),
-        get_client(sync_client=True) as client,
-    ):
+    with get_client(sync_client=True) as client:
         assert len(client.read_automations_by_name(NAME)) == 1
 
     inbox = tmp_path / "inbox"
@@ -108,7 +110,7 @@ def test_a_refusing_or_failing_run_notifies_the_webhook(
     (inbox / f"张三_{PHONE}.txt").write_text("周一回电话 / call back on Monday\n", "utf-8")
     refused = run(server, "-m", "overdue", "run", str(inbox))
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    name, run_id = latest_run(server)
+    name, run_id = latest_run()
     first = message = next_message(received)
     assert message["subject"] == f"overdue: the nightly run {name} ended Completed with refusals"
     assert (
@@ -124,7 +126,7 @@ def test_a_refusing_or_failing_run_notifies_the_webhook(
     failed = run({**server, "OVERDUE_REPORTS_DIR": str(blocker)}, "-m", "overdue", "run",
                  str(inbox))  # fmt: skip
     assert failed.returncode == 2, failed.stdout + failed.stderr
-    name, run_id = latest_run(server)
+    name, run_id = latest_run()
     message = next_message(received)
     assert message["subject"] == f"overdue: the nightly run {name} ended Failed"
     assert "the service keeps serving the previous snapshot" in message["text"]
@@ -136,3 +138,10 @@ def test_a_refusing_or_failing_run_notifies_the_webhook(
 def test_the_notification_speaks_both_languages() -> None:
     """Every text of the notification has its Chinese and its English."""
     assert entries_missing_a_language(NOTIFICATION) == []
+
+
+def test_setting_up_without_a_server_says_which_one(tmp_path: Path) -> None:
+    """Without PREFECT_API_URL there is no server to keep the automation: a usage error."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = run({**env, "PREFECT_HOME": str(tmp_path)}, "-m", "pipelines.notify", "--webhook", "x")
+    assert done.returncode == 2 and "set PREFECT_API_URL" in done.stderr
