@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser run serve docs test check lint types format bench sample dictionary lock clean
+.PHONY: setup browser run serve notify docs test check lint types format bench sample dictionary lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: setup  ## the main job on the bundled sample
 
 serve: setup  ## the counselor service on 127.0.0.1:8000, from the latest published snapshot (after `make run`)
 	$(BIN)/overdue serve --host 127.0.0.1 --port 8000
+
+notify: setup  ## once: a failed or refusing nightly run posts to WEBHOOK (the server at PREFECT_API_URL)
+	test -n "$(WEBHOOK)" || (echo "usage: make notify WEBHOOK=https://..." && exit 2)
+	$(BIN)/python -m pipelines.notify --webhook "$(WEBHOOK)"
 
 docs: setup  ## the docs site into site/, offline; --strict: a broken link or a page missing from the nav fails
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site

@@ -28,7 +28,10 @@ from overdue.config import get_settings
 from overdue.stages import PipelineBusyError
 from pipelines.ingest import ingest_files, with_retries
 
-__all__ = ["PipelineBusyError", "nightly"]
+__all__ = ["REFUSALS", "PipelineBusyError", "nightly"]
+
+REFUSALS = "Completed with refusals"
+"""The name of a run's failed end when files were refused or rows quarantined (the rest ran)."""
 
 
 @task(name="features, models and effects")
@@ -120,4 +123,4 @@ def nightly(
     if trouble is None:
         return result
     logger.warning("%s", trouble)
-    return Failed(name="Completed with refusals", message=trouble, data=result)
+    return Failed(name=REFUSALS, message=trouble, data=result)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from rich.cells import cell_len
+from typer.testing import CliRunner
 
 from cli_support import overdue
 from overdue.cli import app
@@ -16,10 +18,43 @@ COMMANDS = sorted(typer.main.get_group(app).commands)
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command: str) -> None:
-    """``overdue COMMAND --help`` explains the command."""
-    result = overdue(command, "--help")
+    """``overdue COMMAND --help`` explains the command on an 80-column terminal, with no
+    ``<bool>`` type beside flags."""
+    result = overdue(command, "--help", env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
     assert "Usage: overdue " + command in result.stdout
+    assert "<bool>" not in result.stdout
+    assert all(cell_len(line) <= 80 for line in result.stdout.splitlines()), result.stdout
+
+
+def help_text(*command: str) -> str:
+    """``overdue COMMAND --help`` at 80 columns, its lines joined (wrapping undone)."""
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_the_command_list_shows_every_summary_whole() -> None:
+    """``overdue --help`` lists every command with its summary, none cut short."""
+    listed = help_text()
+    assert "<bool>" not in listed and "..." not in listed.split("Commands:")[1]
+    for command in COMMANDS:
+        summary = typer.main.get_group(app).commands[command].short_help
+        assert f"{command} {summary}" in listed
+
+
+def test_help_shows_the_defaults_the_settings_give() -> None:
+    """Options whose default comes from the settings say it, and the variable that changes it;
+    flags read --x/--no-x with their default."""
+    assert "[default: data/warehouse.duckdb, or OVERDUE_WAREHOUSE]" in help_text("train")
+    run = help_text("run")
+    assert "[default: 10, or OVERDUE_K]" in run
+    assert "the sample (data/sample/cases.parquet) and the inbox (data/inbox)" in run
+    simulate = help_text("simulate")
+    assert "--chinese / --no-chinese" in simulate and "[default: no-chinese]" in simulate
+    assert "[default: 20261128, or OVERDUE_SEED]" in simulate
+    assert "[default: reports, or OVERDUE_REPORTS_DIR]" in help_text("report")
+    assert "[default: 8000; 1<=x<=65535]" in help_text("serve")
 
 
 def test_simulate_writes_a_chinese_gb18030_csv_with_truth(tmp_path: Path) -> None:

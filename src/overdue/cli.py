@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,21 +19,28 @@ if TYPE_CHECKING:
     from overdue.ingest import IngestSummary
     from overdue.models.registry import Bundle
 
-if TYPE_CHECKING:
-    pass
-
 app = typer.Typer(
     help="Which approaches work when an overdue debtor negotiates with a lender, for whom, "
     "and how sure we are.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals may hold case rows: never print them
+    # click's plain help: flags as --x/--no-x with their default, no "<bool>" type column, and
+    # "[default: ...]" in a help text shown as written (rich markup would swallow it)
+    rich_markup_mode=None,
 )
 console = Console()
 
+
+def _default(setting: str) -> str:
+    """How help shows a default taken from the settings: its value and the variable that
+    changes it."""
+    return f"[default: {Settings.model_fields[setting].default}, or OVERDUE_{setting.upper()}]"
+
+
 WarehouseOption = Annotated[
     Path | None,
-    typer.Option("--warehouse", help="DuckDB warehouse file [default: settings.warehouse]"),
+    typer.Option("--warehouse", help=f"DuckDB warehouse file {_default('warehouse')}"),
 ]
 
 
@@ -39,6 +48,19 @@ def _fail(message: str) -> typer.Exit:
     """Print a clear error and give the exit code for a failed command."""
     console.print(f"[red]error:[/red] {_safe(message)}", soft_wrap=True)
     return typer.Exit(2)
+
+
+def _progress(command: str) -> Callable[[str], None]:
+    """A printer of each stage of a long command as it starts, with the seconds since the
+    command began, on standard error (the results stay alone on standard output)."""
+    started = time.perf_counter()
+    stderr = Console(stderr=True)
+
+    def on_stage(stage: str) -> None:
+        seconds = time.perf_counter() - started
+        stderr.print(f"{command}: {stage}... ({seconds:.0f} s)", highlight=False)
+
+    return on_stage
 
 
 def _safe(text: object) -> str:
@@ -49,10 +71,10 @@ def _safe(text: object) -> str:
     return escape(mask_text(str(text)))
 
 
-@app.command()
+@app.command(short_help="Synthetic case records with their ground truth.")
 def simulate(
     rows: Annotated[int, typer.Option(min=1, help="number of case records")] = 20_000,
-    seed: Annotated[int | None, typer.Option(min=0, help="random seed [default: settings]")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help=f"random seed {_default('seed')}")] = None,
     out: Annotated[Path, typer.Option(help="output file")] = Path("data/simulated/cases.parquet"),
     format: Annotated[
         str | None,
@@ -64,7 +86,7 @@ def simulate(
     encoding: Annotated[str, typer.Option(help="utf-8 or gb18030 (CSV only)")] = "utf-8",
     as_of: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="the simulated 'today' [default: settings]"),
+        typer.Option(formats=["%Y-%m-%d"], help=f"the simulated 'today' {_default('as_of')}"),
     ] = None,
     world: Annotated[
         str,
@@ -111,7 +133,7 @@ def simulate(
     )
 
 
-@app.command()
+@app.command(short_help="The data dictionary, generated from the contract.")
 def dictionary(
     out: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
 ) -> None:
@@ -126,17 +148,21 @@ def dictionary(
         console.print(f"wrote {out}")
 
 
-@app.command()
+@app.command(short_help="The nightly pipeline: ingest, train, report, publish.")
 def run(
     paths: Annotated[
         list[str] | None,
         typer.Argument(
-            help="files, folders or globs to ingest [default: the sample and the inbox]"
+            metavar="PATH",
+            help="files, folders or globs to ingest [default: the sample "
+            f"({Settings.model_fields['sample'].default}) and the inbox "
+            f"({Settings.model_fields['inbox'].default})]",
         ),
     ] = None,
     warehouse: WarehouseOption = None,
     k: Annotated[
-        int | None, typer.Option(min=1, help="privacy threshold [default: settings]")
+        int | None,
+        typer.Option(min=1, help=f"no published number on fewer than K cases {_default('k')}"),
     ] = None,
     source: Annotated[
         str | None,
@@ -147,6 +173,7 @@ def run(
 ) -> None:
     """Run the nightly pipeline locally: ingest, train, report, publish (skips what is done).
 
+    \b
     Exit status (of its ingest part, set after the rest of the pipeline has run):
     0 every row loaded; 3 some rows quarantined; 1 some file refused;
     2 the pipeline could not run (another run is writing, disk full, bad mapping).
@@ -184,8 +211,9 @@ def run(
         what = str(result) if isinstance(result, PipelineBusyError) else _stopped(result)
         raise _fail(f"{what}; nothing new was published: {kept}")
     table = Table(title=f"nightly run {result['run_id']}")
-    for column in ("stage", "result", "where"):
-        table.add_column(column)
+    table.add_column("stage", no_wrap=True)
+    for column in ("result", "where"):
+        table.add_column(column, overflow="fold")  # a long path folds rather than being cut
     for item in result["ingest"]:
         skipped = item.get("rows_skipped", 0)
         table.add_row(
@@ -243,20 +271,21 @@ def _console_logs_without_tracebacks() -> None:
 
 def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
     """The per-file table, the balance of the run, unknown columns and the top reasons."""
-    table = Table(title=f"ingest run {summary.run_id} into {target}")
+    # no borders, the file's path folded rather than cut: the table fits 80 columns
+    table = Table(title=f"ingest run {summary.run_id} into {target}", box=None, pad_edge=False)
     counts: tuple[str, ...] = (
         "rows_read", "rows_loaded", "rows_quarantined", "rows_replaced", "cases_superseded"
     )  # fmt: skip
-    names = ["read", "loaded", "quarantined", "replaced dup.", "superseded"]
+    names = ["read", "loaded", "quarantined", "replaced", "superseded"]
     skipping = any(b.source for b in summary.batches)
     if skipping:  # files read through a source mapping: rows that are not cases are skipped
         counts = (*counts[:4], "rows_skipped", counts[4])
         names = [*names[:4], "skipped", names[4]]
-    table.add_column("file")
-    table.add_column("batch", justify="right")
-    table.add_column("status")
+    table.add_column("file", overflow="fold", min_width=12)
+    table.add_column("batch", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for b in summary.batches:
         table.add_row(
             _safe(b.path), str(b.batch_id or ""), b.status, *(f"{getattr(b, c):,}" for c in counts)
@@ -291,10 +320,11 @@ def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
             console.print(f"{path}: quarantined for {top}; see `overdue quarantine`")
 
 
-@app.command()
+@app.command(short_help="Load case records; bad rows go to quarantine.")
 def ingest(
     paths: Annotated[
-        list[str], typer.Argument(help="CSV, Parquet or JSON Lines files, folders or globs")
+        list[str],
+        typer.Argument(metavar="PATH", help="CSV, Parquet or JSON Lines files, folders or globs"),
     ],
     warehouse: WarehouseOption = None,
     source: Annotated[
@@ -308,6 +338,7 @@ def ingest(
 ) -> None:
     """Load case records into the warehouse: good rows to cases, bad rows to quarantine.
 
+    \b
     Exit status:
     0 every row of every file loaded (or the file was already loaded);
     3 some rows quarantined, the rest loaded;
@@ -375,7 +406,7 @@ def ingest(
         raise typer.Exit(summary.exit_status)
 
 
-@app.command()
+@app.command(short_help="Why rows were quarantined, per file; export them to fix.")
 def quarantine(
     batch: Annotated[int | None, typer.Option(help="only this batch")] = None,
     export: Annotated[
@@ -398,8 +429,10 @@ def quarantine(
         raise _fail(str(exc)) from None
     scope = f"batch {batch}" if batch is not None else "all batches"
     table = Table(title=f"{rows:,} quarantined rows in {scope}")
-    for column in ("batch", "file", "reason", "rows"):
-        table.add_column(column, justify="right" if column in ("batch", "rows") else "left")
+    table.add_column("batch", justify="right", no_wrap=True)
+    table.add_column("file", overflow="fold")  # a long path folds rather than being cut
+    table.add_column("reason", overflow="fold")
+    table.add_column("rows", justify="right", no_wrap=True)
     for count in counts:
         table.add_row(
             str(count.batch_id), _safe(count.file), _safe(count.reason), f"{count.rows:,}"
@@ -412,7 +445,7 @@ def quarantine(
         )
 
 
-@app.command()
+@app.command(short_help="Features, outcome models and effects; save the bundle.")
 def train(warehouse: WarehouseOption = None) -> None:
     """Build features, fit the outcome models, estimate effects; save and register the bundle."""
     from overdue.models.run import train as train_models
@@ -421,7 +454,9 @@ def train(warehouse: WarehouseOption = None) -> None:
 
     settings = get_settings()
     try:
-        report = train_models(warehouse or settings.warehouse, settings)
+        report = train_models(
+            warehouse or settings.warehouse, settings, on_stage=_progress("training")
+        )
     except (TooFewCasesError, FileNotFoundError, OSError) as exc:
         raise _fail(str(exc)) from None
     table = Table(title=f"model {report.model_version} on {report.labelled:,} labelled cases")
@@ -436,7 +471,7 @@ def train(warehouse: WarehouseOption = None) -> None:
     console.print(f"bundle: {report.bundle_path}; run id {report.run_id}")
 
 
-@app.command()
+@app.command(short_help="Adjusted agreement rate per approach, with 95% intervals.")
 def effects(
     json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     warehouse: WarehouseOption = None,
@@ -454,44 +489,49 @@ def effects(
         typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
     version = document["model_version"]
+    cases = next(iter(document["population"].values()))["n"]
+    console.print(f"model {version}, {cases:,} cases", highlight=False)
     console.print(
-        _effects_table(f"agreement rate had every case asked for it ({version})", "approach",
+        _effects_table("agreement rate had every case asked for it", "approach",
                        document["population"])
     )  # fmt: skip
     for lever, levels in document["levers"].items():
-        console.print(_effects_table(f"preparation: {lever} ({version})", lever, levels))
-    console.print("observed: the rate among the cases that took it; removed: observed - adjusted")
+        console.print(_effects_table(f"preparation: {lever}", lever, levels))
+    console.print(
+        "observed: the rate among the cases that took it; adjusted: had every case taken it; "
+        "removed: observed - adjusted, in percentage points (pp); asked: cases that took it; "
+        "*: thin overlap (few comparable cases took it); -: suppressed, fewer than k cases",
+        highlight=False,
+    )
     rows = document["sensitivity"]
     if rows is None:
         console.print("sensitivity: none stored for this run (trained before); train again")
     for row in rows or []:
-        console.print(
-            f"{row['text']['en']} (RV {row['rv']:.3f}, RVa {row['rva']:.3f})", highlight=False
-        )
+        rv, rva = (f"{row[key]:.3f}" if row[key] is not None else "n/a" for key in ("rv", "rva"))
+        console.print(f"{row['text']['en']} (RV {rv}, RVa {rva})", highlight=False)
 
 
 def _effects_table(title: str, name: str, entries: dict[str, Any]) -> Table:
-    """One treatment's levels: observed, adjusted with its interval, what adjustment removed."""
-    table = Table(title=title)
-    columns = (name, "observed", "adjusted", "95% interval", "removed", "cases", "asked", "note")
-    for column in columns:
-        table.add_column(column, justify="left" if column in (name, "note") else "right")
+    """One treatment's levels: observed, adjusted with its interval, what adjustment removed;
+    narrow enough for 80 columns (the legend is printed below)."""
+    table = Table(title=title, box=None, pad_edge=False)
+    table.add_column(name, no_wrap=True)
+    for column in ("observed", "adjusted", "95% interval", "removed", "asked"):
+        table.add_column(column, justify="right", no_wrap=True)
     for code, e in entries.items():
         shown = e["estimate"] is not None
         table.add_row(
             code,
-            f"{e['naive']:.1%}" if e["naive"] is not None else "suppressed",
-            f"{e['estimate']:.1%}" if shown else "suppressed",
-            f"{e['ci_low']:.1%} - {e['ci_high']:.1%}" if shown else "",
-            f"{e['difference']:+.1%}" if e["difference"] is not None else "",
-            f"{e['n']:,}",
+            f"{e['naive']:.1%}" if e["naive"] is not None else "-",
+            (f"{e['estimate']:.1%}" + ("*" if e["overlap_warning"] else "")) if shown else "-",
+            f"{100 * e['ci_low']:.1f}-{e['ci_high']:.1%}" if shown else "",
+            _pp(e["difference"]),
             f"{e['n_asked']:,}" if shown else "",
-            "thin overlap" if e["overlap_warning"] else "",
         )
     return table
 
 
-@app.command()
+@app.command(short_help="P(agreement) under each approach, for one case or many.")
 def estimate(
     case: Annotated[
         Path | None, typer.Option("--case", help="one case as JSON (contract field names)")
@@ -538,40 +578,64 @@ def estimate(
     if json_output:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"case {result['case_id']}: chance of an agreement by approach")
-    columns = (
-        "approach",
-        "estimate",
-        "95% interval",
-        "vs planned",
-        "typical plan",
-        "similar cases",
+    console.print(model_line(bundle), highlight=False)
+    console.print(estimate_table(result))
+    console.print(
+        "estimate: the chance of an agreement; vs planned: against the planned approach, in "
+        "percentage points (pp); *: thin data, few similar cases",
+        highlight=False,
     )
-    for column in (*columns, "note"):
-        table.add_column(column, justify="right" if column in columns[1:4] else "left")
     for row in result["approaches"]:
         plan = row["plan"]
-        table.add_row(
-            f"{row['approach']} {row['approach_zh']}",
-            f"{row['p']:.1%}",
-            f"{row['low']:.1%} - {row['high']:.1%}",
-            f"{row['difference_from_planned']:+.1%}",
-            plan["text"] + ("" if plan["affordable"] else " (beyond the budget)"),
-            str(row["similar_cases"]),
-            "thin data" if row["thin_data"] else "",
-        )
-    console.print(table)
+        beyond = "" if plan["affordable"] else " (beyond the budget)"
+        console.print(f"typical plan, {row['approach']}: {plan['text']}{beyond}", highlight=False)
     for line in (*result["budget"]["texts"], *(result["own_plan"] or {}).get("warning_texts", [])):
         console.print(line)
     console.print(result["recommendation"]["text"])
     for lever in result["what_if"]:
         console.print(f"what if: {lever['text']}")
-    drivers = ", ".join(f"{d['driver']} {d['change']:+.1%}" for d in result["drivers"])
-    console.print(f"main drivers against a typical case: {drivers}")
+    drivers = ", ".join(f"{d['driver']} {_pp(d['change'])}" for d in result["drivers"])
+    console.print(f"main drivers against a typical case: {drivers}", highlight=False)
     if result["interval_check"]:
         console.print(result["interval_check"]["text"])
     console.print(result["note"])
-    console.print(f"model {result['model_version']}")
+
+
+def _pp(difference: float | None) -> str:
+    """A difference of two rates in percentage points: ``+3.2 pp``."""
+    return "" if difference is None else f"{100 * difference:+.1f} pp"
+
+
+def model_line(bundle: Bundle) -> str:
+    """Which model answered: its version, when it was trained, on which data snapshot."""
+    meta = bundle.metadata
+    trained = str(meta.get("trained_at", "?")).replace("T", " ")
+    return (
+        f"model {bundle.version}, trained {trained} on data snapshot "
+        f"{str(meta.get('snapshot_hash', '?'))[:12]} ({meta.get('cases', 0):,} cases)"
+    )
+
+
+def estimate_table(result: dict[str, Any]) -> Table:
+    """One case's estimate per approach, narrow enough for 80 columns: the plans and the legend
+    are printed below it."""
+    table = Table(
+        title=f"case {result['case_id']}: chance of an agreement by approach",
+        box=None,  # no borders: the columns and approach names fit 80 columns whole
+        pad_edge=False,
+    )
+    table.add_column("approach", no_wrap=True)
+    for column in ("estimate", "95% interval", "vs planned", "similar"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for row in result["approaches"]:
+        table.add_row(
+            f"{row['approach']} {row['approach_zh']}",
+            f"{row['p']:.1%}" + ("*" if row["thin_data"] else ""),
+            f"{100 * row['low']:.1f}-{row['high']:.1%}",
+            _pp(row["difference_from_planned"]),
+            str(row["similar_cases"]),
+        )
+    return table
 
 
 def advising_parts(
@@ -600,14 +664,14 @@ def advising_parts(
     }
 
 
-@app.command()
+@app.command(short_help="The researchers' interactive report, offline, zh and en.")
 def report(
     warehouse: WarehouseOption = None,
     lang: Annotated[
         str, typer.Option("--lang", help="zh, en or both (one page per language)")
     ] = "both",
     out: Annotated[
-        Path | None, typer.Option("--out", help="reports folder [default: settings.reports_dir]")
+        Path | None, typer.Option("--out", help=f"reports folder {_default('reports_dir')}")
     ] = None,
 ) -> None:
     """Write the interactive report of the latest run: reports/<run_id>/, latest/, index.html."""
@@ -626,6 +690,7 @@ def report(
             langs,
             k=settings.k,
             memory_limit=settings.duckdb_memory_limit,
+            on_stage=_progress("report"),
         )
     except (OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -637,7 +702,7 @@ def report(
     )
 
 
-@app.command()
+@app.command(short_help="The counselor page and API, from the published snapshot.")
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,

@@ -180,7 +180,9 @@ def train_unless_current(
                 "snapshot_hash": state.snapshot_hash}  # fmt: skip
     logger.info("training: %s", state.train_reason)
     try:
-        report = train_models(warehouse, settings, run_id)
+        report = train_models(
+            warehouse, settings, run_id, on_stage=lambda stage: logger.info("training: %s", stage)
+        )
     except TooFewCasesError as refusal:
         logger.warning("no model trained: %s", refusal)
         return {"skipped": True, "model_version": None, "snapshot_hash": state.snapshot_hash,

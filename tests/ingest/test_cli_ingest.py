@@ -42,3 +42,16 @@ def test_a_refused_file_exits_non_zero_and_names_it(tmp_path: Path) -> None:
     result = overdue("ingest", str(empty), "--warehouse", str(tmp_path / "w.duckdb"))
     assert result.returncode == 1
     assert "empty.csv: the file is empty" in result.stdout
+
+
+def test_the_ingest_table_fits_80_columns_with_the_path_whole(tmp_path: Path) -> None:
+    """On an 80-column terminal the per-file table cuts nothing: a long path is folded."""
+    path = tmp_path / "a-long-folder-name-for-exports" / "cases-of-the-first-quarter.csv"
+    path.parent.mkdir()
+    path.write_text(csv_text([VALID], header=list(VALID)), encoding="utf-8")
+    result = overdue("ingest", str(path), "--warehouse", str(tmp_path / "w.duckdb"),
+                     env={"COLUMNS": "80"})  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout.split("ingest run ")[1].split("rows read")[0]
+    assert all(len(line.rstrip()) <= 80 for line in table.splitlines()) and "…" not in table
+    assert str(path) in "".join(line.split(" ")[0] for line in table.splitlines())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from rich.cells import cell_len
 
 from cli_support import overdue
 from overdue.contract import APPROACHES, FIELDS, Role
@@ -33,7 +34,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | dict[s
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
     result = overdue("train", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    return {"folder": folder, "cases": cases, "env": env, "train_out": result.stdout}
+    return {
+        "folder": folder,
+        "cases": cases,
+        "env": env,
+        "train_out": result.stdout,
+        "train_err": result.stderr,
+    }
 
 
 def test_train_reports_metrics_against_baselines(trained: dict) -> None:
@@ -193,3 +200,60 @@ def test_estimate_names_the_bad_field_without_echoing_it(trained: dict, tmp_path
     assert "monthly_income" in result.stdout
     assert "employment: Field required" in result.stdout
     assert "-12345" not in result.stdout + result.stderr
+
+
+def test_train_prints_each_stage_as_it_starts(trained: dict) -> None:
+    """Training says on standard error which stage it is in and since when, one line each."""
+    lines = [line for line in trained["train_err"].splitlines() if line.startswith("training: ")]
+    stages = [line.removeprefix("training: ").split("...")[0] for line in lines]
+    assert stages == [
+        "reading cases", "features", "outcome model and self-check", "effects and sensitivity",
+        "plans, refutations and policy", "plan-kept model", "diagnostics, bundle and tables",
+    ]  # fmt: skip
+    assert all(line.endswith(" s)") for line in lines)
+
+
+def fits_80_columns(text: str) -> bool:
+    """Every line of ``text`` is at most 80 columns wide (a Chinese character takes two) and
+    nothing was cut short with an ellipsis."""
+    return all(cell_len(line.rstrip()) <= 80 for line in text.splitlines()) and "…" not in text
+
+
+def test_estimate_names_its_model_and_fits_80_columns(trained: dict, tmp_path: Path) -> None:
+    """On an 80-column terminal: the model, its training date and data snapshot come first;
+    every approach's name is whole; differences are in percentage points."""
+    inputs = [f.name for f in FIELDS if f.role in (Role.CONTEXT, Role.ACTION)]
+    one = pl.read_parquet(trained["cases"]).head(1).select("case_id", *inputs).to_dicts()[0]
+    case_file = tmp_path / "case.json"
+    case_file.write_text(json.dumps(one, default=str), encoding="utf-8")
+    printed = overdue("estimate", "--case", str(case_file), env={**trained["env"], "COLUMNS": "80"})
+    assert printed.returncode == 0, printed.stderr
+    latest = json.loads((trained["folder"] / "models" / "latest.json").read_text("utf-8"))
+    bundle = json.loads((Path(latest["path"]) / "bundle.json").read_text(encoding="utf-8"))
+    head = " ".join(printed.stdout.splitlines()[:2])
+    assert f"model {bundle['model_version']}, trained {bundle['trained_at'][:10]}" in head
+    assert f"data snapshot {bundle['snapshot_hash'][:12]}" in head
+    assert fits_80_columns(printed.stdout), printed.stdout
+    table = printed.stdout.split("estimate: the chance")[0]
+    rows = [
+        row for row in map(str.split, table.splitlines()) if row[:1] in [[a] for a in APPROACHES]
+    ]
+    assert [row[0] for row in rows] == list(APPROACHES)
+    assert all(row[1] == APPROACHES[row[0]] and row[-2] == "pp" for row in rows)
+    answer = json.loads(
+        overdue("estimate", "--case", str(case_file), "--json", env=trained["env"]).stdout
+    )
+    words = " ".join(printed.stdout.split())
+    assert all(f"{d['driver']} {100 * d['change']:+.1f} pp" in words for d in answer["drivers"])
+
+
+def test_effects_tables_fit_80_columns_in_percentage_points(trained: dict) -> None:
+    """Every level's name is whole at 80 columns; what adjustment removed is in pp."""
+    printed = overdue("effects", env={**trained["env"], "COLUMNS": "80"}).stdout
+    assert fits_80_columns(printed), printed
+    table = printed.split("observed: the rate")[0]
+    rows = [
+        row for row in map(str.split, table.splitlines()) if row[:1] in [[a] for a in APPROACHES]
+    ]
+    assert [row[0] for row in rows] == list(APPROACHES)
+    assert all(row[-2] == "pp" for row in rows)

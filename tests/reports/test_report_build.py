@@ -104,10 +104,12 @@ def test_plotly_js_is_inlined_once_and_every_figure_is_json(built: Built) -> Non
 
 
 def test_lang_option_writes_one_language(built: Built, tmp_path: Path) -> None:
-    """--lang zh writes only the Chinese page."""
+    """--lang zh writes only the Chinese page, saying each stage on standard error."""
     env = {"OVERDUE_WAREHOUSE": str(built.warehouse)}
     result = overdue("report", "--lang", "zh", "--out", str(tmp_path), env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+    stages = [line.split("...")[0] for line in result.stderr.splitlines()]
+    assert stages == ["report: reading the warehouse", "report: writing zh.html"]
     assert (tmp_path / built.run_id / "zh.html").exists()
     assert not (tmp_path / built.run_id / "en.html").exists()
     assert overdue("report", "--lang", "fr", "--out", str(tmp_path), env=env).returncode != 0

@@ -9,7 +9,7 @@ import inspect
 import json
 import pkgutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -161,22 +161,39 @@ def _effect_frame(rows: list[EffectRow], version: str, run_id: str) -> pl.DataFr
     return pl.DataFrame(records, schema=schema)
 
 
-def train(warehouse: Path, settings: Settings, run_id: str | None = None) -> TrainingReport:
-    """Features, models and effects from the warehouse; bundle saved, tables written."""
+def train(
+    warehouse: Path,
+    settings: Settings,
+    run_id: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> TrainingReport:
+    """Features, models and effects from the warehouse; bundle saved, tables written.
+    ``on_stage`` is told the name of each stage as it starts (progress)."""
     with fit_threads(settings.model_threads):
-        return _train(warehouse, settings, run_id or uuid.uuid4().hex)
+        return _train(warehouse, settings, run_id or uuid.uuid4().hex, on_stage or _quiet)
 
 
-def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
+def _quiet(stage: str) -> None:
+    """No progress."""
+
+
+def _train(
+    warehouse: Path, settings: Settings, run_id: str, on_stage: Callable[[str], None]
+) -> TrainingReport:
+    on_stage("reading cases")
     cases, snapshot, sources = read_cases(warehouse)
+    on_stage("features")
     features = build_features(cases.lazy()).collect()
+    on_stage("outcome model" + (" and self-check" if settings.self_check else ""))
     model, check = fit_checked_model(
         features, settings.seed, settings.k, self_check=settings.self_check
     )
     labelled = features.filter(pl.col("y_agreement").is_not_null())
+    on_stage("effects and sensitivity")
     fits = effect_fits(features, "y_agreement", settings.seed)
     effects = effect_rows(fits, settings.k)
     sensitivity = train_sensitivity(fits, "y_agreement", settings.seed, settings.k)
+    on_stage("plans, refutations and policy")
     plans = typical_plans(cases, settings.k)
     refuted = refutations_document(refutations(labelled, "y_agreement", settings.seed, settings.k))
     policy = policy_document(
@@ -197,6 +214,7 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         "reference": reference_values(labelled),
         "typical_plans": plans,
     }
+    on_stage("plan-kept model")
     sustain = fit_sustain_model(features, cases, model)
     if sustain is not None:
         model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
@@ -214,6 +232,7 @@ def _train(warehouse: Path, settings: Settings, run_id: str) -> TrainingReport:
         "labelled": labelled.height,
         "sources": sources,
     }
+    on_stage("diagnostics, bundle and tables")
     diagnostics = model_diagnostics(model, labelled, settings)
     document = check.as_json() if check else None
     save_bundle(model, {**metadata, "diagnostics": diagnostics, "self_check": document}, folder)

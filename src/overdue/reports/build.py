@@ -12,6 +12,7 @@ import json
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -215,10 +216,14 @@ def build_report(
     *,
     k: int,
     memory_limit: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> ReportBuild:
-    """Build the report of the warehouse's latest run into ``out_dir``."""
+    """Build the report of the warehouse's latest run into ``out_dir``; ``on_stage`` is told
+    the name of each stage as it starts (progress)."""
     started = time.perf_counter()
     generated_at = dt.datetime.now().isoformat(timespec="seconds")
+    tell = on_stage or (lambda stage: None)
+    tell("reading the warehouse")
     with open_warehouse(warehouse, read_only=True, memory_limit=memory_limit) as con:
         content = collect(con, k, generated_at)
     folder = out_dir / content.run_id
@@ -228,6 +233,7 @@ def build_report(
     for lang in langs:
         other = next((names[o] for o in langs if o != lang), None)
         path = folder / names[lang]
+        tell(f"writing {names[lang]}")
         path.write_text(render_report(content, lang, other), encoding="utf-8")
         files[lang] = path
     (folder / "index.html").write_text(render_chooser(content, names), encoding="utf-8")

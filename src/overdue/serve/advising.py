@@ -198,7 +198,7 @@ def _pct(p: float) -> str:
 
 def _points(d: float, lang: str) -> str:
     sign = "+" if d > 0 else "−" if d < 0 else "±"
-    return f"{sign}{abs(100 * d):.1f}" + (" 个百分点" if lang == "zh" else " pts")
+    return f"{sign}{abs(100 * d):.1f}" + (" 个百分点" if lang == "zh" else " pp")
 
 
 def lever_label(lever: Mapping[str, Any], case: Mapping[str, Any], lang: str) -> str:
