@@ -1,8 +1,14 @@
-"""Shared test settings."""
+"""Shared test settings, and the published snapshot and open server the service tests and
+the PII tests share (made once per session, see tests/serve/conftest.py)."""
 
 import os
+import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 # Helpers shared by test folders (browser_support) are imported as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -12,3 +18,66 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # One OpenMP thread per process: on 2 cores shared with other processes, OpenMP's spinning
 # threads made a 3,600-row gradient-boosting fit take 25 s instead of 1.6 s.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+from overdue.config import Settings
+from overdue.ingest import ingest_paths
+from overdue.models.run import train
+from overdue.publish import publish_snapshot
+from overdue.simulate import write_simulation
+from serve.serve_support import Published, Server, clean_env, start_server, stop
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
+    """One training run published twice; a second run (another seed) training meanwhile."""
+    folder = tmp_path_factory.mktemp("serve")
+    settings = Settings(warehouse=folder / "w.duckdb", models_dir=folder / "models")
+    cases = folder / "cases.parquet"
+    write_simulation(cases, rows=2_000, seed=3, as_of=settings.as_of)
+    ingest_paths([cases], settings.warehouse)
+    train(settings.warehouse, settings, run_id="train-1")
+    second_warehouse = folder / "w2.duckdb"
+    shutil.copyfile(settings.warehouse, second_warehouse)
+    second_models = folder / "models2"
+    log = (folder / "train2.log").open("wb")
+    second = subprocess.Popen(
+        [sys.executable, "-m", "overdue", "train", "--warehouse", str(second_warehouse)],
+        env=clean_env(
+            OVERDUE_MODELS_DIR=str(second_models), OVERDUE_SEED="11", OVERDUE_SELF_CHECK="false"
+        ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    main = folder / "published"
+    publish_snapshot(settings.warehouse, settings.models_dir, main, "run-1")
+    reload = folder / "published-reload"
+    shutil.copytree(main, reload)
+    yield Published(
+        folder,
+        settings.warehouse,
+        settings.models_dir,
+        main,
+        reload,
+        second_models,
+        second_warehouse,
+        second,
+    )
+    if second.poll() is None:
+        second.kill()
+    second.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def server(published: Published) -> Iterator[Server]:
+    """The open server: no token, a rate limit no test reaches."""
+    running = start_server(
+        published.folder,
+        published.published,
+        "server",
+        OVERDUE_RATE_LIMIT_PER_MINUTE="60000",
+        OVERDUE_RATE_LIMIT_BURST="10000",
+    )
+    yield running
+    stop(running)

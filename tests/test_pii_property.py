@@ -29,15 +29,10 @@ from hypothesis import strategies as st
 
 from cli_support import overdue
 from ingest.ingest_cases import VALID
-from overdue.config import Settings
 from overdue.contract import FIELD_NAMES
-from overdue.ingest import ingest_paths
 from overdue.ingest.pii import PREFILTER, find_pii, mask_text, normalise
-from overdue.models.run import train
-from overdue.publish import publish_snapshot
 from overdue.serve.parsing import read_case, validation_errors
-from overdue.simulate import write_simulation
-from serve.serve_support import CASE_EN, Server, start_server, stop
+from serve.serve_support import CASE_EN, Server
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 FULL_WIDTH = str.maketrans("0123456789-./", "０１２３４５６７８９－．／")
@@ -365,26 +360,6 @@ def test_the_api_refuses_every_planted_value(tmp_path: Path) -> None:
             answer = json.dumps(errors, ensure_ascii=False)
             for needle in planted.needles:
                 assert needle not in answer, planted
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real `overdue serve` process serving a snapshot of 2,000 simulated cases."""
-    folder = tmp_path_factory.mktemp("serve-pii")
-    config = Settings(warehouse=folder / "w.duckdb", models_dir=folder / "m", self_check=False)
-    write_simulation(folder / "cases.parquet", rows=2_000, seed=3, as_of=config.as_of)
-    ingest_paths([folder / "cases.parquet"], config.warehouse)
-    train(config.warehouse, config, run_id="train-1")
-    publish_snapshot(config.warehouse, config.models_dir, folder / "published", "run-1")
-    running = start_server(
-        folder,
-        folder / "published",
-        "server",
-        OVERDUE_RATE_LIMIT_PER_MINUTE="60000",
-        OVERDUE_RATE_LIMIT_BURST="10000",
-    )
-    yield running
-    stop(running)
 
 
 def post(server: Server, body: bytes) -> tuple[int, str]:

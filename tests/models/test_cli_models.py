@@ -1,9 +1,11 @@
-"""train, effects and estimate as a user runs them: real processes on a real warehouse."""
+"""train, effects and estimate as a user runs them: real processes on a real warehouse
+(``trained``, in conftest.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -13,34 +15,6 @@ from cli_support import overdue
 from overdue.contract import APPROACHES, FIELDS, Role
 from overdue.models.selfcheck import subsample_size
 from overdue.warehouse import open_warehouse
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | dict[str, str]]:
-    """A warehouse with 4,000 simulated cases and a model trained on it."""
-    folder = tmp_path_factory.mktemp("trained")
-    env = {
-        "OVERDUE_WAREHOUSE": str(folder / "w.duckdb"),
-        "OVERDUE_MODELS_DIR": str(folder / "models"),
-    }
-    cases = folder / "cases.parquet"
-    assert (
-        overdue(
-            "simulate", "--rows", "4000", "--seed", "6", "--out", str(cases), env=env
-        ).returncode
-        == 0
-    )
-    ingest = overdue("ingest", str(cases), env=env)
-    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
-    result = overdue("train", env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return {
-        "folder": folder,
-        "cases": cases,
-        "env": env,
-        "train_out": result.stdout,
-        "train_err": result.stderr,
-    }
 
 
 def test_train_reports_metrics_against_baselines(trained: dict) -> None:
@@ -69,11 +43,9 @@ def test_train_stores_and_prints_the_self_check(trained: dict) -> None:
     assert len(bundle["self_check"]["surfaces"]) == 3
 
 
-def test_effects_json_has_the_published_shape(trained: dict) -> None:
+def test_effects_json_has_the_published_shape(effects_json: dict) -> None:
     """The exact interface outside tools read: version, outcome, population and subgroups."""
-    result = overdue("effects", "--json", env=trained["env"])
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    document = effects_json
     assert document["outcome"] == "agreement"
     assert document["model_version"].startswith("m-")
     assert list(document["population"]) == list(APPROACHES)
@@ -93,11 +65,13 @@ def test_effects_json_has_the_published_shape(trained: dict) -> None:
     }
 
 
-def test_effects_put_the_observed_rate_beside_the_adjusted(trained: dict) -> None:
+def test_effects_put_the_observed_rate_beside_the_adjusted(
+    trained: dict, effects_json: dict
+) -> None:
     """Every approach and lever level has its observed rate (the share of the labelled cases
     that took it and agreed, as the warehouse holds them) and its difference from the
     adjusted rate; the table printed shows both."""
-    document = json.loads(overdue("effects", "--json", env=trained["env"]).stdout)
+    document = effects_json
     with open_warehouse(trained["folder"] / "w.duckdb", read_only=True) as con:
         observed = dict(
             con.execute(
@@ -115,11 +89,13 @@ def test_effects_put_the_observed_rate_beside_the_adjusted(trained: dict) -> Non
     assert "observed" in printed and "removed" in printed and "written_plan" in printed
 
 
-def test_effects_json_returns_the_stored_sensitivity_rows(trained: dict) -> None:
+def test_effects_json_returns_the_stored_sensitivity_rows(
+    trained: dict, effects_json: dict
+) -> None:
     """One row per headline contrast on at least k cases of each level it weighs: each
     approach against the average and each lever level against its reference, every one
     benchmarked against an observed covariate group, with the verdict in both languages."""
-    document = json.loads(overdue("effects", "--json", env=trained["env"]).stdout)
+    document = effects_json
     rows = document["sensitivity"]
     approaches = {r["level"]: r for r in rows if r["treatment"] == "approach"}
     assert list(approaches) == list(APPROACHES)
@@ -148,16 +124,29 @@ def test_effects_json_returns_the_stored_sensitivity_rows(trained: dict) -> None
     assert json.loads(stored) == rows
 
 
-def test_estimate_one_case_matches_the_batch(trained: dict, tmp_path: Path) -> None:
-    """`estimate --case` and `estimate --cases` give the same numbers for the same case."""
-    inputs = [f.name for f in FIELDS if f.role in (Role.CONTEXT, Role.ACTION)]
-    cases = pl.read_parquet(trained["cases"]).head(5).select("case_id", *inputs)
-    one = cases.head(1).to_dicts()[0]
-    case_file = tmp_path / "case.json"
+INPUTS = [f.name for f in FIELDS if f.role in (Role.CONTEXT, Role.ACTION)]
+
+
+@pytest.fixture(scope="module")
+def first_case(
+    trained: dict, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """The first simulated case as a JSON file, and what `estimate --case FILE --json` prints
+    for it (read by the two tests below)."""
+    one = pl.read_parquet(trained["cases"]).head(1).select("case_id", *INPUTS).to_dicts()[0]
+    case_file = tmp_path_factory.mktemp("first-case") / "case.json"
     case_file.write_text(json.dumps(one, default=str), encoding="utf-8")
     single = overdue("estimate", "--case", str(case_file), "--json", env=trained["env"])
     assert single.returncode == 0, single.stderr
-    result = json.loads(single.stdout)
+    return case_file, json.loads(single.stdout)
+
+
+def test_estimate_one_case_matches_the_batch(
+    trained: dict, first_case: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """`estimate --case` and `estimate --cases` give the same numbers for the same case."""
+    cases = pl.read_parquet(trained["cases"]).head(5).select("case_id", *INPUTS)
+    result = first_case[1]
     cases_file, out = tmp_path / "cases.csv", tmp_path / "estimates.csv"
     cases.write_csv(cases_file)
     batch = overdue("estimate", "--cases", str(cases_file), "--out", str(out), env=trained["env"])
@@ -172,16 +161,12 @@ def test_estimate_one_case_matches_the_batch(trained: dict, tmp_path: Path) -> N
         assert first[f"p_{code}_low"] <= first[f"p_{code}"] <= first[f"p_{code}_high"]
 
 
-def test_estimate_says_how_often_its_ranges_held_the_truth(trained: dict, tmp_path: Path) -> None:
+def test_estimate_says_how_often_its_ranges_held_the_truth(
+    trained: dict, first_case: tuple[Path, dict[str, Any]]
+) -> None:
     """`estimate --case` prints (and returns) the self-check's coverage for cases like this."""
-    inputs = [f.name for f in FIELDS if f.role in (Role.CONTEXT, Role.ACTION)]
-    one = pl.read_parquet(trained["cases"]).head(1).select("case_id", *inputs).to_dicts()[0]
-    case_file = tmp_path / "case.json"
-    case_file.write_text(json.dumps(one, default=str), encoding="utf-8")
+    case_file, answer = first_case
     printed = overdue("estimate", "--case", str(case_file), env=trained["env"])
-    answer = json.loads(
-        overdue("estimate", "--case", str(case_file), "--json", env=trained["env"]).stdout
-    )
     check = answer["interval_check"]
     assert check is not None and 0 < check["coverage"] <= 1
     assert f"held the true rate {check['times_in_100']} times in 100" in " ".join(

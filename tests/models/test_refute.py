@@ -16,7 +16,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cli_support import overdue
 from overdue.features import build_features
 from overdue.i18n import LANGS
 from overdue.models.effects import APPROACH_TREATMENT, aipw
@@ -147,28 +146,9 @@ def test_every_text_is_in_both_languages() -> None:
     assert np.isfinite([r.rows for r in found.values()]).all()
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A real warehouse of 3,000 simulated cases, trained, and its report in both languages."""
-    folder = tmp_path_factory.mktemp("refuted")
-    env = {
-        "OVERDUE_WAREHOUSE": str(folder / "w.duckdb"),
-        "OVERDUE_MODELS_DIR": str(folder / "models"),
-        "OVERDUE_REPORTS_DIR": str(folder / "reports"),
-    }
-    cases = folder / "cases.parquet"
-    for args in (
-        ("simulate", "--rows", "3000", "--seed", "8", "--out", str(cases)),
-        ("ingest", str(cases)),
-        ("train",),
-        ("report", "--lang", "both"),
-    ):
-        result = overdue(*args, env=env)
-        assert result.returncode == 0, result.stdout + result.stderr
-    return {"folder": folder, "env": env}
-
-
-def test_training_stores_the_refutations_and_the_policy_value(trained: dict[str, Any]) -> None:
+def test_training_stores_the_refutations_and_the_policy_value(
+    trained: dict[str, Any], effects_json: dict[str, Any]
+) -> None:
     """model_runs holds both as JSON; `overdue effects --json` returns them as stored."""
     with open_warehouse(trained["folder"] / "w.duckdb", read_only=True) as con:
         row = con.execute("SELECT refutations, policy_value FROM model_runs").fetchall()[0]
@@ -183,7 +163,7 @@ def test_training_stores_the_refutations_and_the_policy_value(trained: dict[str,
     population = [r for r in policy if r["subgroup"] == "population"]
     assert {r["policy"] for r in population} == {"model", "model_affordable"}
     assert all(r["suppressed"] or r["value_low"] <= r["value"] <= r["value_high"] for r in policy)
-    document = json.loads(overdue("effects", "--json", env=trained["env"]).stdout)
+    document = effects_json
     assert document["refutations"] == stored and document["policy_value"] == policy
 
 

@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Settings pointing every path into one temporary folder, with 3,000 cases in the inbox."""
+    """Settings pointing every path into one temporary folder, with 2,000 cases in the inbox."""
     folder = tmp_path_factory.mktemp("nightly")
     with settings_in(folder):
-        drop_in_inbox(folder, "first.parquet", rows=3_000, seed=31)
+        drop_in_inbox(folder, "first.parquet", rows=2_000, seed=31)
         yield folder
 
 
