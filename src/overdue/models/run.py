@@ -40,7 +40,7 @@ from overdue.models.registry import (
 )
 from overdue.models.selfcheck import fit_checked_model
 from overdue.models.sensitivity import train_sensitivity
-from overdue.models.sustain import fit_sustain_model
+from overdue.models.sustain import FOLLOW_UP_COLUMNS, fit_sustain_model
 from overdue.models.train import OutcomeModel, time_split
 from overdue.plans import budget_rules, typical_plans
 from overdue.simulate import is_simulated_file
@@ -182,8 +182,11 @@ def _train(
 ) -> TrainingReport:
     on_stage("reading cases")
     cases, snapshot, sources = read_cases(warehouse)
-    on_stage("features")
+    on_stage("features and plans")
     features = build_features(cases.lazy()).collect()
+    plans, count = typical_plans(cases, settings.k), cases.height
+    follow_up = cases.select(FOLLOW_UP_COLUMNS)
+    del cases  # the features hold what the models read: not kept through the fits
     on_stage("outcome model" + (" and self-check" if settings.self_check else ""))
     model, check = fit_checked_model(
         features, settings.seed, settings.k, self_check=settings.self_check
@@ -193,8 +196,7 @@ def _train(
     fits = effect_fits(features, "y_agreement", settings.seed)
     effects = effect_rows(fits, settings.k)
     sensitivity = train_sensitivity(fits, "y_agreement", settings.seed, settings.k)
-    on_stage("plans, refutations and policy")
-    plans = typical_plans(cases, settings.k)
+    on_stage("refutations and policy")
     refuted = refutations_document(refutations(labelled, "y_agreement", settings.seed, settings.k))
     policy = policy_document(
         policy_values(
@@ -215,7 +217,7 @@ def _train(
         "typical_plans": plans,
     }
     on_stage("plan-kept model")
-    sustain = fit_sustain_model(features, cases, model)
+    sustain = fit_sustain_model(features, follow_up, model, settings.seed)
     if sustain is not None:
         model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
     folder = settings.models_dir / version
@@ -228,7 +230,7 @@ def _train(
         "feature_set_version": FEATURE_SET_VERSION,
         "model_code_version": MODEL_CODE_VERSION,
         "k": settings.k,
-        "cases": cases.height,
+        "cases": count,
         "labelled": labelled.height,
         "sources": sources,
     }
@@ -246,7 +248,7 @@ def _train(
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 version, run_id, dt.datetime.now(), OUTCOME, snapshot, FEATURE_SET_VERSION,
-                cases.height, labelled.height, model.sizes["train"], model.sizes["calibration"],
+                count, labelled.height, model.sizes["train"], model.sizes["calibration"],
                 model.sizes["test"], json.dumps(model.period), json.dumps(model.metrics),
                 json.dumps(diagnostics), str(folder), json.dumps(document) if document else None,
                 json.dumps(sensitivity, ensure_ascii=False),
@@ -261,7 +263,7 @@ def _train(
         version,
         run_id,
         snapshot,
-        cases.height,
+        count,
         labelled.height,
         str(folder),
         model.metrics,
