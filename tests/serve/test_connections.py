@@ -56,8 +56,10 @@ def address(server: Server) -> tuple[str, int]:
 async def trickle(server: Server, start: bytes, byte: bytes) -> float | None:
     """Send ``start``, then one ``byte`` every 0.2 s; seconds until the server closed the
     connection, or None if it was still open after ``GIVE_UP`` seconds."""
-    reader, writer = await asyncio.open_connection(*address(server))
+    # timed from before connecting: the server's deadline starts when it accepts, which can be
+    # well before a busy client's coroutine resumes with the open connection
     opened = time.monotonic()
+    reader, writer = await asyncio.open_connection(*address(server))
     try:
         writer.write(start)
         async with asyncio.timeout(GIVE_UP):
