@@ -105,7 +105,7 @@ def stock_basis(design: Design, scale: float) -> Pipeline | FeatureUnion:
 @pytest.fixture(scope="module")
 def rows(features: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training design rows and labels, and other rows with what a request may hold: an
-    approach no model knows, missing categories and numbers, numbers beyond the training range."""
+    approach no model knows, missing categories and numbers, numbers above and below the training range."""
     labelled = features.filter(pl.col("y_agreement").is_not_null())
     split = time_split(labelled)
     x = ADVISING_DESIGN.matrix(labelled)
@@ -116,7 +116,9 @@ def rows(features: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     other[:5, ADVISING_DESIGN.features.index("approach")] = 99
     other[5:10, category] = np.nan
     other[10:15, number] = np.nan
-    other[15:20, number] = 1e9
+    numbers = np.flatnonzero(~mask)
+    other[15:20, numbers] = 1e9
+    other[20:25, numbers] = -1e9
     return x[split.train], y[split.train], other
 
 

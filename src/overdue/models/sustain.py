@@ -26,7 +26,8 @@ import polars as pl
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from overdue.models.train import ADVISING_MAX_ROWS, COVARIANCE_CHUNK, OutcomeModel
+from overdue.models.design import blocks
+from overdue.models.train import ADVISING_MAX_ROWS, OutcomeModel
 
 HORIZON: Final = 12
 MAX_WEIGHT: Final = 20.0
@@ -85,11 +86,10 @@ def fit_sustain_model(
     fit = LogisticRegression(C=c, max_iter=5000).fit(basis, y, sample_weight=w)
     coefficients = np.concatenate([fit.intercept_, fit.coef_[0]])
     hessian = np.zeros((len(coefficients),) * 2)
-    for start in range(0, len(basis), COVARIANCE_CHUNK):  # no n x columns copies
-        chunk = slice(start, start + COVARIANCE_CHUNK)
-        z = np.column_stack([np.ones(len(basis[chunk])), basis[chunk]])
+    for block in blocks(len(basis)):  # no n x columns copies
+        z = np.column_stack([np.ones(len(basis[block])), basis[block]])
         p = expit(z @ coefficients)
-        hessian += (z * (w[chunk] * p * (1 - p))[:, None]).T @ z
+        hessian += (z * (w[block] * p * (1 - p))[:, None]).T @ z
     hessian[np.arange(1, len(hessian)), np.arange(1, len(hessian))] += 1.0 / c
     summary = {
         "horizon_months": HORIZON,

@@ -32,6 +32,7 @@ from overdue.features import APPROACH, CONTEXT_FEATURES, HISTORY, PREPARATION
 from overdue.models.design import (
     Design,
     SplineBasis,
+    blocks,
     gradient_boosting,
     logistic_baseline,
     spline_logistic,
@@ -59,7 +60,6 @@ SCALE_GRID: Final = (0.0, 0.25, 0.5, 1.0)
 """Candidate weights of the approach interactions (0: approach effects the same for all)."""
 SELECTION_ROWS: Final = 60_000
 """Penalty and interactions are chosen on fits to at most this many training cases."""
-COVARIANCE_CHUNK: Final = 50_000
 MIN_LABELLED: Final = 200
 """Fewer labelled cases than this and the models refuse to fit."""
 Z_95: Final = 1.959964
@@ -148,7 +148,7 @@ class OutcomeModel:
 
     def spline_rows(self, x: np.ndarray) -> np.ndarray:
         """The spline component's basis of design-matrix rows (what its coefficients multiply)."""
-        return np.asarray(self.advising[:-1].transform(x))
+        return np.asarray(self.advising[0].transform(x))
 
     def predict_by_approach(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """P(label) had each row asked for each approach, everything else as it is."""
@@ -210,10 +210,25 @@ def spline_log_odds(
     gam: Pipeline, covariance: np.ndarray | None, x: np.ndarray, basis: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The spline component's log-odds and their standard errors from its covariance (zeros
-    without one); ``basis``: the rows' basis when already computed."""
-    if basis is None:
-        basis = gam[:-1].transform(x)
-    log_odds = gam[-1].decision_function(basis)
+    without one); ``basis``: the rows' basis when already computed, else built ``BASIS_BLOCK``
+    rows at a time (a basis of every row at once may not fit in memory)."""
+    if basis is not None:
+        return basis_log_odds(gam[-1], covariance, basis)
+    parts = [
+        basis_log_odds(gam[-1], covariance, gam[0].transform(x[rows])) for rows in blocks(len(x))
+    ]
+    if not parts:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def basis_log_odds(
+    lr: LogisticRegression, covariance: np.ndarray | None, basis: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-odds of a fitted logistic regression on basis rows (its ``decision_function``
+    without the per-call checks) and their standard errors from ``covariance`` (zeros
+    without one)."""
+    log_odds = basis @ lr.coef_[0] + lr.intercept_[0]
     if covariance is None:
         return log_odds, np.zeros(len(basis))
     return log_odds, spline_standard_errors(*covariance_products(covariance, basis))
@@ -394,10 +409,10 @@ def coefficient_covariance(gam: Pipeline, x: np.ndarray) -> np.ndarray:
     ridge penalty as a normal prior of variance C; the intercept is not penalised)."""
     model = gam[-1]
     hessian = np.zeros((model.coef_.shape[1] + 1,) * 2)
-    for start in range(0, len(x), COVARIANCE_CHUNK):
-        basis = gam[:-1].transform(x[start : start + COVARIANCE_CHUNK])
+    for rows in blocks(len(x)):
+        basis = gam[0].transform(x[rows])
         z = np.column_stack([np.ones(len(basis)), basis])
-        p = expit(model.decision_function(basis))
+        p = expit(basis_log_odds(model, None, basis)[0])
         hessian += (z * (p * (1 - p))[:, None]).T @ z
     hessian[np.arange(1, len(hessian)), np.arange(1, len(hessian))] += 1.0 / model.C
     return np.linalg.pinv(hessian, hermitian=True)
