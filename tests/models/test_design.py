@@ -105,7 +105,8 @@ def stock_basis(design: Design, scale: float) -> Pipeline | FeatureUnion:
 @pytest.fixture(scope="module")
 def rows(features: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training design rows and labels, and other rows with what a request may hold: an
-    approach no model knows, missing categories and numbers, numbers above and below the training range."""
+    approach no model knows, missing categories and numbers, every number above and below the
+    training range (beyond tied knots too)."""
     labelled = features.filter(pl.col("y_agreement").is_not_null())
     split = time_split(labelled)
     x = ADVISING_DESIGN.matrix(labelled)
