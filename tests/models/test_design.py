@@ -178,3 +178,28 @@ def test_the_boosting_category_lookup_gives_what_the_encoder_gave(features: pl.D
         ours._preprocessor.transform(probe), stock._preprocessor.transform(probe)
     )
     np.testing.assert_array_equal(ours.predict_proba(probe), stock.predict_proba(probe))
+
+
+def test_a_number_missing_in_every_training_case_keeps_the_columns_in_place(
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """A source that never records one number (missing in every training case) still gets
+    every other column where it belongs: the category levels and the other numbers' splines
+    are those of a basis fitted where the number was recorded, and the number's own splines
+    are zeros (they carry nothing), whatever a later case holds."""
+    train, _, other = rows
+    design = ADVISING_DESIGN
+    levels = sum(design.level_counts(design.category_columns))
+    blank = train.copy()
+    blank[:, np.flatnonzero(~design.categorical)[1]] = np.nan  # the second number
+    ours = SplineBasis(design, 0.5).fit(blank).transform(other)
+    theirs = SplineBasis(design, 0.5).fit(train).transform(other)
+    width = SPLINE_KNOTS + 2  # cubic splines per number
+    numbers = levels + width * int((~design.categorical).sum())
+    own = np.zeros(ours.shape[1], dtype=bool)
+    own[levels + width : levels + 2 * width] = True
+    assert np.isfinite(ours).all()
+    assert (ours[:, own] == 0).all()
+    assert (theirs[:, own[: theirs.shape[1]]] != 0).any()
+    kept = ~own[:numbers]
+    assert np.abs(ours[:, :numbers][:, kept] - theirs[:, :numbers][:, kept]).max() <= 1e-12
