@@ -566,6 +566,10 @@ def estimate(
                 bundle.metadata.get("self_check"), one["lender_type"][0], "en", settings.k
             )
             result |= advising_parts(result, one.row(0, named=True), bundle, settings)
+            result |= {
+                "trained_at": bundle.metadata.get("trained_at"),
+                "data_snapshot_hash": bundle.metadata.get("snapshot_hash"),
+            }
         elif cases is not None:  # always, given exactly one of the two
             frame = read_cases_file(cases)
     except (ValueError, OSError) as exc:

@@ -161,6 +161,19 @@ def test_estimate_one_case_matches_the_batch(
         assert first[f"p_{code}_low"] <= first[f"p_{code}"] <= first[f"p_{code}_high"]
 
 
+def test_estimate_json_names_the_model_its_date_and_data(
+    trained: dict, first_case: tuple[Path, dict[str, Any]]
+) -> None:
+    """`estimate --case --json` says which model answered, when it was trained and on which
+    data snapshot, as the printed line does: an estimate that changes after a nightly run can
+    be told apart by more than a hash."""
+    answer = first_case[1]
+    printed = overdue("estimate", "--case", str(first_case[0]), env=trained["env"]).stdout
+    assert answer["trained_at"][:10] in printed
+    assert answer["data_snapshot_hash"][:12] in printed
+    assert f"model {answer['model_version']}, trained " in printed
+
+
 def test_estimate_says_how_often_its_ranges_held_the_truth(
     trained: dict, first_case: tuple[Path, dict[str, Any]]
 ) -> None:
