@@ -221,7 +221,8 @@ def run(
             f"{item['status']}: read {item['rows_read']:,} = loaded {item['rows_loaded']:,} + "
             f"quarantined {item['rows_quarantined']:,} + replaced {item['rows_replaced']:,}"
             + (f" + skipped {skipped:,}" if item.get("source") else ""),
-            _safe(item["path"]),
+            _safe(item["path"])
+            + (f", filed to {_safe(item['filed_to'])}" if item.get("filed_to") else ""),
         )
     stages = (("model", "train", "bundle_path"), ("report", "report", "folder"),
               ("publish", "publish", "folder"))  # fmt: skip

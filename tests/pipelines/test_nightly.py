@@ -138,6 +138,8 @@ def test_two_pipelines_at_once_one_stops_cleanly(place: Path) -> None:
     assert codes == [0, 2], outputs
     loser = outputs[[p.returncode for p in runs].index(2)]
     assert "another pipeline run is writing" in loser
+    winner = outputs[[p.returncode for p in runs].index(0)]
+    assert "fourth.parquet, filed to " in winner  # where the inbox file went, not only its old path
     with open_warehouse(place / "warehouse.duckdb", read_only=True) as con:
         loaded = con.execute("SELECT sum(rows_loaded) FROM batches").fetchall()[0][0]
         cases = con.execute("SELECT count(*) FROM cases").fetchall()[0][0]
