@@ -19,6 +19,7 @@ from overdue.reports.content import (
     share_shown,
     survival_table,
 )
+from overdue.reports.figures import forest_figure, treatment_label, wrapped
 from overdue.reports.stats import kaplan_meier, psi_from_shares, wilson_interval
 
 K = 10
@@ -218,3 +219,21 @@ def test_a_contrast_on_fewer_than_k_cases_or_a_hidden_rate_is_not_shown() -> Non
     shown = sensitivity_shown(rows, effects, K)
     assert shown == [rows[0]]
     assert sensitivity_shown(None, effects, K) is None
+
+
+def test_a_long_chinese_lever_label_is_wrapped_for_a_phone() -> None:
+    """Chinese characters take two columns: '专业协助: 付费代理/法务公司' (14 characters, 26
+    columns) goes on two lines in the charts, as a long English label does; a short one stays."""
+    zh = treatment_label("professional_help", "paid_agent", "zh")
+    assert zh.startswith("专业协助") and "法务" in zh
+    assert wrapped(zh) == zh.replace(": ", ":<br>", 1) != zh
+    assert wrapped("approach: short") == "approach: short"
+    rows = pl.DataFrame(
+        {
+            "treatment": ["professional_help"], "level": ["paid_agent"], "estimate": [0.4],
+            "ci_low": [0.3], "ci_high": [0.5], "n": [120], "overlap_flag": [False],
+            "suppressed": [False],
+        }
+    )  # fmt: skip
+    figure = forest_figure(rows, "t", "zh")
+    assert list(figure.data[0].y) == [wrapped(zh)]

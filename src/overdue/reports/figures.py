@@ -7,6 +7,7 @@ Suppressed cells are drawn as grey crosses on the axis with a 'suppressed' hover
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Final
 
 import plotly.graph_objects as go
@@ -214,11 +215,22 @@ def months_figure(months: pl.DataFrame, lang: Lang) -> go.Figure:
     )
 
 
+def display_width(label: str) -> int:
+    """Columns a label takes: a Chinese character (East Asian wide or full-width) counts two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in label)
+
+
 def wrapped(label: str, width: int = 16) -> str:
     """A long 'lever: level' label on two lines, so a phone's narrow chart keeps it whole."""
-    if len(label) <= width or ": " not in label:
+    if display_width(label) <= width or ": " not in label:
         return label
     return label.replace(": ", ":<br>", 1)
+
+
+def row_height(labels: list[str]) -> int:
+    """Pixels per row of a chart with one category per row: room for two lines when a label
+    was ``wrapped``."""
+    return 48 if any("<br>" in label for label in labels) else 34
 
 
 def treatment_label(treatment: str, level: str, lang: Lang) -> str:
@@ -234,7 +246,7 @@ def forest_figure(frame: pl.DataFrame, title: str, lang: Lang) -> go.Figure:
     ``frame``: treatment, level, estimate, ci_low, ci_high, n, overlap_flag, suppressed.
     """
     rows = list(frame.iter_rows(named=True))
-    labels = [treatment_label(r["treatment"], r["level"], lang) for r in rows]
+    labels = [wrapped(treatment_label(r["treatment"], r["level"], lang)) for r in rows]
     fig = go.Figure()
     for flagged in (False, True):
         part = [(lb, r) for lb, r in zip(labels, rows, strict=True)
@@ -267,9 +279,12 @@ def forest_figure(frame: pl.DataFrame, title: str, lang: Lang) -> go.Figure:
     return _layout(
         fig,
         title,
-        height=max(300, 34 * len(rows) + 120),
+        height=max(300, row_height(labels) * len(rows) + 150),
         xaxis={"title": text("success_rate", lang), "range": [0, 1], "tickformat": ".0%"},
-        yaxis={"categoryorder": "array", "categoryarray": labels[::-1]},
+        yaxis={"categoryorder": "array", "categoryarray": labels[::-1], "automargin": True},
+        # the legend below, under the axis title: a phone's narrow chart keeps its width
+        legend={"orientation": "h", "x": 0, "y": 0, "yref": "container", "yanchor": "bottom"},
+        margin={"b": 110},
     )
 
 
@@ -331,7 +346,7 @@ def naive_figure(frame: pl.DataFrame, lang: Lang) -> go.Figure:
     return _layout(
         fig,
         "",
-        height=max(320, 34 * len(rows) + 150),
+        height=max(320, row_height(labels) * len(rows) + 150),
         xaxis={"title": text("success_rate", lang), "range": [0, 1], "tickformat": ".0%"},
         yaxis={"categoryorder": "array", "categoryarray": labels[::-1], "automargin": True},
         legend={"orientation": "h", "x": 0, "y": -0.08, "yanchor": "top"},
