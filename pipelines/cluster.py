@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from prefect import flow, task, unmapped
+from prefect.client.orchestration import get_client
 from prefect.futures import PrefectFuture
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import State
 from prefect.task_runners import TaskRunner
 from prefect.tasks import TaskRunNameCallbackWithParameters
@@ -138,4 +140,13 @@ def ingest_files_on_cluster(
     # cast: Flow.with_options types the runner's futures invariantly; Dask's are Prefect's
     runner = cast("TaskRunner[PrefectFuture[Any]]", DaskTaskRunner(address=address))
     on_cluster = ingest_on_cluster.with_options(task_runner=runner)
-    return on_cluster(list(files), warehouse_path, run_id, as_of, source)
+    with temporary_settings({PREFECT_API_URL: reported_to()}):
+        return on_cluster(list(files), warehouse_path, run_id, as_of, source)
+
+
+def reported_to() -> str:
+    """The Prefect API this process reports to, given to the workers' task runs with the
+    settings (else each worker would start a temporary server of its own): the temporary
+    server's address when ``overdue run`` started one, reachable only from this machine."""
+    with get_client(sync_client=True) as client:
+        return str(client.api_url)
