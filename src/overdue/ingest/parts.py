@@ -140,9 +140,11 @@ def remove_part(part: PreparedPart) -> None:
 
 
 def known_contents(con: duckdb.DuckDBPyConnection, mapping: SourceMapping | None) -> frozenset[str]:
-    """SHA-256 of every content the warehouse holds read the same way (for ``prepare_part``)."""
+    """SHA-256 of every content the warehouse holds loaded the same way (for ``prepare_part``);
+    not of refused files, which are read again to say why, as a local ingest does."""
     rows = con.execute(
-        "SELECT DISTINCT sha256 FROM batches WHERE mapping_sha256 IS NOT DISTINCT FROM ?",
+        "SELECT DISTINCT sha256 FROM batches WHERE mapping_sha256 IS NOT DISTINCT FROM ? "
+        "AND status <> 'refused'",
         [mapping.sha256 if mapping else None],
     ).fetchall()
     return frozenset(str(r[0]) for r in rows if r[0])
