@@ -87,9 +87,16 @@ def ingest_one(
         memory_limit=get_settings().duckdb_memory_limit,
         mapping=mapping,
     )
-    record = batch_record(report, mapped=mapping is not None)
+    return filed_state(Path(path), batch_record(report, mapped=mapping is not None), inbox, as_of)
+
+
+def filed_state(
+    path: Path, record: dict[str, Any], inbox: str | None, as_of: dt.date
+) -> State[Any]:
+    """``file_state`` of a file's record, once a file in ``inbox`` is filed away
+    (``stages.file_away``; where to, masked, in the record)."""
     if inbox is not None:
-        moved = file_away(Path(path), record, Path(inbox), as_of)
+        moved = file_away(path, record, Path(inbox), as_of)
         record["filed_to"] = None if moved is None else str(shown_path(moved))
     return file_state(record)
 
@@ -105,25 +112,31 @@ def ingest_files(
     """One ``ingest_one`` task per file, one after another (DuckDB lets one process write the
     warehouse at a time), each retried on what can heal; the records in order. A refused file
     or quarantined rows log a warning and leave their task red; the others go on."""
-    logger = get_run_logger()
     ingest = with_retries(ingest_one, settings)
     results = []
     for path in files:
         state = ingest(path, warehouse_path, run_id, as_of, source, str(settings.inbox),
                        return_state=True)  # fmt: skip
-        result = cast("dict[str, Any] | BaseException", state.result(raise_on_failure=False))
-        if isinstance(result, BaseException):  # the warehouse itself failed: stop the run
-            raise result
-        counts = (
-            f"read {result['rows_read']} = loaded {result['rows_loaded']} + quarantined "
-            f"{result['rows_quarantined']} + replaced {result['rows_replaced']}"
-        )
-        if state.is_failed():
-            logger.warning("%s: %s: %s (%s)", result["path"], state.name, state.message, counts)
-        else:
-            logger.info("%s: %s, %s", result["path"], result["status"], counts)
-        results.append(result)
+        results.append(logged_record(state))
     return results
+
+
+def logged_record(state: State[Any]) -> dict[str, Any]:
+    """A file task's record, its counts logged (a warning when its task is red); raises what
+    stopped the task (the warehouse itself failed: the run stops)."""
+    logger = get_run_logger()
+    result = cast("dict[str, Any] | BaseException", state.result(raise_on_failure=False))
+    if isinstance(result, BaseException):
+        raise result
+    counts = (
+        f"read {result['rows_read']} = loaded {result['rows_loaded']} + quarantined "
+        f"{result['rows_quarantined']} + replaced {result['rows_replaced']}"
+    )
+    if state.is_failed():
+        logger.warning("%s: %s: %s (%s)", result["path"], state.name, state.message, counts)
+    else:
+        logger.info("%s: %s, %s", result["path"], result["status"], counts)
+    return result
 
 
 @flow(name="ingest")

@@ -66,6 +66,7 @@ def nightly(
     as_of: dt.date | None = None,
     k: int | None = None,
     source: str | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Ingest new files (the inbox by default), train if the data changed, report, publish.
 
@@ -74,6 +75,8 @@ def nightly(
     though everything else ran and published.
 
     ``source`` names a source mapping (``sources/<name>.yaml``) the files are read through.
+    ``cluster`` (default ``settings.dask_address``) is a Dask scheduler's address: the files
+    are then prepared on that cluster and committed here (``pipelines.cluster``).
     """
     logger = get_run_logger()
     settings = get_settings()
@@ -84,7 +87,13 @@ def nightly(
     with stages.pipeline_lock(target, settings.lock_wait_seconds):
         files = stages.files_to_ingest(sources, settings.inbox)
         day = as_of or dt.date.today()
-        ingested = ingest_files(files, str(target), run_id, day, source, settings)
+        address = cluster or settings.dask_address
+        if address is None:
+            ingested = ingest_files(files, str(target), run_id, day, source, settings)
+        else:  # prefect-dask and distributed are imported only for a cluster
+            from pipelines.cluster import ingest_files_on_cluster
+
+            ingested = ingest_files_on_cluster(address, files, str(target), run_id, day, source)
         trained = with_retries(train_stage, settings)(str(target), overrides, run_id)
         model = trained["model_version"]
         new_batches = stages.any_new_batch(ingested)

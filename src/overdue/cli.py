@@ -170,6 +170,15 @@ def run(
             "--source", help="read the files through the source mapping sources/NAME.yaml"
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="prepare the files on the Dask cluster whose scheduler is at ADDRESS "
+            "(tcp://host:8786; docs/cluster.md) [default: OVERDUE_DASK_ADDRESS, else none]",
+        ),
+    ] = None,
 ) -> None:
     """Run the nightly pipeline locally: ingest, train, report, publish (skips what is done).
 
@@ -202,6 +211,7 @@ def run(
         warehouse=str(warehouse) if warehouse else None,
         k=k,
         source=source,
+        cluster=cluster,
         return_state=True,
     )
     result = state.result(raise_on_failure=False)

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         60, ge=0, description="how long a pipeline run waits for another one to finish writing"
     )
     nightly_cron: str = Field("0 2 * * *", description="when the nightly pipeline runs")
+    dask_address: str | None = Field(
+        None,
+        description="a Dask scheduler (e.g. tcp://10.0.0.5:8786): the nightly pipeline prepares "
+        "its files on that cluster and commits them here (docs/cluster.md); none: all runs here",
+    )
     duckdb_memory_limit: str = Field(
         "1GB",
         description="memory DuckDB may use before spilling to disk; keeps a 10M-row ingest bounded",

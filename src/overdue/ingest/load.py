@@ -235,6 +235,26 @@ def _insert_batch(
     )
 
 
+def _stored_before(
+    shown: Path,
+    sha256: str,
+    existing: tuple[int, str],
+    source: str | None,
+    message: str | None = None,
+) -> BatchReport:
+    """The report of a file whose content was stored before as batch ``existing`` (its id and
+    status), read the same way (directly, or through the source mapping named ``source``)."""
+    how = f" read by the same {source!r} mapping" if source else ""
+    return BatchReport(
+        shown,
+        REFUSED if existing[1] == REFUSED else ALREADY_LOADED,
+        existing[0],
+        sha256,
+        message=message or f"same content as batch {existing[0]}{how}",
+        source=source,
+    )
+
+
 def _refuse(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -251,14 +271,7 @@ def _refuse(
     if sha256 is not None:
         existing = _existing_batch(con, sha256, mapping.sha256 if mapping else None)
         if existing is not None:
-            return BatchReport(
-                shown,
-                existing[1] if existing[1] == REFUSED else ALREADY_LOADED,
-                existing[0],
-                sha256,
-                message=message,
-                source=source,
-            )
+            return _stored_before(shown, sha256, existing, source, message)
     try:
         size = path.stat().st_size
     except OSError:
@@ -784,16 +797,7 @@ def ingest_file(
         source = inspect_source(path)
         existing = _existing_batch(con, source.sha256, mapping.sha256 if mapping else None)
         if existing is not None:
-            status = ALREADY_LOADED if existing[1] != REFUSED else REFUSED
-            how = f" read by the same {name!r} mapping" if mapping else ""
-            return BatchReport(
-                shown,
-                status,
-                existing[0],
-                source.sha256,
-                message=f"same content as batch {existing[0]}{how}",
-                source=name,
-            )
+            return _stored_before(shown, source.sha256, existing, name)
         report = _read_and_load(
             con,
             source,

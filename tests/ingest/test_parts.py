@@ -1,0 +1,100 @@
+"""Prepared parts committed by the one writer store what a local ingest of the files stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from overdue.ingest.load import ingest_path
+from overdue.ingest.parts import commit_part, known_contents, prepare_part
+from overdue.ingest.sources import SourceMapping, find_mapping
+from overdue.simulate import write_simulation
+from overdue.warehouse import open_warehouse
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = dt.date(2026, 7, 1)
+TABLES = {
+    "cases": "*",
+    "quarantine": "*",
+    "batches": "* EXCLUDE (run_id, started_at, finished_at)",
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, SourceMapping | None]]:
+    """A Parquet file; a CSV file repeating 50 of its cases and with a row that cannot be
+    split; an empty file (refused); the LendingClub extract through its source mapping."""
+    folder = tmp_path_factory.mktemp("parts")
+    simulated = write_simulation(folder / "sim.parquet", rows=400, seed=3, as_of=AS_OF)
+    cases = pl.read_parquet(simulated.cases_path)
+    cases[:250].write_parquet(folder / "a.parquet")
+    cases[200:].write_csv(folder / "b.csv")
+    with (folder / "b.csv").open("a", encoding="utf-8") as handle:
+        handle.write("a row,that cannot be split\n")
+    (folder / "empty.csv").write_bytes(b"")
+    lendingclub = find_mapping("lendingclub", ROOT / "sources")
+    extract = ROOT / "tests" / "ingest" / "data" / "lendingclub_extract.csv"
+    return [
+        (folder / "a.parquet", None),
+        (folder / "b.csv", None),
+        (folder / "empty.csv", None),
+        (extract, lendingclub),
+    ]
+
+
+def warehouse_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of the ingest tables, sorted."""
+    with open_warehouse(path, read_only=True) as con:
+        return {
+            table: con.execute(f"SELECT {columns} FROM {table} ORDER BY ALL").fetchall()
+            for table, columns in TABLES.items()
+        }
+
+
+def prepared_and_committed(
+    files: list[tuple[Path, SourceMapping | None]], target: Path, staging: Path
+) -> list[str]:
+    """Each file prepared into ``staging`` (what it already holds not read), then committed into
+    ``target`` in order; the statuses."""
+    statuses = []
+    for path, mapping in files:
+        with open_warehouse(target) as con:
+            known = known_contents(con, mapping)
+        part = prepare_part(path, staging, run_id="r", as_of=AS_OF, known=known, mapping=mapping)
+        with open_warehouse(target) as con:
+            statuses.append(commit_part(con, part).status)
+    return statuses
+
+
+def test_committed_parts_store_what_a_local_ingest_stores(
+    files: list[tuple[Path, SourceMapping | None]], tmp_path: Path
+) -> None:
+    """Same cases (the later version of a repeated case wins), quarantined rows and batches,
+    refusals and mapped files included."""
+    local = tmp_path / "local.duckdb"
+    for path, mapping in files:
+        ingest_path(path, local, run_id="r", as_of=AS_OF, mapping=mapping)
+    target = tmp_path / "parts.duckdb"
+    statuses = prepared_and_committed(files, target, tmp_path / "staging")
+    assert statuses == ["loaded", "loaded", "refused", "loaded"]
+    rows = warehouse_rows(target)
+    assert rows == warehouse_rows(local)
+    assert len(rows["quarantine"]) >= 1
+
+
+def test_the_same_files_again_store_nothing(
+    files: list[tuple[Path, SourceMapping | None]], tmp_path: Path
+) -> None:
+    """A second pass finds every content stored: no new batch, nothing changed, and the
+    loaded files are not even read (no part written; the refused one is read to say why)."""
+    target = tmp_path / "parts.duckdb"
+    prepared_and_committed(files, target, tmp_path / "first")
+    before = warehouse_rows(target)
+    statuses = prepared_and_committed(files, target, tmp_path / "second")
+    assert statuses == ["already_loaded", "already_loaded", "refused", "already_loaded"]
+    assert warehouse_rows(target) == before
+    assert len(list((tmp_path / "second").iterdir())) == 1

@@ -1,0 +1,161 @@
+"""The nightly flow's ingest on a real Dask cluster (``distributed.LocalCluster``, two worker
+processes): the same warehouse as the local ingest of the same files, one writer, idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from distributed import Client, LocalCluster
+from pipelines.cluster import ingest_files_on_cluster
+from pipelines.ingest import ingest_flow
+from pipelines.nightly import nightly
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+from overdue.config import get_settings
+from overdue.simulate import write_simulation
+from overdue.warehouse import open_warehouse
+from settings_support import settings_in
+
+ROOT = Path(__file__).resolve().parents[2]
+TODAY = dt.date(2026, 12, 5)
+TABLES = {
+    "cases": "*",
+    "quarantine": "*",
+    # when and in which run differ between the two runs, nothing else may
+    "batches": "* EXCLUDE (run_id, started_at, finished_at)",
+}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    """Two worker processes of one thread each, the scheduler on 127.0.0.1; the workers import
+    ``pipelines`` and ``overdue`` from this checkout."""
+    path = os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env={"PYTHONPATH": path, "OMP_NUM_THREADS": "1"},
+    ) as local_cluster:
+        yield local_cluster
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Settings inside one temporary folder, and 2,000 simulated cases in three files: a
+    Parquet file, a CSV file that repeats 100 of its cases (a later version wins) and has a
+    row that cannot be split (quarantined), and a Parquet file."""
+    folder = tmp_path_factory.mktemp("cluster")
+    with settings_in(folder):
+        simulated = write_simulation(
+            folder / "simulated" / "cases.parquet", rows=2_000, seed=41, as_of=get_settings().as_of
+        )
+        cases = pl.read_parquet(simulated.cases_path)
+        files = folder / "files"
+        files.mkdir()
+        cases[:700].write_parquet(files / "a.parquet")
+        cases[600:1400].write_csv(files / "b.csv")
+        with (files / "b.csv").open("a", encoding="utf-8") as handle:
+            handle.write("a row,that cannot be split\n")
+        cases[1400:].write_parquet(files / "c.parquet")
+        yield folder
+
+
+def input_files(place: Path) -> list[str]:
+    """The three files, in the order they are ingested."""
+    return [str(place / "files" / name) for name in ("a.parquet", "b.csv", "c.parquet")]
+
+
+def warehouse_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of the ingest tables, sorted."""
+    with open_warehouse(path, read_only=True) as con:
+        return {
+            table: con.execute(f"SELECT {columns} FROM {table} ORDER BY ALL").fetchall()
+            for table, columns in TABLES.items()
+        }
+
+
+def prepare_runs_completed() -> int:
+    """How many ``prepare`` task runs (the ones on the workers) completed."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="prepare "))
+        )
+    return sum(run.state is not None and run.state.is_completed() for run in runs)
+
+
+def tasks_run_by_workers(local_cluster: LocalCluster) -> int:
+    """How many tasks the cluster's workers have run, all together."""
+    with Client(local_cluster) as client:
+        counts = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    return sum(counts.values())
+
+
+@pytest.fixture(scope="module")
+def local_rows(place: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The tables after the local ingest flow (the nightly flow's default path) ran the files."""
+    target = place / "local" / "warehouse.duckdb"
+    ingest_flow(input_files(place), warehouse_path=str(target), as_of=TODAY, return_state=True)
+    return warehouse_rows(target)
+
+
+def test_files_prepared_on_the_workers_are_stored_as_a_local_ingest_stores_them(
+    place: Path, cluster: LocalCluster, local_rows: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    """Each file is prepared by a task on the workers and committed here: the warehouse holds
+    the same cases, quarantined rows and batches as after the local ingest. This process holds
+    the warehouse open for writing all along (DuckDB's file lock), so no worker could open it;
+    the staging folder is emptied."""
+    target = place / "held" / "warehouse.duckdb"
+    executed, prepared = tasks_run_by_workers(cluster), prepare_runs_completed()
+    with open_warehouse(target):
+        records = ingest_files_on_cluster(
+            cluster.scheduler_address, input_files(place), str(target), "run-1", TODAY, None
+        )
+    assert [r["status"] for r in records] == ["loaded"] * 3
+    assert [r["rows_quarantined"] for r in records] == [0, 1, 0]
+    assert [r["cases_superseded"] for r in records] == [0, 100, 0]
+    assert warehouse_rows(target) == local_rows
+    assert len(local_rows["cases"]) == 2_000
+    assert prepare_runs_completed() - prepared == 3
+    assert tasks_run_by_workers(cluster) - executed >= 3
+    assert not any((place / "held" / "staging").iterdir())
+
+
+def test_the_same_files_again_change_nothing(
+    place: Path, cluster: LocalCluster, local_rows: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    """Re-running the files through the cluster finds every content stored: no new batch."""
+    target = place / "held" / "warehouse.duckdb"
+    records = ingest_files_on_cluster(
+        cluster.scheduler_address, input_files(place), str(target), "run-2", TODAY, None
+    )
+    assert [r["status"] for r in records] == ["already_loaded"] * 3
+    assert [r["batch_id"] for r in records] == [1, 2, 3]
+    assert warehouse_rows(target) == local_rows
+
+
+def test_the_nightly_flow_runs_its_ingest_on_the_cluster(
+    place: Path, cluster: LocalCluster, local_rows: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    """``nightly(cluster=...)`` (what ``overdue run --cluster`` runs) ingests on the cluster,
+    then trains, reports and publishes as without it."""
+    prepared = prepare_runs_completed()
+    state = nightly(
+        paths=input_files(place), as_of=TODAY, cluster=cluster.scheduler_address, return_state=True
+    )
+    result = state.result(raise_on_failure=False)  # red: a row was quarantined
+    assert isinstance(result, dict), result
+    assert [r["status"] for r in result["ingest"]] == ["loaded"] * 3
+    assert prepare_runs_completed() - prepared == 3
+    assert warehouse_rows(place / "warehouse.duckdb") == local_rows
+    assert result["publish"]["folder"] is not None
