@@ -59,15 +59,21 @@ TARGET_SECONDS: Final = {200_000: 180, 1_000_000: 600}
 
 def prepared(rows: int, folder: Path) -> tuple[Path, Path]:
     """``rows`` simulated cases in a Parquet file, and a warehouse that has ingested them."""
-    cases, warehouse = folder / f"cases-{rows}.parquet", folder / "warehouse.duckdb"
+    cases = folder / f"cases-{rows}.parquet"
     simulate_cases(rows, seed=3, as_of=dt.date(2026, 6, 30)).cases.write_parquet(cases)
+    return cases, ingested(cases, folder)
+
+
+def ingested(cases: Path, folder: Path) -> Path:
+    """A fresh warehouse in ``folder`` that has ingested the case file ``cases``."""
+    warehouse = folder / "warehouse.duckdb"
     subprocess.run(
         [sys.executable, "-m", "overdue", "ingest", str(cases)],
         capture_output=True,
         check=True,
         env={**os.environ, "OVERDUE_WAREHOUSE": str(warehouse)},
     )
-    return cases, warehouse
+    return warehouse
 
 
 def measure(side: str, path: Path, folder: Path) -> dict[str, float]:

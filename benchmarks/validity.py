@@ -181,9 +181,18 @@ def naive_gap(labelled: pl.DataFrame, true_p: np.ndarray) -> float:
     )
 
 
-def repetition(world: World, rows: int, seed: int) -> Repetition:
-    """Simulate, fit and score one population of ``world``."""
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class Population:
+    """One simulated population of a world: its cases, features and the truth."""
+
+    cases: pl.DataFrame
+    features: pl.DataFrame
+    labelled: pl.DataFrame  # the features of the cases with an outcome
+    true_p: np.ndarray  # labelled cases x approaches: the true probability of agreement
+
+
+def population(world: World, rows: int, seed: int) -> Population:
+    """Simulate ``rows`` cases of ``world`` and read the truth of the labelled ones."""
     run = simulate_cases(rows, seed=seed, as_of=AS_OF, world=world)
     features = build_features(run.cases.lazy()).collect()
     labelled = features.filter(pl.col("y_agreement").is_not_null())
@@ -191,6 +200,20 @@ def repetition(world: World, rows: int, seed: int) -> Repetition:
         run.truth, on="case_id", how="left", maintain_order="left"
     )
     true_p = np.column_stack([truth[f"p_{c}"].to_numpy() for c in CODES])
+    return Population(run.cases, features, labelled, true_p)
+
+
+def per_case_mae(predicted: list[np.ndarray], true_p: np.ndarray) -> float:
+    """Mean |p - true p| over cases, averaged over the approaches (one array of p each, in
+    ``CODES`` order)."""
+    return float(np.mean([np.abs(p - true_p[:, i]).mean() for i, p in enumerate(predicted)]))
+
+
+def repetition(world: World, rows: int, seed: int) -> Repetition:
+    """Simulate, fit and score one population of ``world``."""
+    start = time.perf_counter()
+    drawn = population(world, rows, seed)
+    features, labelled, true_p = drawn.features, drawn.labelled, drawn.true_p
 
     model, _ = fit_checked_model(features, seed, K)
     split = time_split(labelled)
@@ -202,7 +225,7 @@ def repetition(world: World, rows: int, seed: int) -> Repetition:
     answers = [
         model.predict_with_interval(test.with_columns(pl.lit(c).alias("approach"))) for c in CODES
     ]
-    case_mae = np.mean([np.abs(p - test_truth[:, i]).mean() for i, (p, _, _) in enumerate(answers)])
+    case_mae = per_case_mae([p for p, _, _ in answers], test_truth)
     case_coverage = np.mean(
         [
             ((low <= test_truth[:, i]) & (test_truth[:, i] <= high)).mean()
@@ -218,7 +241,7 @@ def repetition(world: World, rows: int, seed: int) -> Repetition:
         oracle_auc=float(roc_auc_score(y, oracle)),
         ece=expected_calibration_error(y, predicted),
         oracle_ece=expected_calibration_error(y, oracle),
-        case_mae=float(case_mae),
+        case_mae=case_mae,
         case_coverage=float(case_coverage),
         effects=effect_checks(summarize(fit, masks, K), masks, true_p),
         naive_gap=float(naive_gap(labelled, true_p)),
