@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The whole suite on two workers (pytest-xdist); tests/conftest.py groups the tests that share a
+# session fixture onto one worker and queues the heaviest groups first.
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: setup browser run serve notify docs test check lint types format bench sample dictionary lock clean
 
@@ -33,7 +36,7 @@ browser:  ## Debian's chromium and Chinese fonts for the browser tests (never a 
 	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk)
 
 test: setup browser  ## the whole test suite (no format, lint or type checks: `make check` runs them first)
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 lint: setup  ## format, lint and type checks, fast (what pre-commit runs)
 	$(BIN)/ruff format --check .
@@ -44,7 +47,7 @@ types: setup  ## the type checker alone (mypy with the pydantic plugin; files in
 	$(BIN)/mypy
 
 check: lint docs browser  ## what CI and a reviewer run: format, lint, types, the strict docs build, then the whole test suite
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 format: setup
 	$(BIN)/ruff format .

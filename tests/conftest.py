@@ -7,8 +7,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import pytest
+from _pytest.nodeid import NodeId
 
 # Helpers shared by test folders (browser_support) are imported as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -26,6 +28,48 @@ from overdue.models.run import train
 from overdue.publish import publish_snapshot
 from overdue.simulate import write_simulation
 from serve.serve_support import Published, Server, clean_env, start_server, stop
+
+# The session fixtures that cost most, by the group of tests sharing them when `make check` runs
+# the suite on two workers (pytest-xdist, --dist loadgroup): a group runs on one worker, so each
+# is made once. Others (the Prefect server of tests/pipelines) each worker makes for itself.
+SHARED_FIXTURES: Final = {
+    "published": "published",  # here: a training run and its snapshot (service and PII tests)
+    "trained": "trained",  # tests/models/conftest.py: `overdue` train and report processes
+    "population": "population",  # tests/models/conftest.py: 6,000 cases, their model
+    "built": "built",  # tests/reports/conftest.py: two training runs and their reports
+    "ingest_only": "built",
+}
+
+
+def worker_groups(items: list[pytest.Item]) -> dict[str, str]:
+    """Each test module's group: that of the first costly session fixture one of its tests
+    uses, else the module itself (its module fixtures are made once either way)."""
+    groups: dict[str, str] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        shared = [SHARED_FIXTURES[name] for name in item.fixturenames if name in SHARED_FIXTURES]
+        if shared and groups.get(module, module) == module:
+            groups[module] = shared[0]
+        groups.setdefault(module, module)
+    return groups
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On a pytest-xdist worker (`make check`: -n 2 --dist loadgroup --no-loadscope-reorder),
+    each test's group; the groups around session fixtures queued first, then those with a test
+    marked slow, so the heaviest work starts at once and the two workers end together."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    groups = worker_groups(items)
+    group = {item.nodeid: groups[item.nodeid.split("::")[0]] for item in items}
+    slow = {group[item.nodeid] for item in items if item.get_closest_marker("slow")}
+    items.sort(
+        key=lambda item: (group[item.nodeid].endswith(".py"), group[item.nodeid] not in slow)
+    )
+    for item in items:
+        # What an xdist_group mark does: the controller groups ids by their "@" suffix. xdist
+        # 3.8.0 writes the suffix to item._nodeid, which pytest 9.2 no longer reads.
+        item._id = NodeId.parse(f"{item.nodeid}@{group[item.nodeid]}")
 
 
 @pytest.fixture(scope="session")

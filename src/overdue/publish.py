@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from overdue.models.bundle_file import simulated
 from overdue.models.registry import Bundle, load_bundle
 from overdue.models.run import effects_document, latest_bundle_folder
 
@@ -94,14 +95,6 @@ def model_card(bundle: Bundle) -> dict[str, Any]:
         "k": meta.get("k"),
         "known_limits": list(KNOWN_LIMITS),
     }
-
-
-def simulated(sources: list[dict[str, Any]] | None) -> bool | None:
-    """Whether the model learnt from the simulator's cases (any of its files was written by the
-    simulator); None for a bundle trained before its sources were recorded."""
-    if sources is None:
-        return None
-    return any(source.get("simulated") for source in sources)
 
 
 def publish_snapshot(warehouse: Path, models_dir: Path, published_dir: Path, run_id: str) -> Path:

@@ -19,6 +19,7 @@ from overdue.simulate import write_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+pytestmark = pytest.mark.slow  # real pipeline runs: `make check` starts them first
 
 
 def free_port() -> int:

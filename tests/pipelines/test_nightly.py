@@ -30,6 +30,7 @@ from overdue.warehouse import open_warehouse
 from settings_support import settings_in
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # real pipeline runs: `make check` starts them first
 
 
 @pytest.fixture(scope="module")

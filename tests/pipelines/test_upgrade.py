@@ -37,6 +37,7 @@ from settings_support import settings_in
 
 PREVIOUS_CODE_VERSION = "models-1"
 """The hand-set code version every model before derived versions was made with."""
+pytestmark = pytest.mark.slow  # real pipeline runs: `make check` starts them first
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from typing import Any, Final
 
 import skops.io as sio
 
+from overdue.models.bundle_file import METADATA_FILE
 from overdue.models.design import Design
 from overdue.models.selfcheck import result_layout
 from overdue.models.train import OutcomeModel
 
 ESTIMATORS_FILE: Final = "estimators.skops"
-METADATA_FILE: Final = "bundle.json"
 ESTIMATORS: Final = (
     "advising",
     "boosting",

@@ -20,8 +20,7 @@ from typing import Any, Final
 import duckdb
 import polars as pl
 
-from overdue.models.registry import METADATA_FILE
-from overdue.publish import simulated
+from overdue.models.bundle_file import METADATA_FILE, simulated
 from overdue.reports import queries
 from overdue.reports.content import (
     ALL,

@@ -554,7 +554,7 @@ class ReportContent:
     """Source files of the latest and previous runs as training recorded them (None: unknown)."""
     previous_sources: list[dict[str, Any]] | None = None
     simulated: bool | None = None
-    """Whether the latest run learnt from the simulator's cases (``overdue.publish.simulated``)."""
+    """Whether the latest run learnt from the simulator's cases (``bundle_file.simulated``)."""
 
 
 def refutations_shown(rows: list[dict[str, Any]] | None, k: int) -> list[dict[str, Any]] | None:
