@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -117,10 +118,15 @@ def direct_features(cases: pl.DataFrame) -> pl.DataFrame:
     milliseconds, and on a request's few rows planning a lazy query costs more than running it
     (a test checks both give the same frame).
     """
-    history = {f.name: pl.lit(0.0) for f in HISTORY}
-    return cases.with_columns(**history).select(
-        "case_id", *(f.expr.alias(f.name) for f in FEATURES)
-    )
+    history, features = direct_feature_columns()
+    return cases.with_columns(*history).select("case_id", *features)
+
+
+@functools.cache
+def direct_feature_columns() -> tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
+    """``direct_features``' expressions, built once (a request pays their building otherwise)."""
+    history = tuple(pl.lit(0.0).alias(f.name) for f in HISTORY)
+    return history, tuple(f.expr.alias(f.name) for f in FEATURES)
 
 
 def case_features(cases: pl.DataFrame) -> pl.DataFrame:
