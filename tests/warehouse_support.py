@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import duckdb
 
-from overdue.warehouse import MIGRATIONS
+from overdue.warehouse import MIGRATIONS, open_warehouse
 
 
 def schema_up_to(con: duckdb.DuckDBPyConnection, version: int) -> None:
@@ -27,3 +30,20 @@ def insert_model_run(con: duckdb.DuckDBPyConnection, version: str = "m-1") -> No
         "10, 9, 5, 2, 2, '{}', '{}', '{}', 'models/m-1')",
         [version],
     )
+
+
+INGEST_TABLES = {
+    "cases": "*",
+    "quarantine": "*",
+    # when and in which run differ between two ingests of the same files, nothing else may
+    "batches": "* EXCLUDE (run_id, started_at, finished_at)",
+}
+
+
+def warehouse_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of the ingest tables (``INGEST_TABLES``), sorted."""
+    with open_warehouse(path, read_only=True) as con:
+        return {
+            table: con.execute(f"SELECT {columns} FROM {table} ORDER BY ALL").fetchall()
+            for table, columns in INGEST_TABLES.items()
+        }

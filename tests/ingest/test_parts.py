@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
@@ -14,14 +13,10 @@ from overdue.ingest.parts import commit_part, known_contents, prepare_part
 from overdue.ingest.sources import SourceMapping, find_mapping
 from overdue.simulate import write_simulation
 from overdue.warehouse import open_warehouse
+from warehouse_support import warehouse_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 7, 1)
-TABLES = {
-    "cases": "*",
-    "quarantine": "*",
-    "batches": "* EXCLUDE (run_id, started_at, finished_at)",
-}
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +39,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, SourceMa
         (folder / "empty.csv", None),
         (extract, lendingclub),
     ]
-
-
-def warehouse_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """The rows of the ingest tables, sorted."""
-    with open_warehouse(path, read_only=True) as con:
-        return {
-            table: con.execute(f"SELECT {columns} FROM {table} ORDER BY ALL").fetchall()
-            for table, columns in TABLES.items()
-        }
 
 
 def prepared_and_committed(

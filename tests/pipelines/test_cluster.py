@@ -22,15 +22,10 @@ from overdue.config import get_settings
 from overdue.simulate import write_simulation
 from overdue.warehouse import open_warehouse
 from settings_support import settings_in
+from warehouse_support import warehouse_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2026, 12, 5)
-TABLES = {
-    "cases": "*",
-    "quarantine": "*",
-    # when and in which run differ between the two runs, nothing else may
-    "batches": "* EXCLUDE (run_id, started_at, finished_at)",
-}
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +68,6 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def input_files(place: Path) -> list[str]:
     """The three files, in the order they are ingested."""
     return [str(place / "files" / name) for name in ("a.parquet", "b.csv", "c.parquet")]
-
-
-def warehouse_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """The rows of the ingest tables, sorted."""
-    with open_warehouse(path, read_only=True) as con:
-        return {
-            table: con.execute(f"SELECT {columns} FROM {table} ORDER BY ALL").fetchall()
-            for table, columns in TABLES.items()
-        }
 
 
 def prepare_runs_completed() -> int:
