@@ -163,7 +163,7 @@ class IngestSummary:
         return exit_status((b.status, b.rows_quarantined) for b in self.batches)
 
 
-def _sha256(path: Path) -> str | None:
+def file_sha256(path: Path) -> str | None:
     digest = hashlib.sha256()
     try:
         with path.open("rb") as handle:
@@ -174,7 +174,7 @@ def _sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _existing_batch(
+def existing_batch(
     con: duckdb.DuckDBPyConnection, sha256: str, mapping_sha256: str | None = None
 ) -> tuple[int, str] | None:
     """The first batch of this content read the same way (directly, or by the same mapping)."""
@@ -186,7 +186,7 @@ def _existing_batch(
     return (int(row[0]), str(row[1])) if row else None
 
 
-def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
+def next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
     row = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchone()
     assert row is not None
     return int(row[0])
@@ -235,7 +235,7 @@ def _insert_batch(
     )
 
 
-def _stored_before(
+def stored_before(
     shown: Path,
     sha256: str,
     existing: tuple[int, str],
@@ -266,19 +266,19 @@ def _refuse(
     """Record ``path`` as refused (masked message) unless this content was refused before."""
     shown = shown_path(path)
     message = mask_text(str(error))
-    sha256 = _sha256(path)
+    sha256 = file_sha256(path)
     source = mapping.name if mapping else None
     if sha256 is not None:
-        existing = _existing_batch(con, sha256, mapping.sha256 if mapping else None)
+        existing = existing_batch(con, sha256, mapping.sha256 if mapping else None)
         if existing is not None:
-            return _stored_before(shown, sha256, existing, source, message)
+            return stored_before(shown, sha256, existing, source, message)
     try:
         size = path.stat().st_size
     except OSError:
         size = 0
     with warehouse.transaction(con):
         report = BatchReport(
-            shown, REFUSED, _next_batch_id(con), sha256, message=message, source=source
+            shown, REFUSED, next_batch_id(con), sha256, message=message, source=source
         )
         _insert_batch(
             con,
@@ -406,7 +406,7 @@ def _stage_rejects(
     return counts
 
 
-def _load_staged(
+def load_staged(
     con: duckdb.DuckDBPyConnection, batch_id: int, header: int, with_rejects: bool
 ) -> tuple[int, int, int, int]:
     """Move staged rows into ``cases`` and ``quarantine``.
@@ -453,7 +453,7 @@ def _reason_counts(con: duckdb.DuckDBPyConnection) -> Counter[str]:
     return Counter({str(r): int(n) for r, n in rows})
 
 
-def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
     for table in ("staged_rows", "staged_rejects", "staged_verdict", "reject_keys"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     drop_scratch(con)
@@ -552,7 +552,7 @@ def _load_query(
     """
     path = shown_path(source.path)
     with warehouse.transaction(con):
-        batch_id = _next_batch_id(con)
+        batch_id = next_batch_id(con)
         notify(path, "reading", 0.0)
         drop_rejects(con)
         try:
@@ -585,7 +585,7 @@ def _load_query(
         skip_reasons = dict(skipped or {})
         rows_skipped = sum(skip_reasons.values())
         rows_read = _count(con, "SELECT count(*) FROM staged_rows") + len(rejects) + rows_skipped
-        loaded, quarantined, replaced, superseded = _load_staged(
+        loaded, quarantined, replaced, superseded = load_staged(
             con, batch_id, query.header_lines, bool(rejects)
         )
         report = BatchReport(
@@ -617,7 +617,7 @@ def _load_query(
             started=started,
             mapping=mapping,
         )
-        _drop_staging(con)
+        drop_staging(con)
     return report
 
 
@@ -795,9 +795,9 @@ def ingest_file(
     name = mapping.name if mapping else None
     try:
         source = inspect_source(path)
-        existing = _existing_batch(con, source.sha256, mapping.sha256 if mapping else None)
+        existing = existing_batch(con, source.sha256, mapping.sha256 if mapping else None)
         if existing is not None:
-            return _stored_before(shown, source.sha256, existing, name)
+            return stored_before(shown, source.sha256, existing, name)
         report = _read_and_load(
             con,
             source,

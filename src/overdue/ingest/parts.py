@@ -23,16 +23,16 @@ from typing import Final
 import duckdb
 
 from overdue import warehouse
-from overdue.ingest.load import (  # load's steps, shared within the ingest package
+from overdue.ingest.load import (
     BatchReport,
-    _drop_staging,
-    _existing_batch,
-    _load_staged,
-    _next_batch_id,
-    _sha256,
-    _stored_before,
+    drop_staging,
+    existing_batch,
+    file_sha256,
     ingest_file,
+    load_staged,
+    next_batch_id,
     shown_path,
+    stored_before,
 )
 from overdue.ingest.normalise import quote_literal
 from overdue.ingest.sources import SourceMapping
@@ -84,7 +84,7 @@ def prepare_part(
     it stored as Parquet into a new folder under ``staging``; nothing is read when the file's
     SHA-256 is in ``known`` (content the warehouse holds, read the same way)."""
     mapping_sha256 = mapping.sha256 if mapping else None
-    sha256 = _sha256(path)
+    sha256 = file_sha256(path)
     if sha256 is not None and sha256 in known:
         report = BatchReport(shown_path(path), "known", sha256=sha256)
         return PreparedPart(None, report, mapping_sha256)
@@ -103,17 +103,17 @@ def commit_part(con: duckdb.DuckDBPyConnection, part: PreparedPart) -> BatchRepo
     the warehouse already holds its content; the report as a local ingest of the file gives."""
     report = part.report
     if report.sha256:  # an unreadable file has no content to recognise
-        existing = _existing_batch(con, report.sha256, part.mapping_sha256)
+        existing = existing_batch(con, report.sha256, part.mapping_sha256)
         if existing is not None:
             message = report.message if report.status == "refused" else None
-            return _stored_before(report.path, report.sha256, existing, report.source, message)
+            return stored_before(report.path, report.sha256, existing, report.source, message)
     if part.folder is None:
         raise RuntimeError(f"{report.path}: its part was skipped but its batch is not stored")
     files = {t: quote_literal(str(Path(part.folder) / f"{t}.parquet")) for t in PART_TABLES}
     with warehouse.transaction(con):
-        batch_id = _next_batch_id(con)
+        batch_id = next_batch_id(con)
         con.execute(_STAGED_SQL.format(cases=files["cases"], quarantine=files["quarantine"]))
-        loaded, quarantined, replaced, superseded = _load_staged(con, batch_id, 0, False)
+        loaded, quarantined, replaced, superseded = load_staged(con, batch_id, 0, False)
         stored = replace(
             report,
             batch_id=batch_id,
@@ -129,7 +129,7 @@ def commit_part(con: duckdb.DuckDBPyConnection, part: PreparedPart) -> BatchRepo
             f"FROM read_parquet({files['batches']})",
             [batch_id, loaded, stored.rows_replaced, superseded, dt.datetime.now()],
         )
-        _drop_staging(con)
+        drop_staging(con)
     return stored
 
 
