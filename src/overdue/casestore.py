@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from overdue.config import Settings
 from overdue.contract import FIELDS
 from overdue.ingest.normalise import quote_literal
-from overdue.warehouse import DUCKDB_TYPE, open_warehouse
+from overdue.warehouse import DUCKDB_TYPE, open_warehouse, write_failure
 
 REMOTE_SCHEMES: Final = ("s3://", "gs://", "gcs://")
 PART: Final = "part-0.parquet"
@@ -162,11 +162,10 @@ def sync_store(con: duckdb.DuckDBPyConnection, store: CaseStore) -> list[int]:
         for batch_id in missing:
             _write_batch(con, store, batch_id)
     except (duckdb.IOException, OSError) as error:
-        if isinstance(error, CaseStoreError):
-            raise
+        what = write_failure(error) or type(error).__name__
         raise CaseStoreError(
-            f"could not write the case store ({type(error).__name__}); the warehouse is "
-            "unchanged, and the next ingest or `overdue store export` writes what is missing"
+            f"could not write the case store ({what}); the warehouse keeps every batch, and "
+            "the next ingest or `overdue store export` writes what the store lacks"
         ) from None
     return missing
 

@@ -11,11 +11,13 @@ from typing import Any
 import duckdb
 import pytest
 from ingest_cases import csv_text, ingest, record
+from typer.testing import CliRunner
 
-from cli_support import overdue
 from overdue import warehouse
-from overdue.casestore import CaseStore, store_cases, sync_warehouse
+from overdue.casestore import CaseStore, CaseStoreError, store_cases, sync_warehouse
+from overdue.cli import app
 from overdue.config import Settings
+from settings_support import settings_in
 
 
 def _rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[Any, ...]]:
@@ -98,6 +100,18 @@ def test_a_rerun_and_a_rolled_back_batch_write_nothing(tmp_path: Path) -> None:
     assert _files(Path(store.location)) == written
 
 
+def test_a_store_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    """A store where no folder can be made: ``CaseStoreError`` saying the next export writes
+    what is missing; the warehouse keeps the batch, and a later export into a good store does."""
+    wh = tmp_path / "w.duckdb"
+    ingest([_batch(tmp_path / "1.csv", range(0, 2), "2025-03-01 00:00:00")], wh)
+    (tmp_path / "blocked").write_text("a file where the store's folder should be")
+    with pytest.raises(CaseStoreError, match="store export` writes what the store lacks"):
+        sync_warehouse(wh, CaseStore(str(tmp_path / "blocked" / "store")))
+    assert len(_warehouse_cases(wh)) == 2
+    assert sync_warehouse(wh, CaseStore(str(tmp_path / "store"))) == [1]
+
+
 def test_an_empty_store_is_an_empty_case_table(tmp_path: Path) -> None:
     """A store with no batch yet reads as no cases, with the warehouse's columns and types."""
     wh = tmp_path / "w.duckdb"
@@ -108,6 +122,14 @@ def test_an_empty_store_is_an_empty_case_table(tmp_path: Path) -> None:
         assert columns == con.table("cases").dtypes
 
 
+def _overdue(folder: Path, *args: str, **env: str) -> tuple[int, str]:
+    """``overdue ARGS`` in this process with the settings in ``folder`` and ``env``: its exit
+    code and output."""
+    with settings_in(folder, **env):
+        result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
 def test_ingest_writes_the_store_only_when_one_is_set(tmp_path: Path) -> None:
     """`overdue ingest` without OVERDUE_CASE_STORE writes the warehouse alone, as always; with
     it, the batch's file too, and it says how many (never rows or identifiers)."""
@@ -115,17 +137,15 @@ def test_ingest_writes_the_store_only_when_one_is_set(tmp_path: Path) -> None:
     path = _batch(tmp_path / "1.csv", range(0, 3), "2025-03-01 00:00:00")
     alone = tmp_path / "alone"
     alone.mkdir()
-    env = {"OVERDUE_CASE_STORE": ""}
-    plain = overdue("ingest", str(path), "--warehouse", str(alone / "w.duckdb"), env=env)
-    assert plain.returncode == 0, plain.stdout + plain.stderr
-    assert "case store" not in plain.stdout
-    assert sorted(p.name for p in alone.iterdir()) == ["w.duckdb"]
+    code, output = _overdue(alone, "ingest", str(path), OVERDUE_CASE_STORE="")
+    assert code == 0, output
+    assert "case store" not in output
+    assert sorted(p.name for p in alone.iterdir()) == ["warehouse.duckdb"]
     store = tmp_path / "store"
-    env = {"OVERDUE_CASE_STORE": str(store)}
-    stored = overdue("ingest", str(path), "--warehouse", str(tmp_path / "w.duckdb"), env=env)
-    assert stored.returncode == 0, stored.stdout + stored.stderr
-    assert "case store: 1 batch(es) written" in stored.stdout
-    assert "C-0" not in stored.stdout + stored.stderr
+    code, output = _overdue(tmp_path, "ingest", str(path), OVERDUE_CASE_STORE=str(store))
+    assert code == 0, output
+    assert "case store: 1 batch(es) written" in output
+    assert "C-0" not in output
     assert (store / "batch_id=1" / "part-0.parquet").is_file()
 
 
@@ -141,13 +161,18 @@ def _httpfs_installed() -> bool:
 def test_an_object_store_without_httpfs_is_one_clear_line(tmp_path: Path) -> None:
     """An s3:// store with DuckDB's httpfs not installed: `overdue store export` exits 2 with
     one line saying to install it beforehand; nothing is downloaded, no secret printed."""
-    path = _batch(tmp_path / "1.csv", range(0, 2), "2025-03-01 00:00:00")
-    wh = tmp_path / "w.duckdb"
-    ingest([path], wh)
-    env = {"OVERDUE_CASE_STORE": "s3://bucket/cases", "OVERDUE_CASE_STORE_SECRET": "s3cr3t-v4lue"}
-    result = overdue("store", "export", "--warehouse", str(wh), env=env)
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output
+    ingest([_batch(tmp_path / "1.csv", range(0, 2), "2025-03-01 00:00:00")], tmp_path / "w.duckdb")
+    code, output = _overdue(
+        tmp_path,
+        "store",
+        "export",
+        "--warehouse",
+        str(tmp_path / "w.duckdb"),
+        OVERDUE_CASE_STORE="s3://bucket/cases",
+        OVERDUE_CASE_STORE_SECRET="s3cr3t-v4lue",
+    )
+    assert code == 2, output
     assert next(line for line in output.splitlines() if line.strip()).startswith("error:")
     assert "httpfs" in output and "install it beforehand" in output
     assert "Traceback" not in output and "s3cr3t-v4lue" not in output
+    assert not _httpfs_installed()  # nothing was downloaded
