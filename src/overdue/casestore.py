@@ -140,6 +140,8 @@ def _write_batch(con: duckdb.DuckDBPyConnection, store: CaseStore, batch_id: int
         return
     final = Path(target)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{PART}.*.tmp"):  # left by a writer killed mid-write
+        stale.unlink(missing_ok=True)
     temporary = final.with_name(f".{PART}.{uuid.uuid4().hex}.tmp")
     try:
         con.execute(f"COPY ({rows}) TO {quote_literal(str(temporary))} (FORMAT parquet)")

@@ -100,6 +100,20 @@ def test_a_rerun_and_a_rolled_back_batch_write_nothing(tmp_path: Path) -> None:
     assert _files(Path(store.location)) == written
 
 
+def test_a_batch_whose_write_was_killed_is_written_again_whole(tmp_path: Path) -> None:
+    """A partition left with only a temporary file (its writer killed before the rename) is
+    not read; the next sync writes the batch and removes the temporary file."""
+    wh, store = tmp_path / "w.duckdb", CaseStore(str(tmp_path / "store"))
+    ingest([_batch(tmp_path / "1.csv", range(0, 3), "2025-03-01 00:00:00")], wh)
+    folder = tmp_path / "store" / "batch_id=1"
+    folder.mkdir(parents=True)
+    (folder / ".part-0.parquet.0123abcd.tmp").write_bytes(b"PAR1 cut short")
+    assert _store_cases(store) == []
+    assert sync_warehouse(wh, store) == [1]
+    assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]
+    assert _store_cases(store) == _warehouse_cases(wh)
+
+
 def test_a_store_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
     """A store where no folder can be made: ``CaseStoreError`` saying the next export writes
     what is missing; the warehouse keeps the batch, and a later export into a good store does."""
