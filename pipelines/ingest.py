@@ -23,6 +23,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import Completed, Failed, State
 from prefect.tasks import Task, TaskRunNameCallbackWithParameters
 
+from overdue.casestore import case_store, sync_warehouse
 from overdue.config import Settings, get_settings
 from overdue.ingest.load import REFUSED, batch_record, ingest_path, shown_path
 from overdue.ingest.sources import find_mapping
@@ -139,6 +140,17 @@ def logged_record(state: State[Any]) -> dict[str, Any]:
     return result
 
 
+@task(name="case store")
+def store_stage(warehouse_path: str) -> list[int]:
+    """``casestore.sync_warehouse`` into the case store the settings name (docs/case-store.md),
+    by the one writer once the batches are committed; the batches written."""
+    settings = get_settings()
+    store = case_store(settings)
+    if store is None:
+        return []
+    return sync_warehouse(Path(warehouse_path), store, memory_limit=settings.duckdb_memory_limit)
+
+
 @flow(name="ingest")
 def ingest_flow(
     paths: list[str],
@@ -155,6 +167,8 @@ def ingest_flow(
     files = files_to_ingest(paths, settings.inbox)
     day = as_of or dt.date.today()
     records = ingest_files(files, target, str(uuid.uuid4()), day, source, settings)
+    if settings.case_store:
+        with_retries(store_stage, settings)(target)
     create_table_artifact(files_table(records), key="ingested-files", description="Each file")
     trouble = ingest_trouble(records)
     return records if trouble is None else Failed(name="Refusals", message=trouble, data=records)

@@ -26,7 +26,7 @@ from prefect.states import Failed, State
 from overdue import stages
 from overdue.config import get_settings
 from overdue.stages import PipelineBusyError
-from pipelines.ingest import ingest_files, with_retries
+from pipelines.ingest import ingest_files, store_stage, with_retries
 
 __all__ = ["REFUSALS", "PipelineBusyError", "nightly"]
 
@@ -94,6 +94,8 @@ def nightly(
             from pipelines.cluster import ingest_files_on_cluster
 
             ingested = ingest_files_on_cluster(address, files, str(target), run_id, day, source)
+        if settings.case_store:  # the one writer adds the committed batches to the store
+            with_retries(store_stage, settings)(str(target))
         trained = with_retries(train_stage, settings)(str(target), overrides, run_id)
         model = trained["model_version"]
         new_batches = stages.any_new_batch(ingested)

@@ -413,8 +413,58 @@ def ingest(
         before = f" ({done} earlier file(s) of this run were loaded and stay)" if finished else ""
         raise _fail(str(exc) + before) from None
     _print_ingest_summary(summary, target)
+    _sync_case_store(settings, target)
     if summary.exit_status:
         raise typer.Exit(summary.exit_status)
+
+
+def _sync_case_store(settings: Settings, target: Path) -> None:
+    """With a case store set, write the batches it lacks (those just committed) and say so."""
+    from overdue.casestore import CaseStoreError, case_store, sync_warehouse
+
+    store = case_store(settings)
+    if store is None:
+        return
+    try:
+        written = sync_warehouse(target, store, memory_limit=settings.duckdb_memory_limit)
+    except CaseStoreError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"case store: {len(written)} batch(es) written")
+
+
+store_app = typer.Typer(
+    help="The case table as Hive-partitioned Parquet many machines read (docs/case-store.md).",
+    no_args_is_help=True,
+)
+app.add_typer(
+    store_app, name="store", short_help="The case table as Parquet files other machines read."
+)
+
+
+@store_app.command("export", short_help="Write the warehouse's cases to the case store.")
+def store_export(
+    warehouse: WarehouseOption = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="a folder or s3:// / gs:// URL [default: OVERDUE_CASE_STORE]"),
+    ] = None,
+) -> None:
+    """Write every batch of the warehouse's cases that the case store lacks (all of them into an
+    empty store: an existing warehouse moves); a second export writes nothing."""
+    from overdue.casestore import CaseStoreError, case_store, sync_warehouse
+
+    settings = get_settings()
+    if store is not None:
+        settings = settings.model_copy(update={"case_store": store})
+    target = warehouse or settings.warehouse
+    where = case_store(settings)
+    if where is None:
+        raise _fail("no case store: pass --store or set OVERDUE_CASE_STORE")
+    try:
+        written = sync_warehouse(target, where, memory_limit=settings.duckdb_memory_limit)
+    except (CaseStoreError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"case store: {len(written)} batch(es) written")
 
 
 @app.command(short_help="Why rows were quarantined, per file; export them to fix.")

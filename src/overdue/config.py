@@ -60,6 +60,20 @@ class Settings(BaseSettings):
         description="a Dask scheduler (e.g. tcp://10.0.0.5:8786): the nightly pipeline prepares "
         "its files on that cluster and commits them here (docs/cluster.md); none: all runs here",
     )
+    case_store: str | None = Field(
+        None,
+        description="a folder, or an s3:// or gs:// URL, every machine can read: each committed "
+        "batch's cases are also written there as Hive-partitioned Parquet "
+        "(docs/case-store.md); none: the warehouse file alone, as always",
+    )
+    case_store_key_id: str | None = Field(None, description="the object store's access key id")
+    case_store_secret: SecretStr | None = Field(
+        None, description="the object store's secret key (never printed)"
+    )
+    case_store_region: str | None = Field(None, description="the object store's region")
+    case_store_endpoint: str | None = Field(
+        None, description="an S3-compatible endpoint other than AWS (host[:port])"
+    )
     duckdb_memory_limit: str = Field(
         "1GB",
         description="memory DuckDB may use before spilling to disk; keeps a 10M-row ingest bounded",

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from pipelines.ingest import ingest_flow
 
-from overdue.warehouse import open_warehouse
+from overdue.casestore import CaseStore, store_cases
+from overdue.warehouse import open_warehouse, scratch
+from settings_support import settings_in
 
 HEADER = "case_id,overdue_since,first_contact_on,closed_on,age_band,employment,monthly_income,"
 ROW = "C-1,2024-01-05,2024-03-05,2024-04-01,25-34,employed,12000,"
@@ -84,3 +86,16 @@ def test_a_locked_warehouse_is_retried(tmp_path: Path) -> None:
     holder.wait(timeout=30)
     assert results[0]["status"] == "loaded"
     assert time.monotonic() - started >= 1.0  # it waited for the lock to go
+
+
+def test_the_flow_adds_the_committed_batches_to_the_case_store(tmp_path: Path) -> None:
+    """With OVERDUE_CASE_STORE set, the flow's one writer writes each committed batch's file
+    after the ingest; read from the store alone, the cases are the warehouse's."""
+    wh, store = tmp_path / "w.duckdb", tmp_path / "store"
+    with settings_in(tmp_path, OVERDUE_CASE_STORE=str(store)):
+        ingest_flow(_files(tmp_path), str(wh), return_state=True)
+    assert sorted(p.name for p in store.iterdir()) == ["batch_id=1"]  # batch 2: all quarantined
+    with scratch() as con:
+        stored = store_cases(con, CaseStore(str(store))).fetchall()
+    with open_warehouse(wh, read_only=True) as con:
+        assert stored == con.execute("SELECT * FROM cases").fetchall()
