@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         description="a Dask scheduler (e.g. tcp://10.0.0.5:8786): the nightly pipeline prepares "
         "its files on that cluster and commits them here (docs/cluster.md); none: all runs here",
     )
+    part_rows: int = Field(
+        250_000,
+        ge=1,
+        description="on a Dask cluster, a Parquet file of more rows is prepared in row ranges of "
+        "this many rows, one task each, and committed as one batch (docs/cluster.md)",
+    )
     duckdb_memory_limit: str = Field(
         "1GB",
         description="memory DuckDB may use before spilling to disk; keeps a 10M-row ingest bounded",
