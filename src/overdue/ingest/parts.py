@@ -66,8 +66,8 @@ SELECT line AS _ordinal, reasons, record::VARCHAR AS record FROM read_parquet({q
 class PreparedPart:
     """What a worker passes back for one file or row range: the part's folder (None when the
     file's content was known and nothing was read), its report (the file's masked path and
-    SHA-256, the counts of its rows) and the
-    source mapping's hash it was read through. Never rows."""
+    SHA-256, the counts of its rows) and the source mapping's hash it was read through. Never
+    rows."""
 
     folder: str | None
     report: BatchReport
@@ -205,11 +205,8 @@ def file_report(parts: Sequence[PreparedPart]) -> BatchReport:
 
 def parquet_list(parts: Sequence[PreparedPart], table: str) -> str:
     """The SQL list of the parts' Parquet files of ``table``."""
-    return (
-        "["
-        + ", ".join(quote_literal(str(Path(str(p.folder)) / f"{table}.parquet")) for p in parts)
-        + "]"
-    )
+    files = [quote_literal(str(Path(str(part.folder)) / f"{table}.parquet")) for part in parts]
+    return f"[{', '.join(files)}]"
 
 
 def commit_parts(con: duckdb.DuckDBPyConnection, parts: Sequence[PreparedPart]) -> BatchReport:
