@@ -125,3 +125,16 @@ def test_a_csv_file_is_prepared_whole() -> None:
     """CSV records may span lines: a CSV file is one part, however many rows it has."""
     extract = ROOT / "tests" / "ingest" / "data" / "lendingclub_extract.csv"
     assert row_ranges(extract, 1) == (None,)
+
+
+def test_a_file_changed_between_its_ranges_stores_nothing(tmp_path: Path) -> None:
+    """Ranges read from two versions of a file (other SHA-256s) are not committed together."""
+    path = large_parquet(tmp_path, AS_OF)
+    first, second = row_ranges(path, 1_000)
+    parts = [prepare_part(path, tmp_path / "staging", run_id="r", as_of=AS_OF, rows=first)]
+    pl.read_parquet(path)[:1_500].write_parquet(path)
+    parts.append(prepare_part(path, tmp_path / "staging", run_id="r", as_of=AS_OF, rows=second))
+    target = tmp_path / "parts.duckdb"
+    with open_warehouse(target) as con, pytest.raises(RuntimeError, match="changed"):
+        commit_parts(con, parts)
+    assert warehouse_rows(target) == {"cases": [], "quarantine": [], "batches": []}
