@@ -3,11 +3,12 @@
 Used only when a cluster is named (``overdue run --cluster ADDRESS`` or
 ``OVERDUE_DASK_ADDRESS``); without one, ``pipelines.ingest.ingest_files`` runs as before.
 The ``ingest on cluster`` subflow runs on a ``DaskTaskRunner`` connected to the cluster: one
-``prepare`` task per file runs on a worker (``overdue.ingest.parts.prepare_part``: read,
-normalise, validate, screen for personal data, write a Parquet part into the staging folder
-beside the warehouse) and passes back the part's folder, counts and hash; then the flow's own
-process, the one writer, commits the parts in the files' order, one batch and one transaction
-each (``commit_part``). Workers are never given the warehouse's path.
+``prepare`` task per file, or per row range of a Parquet file of more than ``part_rows`` rows
+(``overdue.ingest.parts.row_ranges``), runs on a worker (``prepare_part``: read, normalise,
+validate, screen for personal data, write a Parquet part into the staging folder beside the
+warehouse) and passes back the part's folder, counts and hash; then the flow's own process, the
+one writer, commits the files in order, all parts of a file as one batch in one transaction
+(``commit_parts``). Workers are never given the warehouse's path.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from overdue.config import get_settings
 from overdue.ingest.load import batch_record, shown_path
 from overdue.ingest.parts import (
     PreparedPart,
-    commit_part,
+    RowRange,
+    commit_parts,
     known_contents,
     prepare_part,
-    remove_part,
+    remove_parts,
+    row_ranges,
 )
 from overdue.ingest.sources import SourceMapping, find_mapping
 from overdue.warehouse import open_warehouse
@@ -50,8 +53,11 @@ def staging_folder(warehouse_path: Path, run_id: str) -> Path:
 
 
 def prepare_run_name(parameters: dict[str, Any]) -> str:
-    """The task run's name: the file's path with personal data masked."""
-    return f"prepare {shown_path(Path(parameters['path']))}"
+    """The task run's name: the file's path with personal data masked, and its rows if a range
+    (numbered from 1)."""
+    rows: RowRange | None = parameters.get("rows")
+    shown = f" rows {rows.start + 1}-{rows.stop}" if rows else ""
+    return f"prepare {shown_path(Path(parameters['path']))}{shown}"
 
 
 def commit_run_name(parameters: dict[str, Any]) -> str:
@@ -68,8 +74,9 @@ def prepare_one(
     as_of: dt.date,
     known: frozenset[str],
     mapping: SourceMapping | None,
+    rows: RowRange | None,
 ) -> PreparedPart:
-    """``prepare_part`` on one file, on a worker."""
+    """``prepare_part`` on one file or row range, on a worker."""
     return prepare_part(
         Path(path),
         Path(staging),
@@ -78,24 +85,25 @@ def prepare_one(
         known=known,
         memory_limit=get_settings().duckdb_memory_limit,
         mapping=mapping,
+        rows=rows,
     )
 
 
 @task(task_run_name=cast("TaskRunNameCallbackWithParameters", commit_run_name))
 def commit_one(
     path: str,
-    part: PreparedPart,
+    parts: list[PreparedPart],
     warehouse_path: str,
     as_of: dt.date,
     inbox: str | None,
     mapped: bool,
 ) -> State[Any]:
-    """``commit_part`` of ``path``'s part in the flow's process, the part then deleted; the
+    """``commit_parts`` of ``path``'s parts in the flow's process, the parts then deleted; the
     file's state as ``ingest_one`` gives it (a file in ``inbox`` filed away)."""
     settings = get_settings()
     with open_warehouse(Path(warehouse_path), memory_limit=settings.duckdb_memory_limit) as con:
-        report = commit_part(con, part)
-    remove_part(part)
+        report = commit_parts(con, parts)
+    remove_parts(parts)
     return filed_state(Path(path), batch_record(report, mapped=mapped), inbox, as_of)
 
 
@@ -103,7 +111,8 @@ def commit_one(
 def ingest_on_cluster(
     files: list[str], warehouse_path: str, run_id: str, as_of: dt.date, source: str | None
 ) -> list[dict[str, Any]]:
-    """Prepare every file on the cluster, then commit them here one after another."""
+    """Prepare every file (every row range of a large Parquet file) on the cluster, then
+    commit the files here one after another."""
     settings = get_settings()
     mapping = find_mapping(source) if source else None
     with open_warehouse(Path(warehouse_path), memory_limit=settings.duckdb_memory_limit) as con:
@@ -111,16 +120,20 @@ def ingest_on_cluster(
     staging = staging_folder(Path(warehouse_path), run_id)
     prepare = with_retries(prepare_one, settings)
     commit = with_retries(commit_one, settings)
+    jobs = [(path, rows) for path in files for rows in row_ranges(Path(path), settings.part_rows)]
     futures = prepare.map(
-        files, unmapped(str(staging)), unmapped(run_id), unmapped(as_of), unmapped(known),
-        unmapped(mapping),
+        [path for path, _ in jobs], unmapped(str(staging)), unmapped(run_id), unmapped(as_of),
+        unmapped(known), unmapped(mapping), [rows for _, rows in jobs],
     )  # fmt: skip
+    by_file: dict[str, list[PrefectFuture[PreparedPart]]] = {path: [] for path in files}
+    for (path, _), future in zip(jobs, futures, strict=True):
+        by_file[path].append(future)
     inbox, mapped = str(settings.inbox), mapping is not None
     records = []
     try:
-        for path, future in zip(files, futures, strict=True):
-            part = future.result()
-            state = commit(path, part, warehouse_path, as_of, inbox, mapped, return_state=True)
+        for path, file_futures in by_file.items():
+            parts = [future.result() for future in file_futures]
+            state = commit(path, parts, warehouse_path, as_of, inbox, mapped, return_state=True)
             records.append(logged_record(state))
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     case_store_endpoint: str | None = Field(
         None, description="an S3-compatible endpoint other than AWS (host[:port])"
     )
+    part_rows: int = Field(
+        250_000,
+        ge=1,
+        description="on a Dask cluster, a Parquet file of more rows is prepared in row ranges of "
+        "this many rows, one task each, and committed as one batch (docs/cluster.md)",
+    )
     duckdb_memory_limit: str = Field(
         "1GB",
         description="memory DuckDB may use before spilling to disk; keeps a 10M-row ingest bounded",

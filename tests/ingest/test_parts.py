@@ -9,10 +9,11 @@ import polars as pl
 import pytest
 
 from overdue.ingest.load import ingest_path
-from overdue.ingest.parts import commit_part, known_contents, prepare_part
+from overdue.ingest.parts import commit_parts, known_contents, prepare_part, row_ranges
 from overdue.ingest.sources import SourceMapping, find_mapping
 from overdue.simulate import write_simulation
 from overdue.warehouse import open_warehouse
+from parts_support import BAD_AT, large_parquet
 from warehouse_support import warehouse_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ def prepared_and_committed(
             known = known_contents(con, mapping)
         part = prepare_part(path, staging, run_id="r", as_of=AS_OF, known=known, mapping=mapping)
         with open_warehouse(target) as con:
-            statuses.append(commit_part(con, part).status)
+            statuses.append(commit_parts(con, [part]).status)
     return statuses
 
 
@@ -84,3 +85,56 @@ def test_the_same_files_again_store_nothing(
     assert statuses == ["already_loaded", "already_loaded", "refused", "already_loaded"]
     assert warehouse_rows(target) == before
     assert len(list((tmp_path / "second").iterdir())) == 1
+
+
+def test_a_large_parquet_file_prepared_in_row_ranges_is_stored_as_one_local_batch(
+    tmp_path: Path,
+) -> None:
+    """2,000 rows in ranges of 700: one batch, the same cases (the case repeated in a later range
+    replaced by its later row), the quarantined row under its line in the file; again: nothing
+    new, and no range read."""
+    path = large_parquet(tmp_path, AS_OF)
+    local = tmp_path / "local.duckdb"
+    ingest_path(path, local, run_id="r", as_of=AS_OF)
+    ranges = row_ranges(path, 700)
+    assert [(r.start, r.stop) for r in ranges if r] == [(0, 700), (700, 1400), (1400, 2000)]
+    target = tmp_path / "parts.duckdb"
+    reports = []
+    for staging in (tmp_path / "first", tmp_path / "second"):
+        with open_warehouse(target) as con:
+            known = known_contents(con, None)
+        parts = [
+            prepare_part(path, staging, run_id="r", as_of=AS_OF, known=known, rows=rows)
+            for rows in ranges
+        ]
+        with open_warehouse(target) as con:
+            reports.append(commit_parts(con, parts))
+    assert [(r.status, r.batch_id) for r in reports] == [("loaded", 1), ("already_loaded", 1)]
+    assert (reports[0].rows_read, reports[0].rows_replaced, reports[0].rows_quarantined) == (
+        2_000,
+        1,
+        1,
+    )
+    rows = warehouse_rows(target)
+    assert rows == warehouse_rows(local)
+    assert [line for _, line, *_ in rows["quarantine"]] == [BAD_AT + 1]
+    assert not (tmp_path / "second").exists()
+
+
+def test_a_csv_file_is_prepared_whole() -> None:
+    """CSV records may span lines: a CSV file is one part, however many rows it has."""
+    extract = ROOT / "tests" / "ingest" / "data" / "lendingclub_extract.csv"
+    assert row_ranges(extract, 1) == (None,)
+
+
+def test_a_file_changed_between_its_ranges_stores_nothing(tmp_path: Path) -> None:
+    """Ranges read from two versions of a file (other SHA-256s) are not committed together."""
+    path = large_parquet(tmp_path, AS_OF)
+    first, second = row_ranges(path, 1_000)
+    parts = [prepare_part(path, tmp_path / "staging", run_id="r", as_of=AS_OF, rows=first)]
+    pl.read_parquet(path)[:1_500].write_parquet(path)
+    parts.append(prepare_part(path, tmp_path / "staging", run_id="r", as_of=AS_OF, rows=second))
+    target = tmp_path / "parts.duckdb"
+    with open_warehouse(target) as con, pytest.raises(RuntimeError, match="changed"):
+        commit_parts(con, parts)
+    assert warehouse_rows(target) == {"cases": [], "quarantine": [], "batches": []}

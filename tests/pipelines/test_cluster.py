@@ -1,17 +1,20 @@
 """The nightly flow's ingest on a real Dask cluster (``distributed.LocalCluster``, two worker
-processes): the same warehouse as the local ingest of the same files, one writer, idempotent."""
+processes): the same warehouse as the local ingest of the same files, one writer, idempotent,
+a large file prepared in row ranges, and a worker killed while preparing one."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Worker
 from pipelines.cluster import ingest_files_on_cluster
 from pipelines.ingest import ingest_flow
 from pipelines.nightly import nightly
@@ -19,8 +22,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
 from overdue.config import get_settings
+from overdue.ingest.load import ingest_path
 from overdue.simulate import write_simulation
 from overdue.warehouse import open_warehouse
+from parts_support import BAD_AT, large_parquet
 from settings_support import settings_in
 from warehouse_support import warehouse_rows
 
@@ -145,3 +150,89 @@ def test_the_nightly_flow_runs_its_ingest_on_the_cluster(
     assert prepare_runs_completed() - prepared == 3
     assert warehouse_rows(place / "warehouse.duckdb") == local_rows
     assert result["publish"]["folder"] is not None
+
+
+@pytest.fixture(scope="module")
+def large(place: Path) -> tuple[str, dict[str, list[tuple[Any, ...]]]]:
+    """A 2,000-row Parquet file (a case repeated in a later range, a quarantined row near the
+    end: ``parts_support``) and the tables after a local ingest of it."""
+    folder = place / "large"
+    folder.mkdir()
+    path = large_parquet(folder, get_settings().as_of)
+    target = folder / "local.duckdb"
+    ingest_path(path, target, run_id="local", as_of=TODAY)
+    return str(path), warehouse_rows(target)
+
+
+def test_a_large_file_is_prepared_in_row_ranges_and_committed_as_one_batch(
+    place: Path, cluster: LocalCluster, large: tuple[str, dict[str, list[tuple[Any, ...]]]]
+) -> None:
+    """With parts of 300 rows, the 2,000-row file is prepared by seven tasks on the workers and
+    stored as one batch: the same tables as its local ingest (the later row of the repeated
+    case wins, the quarantined row under its line in the file)."""
+    path, local = large
+    target = place / "rows" / "warehouse.duckdb"
+    prepared = prepare_runs_completed()
+    with settings_in(place, OVERDUE_PART_ROWS="300"), open_warehouse(target):
+        records = ingest_files_on_cluster(
+            cluster.scheduler_address, [path], str(target), "run-rows", TODAY, None
+        )
+    assert [(r["status"], r["batch_id"]) for r in records] == [("loaded", 1)]
+    assert (records[0]["rows_read"], records[0]["rows_replaced"]) == (2_000, 1)
+    assert prepare_runs_completed() - prepared == 7
+    rows = warehouse_rows(target)
+    assert rows == local
+    assert [line for _, line, *_ in rows["quarantine"]] == [BAD_AT + 1]
+    assert not any((place / "rows" / "staging").iterdir())
+
+
+def exit_while_preparing(dask_worker: Worker) -> bool:
+    """On a worker: end its process at once if it is running a task (only ``prepare`` tasks
+    run on the workers); False if it is idle."""
+    if dask_worker.state.executing:
+        os._exit(1)
+    return False
+
+
+def kill_a_preparing_worker(address: str, done: threading.Event) -> bool:
+    """Ask the workers one at a time, until ``done``, to end if preparing
+    (``exit_while_preparing``); True once one did (its answer is the lost connection): only
+    that one, the other is never asked again."""
+    with Client(address) as client:
+        while not done.is_set():
+            for worker in client.scheduler_info()["workers"]:
+                answers = client.run(exit_while_preparing, workers=[worker], on_error="return")
+                if isinstance(answers.get(worker), BaseException):
+                    return True
+    return False
+
+
+def test_a_worker_killed_while_preparing_a_part_changes_nothing(
+    place: Path, cluster: LocalCluster, large: tuple[str, dict[str, list[tuple[Any, ...]]]]
+) -> None:
+    """A worker process killed in the middle of a ``prepare`` task (of three ranges of 700
+    rows): Dask runs the task again on the other worker, its Prefect task run completes, and the
+    file is stored once, as by its local ingest (no row lost or doubled, one batch); the staging
+    folder, the dead worker's half-written part included, is emptied. (Last in the module: the
+    nanny's new worker process may still be importing the libraries.)"""
+    path, local = large
+    target = place / "killed" / "warehouse.duckdb"
+    with Client(cluster) as client:
+        before = set(client.run(os.getpid).values())
+    prepared, done = prepare_runs_completed(), threading.Event()
+    with settings_in(place, OVERDUE_PART_ROWS="700"), ThreadPoolExecutor(1) as pool:
+        killed = pool.submit(kill_a_preparing_worker, cluster.scheduler_address, done)
+        try:
+            records = ingest_files_on_cluster(
+                cluster.scheduler_address, [path], str(target), "run-killed", TODAY, None
+            )
+        finally:
+            done.set()
+        assert killed.result()
+    with Client(cluster) as client:
+        after = set(client.run(os.getpid).values())
+    assert len(before - after) == 1  # one worker process ended (the nanny may start another)
+    assert prepare_runs_completed() - prepared == 3  # the killed one's task run completed too
+    assert [(r["status"], r["batch_id"], r["rows_read"]) for r in records] == [("loaded", 1, 2_000)]
+    assert warehouse_rows(target) == local
+    assert not any((place / "killed" / "staging").iterdir())
