@@ -3,12 +3,13 @@
 Two components are fitted on the oldest cases: a spline logistic regression whose penalty and
 approach interactions are chosen by held-out log loss on the calibration period
 (``choose_penalty``), and histogram gradient boosting (thresholds and interactions the
-additive model cannot draw). A logistic regression on their log-odds, fitted on the
-calibration period, weighs them (non-negative weights: a component can drop out) and
-calibrates the result in one step. Per-case intervals: the spline component's coefficient
-covariance gives the sampling part; ``interval_spread`` adds, on the log-odds scale, the error
-that covariance cannot see (bias, selection), set from the self-check (0 until then). The newest
-cases test it all, beside two baselines.
+additive model cannot draw) whose tree size is chosen the same way (``choose_trees``). A
+logistic regression on their log-odds, fitted on the calibration period, weighs them
+(non-negative weights: a component can drop out) and calibrates the result in one step.
+Per-case intervals: the spline component's coefficient covariance gives the sampling part;
+``interval_spread`` adds, on the log-odds scale, the error that covariance cannot see (bias,
+selection), set from the self-check (0 until then). The newest cases test it all, beside two
+baselines.
 """
 
 from __future__ import annotations
