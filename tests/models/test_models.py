@@ -10,7 +10,6 @@ import numpy as np
 import polars as pl
 import pytest
 import skops.io as sio
-from scipy.special import expit
 from sklearn.metrics import log_loss
 
 from overdue.contract import APPROACHES
@@ -39,7 +38,6 @@ from overdue.models.train import (
     OutcomeModel,
     TooFewCasesError,
     choose_penalty,
-    choose_trees,
     fit_outcome_model,
     time_split,
 )
@@ -287,27 +285,3 @@ def test_the_interactions_chosen_follow_the_data(features: pl.DataFrame) -> None
         return float(log_loss(y[split.calibration], p))
 
     assert held_out_loss(0.0) > held_out_loss(scale) + 0.01
-
-
-def test_the_boosting_trees_chosen_follow_the_data() -> None:
-    """Outcomes additive in two numbers choose smaller trees than outcomes that flip with the
-    sign of a product of three (an interaction only deep trees draw); the component kept is
-    the candidate with the least held-out log loss, fitted with the trees chosen."""
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(16_000, 4))
-    surfaces = {
-        "additive": 0.8 * x[:, 0] - 0.6 * x[:, 1],
-        "interaction": 2.0 * np.sign(x[:, 0] * x[:, 1] * x[:, 2]),
-    }
-    chosen = {}
-    for name, log_odds in surfaces.items():
-        y = (rng.random(len(x)) < expit(log_odds)).astype(np.int8)
-        fit, held = slice(0, 12_000), slice(12_000, None)
-        choice, model = choose_trees(np.zeros(4, dtype=bool), x[fit], y[fit], x[held], y[held], 0)
-        losses = {t["max_leaf_nodes"]: t["held_out_log_loss"] for t in choice["tried"]}
-        assert losses[choice["max_leaf_nodes"]] == min(losses.values())
-        assert model.max_leaf_nodes == choice["max_leaf_nodes"]
-        assert model.min_samples_leaf == choice["min_samples_leaf"]
-        chosen[name] = choice["max_leaf_nodes"]
-    assert chosen["additive"] <= 4
-    assert chosen["interaction"] == 15

@@ -310,23 +310,20 @@ class Boosting(HistGradientBoostingClassifier):
 
 
 def gradient_boosting(
-    categorical: np.ndarray,
-    seed: int,
-    max_iter: int = 1000,
-    early_stopping: bool = True,
-    trees: tuple[int, int] = (7, 100),
+    categorical: np.ndarray, seed: int, max_iter: int = 1000, early_stopping: bool = True
 ) -> Boosting:
     """Histogram gradient boosting with native categories (mask) and missing values.
 
-    Small trees (``trees``: leaves, cases a leaf at least) and early stopping. The advising
-    model chooses its trees by held-out loss (``overdue.models.train.BOOSTING_TREES``); the
-    effects' nuisance models and the self-check's surface keep 7 leaves of 100 cases.
+    Small trees (7 leaves, 100 cases a leaf) and early stopping: on simulated data with known
+    truth they gave the most accurate per-case probabilities of the settings we tried. Choosing
+    the tree size per data set by held-out loss was measured on every world and not kept
+    (docs/validity.md: as accurate, 12% slower to train).
     """
     return Boosting(
         learning_rate=0.1,
         max_iter=max_iter,
-        max_leaf_nodes=trees[0],
-        min_samples_leaf=trees[1],
+        max_leaf_nodes=7,
+        min_samples_leaf=100,
         l2_regularization=1.0,
         categorical_features=categorical,
         early_stopping=early_stopping,

@@ -3,13 +3,12 @@
 Two components are fitted on the oldest cases: a spline logistic regression whose penalty and
 approach interactions are chosen by held-out log loss on the calibration period
 (``choose_penalty``), and histogram gradient boosting (thresholds and interactions the
-additive model cannot draw) whose tree size is chosen the same way (``choose_trees``). A
-logistic regression on their log-odds, fitted on the calibration period, weighs them
-(non-negative weights: a component can drop out) and calibrates the result in one step.
-Per-case intervals: the spline component's coefficient covariance gives the sampling part;
-``interval_spread`` adds, on the log-odds scale, the error that covariance cannot see (bias,
-selection), set from the self-check (0 until then). The newest cases test it all, beside two
-baselines.
+additive model cannot draw). A logistic regression on their log-odds, fitted on the
+calibration period, weighs them (non-negative weights: a component can drop out) and
+calibrates the result in one step. Per-case intervals: the spline component's coefficient
+covariance gives the sampling part; ``interval_spread`` adds, on the log-odds scale, the error
+that covariance cannot see (bias, selection), set from the self-check (0 until then). The newest
+cases test it all, beside two baselines.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -41,8 +40,6 @@ from overdue.models.design import (
 from overdue.models.metrics import probability_metrics
 from overdue.models.parallel import side_by_side
 
-Step = TypeVar("Step")
-
 ADVISING_DESIGN: Final = Design(
     tuple(f.name for f in CONTEXT_FEATURES + HISTORY + PREPARATION + APPROACH)
 )
@@ -61,9 +58,6 @@ PENALTY_GRID: Final = (0.0003, 0.001, 0.003, 0.01, 0.03)
 summed log loss, i.e. a coefficient's prior variance whatever the number of cases)."""
 SCALE_GRID: Final = (0.0, 0.25, 0.5, 1.0)
 """Candidate weights of the approach interactions (0: approach effects the same for all)."""
-BOOSTING_TREES: Final = ((3, 300), (4, 200), (7, 100), (15, 50))
-"""Candidate trees of the boosting component (leaves, cases a leaf at least), from the simplest;
-the search starts at (7, 100)."""
 SELECTION_ROWS: Final = 60_000
 """Penalty and interactions are chosen on fits to at most this many training cases."""
 MIN_LABELLED: Final = 200
@@ -295,45 +289,9 @@ def choose_penalty(
     }
 
 
-def choose_trees(
-    categorical: np.ndarray,
-    x_fit: np.ndarray,
-    y_fit: np.ndarray,
-    x_held: np.ndarray,
-    y_held: np.ndarray,
-    seed: int,
-) -> tuple[dict[str, Any], HistGradientBoostingClassifier]:
-    """The boosting component (``categorical``: the columns' category mask) with the
-    ``BOOSTING_TREES`` of least held-out log loss (by ``descend`` from (7, 100)); the choice
-    and every candidate tried with its held-out log loss."""
-    fits: dict[tuple[int, int], HistGradientBoostingClassifier] = {}
-    tried: dict[tuple[int, int], float] = {}
-
-    def held_out_loss(trees: tuple[int, int]) -> float:
-        if trees not in tried:
-            fits[trees] = gradient_boosting(categorical, seed, trees=trees)
-            fits[trees].fit(x_fit, y_fit)
-            p = fits[trees].predict_proba(x_held)[:, 1]
-            tried[trees] = float(log_loss(y_held, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
-        return tried[trees]
-
-    best = descend(BOOSTING_TREES, (7, 100), held_out_loss)
-    choice = {
-        "max_leaf_nodes": best[0],
-        "min_samples_leaf": best[1],
-        "iterations": int(fits[best].n_iter_),
-        "tried": [
-            {"max_leaf_nodes": t[0], "min_samples_leaf": t[1], "held_out_log_loss": loss}
-            for t, loss in sorted(tried.items())
-        ],
-    }
-    return choice, fits[best]
-
-
-def descend(grid: tuple[Step, ...], start: Step, loss: Callable[[Step], float]) -> Step:
+def descend(grid: tuple[float, ...], start: float, loss: Callable[[float], float]) -> float:
     """From ``start``, step along ``grid`` towards the neighbour with less ``loss`` while the
-    loss falls (held-out loss against a penalty or a tree size has one valley): 3-4 fits, not
-    the whole grid."""
+    loss falls (held-out loss against a penalty has one valley): 3-4 fits, not the whole grid."""
     at = grid.index(start)
     while True:
         neighbours = [i for i in (at - 1, at + 1) if 0 <= i < len(grid)]
@@ -391,17 +349,14 @@ def fit_outcome_model(
         gam = spline_logistic(design, choice["c"], choice["scale"]).fit(x[learn], y[learn])
         return choice, gam, coefficient_covariance(gam, x[learn])
 
-    def boosting_part() -> tuple[dict[str, Any], HistGradientBoostingClassifier]:
-        return choose_trees(
-            design.categorical, x[split.train], y[split.train], x[held], y[held], seed
-        )
+    def boosting_part() -> HistGradientBoostingClassifier:
+        return gradient_boosting(design.categorical, seed).fit(x[split.train], y[split.train])
 
     def baseline_part() -> Pipeline:
         return logistic_baseline(design).fit(x[fit_rows], y[fit_rows])
 
-    spline, boosting, baseline = side_by_side([spline_part, boosting_part, baseline_part])
+    spline, gbm, baseline = side_by_side([spline_part, boosting_part, baseline_part])
     choice, gam, covariance = spline
-    choice["boosting"], gbm = boosting
     held_spline = gam.decision_function(x[held])
     held_boosting = gbm.decision_function(x[held])
     stack = stack_components(np.column_stack([held_spline, held_boosting]), y[held])
@@ -411,6 +366,7 @@ def fit_outcome_model(
             "spline": float(stack[1]),
             "boosting": float(stack[2]),
         },
+        "boosting_iterations": int(gbm.n_iter_),
     }
     model = OutcomeModel(design, label, gam, gbm, stack, covariance, baseline, {}, {}, {}, choice)
 
