@@ -419,7 +419,8 @@ def ingest(
 
 
 def _sync_case_store(settings: Settings, target: Path) -> None:
-    """With a case store set, write the batches it lacks (those just committed) and say so."""
+    """With a case store set, write the batches of the warehouse at ``target`` it lacks and
+    say how many."""
     from overdue.casestore import CaseStoreError, case_store, sync_warehouse
 
     store = case_store(settings)
@@ -427,7 +428,7 @@ def _sync_case_store(settings: Settings, target: Path) -> None:
         return
     try:
         written = sync_warehouse(target, store, memory_limit=settings.duckdb_memory_limit)
-    except CaseStoreError as exc:
+    except (CaseStoreError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"case store: {len(written)} batch(es) written")
 
@@ -451,20 +452,12 @@ def store_export(
 ) -> None:
     """Write every batch of the warehouse's cases that the case store lacks (all of them into an
     empty store: an existing warehouse moves); a second export writes nothing."""
-    from overdue.casestore import CaseStoreError, case_store, sync_warehouse
-
     settings = get_settings()
     if store is not None:
         settings = settings.model_copy(update={"case_store": store})
-    target = warehouse or settings.warehouse
-    where = case_store(settings)
-    if where is None:
+    if not settings.case_store:
         raise _fail("no case store: pass --store or set OVERDUE_CASE_STORE")
-    try:
-        written = sync_warehouse(target, where, memory_limit=settings.duckdb_memory_limit)
-    except (CaseStoreError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
-    console.print(f"case store: {len(written)} batch(es) written")
+    _sync_case_store(settings, warehouse or settings.warehouse)
 
 
 @app.command(short_help="Why rows were quarantined, per file; export them to fix.")
