@@ -69,7 +69,8 @@ def test_the_site_reads_and_searches_offline_from_disk(
         seen = visit(context, (site / start).as_uri(), allowed="file://")
         assert seen.page.locator("nav.md-nav").count() > 0
         seen.page.fill("input.md-search__input", "quarantine")
-        seen.page.wait_for_selector(".md-search-result__item", timeout=15_000)
+        # the search worker indexes every page first: up to tens of seconds on a loaded machine
+        seen.page.wait_for_selector(".md-search-result__item", timeout=60_000)
         assert seen.page.locator(".md-search-result__item").count() > 0
         assert seen.outside_requests == []
         assert seen.console_errors == []
