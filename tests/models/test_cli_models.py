@@ -93,30 +93,21 @@ def test_effects_json_returns_the_stored_sensitivity_rows(
     trained: dict, effects_json: dict
 ) -> None:
     """One row per headline contrast on at least k cases of each level it weighs: each
-    approach against the average and each lever level against its reference, every one
-    benchmarked against an observed covariate group, with the verdict in both languages."""
+    approach against the average and each lever level against its reference, with the verdict
+    in both languages. These 4,000 cases are too few to benchmark (MIN_BENCHMARK_ROWS): no
+    contrast is called robust or fragile."""
     document = effects_json
     rows = document["sensitivity"]
     approaches = {r["level"]: r for r in rows if r["treatment"] == "approach"}
     assert list(approaches) == list(APPROACHES)
-    for row in approaches.values():
-        assert row["benchmark"] is not None or row["verdict"] == "not_estimable"
     assert all(r["against"] == "average" for r in approaches.values())
     levers = [r for r in rows if r["treatment"] != "approach"]
     assert {r["treatment"] for r in levers} == set(document["levers"])
     assert all(r["against"] != "average" for r in levers)
-    # levers are benchmarked too; on these 4,000 cases a rare level's refits may not bound it
-    assert sum(r["benchmark"] is not None for r in levers) >= len(levers) // 2
+    assert all(r["benchmark"] is None for r in rows)
     for row in rows:
         assert row["n_min"] >= 10
-        assert row["verdict"] in (
-            "robust",
-            "fragile",
-            "unclear",
-            "not_estimable",
-            "not_benchmarked",
-        )
-        assert (row["verdict"] in ("robust", "fragile")) <= (row["benchmark"] is not None)
+        assert row["verdict"] in ("unclear", "not_estimable", "not_benchmarked")
         assert row["text"]["en"].startswith(row["contrast"]["en"])
         assert row["text"]["zh"].startswith(row["contrast"]["zh"])
     with open_warehouse(trained["folder"] / "w.duckdb", read_only=True) as con:

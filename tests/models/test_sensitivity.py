@@ -16,13 +16,15 @@ from sensitivity_support import fit_of, tiny
 from overdue import simulate
 from overdue.contract import APPROACHES
 from overdue.features import build_features
-from overdue.models.effects import APPROACH_TREATMENT, LEVERS, aipw
+from overdue.models.effects import APPROACH_TREATMENT, LEVERS, EffectFit, aipw
 from overdue.models.sensitivity import (
+    MIN_BENCHMARK_ROWS,
     SensitivityRow,
     benchmarks,
     bounds,
     confounding_strength,
     elements,
+    fits_sensitivity,
     gain_statistics,
     headline_contrasts,
     robustness_values,
@@ -122,6 +124,18 @@ def test_a_benchmark_on_a_subsample_compares_fits_made_from_it(features: pl.Data
     assert len(capped[contrasts[0].level]) == 4
 
 
+def test_a_treatment_fitted_on_too_few_cases_is_not_benchmarked(features: pl.DataFrame) -> None:
+    """Below MIN_BENCHMARK_ROWS no group is refitted: each contrast keeps its robustness value
+    in words, and no verdict claims robust or fragile."""
+    labelled = features.filter(pl.col("y_agreement").is_not_null())
+    assert labelled.height < MIN_BENCHMARK_ROWS
+    fit = aipw(labelled, LEVERS[-1], "y_agreement", 1)
+    rows = fits_sensitivity([EffectFit(fit, labelled)], "y_agreement", 1, k=1)
+    assert rows == sensitivity_rows(fit, None)
+    assert {r.verdict for r in rows} <= {"not_benchmarked", "unclear", "not_estimable"}
+    assert all(r.benchmark_cf_y is None for r in rows)
+
+
 # --- a world whose hidden confounder is known ----------------------------------------------------
 
 AS_OF = dt.date(2026, 6, 30)
@@ -137,9 +151,10 @@ def approach_sensitivity(world: str) -> tuple[dict[str, SensitivityRow], dict[st
     truth = labelled.select("case_id").join(run.truth, on="case_id", maintain_order="left")
     rates = {code: float(truth[f"p_{code}"].mean()) for code in APPROACHES}
     average = float(np.mean(list(rates.values())))
+    assert labelled.height >= MIN_BENCHMARK_ROWS  # benchmarked as training benchmarks
     fit = aipw(labelled, APPROACH_TREATMENT, "y_agreement", seed=1)
-    found = benchmarks(labelled, fit, headline_contrasts(APPROACH_TREATMENT), "y_agreement", 1)
-    rows = {r.level: r for r in sensitivity_rows(fit, found)}
+    found = fits_sensitivity([EffectFit(fit, labelled)], "y_agreement", 1, k=1)
+    rows = {r.level: r for r in found}
     return rows, {code: rate - average for code, rate in rates.items()}
 
 
