@@ -134,10 +134,18 @@ def export_cases(
     """All current cases (contract columns) written to the Parquet file ``path`` by DuckDB
     (streamed, within ``memory_limit``, in stored order); their count, the snapshot hash and
     ``data_sources``, read-only."""
-    with open_warehouse(warehouse, read_only=True, memory_limit=memory_limit) as con:
+    with open_warehouse(warehouse, read_only=True) as con:
+        # one thread writes the rows in stored order as it reads them, within the limit;
+        # several would hold the rows read ahead until their turn. The snapshot hash below
+        # aggregates every case id into one string: it keeps DuckDB's default limit.
+        con.execute("SET threads = 1")
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute(
             f"COPY (SELECT {CASE_COLUMNS} FROM cases) TO '{_quoted(path)}' (FORMAT parquet)"
         )
+        con.execute("RESET threads")
+        con.execute("RESET memory_limit")
         count = int(con.execute("SELECT count(*) FROM cases").fetchall()[0][0])
         return count, snapshot_hash(con), _sources(con)
 
@@ -289,10 +297,14 @@ def _train_from(
         transaction(con),
     ):
         con.register("effects_frame", effect_frame)
+        # the features table is only aggregated: its rows may be stored in any order, so
+        # DuckDB writes them in parallel within its memory limit
+        con.execute("SET preserve_insertion_order = false")
         con.execute(
             "CREATE OR REPLACE TABLE features AS SELECT * FROM read_parquet(?)",
             [str(features_file)],
         )
+        con.execute("RESET preserve_insertion_order")
         con.execute(
             "INSERT INTO model_runs VALUES "
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
