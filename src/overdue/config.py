@@ -48,6 +48,14 @@ class Settings(BaseSettings):
         "the cases and measure its errors and interval coverage (overdue.models.selfcheck); "
         "off saves its time where nobody reads it",
     )
+    model_max_cases: int = Field(
+        1_000_000,
+        ge=1_000,
+        description="the models and effects learn from at most this many labelled cases: beyond "
+        "it, a seeded sample stratified by approach and outcome (overdue.models.sample), so "
+        "training memory stays bounded however many cases there are; counts and descriptive "
+        "tables still use every case, and every estimate says how many cases it rests on",
+    )
     retry_delays: tuple[int, ...] = Field(
         (2, 10, 30), description="seconds between retries of a pipeline stage that failed on I/O"
     )

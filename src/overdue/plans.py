@@ -94,22 +94,26 @@ def fallback_plan() -> TypicalPlan:
     return TypicalPlan(float(FALLBACK_TERM_MONTHS), 1 / FALLBACK_TERM_MONTHS, 0.0, 0.0, 0, "rule")
 
 
-def typical_plans(cases: pl.DataFrame, k: int) -> dict[str, dict[str, Any]]:
+def typical_plans(cases: pl.DataFrame | pl.LazyFrame, k: int) -> dict[str, dict[str, Any]]:
     """Per approach, the typical plan of past cases (``TypicalPlan`` as a dict, for a bundle);
     an approach with fewer than ``k`` cases behind any median gets ``fallback_plan``."""
     balance = pl.col("outstanding_balance")
     agreed = pl.col("outcome").is_in(AGREED)
-    stats = cases.group_by("approach").agg(
-        pl.col("proposed_term_months").median().alias("term"),
-        pl.col("proposed_term_months").count().alias("n_term"),
-        (pl.col("proposed_monthly_payment") / balance).median().alias("payment"),
-        pl.col("proposed_monthly_payment").count().alias("n_payment"),
-        (pl.col("upfront_payment") / balance).median().alias("upfront"),
-        pl.col("upfront_payment").count().alias("n_upfront"),
-        (pl.col("relief_amount") / balance).filter(agreed).median().alias("relief"),
-        pl.col("relief_amount").filter(agreed).count().alias("n_relief"),
+    stats = (
+        cases.lazy()
+        .group_by("approach")
+        .agg(
+            pl.col("proposed_term_months").median().alias("term"),
+            pl.col("proposed_term_months").count().alias("n_term"),
+            (pl.col("proposed_monthly_payment") / balance).median().alias("payment"),
+            pl.col("proposed_monthly_payment").count().alias("n_payment"),
+            (pl.col("upfront_payment") / balance).median().alias("upfront"),
+            pl.col("upfront_payment").count().alias("n_upfront"),
+            (pl.col("relief_amount") / balance).filter(agreed).median().alias("relief"),
+            pl.col("relief_amount").filter(agreed).count().alias("n_relief"),
+        )
     )
-    by_approach = {row["approach"]: row for row in stats.iter_rows(named=True)}
+    by_approach = {row["approach"]: row for row in stats.collect().iter_rows(named=True)}
     plans: dict[str, dict[str, Any]] = {}
     for code in APPROACHES:
         row = by_approach.get(code)

@@ -87,6 +87,7 @@ def model_card(bundle: Bundle) -> dict[str, Any]:
         "simulated": simulated(meta.get("sources")),
         "cases": meta.get("cases"),
         "labelled_cases": meta.get("labelled"),
+        "model_cases": meta.get("model_cases", meta.get("labelled")),
         "split_sizes": meta.get("sizes"),
         "metrics": meta.get("metrics"),
         "calibration": diagnostics.get("reliability", []),

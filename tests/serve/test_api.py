@@ -266,6 +266,7 @@ def test_health_effects_and_model_card(client: httpx.Client, published: Publishe
     assert card["model_version"] == health["model_version"]
     assert card["data_period"]["train_from"] <= card["data_period"]["test_to"]
     assert card["labelled_cases"] > 0 and card["known_limits"]
+    assert card["model_cases"] == card["labelled_cases"]  # under model_max_cases: every one
     assert {"spline_logistic_calibrated", "gradient_boosting_calibrated"} <= set(card["metrics"])
     assert card["calibration"]
     check = card["self_check"]

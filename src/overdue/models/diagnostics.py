@@ -73,16 +73,17 @@ def driver_importance(
     return sorted(out, key=lambda d: -float(d["log_loss_increase"]))
 
 
-def feature_distributions(frame: pl.DataFrame, k: int) -> dict[str, dict[str, Any]]:
+def feature_distributions(frame: pl.DataFrame | pl.LazyFrame, k: int) -> dict[str, dict[str, Any]]:
     """Per feature: decile edges and shares (numbers) or level shares (categories), for drift.
 
     Categories held by fewer than k cases are merged into ``MERGED``; number edges are
-    quantiles, so every bin holds about a tenth of the cases.
+    quantiles, so every bin holds about a tenth of the cases. A lazy frame (e.g. a Parquet
+    scan) is read one column at a time.
     """
     out: dict[str, dict[str, Any]] = {}
-    n = frame.height
+    n = int(frame.lazy().select(pl.len()).collect().item())
     for name, feature in FEATURE_BY_NAME.items():
-        column = frame[name]
+        column = frame.lazy().select(name).collect().to_series()
         if feature.encoding is Encoding.CATEGORY:
             counts = column.fill_null("missing").value_counts()
             shares: dict[str, float] = {}

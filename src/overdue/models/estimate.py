@@ -85,12 +85,13 @@ once past, it cannot be changed."""
 SIMILAR_KEYS: Final = ("lender_type", "overdue_band", "approach")
 
 
-def reference_values(features: pl.DataFrame) -> dict[str, Any]:
-    """A typical case: the median of each number and the most common value of each category."""
+def reference_values(features: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """A typical case: the median of each number and the most common value of each category.
+    A lazy frame (e.g. a Parquet scan) is read one column at a time."""
     reference: dict[str, Any] = {}
     for group in DRIVER_GROUPS.values():
         for name in group:
-            column = features[name]
+            column = features.lazy().select(name).collect().to_series()
             if FEATURE_BY_NAME[name].encoding is Encoding.CATEGORY:
                 reference[name] = column.drop_nulls().mode().sort().first()
             else:
@@ -98,9 +99,9 @@ def reference_values(features: pl.DataFrame) -> dict[str, Any]:
     return reference
 
 
-def similar_case_counts(features: pl.DataFrame) -> dict[str, int]:
+def similar_case_counts(features: pl.DataFrame | pl.LazyFrame) -> dict[str, int]:
     """Labelled past cases per lender type x overdue band x approach (aggregates only)."""
-    counts = features.group_by(SIMILAR_KEYS).len()
+    counts = features.lazy().group_by(SIMILAR_KEYS).len().collect()
     return {"|".join(str(v) for v in row[:-1]): int(row[-1]) for row in counts.iter_rows()}
 
 

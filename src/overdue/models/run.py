@@ -8,12 +8,14 @@ import importlib
 import inspect
 import json
 import pkgutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import duckdb
 import polars as pl
 
 from overdue.config import Settings
@@ -38,6 +40,7 @@ from overdue.models.registry import (
     read_bundle_metadata,
     save_bundle,
 )
+from overdue.models.sample import model_cases
 from overdue.models.selfcheck import fit_checked_model
 from overdue.models.sensitivity import train_sensitivity
 from overdue.models.sustain import FOLLOW_UP_COLUMNS, fit_sustain_model
@@ -71,6 +74,8 @@ enters the version on its own), the words shown beside an estimate (and in the s
 verdicts a run stores), the simulator (read only to
 tell whether it wrote a file the cases came from) and storage."""
 OUTCOME: Final = "agreement"
+CASE_COLUMNS: Final = "* EXCLUDE (batch_id, source_line, extra)"
+"""The contract columns of the ``cases`` table, as DuckDB selects them."""
 LATEST_FILE: Final = "latest.json"
 
 
@@ -113,6 +118,8 @@ class TrainingReport:
     metrics: dict[str, dict[str, float]]
     self_check: dict[str, Any] | None = None
     """The self-check's result (``SelfCheck.as_json``); None when switched off."""
+    model_cases: int | None = None
+    """The labelled cases the models learnt from (all of them up to ``model_max_cases``)."""
 
 
 def model_version(snapshot: str, seed: int, code: str = MODEL_CODE_VERSION) -> str:
@@ -121,15 +128,38 @@ def model_version(snapshot: str, seed: int, code: str = MODEL_CODE_VERSION) -> s
     return "m-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def read_cases(warehouse: Path) -> tuple[pl.DataFrame, str, list[dict[str, Any]]]:
-    """All current cases (contract columns), the snapshot hash and ``data_sources``, read-only."""
+def export_cases(
+    warehouse: Path, path: Path, memory_limit: str | None = None
+) -> tuple[int, str, list[dict[str, Any]]]:
+    """All current cases (contract columns) written to the Parquet file ``path`` by DuckDB
+    (streamed, within ``memory_limit``, in stored order); their count, the snapshot hash and
+    ``data_sources``, read-only."""
     with open_warehouse(warehouse, read_only=True) as con:
-        cases = con.sql("SELECT * EXCLUDE (batch_id, source_line, extra) FROM cases").pl()
-        rows = con.execute(
-            "SELECT b.path, b.sha256, count(*) FROM cases c JOIN batches b USING (batch_id) "
-            "GROUP BY b.path, b.sha256 ORDER BY b.path"
-        ).fetchall()
-        return cases, snapshot_hash(con), data_sources(rows)
+        # one thread writes the rows in stored order as it reads them, within the limit;
+        # several would hold the rows read ahead until their turn. The snapshot hash below
+        # aggregates every case id into one string: it keeps DuckDB's default limit.
+        con.execute("SET threads = 1")
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(
+            f"COPY (SELECT {CASE_COLUMNS} FROM cases) TO '{_quoted(path)}' (FORMAT parquet)"
+        )
+        con.execute("RESET threads")
+        con.execute("RESET memory_limit")
+        count = int(con.execute("SELECT count(*) FROM cases").fetchall()[0][0])
+        return count, snapshot_hash(con), _sources(con)
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _sources(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    rows = con.execute(
+        "SELECT b.path, b.sha256, count(*) FROM cases c JOIN batches b USING (batch_id) "
+        "GROUP BY b.path, b.sha256 ORDER BY b.path"
+    ).fetchall()
+    return data_sources(rows)
 
 
 def data_sources(batches: Iterable[tuple[str, str, int]]) -> list[dict[str, Any]]:
@@ -180,20 +210,46 @@ def _quiet(stage: str) -> None:
 def _train(
     warehouse: Path, settings: Settings, run_id: str, on_stage: Callable[[str], None]
 ) -> TrainingReport:
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".training-", dir=settings.models_dir) as spill:
+        return _train_from(warehouse, settings, run_id, on_stage, Path(spill))
+
+
+def _train_from(
+    warehouse: Path,
+    settings: Settings,
+    run_id: str,
+    on_stage: Callable[[str], None],
+    spill: Path,
+) -> TrainingReport:
+    """``_train`` with every case and every case's features in Parquet files in ``spill``,
+    streamed, never all in memory: the models hold only the cases they learn from
+    (``model_cases``), the summaries read one column at a time."""
+    cases_file, features_file = spill / "cases.parquet", spill / "features.parquet"
     on_stage("reading cases")
-    cases, snapshot, sources = read_cases(warehouse)
+    count, snapshot, sources = export_cases(warehouse, cases_file, settings.duckdb_memory_limit)
     on_stage("features and plans")
-    features = build_features(cases.lazy()).collect()
-    plans, count = typical_plans(cases, settings.k), cases.height
-    follow_up = cases.select(FOLLOW_UP_COLUMNS)
-    del cases  # the features hold what the models read: not kept through the fits
+    build_features(pl.scan_parquet(cases_file)).sink_parquet(features_file, engine="streaming")
+    plans = typical_plans(pl.scan_parquet(cases_file), settings.k)
+    everyone = pl.scan_parquet(features_file).filter(pl.col("y_agreement").is_not_null())
+    described = {
+        "similar_cases": similar_case_counts(everyone),
+        "reference": reference_values(everyone),
+        "typical_plans": plans,
+    }
+    distributions = feature_distributions(everyone, settings.k)
+    n_labelled = int(everyone.select(pl.len()).collect().item())
+    labelled = model_cases(everyone, settings.model_max_cases, settings.seed)
+    follow_up = pl.scan_parquet(cases_file).select(FOLLOW_UP_COLUMNS)
+    if labelled.height < n_labelled:  # only the sampled cases' follow-up is read
+        follow_up = follow_up.join(labelled.lazy().select("case_id"), on="case_id", how="semi")
+    follow_up_cases = follow_up.collect()
     on_stage("outcome model" + (" and self-check" if settings.self_check else ""))
     model, check = fit_checked_model(
-        features, settings.seed, settings.k, self_check=settings.self_check
+        labelled, settings.seed, settings.k, self_check=settings.self_check
     )
-    labelled = features.filter(pl.col("y_agreement").is_not_null())
     on_stage("effects and sensitivity")
-    fits = effect_fits(features, "y_agreement", settings.seed)
+    fits = effect_fits(labelled, "y_agreement", settings.seed)
     effects = effect_rows(fits, settings.k)
     sensitivity = train_sensitivity(fits, "y_agreement", settings.seed, settings.k)
     on_stage("refutations and policy")
@@ -211,13 +267,9 @@ def _train(
     )
     del fits  # n x levels arrays per treatment: not kept through the bundle and tables
     version = model_version(snapshot, settings.seed)
-    model.extra = {
-        "similar_cases": similar_case_counts(labelled),
-        "reference": reference_values(labelled),
-        "typical_plans": plans,
-    }
+    model.extra = described
     on_stage("plan-kept model")
-    sustain = fit_sustain_model(features, follow_up, model, settings.seed)
+    sustain = fit_sustain_model(labelled, follow_up_cases, model, settings.seed)
     if sustain is not None:
         model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
     folder = settings.models_dir / version
@@ -231,24 +283,34 @@ def _train(
         "model_code_version": MODEL_CODE_VERSION,
         "k": settings.k,
         "cases": count,
-        "labelled": labelled.height,
+        "labelled": n_labelled,
+        "model_cases": labelled.height,
         "sources": sources,
     }
     on_stage("diagnostics, bundle and tables")
-    diagnostics = model_diagnostics(model, labelled, settings)
+    diagnostics = model_diagnostics(model, labelled, settings, distributions)
     document = check.as_json() if check else None
     save_bundle(model, {**metadata, "diagnostics": diagnostics, "self_check": document}, folder)
     effect_frame = _effect_frame(effects, version, run_id)
-    with open_warehouse(warehouse) as con, transaction(con):
-        con.register("features_frame", features)
+    with (
+        open_warehouse(warehouse, memory_limit=settings.duckdb_memory_limit) as con,
+        transaction(con),
+    ):
         con.register("effects_frame", effect_frame)
-        con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM features_frame")
+        # the features table is only aggregated: its rows may be stored in any order, so
+        # DuckDB writes them in parallel within its memory limit
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(
+            "CREATE OR REPLACE TABLE features AS SELECT * FROM read_parquet(?)",
+            [str(features_file)],
+        )
+        con.execute("RESET preserve_insertion_order")
         con.execute(
             "INSERT INTO model_runs VALUES "
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 version, run_id, dt.datetime.now(), OUTCOME, snapshot, FEATURE_SET_VERSION,
-                count, labelled.height, model.sizes["train"], model.sizes["calibration"],
+                count, n_labelled, model.sizes["train"], model.sizes["calibration"],
                 model.sizes["test"], json.dumps(model.period), json.dumps(model.metrics),
                 json.dumps(diagnostics), str(folder), json.dumps(document) if document else None,
                 json.dumps(sensitivity, ensure_ascii=False),
@@ -264,17 +326,23 @@ def _train(
         run_id,
         snapshot,
         count,
-        labelled.height,
+        n_labelled,
         str(folder),
         model.metrics,
         document,
+        labelled.height,
     )
 
 
 def model_diagnostics(
-    model: OutcomeModel, labelled: pl.DataFrame, settings: Settings
+    model: OutcomeModel,
+    labelled: pl.DataFrame,
+    settings: Settings,
+    distributions: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Aggregates for reports, on the test cases: reliability, ROC, drivers, distributions."""
+    """Aggregates for reports, on the test cases of ``labelled`` (the cases the model learnt
+    from): reliability, ROC and drivers; and the features' distributions, ``distributions``
+    when given (training's, of every labelled case), else those of ``labelled``."""
     test = labelled[time_split(labelled).test]
     y = test[model.label].to_numpy()
     ours = model.predict(test)
@@ -285,7 +353,9 @@ def model_diagnostics(
         "roc": roc_points(y, ours),
         "roc_baseline": roc_points(y, baseline),
         "drivers": driver_importance(model, test, model.label, settings.seed),
-        "feature_distributions": feature_distributions(labelled, settings.k),
+        "feature_distributions": (
+            feature_distributions(labelled, settings.k) if distributions is None else distributions
+        ),
     }
 
 

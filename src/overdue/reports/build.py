@@ -136,6 +136,7 @@ def collect(con: duckdb.DuckDBPyConnection, k: int, generated_at: str) -> Report
         content.naive_stored = bool(effects["n_agreed"].is_not_null().any())
         content.sensitivity = sensitivity_shown(latest["sensitivity"], content.effects, k)
         content.sources = training_sources(latest["bundle_path"])
+        content.model_sample = training_sample(latest["bundle_path"])
         content.simulated = simulated(content.sources)
         content.refutations = refutations_shown(latest["refutations"], k)
         content.policy = policy_shown(latest["policy_value"], k)
@@ -154,6 +155,21 @@ def collect(con: duckdb.DuckDBPyConnection, k: int, generated_at: str) -> Report
             if "features" in present and distributions:
                 content.psi = psi_table(distributions, queries.feature_shares(con, distributions))
     return content
+
+
+def training_sample(bundle_path: str) -> tuple[int, int] | None:
+    """(cases the models learnt from, labelled cases) when a training run learnt from a sample
+    of its labelled cases, as its bundle's metadata records them; None when it learnt from all
+    of them, or the bundle is gone or predates the record."""
+    try:
+        metadata = json.loads((Path(bundle_path) / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    used = metadata.get("model_cases") if isinstance(metadata, dict) else None
+    labelled = metadata.get("labelled") if isinstance(metadata, dict) else None
+    if not isinstance(used, int) or not isinstance(labelled, int) or used >= labelled:
+        return None
+    return used, labelled
 
 
 def training_sources(bundle_path: str) -> list[dict[str, Any]] | None:

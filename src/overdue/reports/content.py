@@ -536,6 +536,9 @@ class ReportContent:
     survival: pl.DataFrame | None = None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     test_period: dict[str, str] = field(default_factory=dict)
+    model_sample: tuple[int, int] | None = None
+    """(cases the models learnt from, labelled cases) when the models learnt from a sample
+    (``Settings.model_max_cases``); None when they learnt from every labelled case."""
     roc: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     reliability: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     drivers: pl.DataFrame | None = None

@@ -379,6 +379,15 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "model": {"zh": "模型", "en": "model"},
     "calibration_error": {"zh": "校准误差 ECE", "en": "calibration error (ECE)"},
     "test_period": {"zh": "测试期", "en": "test period"},
+    "model_sample": {
+        "zh": "模型与效果估计基于已有结果的 {labelled:,} 个案件中按协商方式和结果分层、"
+        "固定随机种子抽取的 {used:,} 个(OVERDUE_MODEL_MAX_CASES);区间和每个数字旁的案件数"
+        "都来自这个样本。案件总数和描述性表格仍使用全部案件。",
+        "en": "The models and effects learnt from {used:,} of the {labelled:,} labelled cases, "
+        "a seeded sample stratified by approach and outcome (OVERDUE_MODEL_MAX_CASES); the "
+        "intervals and the case counts beside each estimate are the sample's. Case totals and "
+        "descriptive tables use every case.",
+    },
     "drivers_title": {
         "zh": "打乱每组特征后对数损失增加多少(越大越重要)",
         "en": "How much the log loss grows when each group of features is shuffled "

@@ -393,6 +393,15 @@ def _no_model(section_id: str, title_key: str, lang: Lang) -> str:
     )
 
 
+def model_sample_note(content: ReportContent, lang: Lang) -> str:
+    """Says how many of the labelled cases the models and effects learnt from, when a sample
+    (``Settings.model_max_cases``); nothing when they learnt from every one."""
+    if content.model_sample is None:
+        return ""
+    used, labelled = content.model_sample
+    return f"<p>{_esc(text('model_sample', lang).format(used=used, labelled=labelled))}</p>"
+
+
 def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
     """Forest plots overall, for the levers and per subgroup; the heatmap; overlap warnings."""
     if content.effects is None:
@@ -407,6 +416,7 @@ def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
     effects = content.effects
     parts = [f'<section id="effects"><h2>{_esc(text("sec_effects", lang))}</h2>']
     parts.append(unfiltered_note(lang))
+    parts.append(model_sample_note(content, lang))
     if not content.snapshot_matches:
         parts.append(_note(text("snapshot_differs", lang)))
     population = effects.filter(pl.col("subgroup") == "population")
@@ -576,6 +586,7 @@ def quality_section(content: ReportContent, page: Page, lang: Lang) -> str:
         return _no_model("quality", "sec_quality", lang) + _no_model("drivers", "sec_drivers", lang)
     parts = [f'<section id="quality"><h2>{_esc(text("sec_quality", lang))}</h2>']
     parts.append(unfiltered_note(lang))
+    parts.append(model_sample_note(content, lang))
     if content.test_period:
         parts.append(
             f"<p>{_esc(text('test_period', lang))}: {_esc(content.test_period.get('test_from'))}"

@@ -256,6 +256,9 @@ class ModelCard(BaseModel):
     simulated: bool | None = None
     cases: int | None = None
     labelled_cases: int | None = None
+    model_cases: int | None = None
+    """The labelled cases the models and effects learnt from: all of them, or a seeded sample
+    of ``model_max_cases`` (docs/configuration.md)."""
     split_sizes: dict[str, int] | None = None
     metrics: dict[str, dict[str, float | None]] | None = None
     calibration: list[dict[str, Any]] = []
