@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import polars.selectors as cs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,9 +26,12 @@ from overdue.worlds import BASELINE, HELD_OUT, WORLDS, Moderator, World
 AS_OF = dt.date(2026, 6, 30)
 CODES = list(APPROACHES)
 INSTALLMENT, STOP_INTEREST = CODES.index("installment"), CODES.index("stop_interest_installment")
-# sha256 over cases.csv, the truth as CSV and cases.truth.json of write_simulation(3,000 rows,
-# seed 7, as of 2026-06-30), recorded from the simulator before worlds existed
-BASELINE_SHA256 = "ff82bf4ca1a18214592dab965450f11410af0a5f7c9defdcfe5fea3e94173d6f"
+# sha256 over cases.csv, the truth as CSV (its probabilities to 8 decimals) and cases.truth.json
+# of write_simulation(3,000 rows, seed 7, as of 2026-06-30), recorded from the simulator before
+# worlds existed (b3344cb^). numpy's AVX-512 and AVX2 code give some probabilities one unit in
+# the last place apart: the cases and the summary are the same bytes on both, the rounded truth too.
+BASELINE_SHA256 = "9f9d476c217de6c5e7d49bccf1337fe70e450004d6e44fffa74ba04d9c7344de"
+TRUTH_DECIMALS = 8
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,8 @@ def test_baseline_writes_the_bytes_of_the_simulator_before_worlds(tmp_path: Path
     """The baseline world is today's simulator: the same seed writes the same bytes as before."""
     result = write_simulation(tmp_path / "cases.csv", rows=3_000, seed=7, as_of=AS_OF)
     digest = hashlib.sha256(result.cases_path.read_bytes())
-    digest.update(pl.read_parquet(result.truth_cases_path).write_csv().encode())
+    truth = pl.read_parquet(result.truth_cases_path)
+    digest.update(truth.with_columns(cs.float().round(TRUTH_DECIMALS)).write_csv().encode())
     digest.update(result.truth_summary_path.read_bytes())
     assert digest.hexdigest() == BASELINE_SHA256
 

@@ -69,7 +69,7 @@ def model_cases(labelled: pl.DataFrame | pl.LazyFrame, cap: int, seed: int) -> p
     return (
         labelled.lazy()
         .with_row_index("_row")
-        .filter(pl.col("_row").is_in(pl.Series(chosen, dtype=pl.UInt32)))
+        .filter(pl.col("_row").is_in(pl.Series(chosen, dtype=pl.UInt32).implode()))
         .drop("_row")
         .collect()
     )
