@@ -513,7 +513,11 @@ def train(warehouse: WarehouseOption = None) -> None:
         )
     except (TooFewCasesError, FileNotFoundError, OSError) as exc:
         raise _fail(str(exc)) from None
-    table = Table(title=f"model {report.model_version} on {report.labelled:,} labelled cases")
+    learnt = report.model_cases if report.model_cases is not None else report.labelled
+    sampled = f"a sample of {learnt:,} of " if learnt < report.labelled else ""
+    table = Table(
+        title=f"model {report.model_version} on {sampled}{report.labelled:,} labelled cases"
+    )
     for column in ("model", "AUC", "Brier", "log loss", "ECE"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for name, m in report.metrics.items():

@@ -174,7 +174,7 @@ def train_unless_current(
 ) -> dict[str, Any]:
     """Train unless the model of this data snapshot and code is saved, latest and readable;
     with too few cases no model is trained and the refusal is returned."""
-    state = model_state(warehouse, settings.models_dir, settings.seed)
+    state = model_state(warehouse, settings.models_dir, settings.seed, settings.model_max_cases)
     if state.train_reason is None:
         return {"skipped": True, "model_version": state.model_version,
                 "snapshot_hash": state.snapshot_hash}  # fmt: skip

@@ -185,6 +185,19 @@ def test_a_warehouse_without_a_model_is_trained(place: tuple[Path, Path, str]) -
     assert state.model_version == model_version(snapshot, SEED)
 
 
+def test_a_model_learnt_from_a_sample_has_a_version_of_its_own(
+    place: tuple[Path, Path, str],
+) -> None:
+    """At most ``max_cases`` cases: the version of every case, whatever the setting; more: the
+    cap enters the version, so another cap is another model and trains again."""
+    warehouse, models_dir, snapshot = place
+    whole = model_version(snapshot, SEED)
+    assert model_state(warehouse, models_dir, SEED, max_cases=400).model_version == whole
+    sampled = model_state(warehouse, models_dir, SEED, max_cases=399).model_version
+    assert sampled == model_version(snapshot, SEED, sample=399) != whole
+    assert model_state(warehouse, models_dir, SEED, max_cases=300).model_version != sampled
+
+
 def test_the_saved_model_of_this_data_and_code_is_reused(
     model: OutcomeModel, place: tuple[Path, Path, str]
 ) -> None:

@@ -122,10 +122,21 @@ class TrainingReport:
     """The labelled cases the models learnt from (all of them up to ``model_max_cases``)."""
 
 
-def model_version(snapshot: str, seed: int, code: str = MODEL_CODE_VERSION) -> str:
-    """Same data, code and seed give the same version."""
+def model_version(
+    snapshot: str, seed: int, code: str = MODEL_CODE_VERSION, sample: int | None = None
+) -> str:
+    """Same data, code and seed (and ``sample``, the cases a model learnt from when it learnt
+    from a sample: ``sample_cap``) give the same version."""
     key = f"{snapshot}|{FEATURE_SET_VERSION}|{code}|{OUTCOME}|{seed}"
+    if sample is not None:
+        key += f"|sample={sample}"
     return "m-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def sample_cap(cases: int, max_cases: int | None) -> int | None:
+    """``max_cases`` when the models may learn from a sample of ``cases`` (more cases than
+    it), else None: the version of a model of every case does not depend on the setting."""
+    return max_cases if max_cases is not None and cases > max_cases else None
 
 
 def export_cases(
@@ -266,7 +277,9 @@ def _train_from(
         )
     )
     del fits  # n x levels arrays per treatment: not kept through the bundle and tables
-    version = model_version(snapshot, settings.seed)
+    version = model_version(
+        snapshot, settings.seed, sample=sample_cap(count, settings.model_max_cases)
+    )
     model.extra = described
     on_stage("plan-kept model")
     sustain = fit_sustain_model(labelled, follow_up_cases, model, settings.seed)
@@ -382,12 +395,16 @@ class ModelState:
     train_reason: str | None
 
 
-def model_state(warehouse: Path, models_dir: Path, seed: int) -> ModelState:
-    """Train when no model of this data and code exists, or its bundle is missing, is not the
-    latest or is in another bundle format; otherwise reuse it."""
+def model_state(
+    warehouse: Path, models_dir: Path, seed: int, max_cases: int | None = None
+) -> ModelState:
+    """Train when no model of this data and code (and ``max_cases``, where the models would
+    learn from a sample) exists, or its bundle is missing, is not the latest or is in another
+    bundle format; otherwise reuse it."""
     with open_warehouse(warehouse, read_only=True) as con:
         snapshot = snapshot_hash(con)
-        version = model_version(snapshot, seed)
+        cases = int(con.execute("SELECT count(*) FROM cases").fetchall()[0][0])
+        version = model_version(snapshot, seed, sample=sample_cap(cases, max_cases))
         trained = con.execute(
             "SELECT count(*) FROM model_runs WHERE model_version = ?", [version]
         ).fetchall()[0][0]
