@@ -35,10 +35,14 @@ REFUSALS = "Completed with refusals"
 
 
 @task(name="features, models and effects")
-def train_stage(warehouse: str, overrides: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """``stages.train_unless_current``."""
+def train_stage(
+    warehouse: str, overrides: dict[str, Any], run_id: str, cluster: str | None = None
+) -> dict[str, Any]:
+    """``stages.train_unless_current``, its fits on the Dask ``cluster`` if given."""
     settings = stages.settings_with(overrides)
-    return stages.train_unless_current(Path(warehouse), settings, run_id, get_run_logger())
+    return stages.train_unless_current(
+        Path(warehouse), settings, run_id, get_run_logger(), cluster=cluster
+    )
 
 
 @task(name="report")
@@ -76,7 +80,8 @@ def nightly(
 
     ``source`` names a source mapping (``sources/<name>.yaml``) the files are read through.
     ``cluster`` (default ``settings.dask_address``) is a Dask scheduler's address: the files
-    are then prepared on that cluster and committed here (``pipelines.cluster``).
+    are then prepared on that cluster and committed here (``pipelines.cluster``), and the
+    training's independent fits run there (``overdue.models.parallel``).
     """
     logger = get_run_logger()
     settings = get_settings()
@@ -96,7 +101,7 @@ def nightly(
             ingested = ingest_files_on_cluster(address, files, str(target), run_id, day, source)
         if settings.case_store:  # the one writer adds the committed batches to the store
             with_retries(store_stage, settings)(str(target))
-        trained = with_retries(train_stage, settings)(str(target), overrides, run_id)
+        trained = with_retries(train_stage, settings)(str(target), overrides, run_id, address)
         model = trained["model_version"]
         new_batches = stages.any_new_batch(ingested)
         reported = with_retries(report_stage, settings)(str(target), overrides, model, new_batches)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,23 @@ def test_dictionary_prints_every_field() -> None:
     result = overdue("dictionary")
     assert result.returncode == 0
     assert "| `months_to_redefault` | 再次逾期月数 |" in result.stdout
+
+
+def test_train_on_an_unreachable_cluster_says_so(tmp_path: Path) -> None:
+    """``overdue train --cluster`` with no scheduler at the address: exit 2 (could not run)
+    and a sentence naming the address, no traceback (Dask's connect timeout cut to 2 s)."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{free.getsockname()[1]}"
+    result = overdue(
+        "train",
+        "--warehouse",
+        str(tmp_path / "warehouse.duckdb"),
+        "--cluster",
+        address,
+        env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"},
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert f"the Dask cluster at {address} cannot be reached" in output
+    assert "Traceback" not in output

@@ -175,8 +175,9 @@ def run(
         typer.Option(
             "--cluster",
             metavar="ADDRESS",
-            help="prepare the files on the Dask cluster whose scheduler is at ADDRESS "
-            "(tcp://host:8786; docs/cluster.md) [default: OVERDUE_DASK_ADDRESS, else none]",
+            help="prepare the files and run the model fits on the Dask cluster whose scheduler "
+            "is at ADDRESS (tcp://host:8786; docs/cluster.md) [default: OVERDUE_DASK_ADDRESS, "
+            "else none]",
         ),
     ] = None,
 ) -> None:
@@ -500,7 +501,18 @@ def quarantine(
 
 
 @app.command(short_help="Features, outcome models and effects; save the bundle.")
-def train(warehouse: WarehouseOption = None) -> None:
+def train(
+    warehouse: WarehouseOption = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="run the independent model fits on the Dask cluster whose scheduler is at "
+            "ADDRESS (same results; docs/cluster.md) [default: OVERDUE_DASK_ADDRESS, else none]",
+        ),
+    ] = None,
+) -> None:
     """Build features, fit the outcome models, estimate effects; save and register the bundle."""
     from overdue.models.run import train as train_models
     from overdue.models.selfcheck import summary_line
@@ -509,7 +521,10 @@ def train(warehouse: WarehouseOption = None) -> None:
     settings = get_settings()
     try:
         report = train_models(
-            warehouse or settings.warehouse, settings, on_stage=_progress("training")
+            warehouse or settings.warehouse,
+            settings,
+            on_stage=_progress("training"),
+            cluster=cluster or settings.dask_address,
         )
     except (TooFewCasesError, FileNotFoundError, OSError) as exc:
         raise _fail(str(exc)) from None

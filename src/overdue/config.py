@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     dask_address: str | None = Field(
         None,
         description="a Dask scheduler (e.g. tcp://10.0.0.5:8786): the nightly pipeline prepares "
-        "its files on that cluster and commits them here (docs/cluster.md); none: all runs here",
+        "its files on that cluster and commits them here, and training runs its independent "
+        "model fits there (docs/cluster.md); none: all runs here",
     )
     case_store: str | None = Field(
         None,

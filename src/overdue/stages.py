@@ -171,9 +171,11 @@ def train_unless_current(
     settings: Settings,
     run_id: str,
     logger: logging.Logger | logging.LoggerAdapter[Any] = _LOG,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """Train unless the model of this data snapshot and code is saved, latest and readable;
-    with too few cases no model is trained and the refusal is returned."""
+    """Train unless the model of this data snapshot and code is saved, latest and readable
+    (its fits on the Dask ``cluster`` if given); with too few cases no model is trained and
+    the refusal is returned."""
     state = model_state(warehouse, settings.models_dir, settings.seed, settings.model_max_cases)
     if state.train_reason is None:
         return {"skipped": True, "model_version": state.model_version,
@@ -181,7 +183,11 @@ def train_unless_current(
     logger.info("training: %s", state.train_reason)
     try:
         report = train_models(
-            warehouse, settings, run_id, on_stage=lambda stage: logger.info("training: %s", stage)
+            warehouse,
+            settings,
+            run_id,
+            on_stage=lambda stage: logger.info("training: %s", stage),
+            cluster=cluster,
         )
     except TooFewCasesError as refusal:
         logger.warning("no model trained: %s", refusal)

@@ -1,17 +1,20 @@
-"""The nightly flow's ingest on a real Dask cluster (``distributed.LocalCluster``, two worker
+"""The nightly flow on a real Dask cluster (``distributed.LocalCluster``, two worker
 processes): the same warehouse as the local ingest of the same files, one writer, idempotent,
-a large file prepared in row ranges, and a worker killed while preparing one."""
+a large file prepared in row ranges, the same model and effects as training here, and a
+worker killed while preparing a part or while fitting."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from distributed import Client, LocalCluster, Worker
@@ -22,8 +25,14 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
 from overdue.config import get_settings
+from overdue.features import build_features
 from overdue.ingest.load import ingest_path
-from overdue.simulate import write_simulation
+from overdue.models.effects import EffectFit, effect_fits
+from overdue.models.parallel import fit_threads, fits_on_cluster
+from overdue.models.run import effects_document
+from overdue.models.run import train as train_models
+from overdue.models.train import ADVISING_METRICS
+from overdue.simulate import simulate_cases, write_simulation
 from overdue.warehouse import open_warehouse
 from parts_support import BAD_AT, large_parquet
 from settings_support import settings_in
@@ -139,8 +148,10 @@ def test_the_nightly_flow_runs_its_ingest_on_the_cluster(
     place: Path, cluster: LocalCluster, local_rows: dict[str, list[tuple[Any, ...]]]
 ) -> None:
     """``nightly(cluster=...)`` (what ``overdue run --cluster`` runs) ingests on the cluster,
-    then trains, reports and publishes as without it."""
-    prepared = prepare_runs_completed()
+    trains with its model fits on the cluster, reports and publishes; training the same
+    warehouse here gives the same model version, metrics, self-check and effects, bit for bit
+    (every fit carries its own seed)."""
+    prepared, tasks = prepare_runs_completed(), tasks_run_by_workers(cluster)
     state = nightly(
         paths=input_files(place), as_of=TODAY, cluster=cluster.scheduler_address, return_state=True
     )
@@ -148,8 +159,27 @@ def test_the_nightly_flow_runs_its_ingest_on_the_cluster(
     assert isinstance(result, dict), result
     assert [r["status"] for r in result["ingest"]] == ["loaded"] * 3
     assert prepare_runs_completed() - prepared == 3
+    # the prepares, then at least the model's 3 components and the effects' 5 x 3 x 2 folds
+    assert tasks_run_by_workers(cluster) - tasks >= 3 + 3 + 30
     assert warehouse_rows(place / "warehouse.duckdb") == local_rows
     assert result["publish"]["folder"] is not None
+
+    here = place / "trained-here"
+    here.mkdir()
+    shutil.copy(place / "warehouse.duckdb", here / "warehouse.duckdb")
+    with settings_in(place, OVERDUE_MODELS_DIR=str(here / "models")):
+        report = train_models(here / "warehouse.duckdb", get_settings())
+    trained = result["train"]
+    assert (report.model_version, report.metrics[ADVISING_METRICS]) == (
+        trained["model_version"],
+        trained["metrics"],
+    )
+    here_effects, there_effects = (
+        effects_document(target)
+        for target in (here / "warehouse.duckdb", place / "warehouse.duckdb")
+    )
+    assert here_effects.pop("run_id") != there_effects.pop("run_id")
+    assert here_effects == there_effects
 
 
 @pytest.fixture(scope="module")
@@ -186,22 +216,21 @@ def test_a_large_file_is_prepared_in_row_ranges_and_committed_as_one_batch(
     assert not any((place / "rows" / "staging").iterdir())
 
 
-def exit_while_preparing(dask_worker: Worker) -> bool:
-    """On a worker: end its process at once if it is running a task (only ``prepare`` tasks
-    run on the workers); False if it is idle."""
+def exit_while_working(dask_worker: Worker) -> bool:
+    """On a worker: end its process at once if it is running a task; False if it is idle."""
     if dask_worker.state.executing:
         os._exit(1)
     return False
 
 
-def kill_a_preparing_worker(address: str, done: threading.Event) -> bool:
-    """Ask the workers one at a time, until ``done``, to end if preparing
-    (``exit_while_preparing``); True once one did (its answer is the lost connection): only
+def kill_a_working_worker(address: str, done: threading.Event) -> bool:
+    """Ask the workers one at a time, until ``done``, to end if running a task
+    (``exit_while_working``); True once one did (its answer is the lost connection): only
     that one, the other is never asked again."""
     with Client(address) as client:
         while not done.is_set():
             for worker in client.scheduler_info()["workers"]:
-                answers = client.run(exit_while_preparing, workers=[worker], on_error="return")
+                answers = client.run(exit_while_working, workers=[worker], on_error="return")
                 if isinstance(answers.get(worker), BaseException):
                     return True
     return False
@@ -221,7 +250,7 @@ def test_a_worker_killed_while_preparing_a_part_changes_nothing(
         before = set(client.run(os.getpid).values())
     prepared, done = prepare_runs_completed(), threading.Event()
     with settings_in(place, OVERDUE_PART_ROWS="700"), ThreadPoolExecutor(1) as pool:
-        killed = pool.submit(kill_a_preparing_worker, cluster.scheduler_address, done)
+        killed = pool.submit(kill_a_working_worker, cluster.scheduler_address, done)
         try:
             records = ingest_files_on_cluster(
                 cluster.scheduler_address, [path], str(target), "run-killed", TODAY, None
@@ -236,3 +265,46 @@ def test_a_worker_killed_while_preparing_a_part_changes_nothing(
     assert [(r["status"], r["batch_id"], r["rows_read"]) for r in records] == [("loaded", 1, 2_000)]
     assert warehouse_rows(target) == local
     assert not any((place / "killed" / "staging").iterdir())
+
+
+@pytest.fixture(scope="module")
+def labelled_features() -> pl.DataFrame:
+    """6,000 simulated cases' features: the effects' covariates of each fold are over the
+    size (1 MB) that is sent to every worker once, not inside each task."""
+    run = simulate_cases(6_000, seed=43, as_of=TODAY)
+    return build_features(run.cases.lazy()).collect()
+
+
+def effects_here(features: pl.DataFrame) -> list[EffectFit]:
+    """The effects' AIPW fits, here, two fits at a time."""
+    with fit_threads(2):
+        return effect_fits(features, "y_agreement", 7)
+
+
+def test_a_worker_killed_while_fitting_changes_no_effect(
+    cluster: LocalCluster, labelled_features: pl.DataFrame
+) -> None:
+    """The effects' cross-fitting folds as tasks on the cluster, one worker process killed in
+    the middle of a fit: Dask runs the fit again on the other worker (it holds the scattered
+    covariates too) and every treatment's influence values, propensities and outcome
+    predictions are those of the same fits here, bit for bit. (Last in the module, as the
+    kill above.)"""
+    here = effects_here(labelled_features)
+    with Client(cluster) as client:
+        client.wait_for_workers(2, timeout=120)  # the nanny's worker from the kill above
+        before = set(client.run(os.getpid).values())
+        done = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            killed = pool.submit(kill_a_working_worker, cluster.scheduler_address, done)
+            try:
+                with fit_threads(2), fits_on_cluster(client):
+                    there = effect_fits(labelled_features, "y_agreement", 7)
+            finally:
+                done.set()
+            assert killed.result()
+        after = set(client.run(os.getpid).values())
+    assert len(before - after) == 1
+    assert [f.fit.treatment.name for f in there] == [f.fit.treatment.name for f in here]
+    for a, b in zip(here, there, strict=True):
+        for name in ("phi", "propensity", "outcome", "codes", "y"):
+            assert np.array_equal(getattr(a.fit, name), getattr(b.fit, name)), name

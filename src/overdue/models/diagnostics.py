@@ -64,7 +64,8 @@ def driver_importance(
     orders = [rng.permutation(frame.height) for _ in groups]  # drawn in order: same as serial
     losses = side_by_side(
         [partial(loss, (), None)]
-        + [partial(loss, g, o) for g, o in zip(groups.values(), orders, strict=True)]
+        + [partial(loss, g, o) for g, o in zip(groups.values(), orders, strict=True)],
+        on_cluster=False,
     )
     out: list[dict[str, float | str]] = [
         {"driver": name, "log_loss_increase": round(shuffled - losses[0], 5)}

@@ -172,6 +172,42 @@ def fit_propensity(
     return predict
 
 
+def outcome_fold(
+    w: np.ndarray,
+    codes: np.ndarray,
+    y: np.ndarray,
+    categorical: np.ndarray,
+    levels: int,
+    seed: int,
+    held: np.ndarray,
+    learn: np.ndarray,
+) -> np.ndarray:
+    """One fold's outcome model, learnt on rows ``learn`` (covariates ``w`` and the level
+    taken), and its P(label) for rows ``held`` under every level: held x levels."""
+    model = gradient_boosting(categorical, seed).fit(
+        np.column_stack([w[learn], codes[learn]]), y[learn]
+    )
+    return np.column_stack(
+        [
+            model.predict_proba(np.column_stack([w[held], np.full(len(held), level)]))[:, 1]
+            for level in range(levels)
+        ]
+    )
+
+
+def propensity_fold(
+    w: np.ndarray,
+    codes: np.ndarray,
+    categorical: np.ndarray,
+    levels: int,
+    seed: int,
+    held: np.ndarray,
+    learn: np.ndarray,
+) -> np.ndarray:
+    """One fold's propensity model, learnt on rows ``learn``, for rows ``held``."""
+    return fit_propensity(w[learn], codes[learn], levels, categorical, seed)(w[held])
+
+
 def aipw(
     features: pl.DataFrame,
     treatment: Treatment,
@@ -195,30 +231,18 @@ def aipw(
     categorical = treatment.covariates.categorical
     with_t = np.append(categorical, True)
 
-    def outcome(k: int, held: np.ndarray, learn: np.ndarray) -> np.ndarray:
-        model = gradient_boosting(with_t, seed + k).fit(
-            np.column_stack([w[learn], codes[learn]]), y[learn]
-        )
-        return np.column_stack(
-            [
-                model.predict_proba(np.column_stack([w[held], np.full(len(held), level)]))[:, 1]
-                for level in range(levels)
-            ]
-        )
-
-    def treatment_chance(k: int, held: np.ndarray, learn: np.ndarray) -> np.ndarray:
-        return fit_propensity(w[learn], codes[learn], levels, categorical, seed + k)(w[held])
-
     # every fold's rows drawn first, in one order, so the fits may run side by side
     helds, tasks = [], []
     for k in range(folds):
         held = np.flatnonzero(fold == k)
         learn = _capped(np.flatnonzero(fold != k), NUISANCE_MAX_ROWS, rng)
         helds.append(held)
-        tasks.append(partial(outcome, k, held, learn))
+        tasks.append(partial(outcome_fold, w, codes, y, with_t, levels, seed + k, held, learn))
         if propensity is None:
             chosen = _capped(learn, PROPENSITY_MAX_ROWS, rng)
-            tasks.append(partial(treatment_chance, k, held, chosen))
+            tasks.append(
+                partial(propensity_fold, w, codes, categorical, levels, seed + k, held, chosen)
+            )
     fitted = iter(side_by_side(tasks))
     mu = np.zeros((len(y), levels))
     e = np.zeros((len(y), levels)) if propensity is None else propensity

@@ -1,13 +1,21 @@
-"""Independent model fits side by side: Python threads, each fit on one OpenMP thread.
+"""Independent model fits side by side: in threads here, or as tasks on a Dask cluster.
 
-scikit-learn's boosting and BLAS release the GIL, so two fits in two threads take about half
-the time of one after the other. One OpenMP team spread over both cores instead gains little
-and, when another process takes a core, loses 5-15x (its threads wait at every barrier);
-threads of single-threaded fits just share the cores.
+Here: Python threads, each fit on one OpenMP thread. scikit-learn's boosting and BLAS release
+the GIL, so two fits in two threads take about half the time of one after the other. One
+OpenMP team spread over both cores instead gains little and, when another process takes a
+core, loses 5-15x (its threads wait at every barrier); threads of single-threaded fits just
+share the cores.
 
 ``fit_threads(n)`` sets how many run at once inside its block, on the thread that opened it;
 a fit already running in a worker thread runs its own parts one after the other, so the
 threads never multiply.
+
+``fits_on_cluster(client)`` sends them to a Dask cluster instead (a ``distributed.Client``;
+Dask is imported only then): each fit is one task on one thread of a worker. Every fit
+carries its own seed, so the results are the same, bit for bit, on any number of workers or
+here. Large arrays and frames among a task's arguments are sent once per call, as a task of
+their own (not ``scatter``: data scattered to a worker that dies is lost, while a task's
+result is made again on another worker, as the fit that died is run again there).
 """
 
 from __future__ import annotations
@@ -16,12 +24,28 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TypeVar
+from functools import partial
+from typing import Any, Final, Protocol, TypeVar
 
+import numpy as np
+import polars as pl
 from threadpoolctl import threadpool_limits
 
 T = TypeVar("T")
+SEND_ONCE_BYTES: Final = 1 << 20
+"""Arguments larger than this (arrays, frames) are sent to the cluster once per call, as a
+task of their own the fits depend on, not inside each fit."""
+
+
+class Cluster(Protocol):
+    """What ``side_by_side`` uses of a ``distributed.Client``."""
+
+    def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+    def gather(self, futures: Any) -> Any: ...
+
+
 _THREADS: ContextVar[int] = ContextVar("fit_threads", default=1)
+_CLUSTER: ContextVar[Cluster | None] = ContextVar("fit_cluster", default=None)
 
 
 @contextmanager
@@ -36,14 +60,92 @@ def fit_threads(count: int) -> Iterator[None]:
         _THREADS.reset(token)
 
 
+@contextmanager
+def fits_on_cluster(client: Cluster) -> Iterator[None]:
+    """Within this block ``side_by_side`` runs its fits as tasks on ``client``'s cluster."""
+    token = _CLUSTER.set(client)
+    try:
+        yield
+    finally:
+        _CLUSTER.reset(token)
+
+
+@contextmanager
+def fits_on_cluster_at(address: str | None) -> Iterator[None]:
+    """``fits_on_cluster`` with a client of the Dask scheduler at ``address`` (Dask imported
+    only then); None: the fits run here, as without this block."""
+    if address is None:
+        yield
+        return
+    from distributed import Client
+
+    try:
+        client = Client(address)
+    except OSError as exc:
+        raise OSError(f"the Dask cluster at {address} cannot be reached: {exc}") from None
+    with client, fits_on_cluster(client):
+        yield
+
+
 def _single_threaded(task: Callable[[], T]) -> T:
     with threadpool_limits(limits=1):  # OpenMP's thread count is per thread: set it in each
         return task()
 
 
-def side_by_side(tasks: Sequence[Callable[[], T]]) -> list[T]:
-    """The results of ``tasks`` in order, run in up to ``fit_threads`` threads (one after the
-    other outside such a block or inside a worker thread)."""
+def _call_single_threaded(func: Callable[..., T], args: list[Any], kwargs: dict[str, Any]) -> T:
+    return _single_threaded(partial(func, *args, **kwargs))
+
+
+def _size(value: object) -> int:
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, pl.DataFrame):
+        return int(value.estimated_size())
+    return 0
+
+
+def _identity(value: T) -> T:
+    return value
+
+
+def _on_cluster(client: Cluster, tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Each task as a cluster task; a ``partial``'s large arguments sent once, as tasks of
+    their own that the fits depend on."""
+    import dask
+
+    sent: dict[int, Any] = {}
+
+    def shipped(value: object) -> object:
+        if _size(value) <= SEND_ONCE_BYTES:
+            return value
+        if id(value) not in sent:
+            sent[id(value)] = client.submit(_identity, value, pure=False)
+        return sent[id(value)]
+
+    futures = []
+    # each large argument is sent once, on purpose: Dask's warning is for data inside every task
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "100GB"}):
+        for task in tasks:
+            func, args, kwargs = (
+                (task.func, task.args, task.keywords)
+                if isinstance(task, partial)
+                else (task, (), {})
+            )
+            sent_args = [shipped(a) for a in args]
+            sent_kwargs = {name: shipped(v) for name, v in kwargs.items()}
+            call = (_call_single_threaded, func, sent_args, sent_kwargs)
+            futures.append(client.submit(*call, pure=False))
+    return list(client.gather(futures))
+
+
+def side_by_side(tasks: Sequence[Callable[[], T]], *, on_cluster: bool = True) -> list[T]:
+    """The results of ``tasks`` in order: on the cluster of ``fits_on_cluster`` (unless
+    ``on_cluster`` is False: predictions, cheaper here than their inputs are to send), else in
+    up to ``fit_threads`` threads (one after the other outside such a block or inside a worker
+    thread)."""
+    client = _CLUSTER.get()
+    if client is not None and on_cluster and tasks:
+        return _on_cluster(client, tasks)
     threads = min(_THREADS.get(), len(tasks))
     if threads <= 1:
         return [task() for task in tasks]

@@ -58,7 +58,7 @@ def approach_scores(model: OutcomeModel, frame: pl.DataFrame) -> np.ndarray:
         partial(model.predict, frame.with_columns(pl.lit(code).alias("approach")))
         for code in APPROACHES
     ]
-    return np.column_stack(side_by_side(tasks))
+    return np.column_stack(side_by_side(tasks, on_cluster=False))
 
 
 def best_approaches(scores: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:

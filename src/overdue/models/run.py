@@ -29,7 +29,7 @@ from overdue.models.diagnostics import (
 )
 from overdue.models.effects import EffectRow, effect_fits, effect_rows
 from overdue.models.estimate import reference_values, similar_case_counts
-from overdue.models.parallel import fit_threads
+from overdue.models.parallel import fit_threads, fits_on_cluster_at
 from overdue.models.policy import policy_document, policy_values
 from overdue.models.refute import refutations, refutations_document
 from overdue.models.registry import (
@@ -207,10 +207,12 @@ def train(
     settings: Settings,
     run_id: str | None = None,
     on_stage: Callable[[str], None] | None = None,
+    cluster: str | None = None,
 ) -> TrainingReport:
     """Features, models and effects from the warehouse; bundle saved, tables written.
-    ``on_stage`` is told the name of each stage as it starts (progress)."""
-    with fit_threads(settings.model_threads):
+    ``on_stage`` is told the name of each stage as it starts (progress); ``cluster``: a Dask
+    scheduler's address, where the independent fits then run (the same results)."""
+    with fit_threads(settings.model_threads), fits_on_cluster_at(cluster):
         return _train(warehouse, settings, run_id or uuid.uuid4().hex, on_stage or _quiet)
 
 

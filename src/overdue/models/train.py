@@ -318,6 +318,33 @@ def stack_components(log_odds: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
+def spline_component(
+    design: Design,
+    x: np.ndarray,
+    y: np.ndarray,
+    selection: np.ndarray,
+    held: np.ndarray,
+    learn: np.ndarray,
+) -> tuple[dict[str, Any], Pipeline, np.ndarray]:
+    """The spline component: its penalty and interactions chosen on rows ``selection`` by the
+    loss on ``held``, fitted on ``learn``; what was chosen, the fit and its covariance."""
+    choice = choose_penalty(design, x[selection], y[selection], x[held], y[held])
+    gam = spline_logistic(design, choice["c"], choice["scale"]).fit(x[learn], y[learn])
+    return choice, gam, coefficient_covariance(gam, x[learn])
+
+
+def boosting_component(
+    design: Design, seed: int, x: np.ndarray, y: np.ndarray, rows: np.ndarray
+) -> HistGradientBoostingClassifier:
+    """The boosting component, fitted on ``rows``."""
+    return gradient_boosting(design.categorical, seed).fit(x[rows], y[rows])
+
+
+def baseline_component(design: Design, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Pipeline:
+    """The logistic baseline, fitted on ``rows``."""
+    return logistic_baseline(design).fit(x[rows], y[rows])
+
+
 def fit_outcome_model(
     features: pl.DataFrame,
     label: str = "y_agreement",
@@ -344,18 +371,13 @@ def fit_outcome_model(
     learn = _subsample(split.train, ADVISING_MAX_ROWS, seed)
     fit_rows = np.concatenate([split.train, held])
 
-    def spline_part() -> tuple[dict[str, Any], Pipeline, np.ndarray]:
-        choice = choose_penalty(design, x[selection], y[selection], x[held], y[held])
-        gam = spline_logistic(design, choice["c"], choice["scale"]).fit(x[learn], y[learn])
-        return choice, gam, coefficient_covariance(gam, x[learn])
-
-    def boosting_part() -> HistGradientBoostingClassifier:
-        return gradient_boosting(design.categorical, seed).fit(x[split.train], y[split.train])
-
-    def baseline_part() -> Pipeline:
-        return logistic_baseline(design).fit(x[fit_rows], y[fit_rows])
-
-    spline, gbm, baseline = side_by_side([spline_part, boosting_part, baseline_part])
+    spline, gbm, baseline = side_by_side(
+        [
+            partial(spline_component, design, x, y, selection, held, learn),
+            partial(boosting_component, design, seed, x, y, split.train),
+            partial(baseline_component, design, x, y, fit_rows),
+        ]
+    )
     choice, gam, covariance = spline
     held_spline = gam.decision_function(x[held])
     held_boosting = gbm.decision_function(x[held])
