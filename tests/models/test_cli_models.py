@@ -196,9 +196,9 @@ def test_train_prints_each_stage_as_it_starts(trained: dict) -> None:
     lines = [line for line in trained["train_err"].splitlines() if line.startswith("training: ")]
     stages = [line.removeprefix("training: ").split("...")[0] for line in lines]
     assert stages == [
-        "reading cases", "features and plans", "outcome model and self-check",
-        "effects and sensitivity", "refutations and policy", "plan-kept model",
-        "diagnostics, bundle and tables",
+        "reading cases", "features and plans",
+        "outcome model, self-check and effects, side by side", "policy value",
+        "bundle and tables",
     ]  # fmt: skip
     assert all(line.endswith(" s)") for line in lines)
 

@@ -6,10 +6,11 @@ import threading
 
 import numpy as np
 import polars as pl
+import pytest
 
 from overdue.models.diagnostics import driver_importance
 from overdue.models.effects import APPROACH_TREATMENT, aipw
-from overdue.models.parallel import fit_threads, side_by_side
+from overdue.models.parallel import alongside, fit_threads, side_by_side
 from overdue.models.train import OutcomeModel, fit_outcome_model
 
 
@@ -31,6 +32,39 @@ def test_tasks_run_in_worker_threads_only_inside_the_block() -> None:
     # a task in a worker runs its own parts in that worker: the threads never multiply
     assert all(parts == [outer, outer] for outer, parts in nested)
     assert side_by_side([_where] * 4) == [main] * 4
+
+
+def test_two_chains_run_at_once_each_with_its_fits_side_by_side() -> None:
+    main = _where()
+    both_waiting = threading.Barrier(2, timeout=30)  # each chain waits for the other
+
+    def chain() -> tuple[str, list[str]]:
+        both_waiting.wait()
+        return _where_with_parts()
+
+    with fit_threads(2):
+        (first, first_parts), (second, second_parts) = alongside(chain, chain)
+    assert first != main and first.startswith("chain")
+    assert second == main
+    # the chain in its own thread keeps this thread's fit_threads: its fits run side by side
+    assert all(name.startswith("fit") for name in first_parts + second_parts)
+
+
+def test_a_failing_chain_fails_the_whole() -> None:
+    def broken() -> None:
+        raise ValueError("the first chain failed")
+
+    def also_broken() -> None:
+        raise RuntimeError("the second chain failed")
+
+    with fit_threads(2):
+        with pytest.raises(ValueError, match="the first chain failed"):
+            alongside(broken, _where)
+        with pytest.raises(RuntimeError, match="the second chain failed"):
+            alongside(_where, also_broken)
+        # both failed: the first's error, as when the first ran before the second
+        with pytest.raises(ValueError, match="the first chain failed"):
+            alongside(broken, also_broken)
 
 
 def test_side_by_side_gives_the_numbers_of_one_by_one(

@@ -10,6 +10,10 @@ share the cores.
 a fit already running in a worker thread runs its own parts one after the other, so the
 threads never multiply.
 
+``alongside(first, second)`` runs two independent chains of work at once (``first`` in a
+thread of its own, with this thread's fit settings): each chain's fits still go through
+``side_by_side``, so the cores stay busy while one chain waits on its slowest fit.
+
 ``fits_on_cluster(client)`` sends them to a Dask cluster instead (a ``distributed.Client``;
 Dask is imported only then): each fit is one task on one thread of a worker. Every fit
 carries its own seed, so the results are the same, bit for bit, on any number of workers or
@@ -23,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from functools import partial
 from typing import Any, Final, Protocol, TypeVar
 
@@ -32,6 +36,7 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 T = TypeVar("T")
+U = TypeVar("U")
 SEND_ONCE_BYTES: Final = 1 << 20
 """Arguments larger than this (arrays, frames) are sent to the cluster once per call, as a
 task of their own the fits depend on, not inside each fit."""
@@ -151,3 +156,19 @@ def side_by_side(tasks: Sequence[Callable[[], T]], *, on_cluster: bool = True) -
         return [task() for task in tasks]
     with ThreadPoolExecutor(threads, thread_name_prefix="fit") as pool:
         return list(pool.map(_single_threaded, tasks))
+
+
+def alongside(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+    """``first()`` in a thread of its own while this thread runs ``second()``; both results.
+    ``first`` keeps this thread's ``fit_threads`` and cluster, so both chains send their fits
+    on as before; every fit carries its own seed, so the results are those of one chain after
+    the other. Where both fail, ``first``'s error is raised, as if it had run first."""
+    with ThreadPoolExecutor(1, thread_name_prefix="chain") as pool:
+        started = pool.submit(copy_context().run, _single_threaded, first)
+        try:
+            done = second()
+        except Exception as error:
+            failed = started.exception() or error  # waits for ``first``
+        else:
+            return started.result(), done
+    raise failed

@@ -27,9 +27,9 @@ from overdue.models.diagnostics import (
     reliability_table,
     roc_points,
 )
-from overdue.models.effects import EffectRow, effect_fits, effect_rows
+from overdue.models.effects import EffectFit, EffectRow, effect_fits, effect_rows
 from overdue.models.estimate import reference_values, similar_case_counts
-from overdue.models.parallel import fit_threads, fits_on_cluster_at
+from overdue.models.parallel import alongside, fit_threads, fits_on_cluster_at
 from overdue.models.policy import policy_document, policy_values
 from overdue.models.refute import refutations, refutations_document
 from overdue.models.registry import (
@@ -41,7 +41,7 @@ from overdue.models.registry import (
     save_bundle,
 )
 from overdue.models.sample import model_cases
-from overdue.models.selfcheck import fit_checked_model
+from overdue.models.selfcheck import SelfCheck, fit_checked_model
 from overdue.models.sensitivity import train_sensitivity
 from overdue.models.sustain import FOLLOW_UP_COLUMNS, fit_sustain_model
 from overdue.models.train import OutcomeModel, time_split
@@ -257,16 +257,34 @@ def _train_from(
     if labelled.height < n_labelled:  # only the sampled cases' follow-up is read
         follow_up = follow_up.join(labelled.lazy().select("case_id"), on="case_id", how="semi")
     follow_up_cases = follow_up.collect()
-    on_stage("outcome model" + (" and self-check" if settings.self_check else ""))
-    model, check = fit_checked_model(
-        labelled, settings.seed, settings.k, self_check=settings.self_check
+    # two independent chains at once: the advising model (with its self-check, plan-kept model
+    # and diagnostics) and the effects (with their sensitivity and refutations)
+    on_stage(
+        f"outcome model{', self-check' if settings.self_check else ''} and effects, side by side"
     )
-    on_stage("effects and sensitivity")
-    fits = effect_fits(labelled, "y_agreement", settings.seed)
-    effects = effect_rows(fits, settings.k)
-    sensitivity = train_sensitivity(fits, "y_agreement", settings.seed, settings.k)
-    on_stage("refutations and policy")
-    refuted = refutations_document(refutations(labelled, "y_agreement", settings.seed, settings.k))
+
+    def advising() -> tuple[OutcomeModel, SelfCheck | None, dict[str, Any]]:
+        model, check = fit_checked_model(
+            labelled, settings.seed, settings.k, self_check=settings.self_check
+        )
+        model.extra = described
+        sustain = fit_sustain_model(labelled, follow_up_cases, model, settings.seed)
+        if sustain is not None:
+            model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
+        return model, check, model_diagnostics(model, labelled, settings, distributions)
+
+    def effects_and_checks() -> tuple[
+        list[EffectFit], list[EffectRow], list[dict[str, object]], list[dict[str, Any]]
+    ]:
+        fits = effect_fits(labelled, "y_agreement", settings.seed)
+        sensitivity = train_sensitivity(fits, "y_agreement", settings.seed, settings.k)
+        refuted = refutations(labelled, "y_agreement", settings.seed, settings.k)
+        return fits, effect_rows(fits, settings.k), sensitivity, refutations_document(refuted)
+
+    (model, check, diagnostics), (fits, effects, sensitivity, refuted) = alongside(
+        advising, effects_and_checks
+    )
+    on_stage("policy value")
     policy = policy_document(
         policy_values(
             model,
@@ -282,11 +300,6 @@ def _train_from(
     version = model_version(
         snapshot, settings.seed, sample=sample_cap(count, settings.model_max_cases)
     )
-    model.extra = described
-    on_stage("plan-kept model")
-    sustain = fit_sustain_model(labelled, follow_up_cases, model, settings.seed)
-    if sustain is not None:
-        model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
     folder = settings.models_dir / version
     metadata = {
         "model_version": version,
@@ -302,8 +315,7 @@ def _train_from(
         "model_cases": labelled.height,
         "sources": sources,
     }
-    on_stage("diagnostics, bundle and tables")
-    diagnostics = model_diagnostics(model, labelled, settings, distributions)
+    on_stage("bundle and tables")
     document = check.as_json() if check else None
     save_bundle(model, {**metadata, "diagnostics": diagnostics, "self_check": document}, folder)
     effect_frame = _effect_frame(effects, version, run_id)

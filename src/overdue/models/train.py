@@ -264,11 +264,15 @@ def choose_penalty(
     def held_out_loss(c: float, scale: float) -> float:
         if (c, scale) not in tried:
             fit_x = np.hstack([fit_main, scale * fit_inter]) if scale else fit_main
-            held_x = np.hstack([held_main, scale * held_inter]) if scale else held_main
             lr = fits.setdefault(scale, LogisticRegression(max_iter=5000, warm_start=True))
             lr.set_params(C=c).fit(fit_x, y_fit)
-            p = lr.predict_proba(held_x)[:, 1]
-            tried[c, scale] = float(log_loss(y_held, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
+            # the held-out cases' log-odds block by block: no scaled copy of their basis
+            coef = lr.coef_[0]
+            log_odds = held_main @ coef[: basis.n_main_] + lr.intercept_[0]
+            if scale:
+                log_odds += scale * (held_inter @ coef[basis.n_main_ :])
+            p = np.clip(expit(log_odds), 1e-6, 1 - 1e-6)
+            tried[c, scale] = float(log_loss(y_held, p, labels=[0, 1]))
         return tried[c, scale]
 
     scale = SCALE_GRID[len(SCALE_GRID) // 2]
