@@ -12,9 +12,13 @@ import operator
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars is imported by the functions that build frames or expressions, not here: ingest reads
+# the contract without polars, and importing it costs a fresh process a third of a second.
 
 CONTRACT_VERSION: Final = 1
 
@@ -42,15 +46,21 @@ class Kind(StrEnum):
     BOOL = "bool"
 
 
-POLARS_DTYPE: Final[dict[Kind, pl.DataType]] = {
-    Kind.STRING: pl.String(),
-    Kind.TIMESTAMP: pl.Datetime("us"),
-    Kind.DATE: pl.Date(),
-    Kind.INT: pl.Int32(),
-    Kind.DECIMAL: pl.Float64(),
-    Kind.ENUM: pl.String(),
-    Kind.BOOL: pl.Boolean(),
-}
+@functools.cache
+def polars_dtype(kind: Kind) -> pl.DataType:
+    """The polars type of a field of ``kind`` once parsed."""
+    import polars as pl
+
+    return {
+        Kind.STRING: pl.String(),
+        Kind.TIMESTAMP: pl.Datetime("us"),
+        Kind.DATE: pl.Date(),
+        Kind.INT: pl.Int32(),
+        Kind.DECIMAL: pl.Float64(),
+        Kind.ENUM: pl.String(),
+        Kind.BOOL: pl.Boolean(),
+    }[kind]
+
 
 TODAY: Final = "today"
 """Upper bound of a date range that means 'the as-of date of the run'."""
@@ -77,7 +87,7 @@ class Field:
     @property
     def dtype(self) -> pl.DataType:
         """The polars type of the field once parsed."""
-        return POLARS_DTYPE[self.kind]
+        return polars_dtype(self.kind)
 
     def range_text(self) -> str:
         """The allowed values or range, as the contract writes it."""
@@ -604,6 +614,8 @@ class Col(Term):
     name: str
 
     def expr(self) -> pl.Expr:
+        import polars as pl
+
         return pl.col(self.name)
 
     def sql(self) -> str:
@@ -620,6 +632,8 @@ class Lit(Term):
     literal: str | float
 
     def expr(self) -> pl.Expr:
+        import polars as pl
+
         return pl.lit(self.literal)
 
     def sql(self) -> str:
@@ -942,6 +956,8 @@ PII_KINDS: Final = ("resident_id", "mobile", "bank_card", "email")
 
 def range_violation(f: Field, as_of: dt.date) -> pl.Expr | None:
     """Expression true where a typed value of ``f`` is out of its range or not an allowed value."""
+    import polars as pl
+
     col = pl.col(f.name)
     if f.values:
         return col.is_not_null() & ~col.is_in(list(f.values))
@@ -976,6 +992,8 @@ def violation_checks(columns: Collection[str], as_of: dt.date) -> dict[str, pl.E
     its fields are present (``violations`` adds absent fields as empty columns first, so there
     every rule is checked). Each expression is true (never null) on the rows that break it.
     """
+    import polars as pl
+
     present = set(columns)
     exprs: dict[str, pl.Expr] = {}
     for f in FIELDS:
@@ -1000,6 +1018,8 @@ def violations(frame: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
 
     Contract fields the frame lacks count as empty.
     """
+    import polars as pl
+
     absent = [f for f in FIELDS if f.name not in frame.columns]
     frame = frame.with_columns(pl.lit(None, dtype=f.dtype).alias(f.name) for f in absent)
     flags = frame.lazy().select(

@@ -27,11 +27,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
-import polars as pl
-import pyarrow as pa
 
 from overdue import warehouse
 from overdue.contract import FIELD_NAMES, REQUIRED
@@ -64,7 +62,6 @@ from overdue.ingest.read import (
     text_copy,
     too_long_message,
 )
-from overdue.ingest.sources import MappingError, SourceMapping, map_frame, read_source_frame
 from overdue.ingest.validate import (
     RAW_TEXT_FIELD,
     extra_columns,
@@ -73,6 +70,14 @@ from overdue.ingest.validate import (
     staging_sql,
 )
 from overdue.warehouse import WarehouseLockedError, WarehouseWriteError, write_error, write_failure
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from overdue.ingest.sources import SourceMapping
+
+# polars, pyarrow and the source mappings are imported where they are used: a plain CSV file
+# needs none of them, and importing them costs a fresh `overdue ingest` process most of a second.
 
 LOADED: Final = "loaded"
 ALREADY_LOADED: Final = "already_loaded"
@@ -337,6 +342,8 @@ def _update_staged(
     """Replace the reasons and record of the staged rows (``_ordinal``, reasons, record)."""
     if not rows:
         return
+    import pyarrow as pa
+
     ordinals, reasons, records = zip(*rows, strict=True)
     updates = pa.table(
         {"_ordinal": list(ordinals), "reasons": list(reasons), "record": list(records)},
@@ -426,10 +433,14 @@ def load_staged(
     )
     columns = ", ".join(f'"{c}"' for c in FIELD_NAMES)
     line = _line_of(header, with_rejects)
+    winning = (  # when every good row wins, they are the rows to load: no join needed
+        "coalesce(len(reasons), 0) = 0"
+        if loaded == good
+        else "_ordinal IN (SELECT _ordinal FROM staged_verdict WHERE wins)"
+    )
     con.execute(
         f"INSERT INTO cases BY NAME SELECT {columns}, {batch_id}::BIGINT AS batch_id, "
-        f"{line} AS source_line, extra FROM staged_rows "
-        "WHERE _ordinal IN (SELECT _ordinal FROM staged_verdict WHERE wins)"
+        f"{line} AS source_line, extra FROM staged_rows WHERE {winning}"
     )
     con.execute(
         f"INSERT INTO quarantine SELECT {batch_id}::BIGINT, {line}, reasons, record::JSON "
@@ -490,6 +501,38 @@ def _reporting_progress(
     finally:
         finished.set()
         watcher.join()
+
+
+@contextmanager
+def _insertion_order(con: duckdb.DuckDBPyConnection, *, preserve: bool) -> Iterator[None]:
+    """Set ``preserve_insertion_order`` inside the block, and put the previous value back."""
+    row = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    before = bool(row[0]) if row else True
+    con.execute(f"SET preserve_insertion_order = {str(preserve).lower()}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {str(before).lower()}")
+
+
+def _stage(con: duckdb.DuckDBPyConnection, query: SourceQuery, as_of: dt.date) -> None:
+    """Type, check and mark every row of ``query`` into ``staged_rows``.
+
+    A positional query (CSV) is staged in file order, which DuckDB keeps while it reads, types
+    and checks on every thread; its rows are then numbered in that order (``_ordinal``). A row
+    number taken while reading would run the whole query on one thread.
+    """
+    sql = f"CREATE OR REPLACE TEMP TABLE staged_rows AS {staging_sql(query, as_of)}"
+    if not query.positional:
+        con.execute(sql)
+        return
+    with _insertion_order(con, preserve=True):
+        con.execute(sql)
+    con.execute(f"ALTER TABLE staged_rows ADD COLUMN {ORDINAL} BIGINT")
+    con.execute(  # rows are appended in order, so their row ids increase with their position
+        f"UPDATE staged_rows SET {ORDINAL} = n FROM (SELECT rowid AS id, "
+        "row_number() OVER (ORDER BY rowid) AS n FROM staged_rows) p WHERE staged_rows.rowid = p.id"
+    )
 
 
 class _NotUtf8Error(Exception):
@@ -557,9 +600,7 @@ def _load_query(
         drop_rejects(con)
         try:
             with _reporting_progress(con, path, notify):
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE staged_rows AS {staging_sql(query, as_of)}"
-                )
+                _stage(con, query, as_of)
         except (duckdb.InvalidInputException, duckdb.IOException) as exc:
             if is_line_too_long(exc):
                 raise LineTooLongError from None
@@ -626,6 +667,8 @@ def _raw_csv(
 ) -> tuple[pl.DataFrame, list[Reject]]:
     """A source CSV's rows as text (``_ordinal`` as in ``read``), and the lines DuckDB could
     not split into the header's columns (quarantined as ``parse:columns`` and the like)."""
+    import polars as pl
+
     for line_bytes in (None, long_line_bytes(source)):
         drop_rejects(con)
         headers, size = csv_headers(con, source, text_path, line_bytes)
@@ -657,6 +700,10 @@ def _load_mapped(
     notify: ProgressCallback,
 ) -> BatchReport:
     """Read ``source`` in its own format, map it with ``mapping``, and load the cases."""
+    import polars as pl
+
+    from overdue.ingest.sources import MappingError, map_frame, read_source_frame
+
     shown = shown_path(source.path)
     notify(shown, "mapping", None)
     rejects: list[Reject] = []

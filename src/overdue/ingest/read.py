@@ -399,7 +399,8 @@ def map_columns(headers: Sequence[str]) -> ColumnMap:
 @dataclass(frozen=True)
 class SourceQuery:
     """A file as a SQL query of text columns: ``_ordinal``, one column per header (mapped),
-    and for JSON Lines ``_unparsed``."""
+    and for JSON Lines ``_unparsed``. A ``positional`` query has no ``_ordinal``: its rows come
+    in file order and are numbered by where they are stored (``load`` stages them in order)."""
 
     columns: ColumnMap
     sql: str
@@ -409,6 +410,7 @@ class SourceQuery:
     rejects: tuple[Reject, ...] = ()  # lines rejected before the query runs (JSON Lines)
     nul: bool = False  # whether cells may hold NUL (and are checked for it)
     shortened: bool = False  # whether over-long cells were shortened (``shortened_sql``)
+    positional: bool = False  # no ``_ordinal`` column: a row's ordinal is its position
 
 
 REJECTS_TABLE: Final = "overdue_reject_errors"
@@ -561,7 +563,9 @@ def _csv_query(
     scan = csv_scan(source, text_path, line_bytes)
     long_lines = line_bytes is not None  # cells may be megabytes long: shorten them
     cells = _text_columns(columns, shorten=long_lines)
-    sql = f"SELECT ordinality AS {ORDINAL}, {cells} FROM {scan} WITH ORDINALITY"
+    # No WITH ORDINALITY: its row number is a streaming window that runs the whole staging
+    # query on one thread. The rows keep their file order instead and are numbered as staged.
+    sql = f"SELECT {cells} FROM {scan}"
     return SourceQuery(
         columns,
         sql,
@@ -569,6 +573,7 @@ def _csv_query(
         rejects_table=REJECTS_TABLE,
         nul=source.has_nul,
         shortened=long_lines,
+        positional=True,
     )
 
 

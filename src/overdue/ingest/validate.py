@@ -116,9 +116,10 @@ def _json_object(names: Iterable[str], sources: Iterable[str]) -> str:
 
 
 def staging_sql(query: SourceQuery, as_of: dt.date) -> str:
-    """One row per record of ``query``: ``_ordinal``, every contract field typed (null when the
-    file lacks it), ``extra`` (JSON of unknown columns), ``pii_candidate``, and on rows that may
-    break a check or hold personal data the ``reasons`` and the text ``record`` (JSON)."""
+    """One row per record of ``query``: ``_ordinal`` (unless the query is ``positional``), every
+    contract field typed (null when the file lacks it), ``extra`` (JSON of unknown columns),
+    ``pii_candidate``, and on rows that may break a check or hold personal data the ``reasons``
+    and the text ``record`` (JSON)."""
     present = set(query.columns.fields)
     fields = list(FIELD_NAMES)  # a field the file lacks is an empty cell on every row
     extras = [quote_ident(e) for e in extra_columns(query.columns)]
@@ -126,8 +127,9 @@ def staging_sql(query: SourceQuery, as_of: dt.date) -> str:
     kept = [f for f in fields if f in present]
     unparsed = [UNPARSED] if query.unparsed else []
     plains = {f: sql for f in fields if (sql := plain_sql(FIELD_BY_NAME[f], quote_ident(f + TEXT)))}
+    ordinal = [] if query.positional else [ORDINAL]  # a positional query is numbered later
     scan = [
-        ORDINAL,
+        *ordinal,
         *(
             f"{text_sql(f) if f in present else 'CAST(NULL AS VARCHAR)'} AS {t}"
             for f, t in zip(fields, texts, strict=True)
@@ -180,7 +182,7 @@ def staging_sql(query: SourceQuery, as_of: dt.date) -> str:
         )
     extra = _json_object(extra_columns(query.columns), extras) if extras else "NULL::JSON"
     final = [
-        ORDINAL,
+        *ordinal,
         *(quote_ident(f) for f in fields),
         f"{extra} AS extra",
         f"CASE WHEN __bad OR __pii THEN {reasons} END AS reasons",
