@@ -40,7 +40,9 @@ class Settings(BaseSettings):
         ge=1,
         description="model fits run side by side in this many threads, each fit on one OpenMP "
         "thread (overdue.models.parallel): two halve training on 2 cores and share them "
-        "gracefully with other processes, where one OpenMP team over both lost 5-15x",
+        "gracefully with other processes, where one OpenMP team over both lost 5-15x; "
+        "training runs its two chains (the advising model, the effects) at once, each with "
+        "this many",
     )
     self_check: bool = Field(
         True,
