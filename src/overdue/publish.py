@@ -89,6 +89,7 @@ def model_card(bundle: Bundle) -> dict[str, Any]:
         "labelled_cases": meta.get("labelled"),
         "model_cases": meta.get("model_cases", meta.get("labelled")),
         "split_sizes": meta.get("sizes"),
+        "model_choice": meta.get("choice"),
         "metrics": meta.get("metrics"),
         "calibration": diagnostics.get("reliability", []),
         "drivers": diagnostics.get("drivers", []),

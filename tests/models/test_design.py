@@ -4,6 +4,7 @@ as scikit-learn's own composites gave."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import polars as pl
@@ -57,21 +58,30 @@ def rank_basis(design: Design, columns: list[int]) -> ColumnTransformer:
 
 
 class ApproachInteractions(TransformerMixin, BaseEstimator):
-    """The approach interactions as they were built before ``SplineBasis``."""
+    """The approach interactions as they were built before ``SplineBasis``; each product
+    times its feature's weight (the feature read from the column's name)."""
 
-    def __init__(self, design: Design, scale: float = 1.0) -> None:
+    def __init__(
+        self, design: Design, scale: float = 1.0, weights: tuple[float, ...] | None = None
+    ) -> None:
         self.design = design
         self.scale = scale
+        self.weights = weights
 
     def fit(self, x: np.ndarray, y: object = None) -> ApproachInteractions:
         approach = self.design.features.index("approach")
         others = [c for c in range(len(self.design.features)) if c != approach]
         self.basis_ = rank_basis(self.design, others).fit(x)
         self.scaler_ = StandardScaler().fit(self._products(x))
+        names = self.basis_.get_feature_names_out()  # e.g. category__x11_3.0, number__x3
+        feature = [int(re.search(r"x(\d+)", name).group(1)) for name in names]  # type: ignore[union-attr]
+        weights = np.ones(len(self.design.features)) if self.weights is None else self.weights
+        contrasts = self.design.level_counts([approach])[0] - 1
+        self.multiplier_ = self.scale * np.tile(np.asarray(weights)[feature], contrasts)
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        return self.scale * self.scaler_.transform(self._products(x))
+        return self.multiplier_ * self.scaler_.transform(self._products(x))
 
     def _products(self, x: np.ndarray) -> np.ndarray:
         approach = self.design.features.index("approach")
@@ -84,7 +94,9 @@ class ApproachInteractions(TransformerMixin, BaseEstimator):
         return np.einsum("ni,nj->nij", asked[:, 1:], basis).reshape(len(x), -1)
 
 
-def stock_basis(design: Design, scale: float) -> Pipeline | FeatureUnion:
+def stock_basis(
+    design: Design, scale: float, weights: tuple[float, ...] | None = None
+) -> Pipeline | FeatureUnion:
     """The spline logistic model's basis as scikit-learn's composites built it before
     ``SplineBasis``: one-hot encoders in column transformers, pipelines, a feature union."""
     mask = design.categorical
@@ -99,7 +111,7 @@ def stock_basis(design: Design, scale: float) -> Pipeline | FeatureUnion:
         ColumnTransformer([one_hot(design, categories), ("number", splines, numbers)]),
         StandardScaler(),
     )
-    return make_union(main, ApproachInteractions(design, scale)) if scale else main
+    return make_union(main, ApproachInteractions(design, scale, weights)) if scale else main
 
 
 @pytest.fixture(scope="module")
@@ -123,22 +135,33 @@ def rows(features: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x[split.train], y[split.train], other
 
 
-@pytest.mark.parametrize("scale", [0.0, 0.5])
+@pytest.mark.parametrize(
+    ("scale", "weighted"),
+    [(0.0, False), (0.5, False), (0.5, True)],
+    ids=["main", "products", "weighted"],
+)
 def test_the_basis_has_the_stock_composites_columns(
-    rows: tuple[np.ndarray, np.ndarray, np.ndarray], scale: float
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray], scale: float, weighted: bool
 ) -> None:
     """Fitted on the same rows, ``SplineBasis`` gives the columns, in the same order, that the
     one-hot encoders, column transformers and feature union gave, on training rows and on rows
-    with unknown, missing and out-of-range values."""
+    with unknown, missing and out-of-range values; with a weight per feature too, each
+    product weighted by the feature its column's name says."""
     train, _, other = rows
-    ours = SplineBasis(ADVISING_DESIGN, scale).fit(train)
-    stock = stock_basis(ADVISING_DESIGN, scale).fit(train)
+    n = len(ADVISING_DESIGN.features)
+    weights = (
+        tuple(np.linspace(0.1, 3.0, n)[np.random.default_rng(1).permutation(n)])
+        if weighted
+        else None
+    )
+    ours = SplineBasis(ADVISING_DESIGN, scale, weights).fit(train)
+    stock = stock_basis(ADVISING_DESIGN, scale, weights).fit(train)
     for x in (train, other):
         expected = stock.transform(x)
         assert ours.transform(x).shape == expected.shape
         assert np.abs(ours.transform(x) - expected).max() <= 1e-12
     assert np.array_equal(
-        SplineBasis(ADVISING_DESIGN, scale).fit_transform(train), ours.transform(train)
+        SplineBasis(ADVISING_DESIGN, scale, weights).fit_transform(train), ours.transform(train)
     )
 
 
@@ -150,8 +173,9 @@ def test_estimates_and_intervals_are_those_of_the_stock_composites(
     train, y, other = rows
     choice = model.choice
     assert len(train) == model.sizes["advising_model_train"]  # all of them: no subsample
+    weights = choice["weights"] and tuple(choice["weights"][f] for f in ADVISING_DESIGN.features)
     stock = make_pipeline(
-        stock_basis(ADVISING_DESIGN, choice["scale"]),
+        stock_basis(ADVISING_DESIGN, choice["scale"], weights),
         LogisticRegression(C=choice["c"], max_iter=5000),
     ).fit(train, y)
     before = dataclasses.replace(

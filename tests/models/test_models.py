@@ -257,8 +257,8 @@ def planted_agreement(features: pl.DataFrame, moderation: float, seed: int) -> n
 def test_the_interactions_chosen_follow_the_data(features: pl.DataFrame) -> None:
     """On the same cases, outcomes where approaches work the same for everyone choose much
     weaker approach interactions (their prior variance, C x scale²) than outcomes where an
-    approach's effect flips with the days overdue; there, leaving the interactions out costs
-    held-out log loss."""
+    approach's effect flips with the days overdue; there the reweighting leans the
+    interactions on the days overdue, and leaving them out costs held-out log loss."""
     labelled = features.filter(pl.col("y_agreement").is_not_null())
     split = time_split(labelled)
     x = ADVISING_DESIGN.matrix(labelled)
@@ -274,6 +274,13 @@ def test_the_interactions_chosen_follow_the_data(features: pl.DataFrame) -> None
         )
     variance = {m: choice["c"] * choice["scale"] ** 2 for m, choice in chosen.items()}
     assert variance[1.0] >= 4 * variance[0.0]
+    # reweighted as held-out loss asks, the interactions lean on the days overdue (or on a
+    # field that moves with them), several times as much as the average feature's
+    weights = chosen[1.0]["weights"]
+    assert chosen[1.0]["reweightings"] >= 1
+    strongest = max(weights, key=weights.get)
+    assert strongest in {"days_overdue_at_contact", "overdue_band", "days_to_first_contact"}
+    assert weights[strongest] >= 2
     c, scale = chosen[1.0]["c"], chosen[1.0]["scale"]
     y = planted_agreement(labelled, 1.0, seed=4)
 

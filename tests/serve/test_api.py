@@ -268,6 +268,11 @@ def test_health_effects_and_model_card(client: httpx.Client, published: Publishe
     assert card["labelled_cases"] > 0 and card["known_limits"]
     assert card["model_cases"] == card["labelled_cases"]  # under model_max_cases: every one
     assert {"spline_logistic_calibrated", "gradient_boosting_calibrated"} <= set(card["metrics"])
+    choice = card["model_choice"]  # what held-out loss chose, with every fit it tried
+    assert {"c", "scale", "reweightings", "weights", "stack"} <= set(choice)
+    assert {"c": choice["c"], "scale": choice["scale"]} in [
+        {"c": t["c"], "scale": t["scale"]} for t in choice["tried"]
+    ]
     assert card["calibration"]
     check = card["self_check"]
     assert [s["surface"] for s in check["surfaces"]] == ["fitted", "boosted", "heterogeneous"]

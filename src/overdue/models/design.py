@@ -158,11 +158,19 @@ class SplineBasis(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None): 
     counselor's request would pay six times, nor a copy per step (on 300,000 training cases,
     a gigabyte each). ``n_main_``: how many of the columns are main terms (the interactions
     follow).
+
+    ``weights`` (one per design feature, or None for all 1): each feature's interaction
+    columns are multiplied by its weight as well, so the penalty can fall harder on some
+    features' interactions than on others' (``overdue.models.train.choose_penalty`` sets them
+    from the data).
     """
 
-    def __init__(self, design: Design, scale: float = 1.0) -> None:
+    def __init__(
+        self, design: Design, scale: float = 1.0, weights: tuple[float, ...] | None = None
+    ) -> None:
         self.design = design
         self.scale = scale
+        self.weights = weights
 
     def fit(self, x: Matrix, y: object = None) -> SplineBasis:
         """Fit the imputer, splines, rank scale and standardisations."""
@@ -188,6 +196,9 @@ class SplineBasis(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None): 
         basis = self._unscaled(x)
         levels, splines, flags, _ = self._widths()
         self.n_main_ = levels + splines + flags
+        self.products_multiplier_ = self.scale * (
+            np.asarray(self.weights)[self.product_features()] if self.weights is not None else 1.0
+        )
         self.main_scaler_, self.products_scaler_ = StandardScaler(), StandardScaler()
         for rows in blocks(len(basis)):
             self.main_scaler_.partial_fit(basis[rows, : self.n_main_])
@@ -199,6 +210,23 @@ class SplineBasis(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None): 
         """The basis of design-matrix rows."""
         check_is_fitted(self)
         return self._standardised(self._unscaled(x))
+
+    def product_features(self) -> np.ndarray:
+        """The design feature each interaction column belongs to (its index in the design):
+        per approach but the first, the other categories' levels, the numbers, the numbers'
+        missing flags (a flag belongs to its number)."""
+        categories = self.design.category_columns
+        approach = self.design.features.index("approach")
+        others = [c for c in categories if c != approach]
+        numbers = np.flatnonzero(~self.design.categorical)
+        ranked = np.concatenate(
+            [
+                np.repeat(others, self.design.level_counts(others)),
+                numbers,
+                numbers[self.imputer_.indicator_.features_],
+            ]
+        ).astype(int)
+        return np.tile(ranked, self.design.level_counts([approach])[0] - 1)
 
     def _widths(self) -> tuple[int, int, int, int]:
         """Columns of category levels, splines and missing flags (the main terms), and of
@@ -250,7 +278,7 @@ class SplineBasis(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None): 
 
     def _standardised(self, basis: Matrix) -> Matrix:
         """The basis standardised as the fitted scalers would, in place, the products times
-        ``scale``."""
+        ``scale`` and their feature's weight."""
         main = self.main_scaler_
         products = self.products_scaler_
         for rows in blocks(len(basis)):
@@ -260,16 +288,21 @@ class SplineBasis(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None): 
             if self.scale:
                 block[:, self.n_main_ :] -= products.mean_
                 block[:, self.n_main_ :] /= products.scale_
-                block[:, self.n_main_ :] *= self.scale
+                block[:, self.n_main_ :] *= self.products_multiplier_
         return basis
 
 
-def spline_logistic(design: Design, c: float, scale: float) -> Pipeline:
+def spline_logistic(
+    design: Design, c: float, scale: float, weights: tuple[float, ...] | None = None
+) -> Pipeline:
     """A ridge-penalised logistic regression on splines of every feature plus, unless
     ``scale`` is 0, approach x every-other-feature terms (``SplineBasis``: a generalised
-    additive model whose approach effects may depend on the case). ``c`` and ``scale`` are
-    chosen on held-out cases (``overdue.models.train.choose_penalty``)."""
-    return make_pipeline(SplineBasis(design, scale), LogisticRegression(C=c, max_iter=5000))
+    additive model whose approach effects may depend on the case). ``c``, ``scale`` and the
+    features' interaction ``weights`` are chosen on held-out cases
+    (``overdue.models.train.choose_penalty``)."""
+    return make_pipeline(
+        SplineBasis(design, scale, weights), LogisticRegression(C=c, max_iter=5000)
+    )
 
 
 class CategoryLookup:

@@ -260,6 +260,10 @@ class ModelCard(BaseModel):
     """The labelled cases the models and effects learnt from: all of them, or a seeded sample
     of ``model_max_cases`` (docs/configuration.md)."""
     split_sizes: dict[str, int] | None = None
+    model_choice: dict[str, Any] | None = None
+    """What held-out loss chose for the advising model: the spline component's penalty ``c``,
+    interaction ``scale``, ``reweightings`` and each feature's interaction ``weights``, every
+    fit ``tried``, the ``stack`` weights and the boosting's rounds."""
     metrics: dict[str, dict[str, float | None]] | None = None
     calibration: list[dict[str, Any]] = []
     drivers: list[dict[str, Any]] = []
