@@ -273,11 +273,17 @@ def choose_penalty(
     steps: list[np.ndarray] = [np.ones(len(design.features))]  # features' weights per step
     tried: dict[tuple[int, float, float], tuple[float, np.ndarray]] = {}
     fits: dict[tuple[int, float], LogisticRegression] = {}  # per step and scale, warm-started
+    built: dict[tuple[int, float], np.ndarray] = {}  # the last scaled basis: C's search reuses it
 
     def held_out_loss(step: int, c: float, scale: float) -> float:
         if (step, c, scale) not in tried:
             multiplier = scale * steps[step][features]
-            fit_x = np.hstack([fit_main, fit_inter * multiplier]) if scale else fit_main
+            if (step, scale) not in built:
+                built.clear()
+                built[step, scale] = (
+                    np.hstack([fit_main, fit_inter * multiplier]) if scale else fit_main
+                )
+            fit_x = built[step, scale]
             lr = fits.setdefault((step, scale), LogisticRegression(max_iter=5000, warm_start=True))
             lr.set_params(C=c).fit(fit_x, y_fit)
             # the held-out cases' log-odds block by block: no scaled copy of their basis
