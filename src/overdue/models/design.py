@@ -230,15 +230,12 @@ class SplineBasis(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None): 
 
     def _widths(self) -> tuple[int, int, int, int]:
         """Columns of category levels, splines and missing flags (the main terms), and of
-        approach products."""
+        approach products (``product_features``)."""
         categories = self.design.category_columns
-        approach = self.design.features.index("approach")
         levels = sum(self.design.level_counts(categories))
         splines = self.spline_edges_.shape[1] * self.spline_edges_.shape[2]
         flags = len(self.imputer_.indicator_.features_)
-        ranked = levels - self.design.level_counts([approach])[0] + self.imputer_.statistics_.size
-        products = (self.design.level_counts([approach])[0] - 1) * (ranked + flags)
-        return levels, splines, flags, products if self.scale else 0
+        return levels, splines, flags, self.product_features().size if self.scale else 0
 
     def _unscaled(self, x: Matrix) -> Matrix:
         """Main terms then products, before standardisation."""
