@@ -2,6 +2,7 @@
 
     python benchmarks/peers.py [--rows 50000] [--worlds baseline,strong_confounding] [--seed 100]
                                [--json PATH]
+    python benchmarks/peers.py --populations 2 [--rows 50000] [--worlds development] [--seed 200]
 
 The peers are optional benchmark dependencies (their venv: ``benchmarks/requirements-peers.txt``),
 never runtime ones; a peer that is not installed is skipped with a message. For each world one
@@ -30,6 +31,11 @@ Methods:
     rates and intervals; no per-case predictions;
   - causalml ``BaseTClassifier`` (T-learner, LightGBM): per case from its control and
     treatment models; rates as the mean of those over the labelled cases (no interval).
+With ``--populations N`` only the two effect estimators run (ours and EconML's), on N populations
+of each world (seeds ``--seed`` onwards), and their accuracy is compared over all of them: one
+population's largest error is too noisy to say which estimator is more accurate. Every rate is
+scored on the cells ours publishes (population and subgroups), EconML's as the mean of its doubly
+robust pseudo-outcomes over the same cases.
 Targets (issue 18): at equal accuracy (our largest rate error at most EconML's), our effects
 (approaches + subgroups) in at most 0.5x EconML's time and the whole ``overdue train`` in at
 most 3x. The machine is shared: compare seconds within one run only.
@@ -56,6 +62,7 @@ from scipy.stats import norm
 from overdue.config import get_settings
 from overdue.models.effects import (
     APPROACH_TREATMENT,
+    AipwFit,
     EffectRow,
     aipw,
     group_masks,
@@ -221,8 +228,11 @@ def lgbm_classifier(seed: int) -> Any:
     return LGBMClassifier(n_jobs=1, random_state=seed, verbose=-1)
 
 
-def econml(world: World, data: Inputs, seed: int) -> list[Result]:
-    """EconML's LinearDRLearner: rates from its pseudo-outcomes, per case two ways."""
+def fit_econml(
+    w: np.ndarray, codes: np.ndarray, y: np.ndarray, seed: int
+) -> tuple[Any, Callable[[np.ndarray], np.ndarray], np.ndarray, float]:
+    """EconML's LinearDRLearner fitted on the cases: the learner, how it wants covariates
+    filled, its doubly robust pseudo-outcomes (n x levels, control first as ours) and seconds."""
     from econml.dr import LinearDRLearner
 
     learner = LinearDRLearner(
@@ -235,14 +245,22 @@ def econml(world: World, data: Inputs, seed: int) -> list[Result]:
     )
     # it takes no missing values: each one below its column's smallest value (to a tree the
     # same split as a missing value going left)
-    below = np.nanmin(data.w, axis=0) - 1
+    below = np.nanmin(w, axis=0) - 1
 
-    def filled(w: np.ndarray) -> np.ndarray:
-        return np.where(np.isnan(w), below, w)
+    def filled(rows: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(rows), below, rows)
 
-    _, seconds = timed(lambda: learner.fit(data.y, data.codes, X=filled(data.w), cache_values=True))
-    pseudo = learner._cached_values.nuisances[0]  # n x levels: control first, as ours
-    rates, low, high = mean_intervals(pseudo.reshape(len(data.y), len(CODES)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its deprecation and convergence chatter
+        _, seconds = timed(lambda: learner.fit(y, codes, X=filled(w), cache_values=True))
+    pseudo = learner._cached_values.nuisances[0].reshape(len(y), len(CODES))
+    return learner, filled, pseudo, seconds
+
+
+def econml(world: World, data: Inputs, seed: int) -> list[Result]:
+    """EconML's LinearDRLearner: rates from its pseudo-outcomes, per case two ways."""
+    learner, filled, pseudo, seconds = fit_econml(data.w, data.codes, data.y, seed)
+    rates, low, high = mean_intervals(pseudo)
     error, covered = rate_checks(rates, low, high, data.true_p)
     test_x = filled(data.test_w)
     outcome = [
@@ -381,6 +399,96 @@ def verdicts(results: list[Result]) -> list[str]:
     return lines
 
 
+def cell_errors(
+    rows: list[EffectRow], masks: dict[str, np.ndarray], values: np.ndarray, true_p: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """From per-case doubly robust values (n x levels): the population's largest |rate error|
+    and the errors of every subgroup cell in ``rows`` (the cells ours publishes)."""
+    overall: list[float] = []
+    cells: list[float] = []
+    for row in rows:
+        if row.estimate is None:
+            continue
+        mask, level = masks[row.subgroup], CODES.index(row.level)
+        error = float(values[mask, level].mean() - true_p[mask, level].mean())
+        (overall if row.subgroup == "population" else cells).append(abs(error))
+    return max(overall), np.asarray(cells)
+
+
+@dataclass(frozen=True)
+class EffectScore:
+    """One estimator's effects on one population."""
+
+    world: str
+    seed: int
+    method: str
+    seconds: float
+    largest_error: float  # of the six population rates
+    subgroup_rmse: float
+    subgroup_largest: float
+
+
+def effects_on_population(world: World, rows: int, seed: int) -> list[EffectScore]:
+    """Ours and EconML's approach effects on one population, scored on the same cells."""
+    drawn = population(world, rows, seed)
+    labelled = drawn.labelled
+    masks = group_masks(labelled)
+
+    def our_effects() -> tuple[AipwFit, list[EffectRow]]:
+        fit = aipw(labelled, APPROACH_TREATMENT, LABEL, seed)
+        return fit, summarize(fit, masks, K)
+
+    with fit_threads(get_settings().model_threads):
+        (fit, published), ours_seconds = timed(our_effects)
+    covariates = APPROACH_TREATMENT.covariates.matrix(labelled)
+    codes = APPROACH_TREATMENT.codes(labelled)
+    y = labelled[LABEL].to_numpy().astype(np.int64)
+    *_, pseudo, peer_seconds = fit_econml(covariates, codes, y, seed)
+    scores = []
+    for method, values, seconds in (
+        ("EconML LinearDRLearner", pseudo, peer_seconds),
+        ("ours", fit.phi, ours_seconds),
+    ):
+        largest, subgroups = cell_errors(published, masks, values, drawn.true_p)
+        scores.append(
+            EffectScore(
+                world.name,
+                seed,
+                method,
+                seconds,
+                largest,
+                float(np.sqrt(np.mean(subgroups**2))),
+                float(subgroups.max()),
+            )
+        )
+    return scores
+
+
+def effects_summary(scores: list[EffectScore]) -> str:
+    """Both estimators over every population: means, how often ours was better, seconds."""
+    peer = [s for s in scores if s.method != "ours"]
+    mine = [s for s in scores if s.method == "ours"]
+    n = len(mine)
+    lines = [
+        f"{'over ' + str(n) + ' populations':<44} {'EconML':>8} {'ours':>8} {'ours better':>12}"
+    ]
+    for label, field in (
+        ("population rates: mean largest error", "largest_error"),
+        ("subgroup rates: root mean squared error", "subgroup_rmse"),
+        ("subgroup rates: mean largest error", "subgroup_largest"),
+    ):
+        theirs = np.array([getattr(s, field) for s in peer])
+        ours_ = np.array([getattr(s, field) for s in mine])
+        better = int((ours_ < theirs).sum())
+        lines.append(f"{label:<44} {theirs.mean():>8.4f} {ours_.mean():>8.4f} {better:>6} of {n}")
+    theirs_s, mine_s = sum(s.seconds for s in peer), sum(s.seconds for s in mine)
+    lines.append(
+        f"{'seconds, all fits':<44} {theirs_s:>8.1f} {mine_s:>8.1f} "
+        f"{'(' + format(mine_s / theirs_s, '.2f') + 'x)':>12}"
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Run every method on every chosen world and print the table and the ratios."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -393,10 +501,35 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--populations",
+        type=int,
+        default=0,
+        help="only the effects, ours and EconML's, over this many populations of each world",
+    )
     args = parser.parse_args()
     missing = missing_peers()
     for module, reason in missing.items():
         print(f"skipped {module}: {reason}")
+    if args.populations:
+        if "econml" in missing or "lightgbm" in missing:
+            raise SystemExit("--populations compares with EconML, which is not installed here")
+        scores: list[EffectScore] = []
+        for world in args.worlds:
+            for seed in range(args.seed, args.seed + args.populations):
+                scores += effects_on_population(world, args.rows, seed)
+                print(
+                    f"{world.name}, seed {seed}: largest rate error",
+                    ", ".join(
+                        f"{s.method} {s.largest_error:.4f} ({s.seconds:.1f} s)" for s in scores[-2:]
+                    ),
+                    flush=True,
+                )
+        print(effects_summary(scores))
+        if args.json is not None:
+            rows = [{**asdict(s), "rows": args.rows} for s in scores]
+            args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        return
     everything: list[Result] = []
     for world in args.worlds:
         print(f"{world.name}, {args.rows:,} cases:", flush=True)

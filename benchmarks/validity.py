@@ -414,17 +414,21 @@ def saved_row(row: dict[str, Any]) -> WorldRow:
 
 
 def chosen_worlds(text: str) -> list[World]:
-    """``all`` or comma-separated world names, as the worlds to run. ``all`` leaves out worlds
-    with a hidden confounder: their effects and per-case truths depend on a field no model sees,
-    so they are missed by design (``benchmarks/sensitivity.py`` uses them)."""
-    if text == "all":
-        return [w for w in WORLDS.values() if not w.hidden_confounder]
+    """``all``, ``development``, ``held-out`` or comma-separated world names, as the worlds to
+    run. ``all`` leaves out worlds with a hidden confounder: their effects and per-case truths
+    depend on a field no model sees, so they are missed by design (``benchmarks/sensitivity.py``
+    uses them); ``development`` leaves out the held-out worlds too."""
+    if text in ("all", "development", "held-out"):
+        seen = [w for w in WORLDS.values() if not w.hidden_confounder]
+        if text == "all":
+            return seen
+        return [w for w in seen if w.held_out == (text == "held-out")]
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in WORLDS]
     if unknown or not names:
         named = ", ".join(unknown) or "(none)"
         raise argparse.ArgumentTypeError(
-            f"unknown world {named}: use all or some of {', '.join(WORLDS)}"
+            f"unknown world {named}: use all, development, held-out or some of {', '.join(WORLDS)}"
         )
     return [WORLDS[name] for name in names]
 
