@@ -14,6 +14,7 @@ from sklearn.metrics import log_loss
 
 from overdue.contract import APPROACHES
 from overdue.features import build_features
+from overdue.models import train
 from overdue.models.design import Design, spline_logistic
 from overdue.models.effects import (
     APPROACH_TREATMENT,
@@ -66,6 +67,19 @@ def test_models_refuse_to_fit_on_too_few_cases(features: pl.DataFrame) -> None:
     """Too few labelled cases give a clear refusal, not numbers."""
     with pytest.raises(TooFewCasesError, match="labelled cases"):
         fit_outcome_model(features.head(50), seed=1)
+
+
+def test_large_data_are_subsampled_as_the_caps_say(
+    features: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the caps, the penalty search fits and scores on subsamples and the spline
+    component and the baseline learn from one (memory stays bounded); the sizes say so."""
+    monkeypatch.setattr(train, "SELECTION_ROWS", 600)
+    monkeypatch.setattr(train, "ADVISING_MAX_ROWS", 1_500)
+    sizes = fit_outcome_model(features, seed=3).sizes
+    assert sizes["train"] > 1_500 and sizes["calibration"] > 600
+    assert sizes["selection"] == sizes["selection_scoring"] == 600
+    assert sizes["advising_model_train"] == sizes["baseline_train"] == 1_500
 
 
 def test_calibrated_model_beats_the_base_rate(model: OutcomeModel) -> None:

@@ -29,7 +29,12 @@ from overdue.models.diagnostics import (
 )
 from overdue.models.effects import EffectFit, EffectRow, effect_fits, effect_rows
 from overdue.models.estimate import reference_values, similar_case_counts
-from overdue.models.parallel import alongside, fit_threads, fits_on_cluster_at
+from overdue.models.parallel import (
+    alongside,
+    fit_threads,
+    fits_on_cluster_at,
+    return_freed_memory,
+)
 from overdue.models.policy import policy_document, policy_values
 from overdue.models.refute import refutations, refutations_document
 from overdue.models.registry import (
@@ -212,6 +217,7 @@ def train(
     """Features, models and effects from the warehouse; bundle saved, tables written.
     ``on_stage`` is told the name of each stage as it starts (progress); ``cluster``: a Dask
     scheduler's address, where the independent fits then run (the same results)."""
+    return_freed_memory()
     with fit_threads(settings.model_threads), fits_on_cluster_at(cluster):
         return _train(warehouse, settings, run_id or uuid.uuid4().hex, on_stage or _quiet)
 

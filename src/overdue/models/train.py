@@ -63,7 +63,8 @@ REWEIGHTINGS: Final = 3
 held-out loss falls): on the development worlds the third still helped where a few fields
 moderate the approaches."""
 SELECTION_ROWS: Final = 60_000
-"""Penalty and interactions are chosen on fits to at most this many training cases."""
+"""Penalty and interactions are chosen on fits to at most this many training cases, scored on
+at most this many calibration cases (their bases are held through the search)."""
 MIN_LABELLED: Final = 200
 """Fewer labelled cases than this and the models refuse to fit."""
 Z_95: Final = 1.959964
@@ -421,14 +422,16 @@ def fit_outcome_model(
 
     held = split.calibration
     selection = _subsample(split.train, SELECTION_ROWS, seed)
+    scoring = _subsample(held, SELECTION_ROWS, seed)
     learn = _subsample(split.train, ADVISING_MAX_ROWS, seed)
     fit_rows = np.concatenate([split.train, held])
+    baseline_rows = _subsample(fit_rows, ADVISING_MAX_ROWS, seed)
 
     spline, gbm, baseline = side_by_side(
         [
-            partial(spline_component, design, x, y, selection, held, learn),
+            partial(spline_component, design, x, y, selection, scoring, learn),
             partial(boosting_component, design, seed, x, y, split.train),
-            partial(baseline_component, design, x, y, fit_rows),
+            partial(baseline_component, design, x, y, baseline_rows),
         ]
     )
     choice, gam, covariance = spline
@@ -472,6 +475,8 @@ def fit_outcome_model(
         "train": len(split.train),
         "advising_model_train": len(learn),
         "selection": len(selection),
+        "selection_scoring": len(scoring),
+        "baseline_train": len(baseline_rows),
         "calibration": len(held),
         "test": len(split.test),
     }
