@@ -176,7 +176,13 @@ def train_unless_current(
     """Train unless the model of this data snapshot and code is saved, latest and readable
     (its fits on the Dask ``cluster`` if given); with too few cases no model is trained and
     the refusal is returned."""
-    state = model_state(warehouse, settings.models_dir, settings.seed, settings.model_max_cases)
+    state = model_state(
+        warehouse,
+        settings.models_dir,
+        settings.seed,
+        settings.model_max_cases,
+        settings.self_check,
+    )
     if state.train_reason is None:
         return {"skipped": True, "model_version": state.model_version,
                 "snapshot_hash": state.snapshot_hash}  # fmt: skip

@@ -217,7 +217,27 @@ def test_a_model_of_older_code_is_retrained(
     edit_metadata(folder, bundle_format=None, libraries=None, model_code_version="models-1")
     state = model_state(warehouse, models_dir, SEED)
     assert state.model_version != old
-    assert state.train_reason == "the model code, library versions or seed changed"
+    assert (
+        state.train_reason == "the model code, library versions, seed or self-check setting changed"
+    )
+
+
+def test_switching_the_self_check_trains_again(
+    model: OutcomeModel, place: tuple[Path, Path, str]
+) -> None:
+    """A model trained with the self-check off (its intervals without the self-check's spread)
+    is another model: switched back on, the nightly run trains, and not the other way round
+    either."""
+    warehouse, models_dir, snapshot = place
+    unchecked = model_version(snapshot, SEED, self_check=False)
+    assert unchecked != model_version(snapshot, SEED)
+    record_model(model, warehouse, models_dir, snapshot, unchecked)
+    assert model_state(warehouse, models_dir, SEED, self_check=False).train_reason is None
+    state = model_state(warehouse, models_dir, SEED)
+    assert state.model_version == model_version(snapshot, SEED)
+    assert (
+        state.train_reason == "the model code, library versions, seed or self-check setting changed"
+    )
 
 
 @pytest.mark.parametrize("damage", ["old format", "missing", "not latest"])

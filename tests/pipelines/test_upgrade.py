@@ -171,7 +171,7 @@ def test_the_nightly_run_retrains_the_old_model_and_publishes_a_loadable_one(
     assert result["ingest"] == []  # the first run filed the inbox's file into processed/
     train = result["train"]
     assert not train["skipped"]
-    assert train["reason"] == "the model code, library versions or seed changed"
+    assert train["reason"] == "the model code, library versions, seed or self-check setting changed"
     assert train["model_version"] == deployment.current_version != deployment.old_version
     assert not result["report"]["skipped"] and not result["publish"]["skipped"]
     published = Path(result["publish"]["folder"])

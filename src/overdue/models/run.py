@@ -128,13 +128,20 @@ class TrainingReport:
 
 
 def model_version(
-    snapshot: str, seed: int, code: str = MODEL_CODE_VERSION, sample: int | None = None
+    snapshot: str,
+    seed: int,
+    code: str = MODEL_CODE_VERSION,
+    sample: int | None = None,
+    self_check: bool = True,
 ) -> str:
     """Same data, code and seed (and ``sample``, the cases a model learnt from when it learnt
-    from a sample: ``sample_cap``) give the same version."""
+    from a sample: ``sample_cap``; and whether the self-check set its intervals' spread) give
+    the same version."""
     key = f"{snapshot}|{FEATURE_SET_VERSION}|{code}|{OUTCOME}|{seed}"
     if sample is not None:
         key += f"|sample={sample}"
+    if not self_check:  # intervals without the self-check's spread: another model
+        key += "|self_check=off"
     return "m-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -304,7 +311,10 @@ def _train_from(
     )
     del fits  # n x levels arrays per treatment: not kept through the bundle and tables
     version = model_version(
-        snapshot, settings.seed, sample=sample_cap(count, settings.model_max_cases)
+        snapshot,
+        settings.seed,
+        sample=sample_cap(count, settings.model_max_cases),
+        self_check=settings.self_check,
     )
     folder = settings.models_dir / version
     metadata = {
@@ -416,15 +426,21 @@ class ModelState:
 
 
 def model_state(
-    warehouse: Path, models_dir: Path, seed: int, max_cases: int | None = None
+    warehouse: Path,
+    models_dir: Path,
+    seed: int,
+    max_cases: int | None = None,
+    self_check: bool = True,
 ) -> ModelState:
     """Train when no model of this data and code (and ``max_cases``, where the models would
-    learn from a sample) exists, or its bundle is missing, is not the latest or is in another
-    bundle format; otherwise reuse it."""
+    learn from a sample, and the ``self_check`` setting) exists, or its bundle is missing, is
+    not the latest or is in another bundle format; otherwise reuse it."""
     with open_warehouse(warehouse, read_only=True) as con:
         snapshot = snapshot_hash(con)
         cases = int(con.execute("SELECT count(*) FROM cases").fetchall()[0][0])
-        version = model_version(snapshot, seed, sample=sample_cap(cases, max_cases))
+        version = model_version(
+            snapshot, seed, sample=sample_cap(cases, max_cases), self_check=self_check
+        )
         trained = con.execute(
             "SELECT count(*) FROM model_runs WHERE model_version = ?", [version]
         ).fetchall()[0][0]
@@ -440,7 +456,7 @@ def model_state(
         elif last[0][0] != snapshot:
             reason = "the data changed"
         else:
-            reason = "the model code, library versions or seed changed"
+            reason = "the model code, library versions, seed or self-check setting changed"
     elif not folder.exists():
         reason = "its bundle is missing"
     elif not pointer.exists() or latest_bundle_folder(models_dir).resolve() != folder.resolve():
