@@ -5,7 +5,11 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,9 @@ from overdue.models.run import (
     MODEL_SOURCES,
     NOT_MODEL_SOURCES,
     OUTCOME,
+    SPILL_OWNER,
+    SPILL_PREFIX,
+    abandoned_spills,
     code_version,
     model_state,
     model_version,
@@ -263,3 +270,22 @@ def test_a_saved_model_that_cannot_be_served_is_retrained(
             "not latest": "the latest bundle is of another model",
         }[damage]
     )
+
+
+def test_only_spills_of_dead_trainings_on_this_machine_are_abandoned(tmp_path: Path) -> None:
+    """A killed training's spill folder is found (and the next training removes it); a live
+    training's, another machine's and one without its owner file are not."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # reaped: its pid names no process now
+    owners = {
+        "dead": {"host": socket.gethostname(), "pid": ended.pid},
+        "alive": {"host": socket.gethostname(), "pid": os.getpid()},
+        "elsewhere": {"host": socket.gethostname() + "-other", "pid": ended.pid},
+    }
+    for name, owner in owners.items():
+        folder = tmp_path / f"{SPILL_PREFIX}{name}"
+        folder.mkdir()
+        (folder / SPILL_OWNER).write_text(json.dumps(owner), encoding="utf-8")
+    (tmp_path / f"{SPILL_PREFIX}unowned").mkdir()
+    (tmp_path / "m-123").mkdir()
+    assert abandoned_spills(tmp_path) == [tmp_path / f"{SPILL_PREFIX}dead"]

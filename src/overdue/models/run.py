@@ -7,7 +7,10 @@ import hashlib
 import importlib
 import inspect
 import json
+import os
 import pkgutil
+import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -82,6 +85,9 @@ OUTCOME: Final = "agreement"
 CASE_COLUMNS: Final = "* EXCLUDE (batch_id, source_line, extra)"
 """The contract columns of the ``cases`` table, as DuckDB selects them."""
 LATEST_FILE: Final = "latest.json"
+SPILL_PREFIX: Final = ".training-"
+"""Training's folder of Parquet files beside the models (``_train``), removed when it ends."""
+SPILL_OWNER: Final = "owner.json"
 
 
 def module_sources(names: Iterable[str]) -> dict[str, str]:
@@ -237,8 +243,38 @@ def _train(
     warehouse: Path, settings: Settings, run_id: str, on_stage: Callable[[str], None]
 ) -> TrainingReport:
     settings.models_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".training-", dir=settings.models_dir) as spill:
+    for folder in abandoned_spills(settings.models_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=SPILL_PREFIX, dir=settings.models_dir) as spill:
+        owner = {"host": socket.gethostname(), "pid": os.getpid()}
+        (Path(spill) / SPILL_OWNER).write_text(json.dumps(owner), encoding="utf-8")
         return _train_from(warehouse, settings, run_id, on_stage, Path(spill))
+
+
+def abandoned_spills(models_dir: Path) -> list[Path]:
+    """Spill folders of trainings on this machine whose process is gone: a training killed
+    (by the out-of-memory killer, say) leaves its cases and features on disk, 1.5 GB at 10M
+    cases. A folder without its owner, or another machine's, is left alone."""
+    host, found = socket.gethostname(), []
+    for folder in sorted(models_dir.glob(f"{SPILL_PREFIX}*")):
+        try:
+            owner = json.loads((folder / SPILL_OWNER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if owner.get("host") == host and not process_alive(int(owner["pid"])):
+            found.append(folder)
+    return found
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _train_from(
