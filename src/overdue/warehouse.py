@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -319,13 +320,24 @@ def scratch(memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnecti
         con.close()
 
 
+SNAPSHOT_BATCH_ROWS: Final = 100_000
+
+
 def snapshot_hash(con: duckdb.DuckDBPyConnection) -> str:
-    """A hash of which version of which case the warehouse holds (case ids and their batches)."""
-    rows = con.execute(
-        "SELECT sha256(coalesce(string_agg(case_id || ':' || batch_id, ',' ORDER BY case_id), ''))"
-        " FROM cases"
-    ).fetchall()
-    return str(rows[0][0])
+    """A hash of which version of which case the warehouse holds: the SHA-256 of every
+    ``case_id:batch_id``, in case id order, joined by commas. Streamed in batches from DuckDB's
+    sort (which spills within its memory limit): joined in one string inside DuckDB, as it was
+    (the same hash), it took 2.7 GB at 10M cases."""
+    digest, separator = hashlib.sha256(), b""
+    entries = con.sql(
+        "SELECT case_id || ':' || batch_id FROM cases"
+        " WHERE case_id IS NOT NULL AND batch_id IS NOT NULL ORDER BY case_id"
+    ).to_arrow_reader(SNAPSHOT_BATCH_ROWS)
+    for batch in entries:
+        if batch.num_rows:
+            digest.update(separator + ",".join(batch.column(0).to_pylist()).encode())
+            separator = b","
+    return digest.hexdigest()
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from overdue import warehouse as warehouse_module
 from overdue.config import get_settings
 from overdue.features import FEATURE_SET_VERSION
 from overdue.ingest import ingest_paths
@@ -166,6 +168,30 @@ def place(cases_warehouse: Path, tmp_path: Path) -> tuple[Path, Path, str]:
     with open_warehouse(warehouse, read_only=True) as con:
         snapshot = snapshot_hash(con)
     return warehouse, tmp_path / "models", snapshot
+
+
+def test_the_snapshot_hash_streams_the_same_hash_as_before(
+    place: tuple[Path, Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed in batches (here of 7 rows), the hash is the SHA-256 of every case's
+    ``case_id:batch_id`` in case id order, joined by commas: the hash DuckDB computed in one
+    string before, so a warehouse's model versions survive the upgrade; a case loaded again in
+    another batch changes it."""
+    warehouse, _, snapshot = place
+    monkeypatch.setattr(warehouse_module, "SNAPSHOT_BATCH_ROWS", 7)
+    with open_warehouse(warehouse) as con:
+        rows = con.execute("SELECT case_id, batch_id FROM cases").fetchall()
+        joined = ",".join(f"{case}:{batch}" for case, batch in sorted(rows))
+        assert len(rows) > 7
+        assert snapshot_hash(con) == snapshot == hashlib.sha256(joined.encode()).hexdigest()
+        before = con.execute(
+            "SELECT sha256(string_agg(case_id || ':' || batch_id, ',' ORDER BY case_id)) FROM cases"
+        ).fetchall()[0][0]
+        assert before == snapshot
+        con.execute("UPDATE cases SET batch_id = batch_id + 1 WHERE case_id = ?", [rows[0][0]])
+        assert snapshot_hash(con) != snapshot
+        con.execute("DELETE FROM cases")
+        assert snapshot_hash(con) == hashlib.sha256(b"").hexdigest()
 
 
 def record_model(
