@@ -267,7 +267,7 @@ def abandoned_spills(models_dir: Path) -> list[Path]:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this machine (one of another user's counts)."""
+    """Whether a process ``pid`` runs on this machine (another user's process counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
