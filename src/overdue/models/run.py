@@ -151,6 +151,14 @@ def model_version(
     return "m-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+def training_version(
+    snapshot: str, cases: int, seed: int, max_cases: int | None, self_check: bool
+) -> str:
+    """The ``model_version`` a training of a warehouse of ``cases`` cases gives with these
+    settings: what training records and ``model_state`` looks for, derived in one place."""
+    return model_version(snapshot, seed, sample=sample_cap(cases, max_cases), self_check=self_check)
+
+
 def sample_cap(cases: int, max_cases: int | None) -> int | None:
     """``max_cases`` when the models may learn from a sample of ``cases`` (more cases than
     it), else None: the version of a model of every case does not depend on the setting."""
@@ -259,9 +267,10 @@ def abandoned_spills(models_dir: Path) -> list[Path]:
     for folder in sorted(models_dir.glob(f"{SPILL_PREFIX}*")):
         try:
             owner = json.loads((folder / SPILL_OWNER).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            mine, pid = owner["host"] == host, int(owner["pid"])
+        except (OSError, ValueError, KeyError, TypeError):  # no owner, or an unreadable one
             continue
-        if owner.get("host") == host and not process_alive(int(owner["pid"])):
+        if mine and not process_alive(pid):
             found.append(folder)
     return found
 
@@ -272,8 +281,8 @@ def process_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, another user's
+        pass
     return True
 
 
@@ -346,11 +355,8 @@ def _train_from(
         )
     )
     del fits  # n x levels arrays per treatment: not kept through the bundle and tables
-    version = model_version(
-        snapshot,
-        settings.seed,
-        sample=sample_cap(count, settings.model_max_cases),
-        self_check=settings.self_check,
+    version = training_version(
+        snapshot, count, settings.seed, settings.model_max_cases, settings.self_check
     )
     folder = settings.models_dir / version
     metadata = {
@@ -474,9 +480,7 @@ def model_state(
     with open_warehouse(warehouse, read_only=True) as con:
         snapshot = snapshot_hash(con)
         cases = int(con.execute("SELECT count(*) FROM cases").fetchall()[0][0])
-        version = model_version(
-            snapshot, seed, sample=sample_cap(cases, max_cases), self_check=self_check
-        )
+        version = training_version(snapshot, cases, seed, max_cases, self_check)
         trained = con.execute(
             "SELECT count(*) FROM model_runs WHERE model_version = ?", [version]
         ).fetchall()[0][0]
