@@ -31,13 +31,14 @@ def _big_csv(path: Path) -> None:
 
 
 def _kill_when(wh: Path, big: Path, stage: str) -> None:
-    """Start `overdue ingest big`, SIGKILL it as soon as it reports ``stage``."""
+    """Start `overdue ingest big`, SIGKILL it as soon as it reports ``stage`` (its temporary
+    folders, which a killed process cannot remove, go beside the warehouse)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "overdue", "ingest", str(big), "--warehouse", str(wh)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "TMPDIR": str(wh.parent)},
     )
     assert process.stdout is not None
     try:

@@ -20,6 +20,11 @@ STRATA: Final = ("approach", "y_agreement")
 """The cells a sample is drawn within, each in proportion to its size."""
 
 
+def capped_rows(rows: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """``rows`` if there are at most ``cap`` of them, else a random ``cap`` of them in order."""
+    return rows if len(rows) <= cap else np.sort(rng.choice(rows, cap, replace=False))
+
+
 def stratum_quotas(sizes: np.ndarray, total: int) -> np.ndarray:
     """How many of ``total`` rows each cell of ``sizes`` rows gives: its proportional share
     rounded down, the rows left over to the cells with the largest remainders (ties: the

@@ -39,6 +39,7 @@ from overdue.models.design import (
 )
 from overdue.models.metrics import probability_metrics
 from overdue.models.parallel import side_by_side
+from overdue.models.sample import capped_rows
 
 ADVISING_DESIGN: Final = Design(
     tuple(f.name for f in CONTEXT_FEATURES + HISTORY + PREPARATION + APPROACH)
@@ -239,12 +240,6 @@ def basis_log_odds(
     return log_odds, spline_standard_errors(*covariance_products(covariance, basis))
 
 
-def _subsample(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
-    if len(rows) <= cap:
-        return rows
-    return np.sort(np.random.default_rng(seed).choice(rows, cap, replace=False))
-
-
 def choose_penalty(
     design: Design,
     x_fit: np.ndarray,
@@ -421,11 +416,11 @@ def fit_outcome_model(
         )
 
     held = split.calibration
-    selection = _subsample(split.train, SELECTION_ROWS, seed)
-    scoring = _subsample(held, SELECTION_ROWS, seed)
-    learn = _subsample(split.train, ADVISING_MAX_ROWS, seed)
+    selection = capped_rows(split.train, SELECTION_ROWS, np.random.default_rng(seed))
+    scoring = capped_rows(held, SELECTION_ROWS, np.random.default_rng(seed))
+    learn = capped_rows(split.train, ADVISING_MAX_ROWS, np.random.default_rng(seed))
     fit_rows = np.concatenate([split.train, held])
-    baseline_rows = _subsample(fit_rows, ADVISING_MAX_ROWS, seed)
+    baseline_rows = capped_rows(fit_rows, ADVISING_MAX_ROWS, np.random.default_rng(seed))
 
     spline, gbm, baseline = side_by_side(
         [
