@@ -49,7 +49,7 @@ FOLDS: Final = 3
 NUISANCE_MAX_ROWS: Final = 200_000
 """Each fold's outcome and propensity models learn from at most this many rows: this bounds the
 cost at a million cases, and every case still contributes to the estimate. (A propensity model
-capped at 100,000 rows made the subgroup rates at 200,000 cases less accurate in 12 of 12
+capped at 100,000 rows made the subgroup rates at 200,000 cases less accurate in 8 to 12 of 12
 populations: docs/benchmarks.md.)"""
 LEVER_MAX_ROWS: Final = 100_000
 """Preparation levers are estimated on a random subsample of at most this many cases."""
