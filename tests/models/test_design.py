@@ -116,9 +116,10 @@ def stock_basis(
 
 @pytest.fixture(scope="module")
 def rows(features: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training design rows and labels, and other rows with what a request may hold: an
-    approach no model knows, missing categories and numbers, every number above and below the
-    training range (beyond tied knots too)."""
+    """The design rows and labels the final model learns from (training and calibration
+    periods), and other rows with what a request may hold: an approach no model knows, missing
+    categories and numbers, every number above and below the training range (beyond tied
+    knots too)."""
     labelled = features.filter(pl.col("y_agreement").is_not_null())
     split = time_split(labelled)
     x = ADVISING_DESIGN.matrix(labelled)
@@ -132,7 +133,8 @@ def rows(features: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     numbers = np.flatnonzero(~mask)
     other[15:20, numbers] = 1e9
     other[20:25, numbers] = -1e9
-    return x[split.train], y[split.train], other
+    learnt = np.concatenate([split.train, split.calibration])  # what the final fit learns from
+    return x[learnt], y[learnt], other
 
 
 @pytest.mark.parametrize(

@@ -72,14 +72,24 @@ def test_models_refuse_to_fit_on_too_few_cases(features: pl.DataFrame) -> None:
 def test_large_data_are_subsampled_as_the_caps_say(
     features: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past the caps, the penalty search fits and scores on subsamples and the spline
-    component and the baseline learn from one (memory stays bounded); the sizes say so."""
+    """Past the caps, the penalty search fits and scores on subsamples, each component and the
+    baseline learn from one and the stack weighs the out-of-fold log-odds of another (memory
+    and time stay bounded); the sizes say so."""
     monkeypatch.setattr(train, "SELECTION_ROWS", 600)
     monkeypatch.setattr(train, "ADVISING_MAX_ROWS", 1_500)
+    monkeypatch.setattr(train, "STACK_MAX_ROWS", 1_000)
+    monkeypatch.setattr(train, "BOOSTING_MAX_ROWS", 2_000)
     sizes = fit_outcome_model(features, seed=3).sizes
     assert sizes["train"] > 1_500 and sizes["calibration"] > 600
     assert sizes["selection"] == sizes["selection_scoring"] == 600
     assert sizes["advising_model_train"] == sizes["baseline_train"] == 1_500
+    assert sizes["stack"] == 1_000 and sizes["boosting_train"] == 2_000
+
+
+def test_the_stack_weighs_every_case_below_its_cap(model: OutcomeModel) -> None:
+    """Below the caps the stack learns from every case of the training and calibration
+    periods, each from components that did not see it."""
+    assert model.sizes["stack"] == model.sizes["train"] + model.sizes["calibration"]
 
 
 def test_calibrated_model_beats_the_base_rate(model: OutcomeModel) -> None:
@@ -106,7 +116,8 @@ def test_covariance_assumes_scikit_learns_penalty(
     objective's gradient vanishes, and the covariance is symmetric positive definite."""
     gam = model.advising
     labelled = features.filter(pl.col("y_agreement").is_not_null())
-    train = time_split(labelled).train
+    split = time_split(labelled)
+    train = np.concatenate([split.train, split.calibration])  # what the final fit learns from
     basis = gam[:-1].transform(model.design.matrix(labelled)[train])
     y = labelled["y_agreement"].to_numpy()[train]
     lr = gam[-1]

@@ -1,14 +1,14 @@
 """The advising model of P(agreement | case, approach), chosen by the data at hand.
 
-Two components are fitted on the oldest cases: a spline logistic regression whose penalty and
-approach interactions are chosen by held-out log loss on the calibration period
-(``choose_penalty``), and histogram gradient boosting (thresholds and interactions the
-additive model cannot draw). A logistic regression on their log-odds, fitted on the
-calibration period, weighs them (non-negative weights: a component can drop out) and
-calibrates the result in one step. Per-case intervals: the spline component's coefficient
-covariance gives the sampling part; ``interval_spread`` adds, on the log-odds scale, the error
-that covariance cannot see (bias, selection), set from the self-check (0 until then). The newest
-cases test it all, beside two baselines.
+Two components: a spline logistic regression whose penalty and approach interactions are chosen
+by held-out log loss on the calibration period (``choose_penalty``), and histogram gradient
+boosting (thresholds and interactions the additive model cannot draw). A logistic regression on
+their out-of-fold log-odds over the training and calibration periods weighs them (non-negative
+weights: a component can drop out) and calibrates the result in one step, as a super learner
+does; the components themselves then learn from both periods. Per-case intervals: the spline
+component's coefficient covariance gives the sampling part; ``interval_spread`` adds, on the
+log-odds scale, the error that covariance cannot see (bias, selection), set from the self-check
+(0 until then). The newest cases test it all, beside two baselines.
 """
 
 from __future__ import annotations
@@ -52,8 +52,19 @@ ADVISING_METRICS: Final = "advising_stack"
 TEST_SHARE: Final = 0.2
 CALIBRATION_SHARE: Final = 0.2  # of what is left after the test set
 ADVISING_MAX_ROWS: Final = 300_000
-"""The spline component learns from at most this many of the training cases (a random subset):
-its few hundred coefficients are pinned down long before, and the fit stays within minutes."""
+"""The spline component and the logistic baseline learn from at most this many cases (a random
+subset): their few hundred coefficients are pinned down long before, and the fit stays within
+minutes."""
+BOOSTING_MAX_ROWS: Final = 600_000
+"""The boosting component learns from at most this many cases (a random subset): past a few
+hundred thousand its trees barely change, while its copies of the rows grow with them."""
+STACK_FOLDS: Final = 2
+"""The stack weighs the components' log-odds on each of this many random folds of its cases,
+from fits on the other folds."""
+STACK_MAX_ROWS: Final = 200_000
+"""The stack learns from at most this many cases of the training and calibration periods (a
+random subset; every case up to 250,000 labelled ones): three weights are pinned down long
+before, and the folds' fits stay a fraction of the final ones at a million cases."""
 PENALTY_GRID: Final = (0.0003, 0.001, 0.003, 0.01, 0.03)
 """Candidate inverse ridge penalties ``C`` (scikit-learn's: the penalty's weight against the
 summed log loss, i.e. a coefficient's prior variance whatever the number of cases)."""
@@ -366,20 +377,46 @@ def stack_components(log_odds: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def spline_component(
+def chosen_spline(
+    design: Design, choice: dict[str, Any], x: np.ndarray, y: np.ndarray, rows: np.ndarray
+) -> Pipeline:
+    """The spline component with the penalty and interactions of ``choice``, fitted on ``rows``."""
+    weights = choice["weights"] and tuple(choice["weights"][f] for f in design.features)
+    return spline_logistic(design, choice["c"], choice["scale"], weights).fit(x[rows], y[rows])
+
+
+def spline_fits(
     design: Design,
     x: np.ndarray,
     y: np.ndarray,
     selection: np.ndarray,
-    held: np.ndarray,
-    learn: np.ndarray,
-) -> tuple[dict[str, Any], Pipeline, np.ndarray]:
-    """The spline component: its penalty and interactions chosen on rows ``selection`` by the
-    loss on ``held``, fitted on ``learn``; what was chosen, the fit and its covariance."""
-    choice = choose_penalty(design, x[selection], y[selection], x[held], y[held])
-    weights = choice["weights"] and tuple(choice["weights"][f] for f in design.features)
-    gam = spline_logistic(design, choice["c"], choice["scale"], weights).fit(x[learn], y[learn])
-    return choice, gam, coefficient_covariance(gam, x[learn])
+    scoring: np.ndarray,
+    folds: list[np.ndarray],
+    final: np.ndarray,
+) -> tuple[dict[str, Any], list[Pipeline], Pipeline, np.ndarray]:
+    """The spline component's penalty and interactions chosen on rows ``selection`` by the loss
+    on ``scoring``; then, one after another (each holds a basis of hundreds of MB), its fits on
+    each of ``folds`` and on ``final``, with the final fit's coefficient covariance."""
+    choice = choose_penalty(design, x[selection], y[selection], x[scoring], y[scoring])
+    folded = [chosen_spline(design, choice, x, y, rows) for rows in folds]
+    gam = chosen_spline(design, choice, x, y, final)
+    return choice, folded, gam, coefficient_covariance(gam, x[final])
+
+
+def boosting_fits(
+    design: Design,
+    seed: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    baseline_rows: np.ndarray,
+    folds: list[np.ndarray],
+    final: np.ndarray,
+) -> tuple[Pipeline, list[HistGradientBoostingClassifier], HistGradientBoostingClassifier]:
+    """The logistic baseline on ``baseline_rows``; the boosting component on each of ``folds``
+    and on ``final``."""
+    baseline = logistic_baseline(design).fit(x[baseline_rows], y[baseline_rows])
+    folded = [boosting_component(design, seed, x, y, rows) for rows in folds]
+    return baseline, folded, boosting_component(design, seed, x, y, final)
 
 
 def boosting_component(
@@ -389,18 +426,13 @@ def boosting_component(
     return gradient_boosting(design.categorical, seed).fit(x[rows], y[rows])
 
 
-def baseline_component(design: Design, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Pipeline:
-    """The logistic baseline, fitted on ``rows``."""
-    return logistic_baseline(design).fit(x[rows], y[rows])
-
-
 def fit_outcome_model(
     features: pl.DataFrame,
     label: str = "y_agreement",
     seed: int = 0,
     design: Design = ADVISING_DESIGN,
 ) -> OutcomeModel:
-    """Train on the oldest cases, choose and stack on the next, test on the newest."""
+    """Choose on the oldest cases and the next, stack and fit on both, test on the newest."""
     data = features.filter(pl.col(label).is_not_null())
     if data.height < MIN_LABELLED:
         raise TooFewCasesError(
@@ -418,21 +450,28 @@ def fit_outcome_model(
     held = split.calibration
     selection = capped_rows(split.train, SELECTION_ROWS, np.random.default_rng(seed))
     scoring = capped_rows(held, SELECTION_ROWS, np.random.default_rng(seed))
-    learn = capped_rows(split.train, ADVISING_MAX_ROWS, np.random.default_rng(seed))
     fit_rows = np.concatenate([split.train, held])
-    baseline_rows = capped_rows(fit_rows, ADVISING_MAX_ROWS, np.random.default_rng(seed))
+    final_rows = capped_rows(fit_rows, ADVISING_MAX_ROWS, np.random.default_rng(seed))
+    boosting_rows = capped_rows(fit_rows, BOOSTING_MAX_ROWS, np.random.default_rng(seed))
 
-    spline, gbm, baseline = side_by_side(
-        [
-            partial(spline_component, design, x, y, selection, scoring, learn),
-            partial(boosting_component, design, seed, x, y, split.train),
-            partial(baseline_component, design, x, y, baseline_rows),
-        ]
-    )
-    choice, gam, covariance = spline
-    held_spline = gam.decision_function(x[held])
-    held_boosting = gbm.decision_function(x[held])
-    stack = stack_components(np.column_stack([held_spline, held_boosting]), y[held])
+    # the stack's cases in folds: each fold's log-odds from components that learnt from the others
+    stack_rows = capped_rows(fit_rows, STACK_MAX_ROWS, np.random.default_rng(seed))
+    fold = np.random.default_rng(seed).permutation(len(stack_rows)) % STACK_FOLDS
+    learnt = [stack_rows[fold != k] for k in range(STACK_FOLDS)]
+    chains: list[Callable[[], Any]] = [
+        partial(spline_fits, design, x, y, selection, scoring, learnt, final_rows),
+        partial(boosting_fits, design, seed, x, y, final_rows, learnt, boosting_rows),
+    ]
+    splines, boostings = side_by_side(chains)
+    choice, folded_splines, gam, covariance = splines
+    baseline, folded_boostings, gbm = boostings
+    out_of_fold = np.zeros((len(stack_rows), 2))
+    for k, (spline, boosting) in enumerate(zip(folded_splines, folded_boostings, strict=True)):
+        rows = x[stack_rows[fold == k]]
+        out_of_fold[fold == k, 0] = spline_log_odds(spline, None, rows)[0]
+        out_of_fold[fold == k, 1] = boosting.decision_function(rows)
+    stack_y = y[stack_rows]
+    stack = stack_components(out_of_fold, stack_y)
     choice |= {
         "stack": {
             "intercept": float(stack[0]),
@@ -445,8 +484,8 @@ def fit_outcome_model(
 
     test_x, test_y = x[split.test], y[split.test]
     alone = {
-        "spline_logistic_calibrated": (stack_components(held_spline[:, None], y[held]), gam),
-        "gradient_boosting_calibrated": (stack_components(held_boosting[:, None], y[held]), gbm),
+        "spline_logistic_calibrated": (stack_components(out_of_fold[:, :1], stack_y), gam),
+        "gradient_boosting_calibrated": (stack_components(out_of_fold[:, 1:], stack_y), gbm),
     }
     model.metrics = {
         ADVISING_METRICS: probability_metrics(test_y, model.predict_matrix(test_x)[0]),
@@ -468,10 +507,12 @@ def fit_outcome_model(
     }
     model.sizes = {
         "train": len(split.train),
-        "advising_model_train": len(learn),
+        "advising_model_train": len(final_rows),
+        "boosting_train": len(boosting_rows),
+        "stack": len(stack_rows),
         "selection": len(selection),
         "selection_scoring": len(scoring),
-        "baseline_train": len(baseline_rows),
+        "baseline_train": len(final_rows),
         "calibration": len(held),
         "test": len(split.test),
     }
