@@ -157,9 +157,11 @@ async def run_level(port: int, clients: int, requests: list[bytes]) -> dict[str,
 
 
 def wait_ready(port: int, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + seconds
+    last = "no answer"
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("the server exited during start-up")
@@ -167,14 +169,22 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], seconds: float = 120
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
                 if r.status == 200:
                     return
+        except urllib.error.HTTPError as error:  # e.g. 503: no snapshot in --published
+            last = f"{error.code} {error.read().decode(errors='replace')[:300]}"
+            time.sleep(0.3)
         except OSError:
             time.sleep(0.3)
-    raise TimeoutError("the server did not become ready")
+    raise TimeoutError(f"the server did not become ready in {seconds:.0f} s; last /healthz: {last}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--published", type=Path, help="published snapshot dir to serve")
+    parser.add_argument(
+        "--published",
+        type=Path,
+        help="the published directory to serve (the snapshots' parent: data/published after "
+        "`make run`); by default a 4,000-case snapshot built here",
+    )
     parser.add_argument("--requests", type=int, default=1200, help="estimates per level")
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args()
@@ -205,7 +215,11 @@ def main() -> int:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_ready(port, server)
+            try:
+                wait_ready(port, server)
+            except (TimeoutError, RuntimeError) as error:
+                print(f"serve.py: {error}", file=sys.stderr)
+                return 2
             bodies = cases(requests_per_level)
             estimate = [_request("/api/v1/estimate", b) for b in bodies]
             health = [_request("/healthz", None)] * requests_per_level
