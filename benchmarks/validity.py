@@ -5,8 +5,8 @@
     python benchmarks/validity.py --table-from PATH   # the table of an earlier --json
 
 Each repetition simulates a fresh population of one world (docs/worlds.md), builds features,
-fits the outcome model as training does (``fit_checked_model``: the model, then the self-check
-that widens its intervals; tested on the
+fits the outcome model as training does (``fit_checked_model``: the model beside the
+self-check's refits, then the rest of the self-check, which widens its intervals; tested on the
 newest cases of its time split) and the cross-fitted AIPW approach effects, and compares them
 with the world's ground truth:
   - AUC on the test cases against the oracle AUC of the true probability of the approach asked

@@ -197,7 +197,8 @@ def test_train_prints_each_stage_as_it_starts(trained: dict) -> None:
     stages = [line.removeprefix("training: ").split("...")[0] for line in lines]
     assert stages == [
         "reading cases", "features and plans",
-        "outcome model, self-check and effects, side by side", "policy value",
+        "outcome model, self-check and effects, side by side",
+        "self-check, plan-kept model and diagnostics, side by side", "policy value",
         "bundle and tables",
     ]  # fmt: skip
     assert all(line.endswith(" s)") for line in lines)

@@ -21,6 +21,7 @@ from overdue.models.selfcheck import (
     SelfCheck,
     coverage_by_group,
     planted_outcomes,
+    planted_refits,
     run_self_check,
     spread_for,
     spread_needed,
@@ -94,6 +95,27 @@ def test_the_self_check_gives_sane_numbers(checked: SelfCheck) -> None:
     assert pooled.case_coverage == pytest.approx(
         np.mean([s.case_coverage for s in checked.surfaces])
     )
+
+
+def _without_seconds(document: object) -> object:
+    if isinstance(document, dict):
+        return {k: _without_seconds(v) for k, v in document.items() if k != "seconds"}
+    if isinstance(document, list):
+        return [_without_seconds(v) for v in document]
+    return document
+
+
+def test_refits_run_beforehand_give_the_same_check(
+    features: pl.DataFrame, model: OutcomeModel, checked: SelfCheck
+) -> None:
+    """Training runs the refits that need no fitted model beside the model's fit
+    (``planted_refits``) and the rest after: the check is the one run in one go, to the last
+    digit, but for the seconds (each part's own)."""
+    planted = planted_refits(features, fit_outcome_model, seed=5, k=10, rows=ROWS)
+    assert [r.surface for r in planted.refits] == list(SURFACES[1:])
+    again = run_self_check(features, model, fit_outcome_model, seed=5, k=10, planted=planted)
+    assert _without_seconds(again.as_json()) == _without_seconds(checked.as_json())
+    assert again.seconds >= planted.seconds > 0
 
 
 def test_coverage_by_lender_rests_on_at_least_k_test_cases(checked: SelfCheck) -> None:

@@ -15,10 +15,12 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from overdue.config import Settings
@@ -49,10 +51,10 @@ from overdue.models.registry import (
     save_bundle,
 )
 from overdue.models.sample import model_cases
-from overdue.models.selfcheck import SelfCheck, fit_checked_model
+from overdue.models.selfcheck import PlantedRefits, SelfCheck, planted_refits, run_self_check
 from overdue.models.sensitivity import train_sensitivity
 from overdue.models.sustain import FOLLOW_UP_COLUMNS, fit_sustain_model
-from overdue.models.train import OutcomeModel, time_split
+from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
 from overdue.plans import budget_rules, typical_plans
 from overdue.simulate import is_simulated_file
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction
@@ -315,32 +317,8 @@ def _train_from(
     if labelled.height < n_labelled:  # only the sampled cases' follow-up is read
         follow_up = follow_up.join(labelled.lazy().select("case_id"), on="case_id", how="semi")
     follow_up_cases = follow_up.collect()
-    # two independent chains at once: the advising model (with its self-check, plan-kept model
-    # and diagnostics) and the effects (with their sensitivity and refutations)
-    on_stage(
-        f"outcome model{', self-check' if settings.self_check else ''} and effects, side by side"
-    )
-
-    def advising() -> tuple[OutcomeModel, SelfCheck | None, dict[str, Any]]:
-        model, check = fit_checked_model(
-            labelled, settings.seed, settings.k, self_check=settings.self_check
-        )
-        model.extra = described
-        sustain = fit_sustain_model(labelled, follow_up_cases, model, settings.seed)
-        if sustain is not None:
-            model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
-        return model, check, model_diagnostics(model, labelled, settings, distributions)
-
-    def effects_and_checks() -> tuple[
-        list[EffectFit], list[EffectRow], list[dict[str, object]], list[dict[str, Any]]
-    ]:
-        fits = effect_fits(labelled, "y_agreement", settings.seed)
-        sensitivity = train_sensitivity(fits, "y_agreement", settings.seed, settings.k)
-        refuted = refutations(labelled, "y_agreement", settings.seed, settings.k)
-        return fits, effect_rows(fits, settings.k), sensitivity, refutations_document(refuted)
-
-    (model, check, diagnostics), (fits, effects, sensitivity, refuted) = alongside(
-        advising, effects_and_checks
+    model, check, diagnostics, fits, effects, sensitivity, refuted = fit_models_and_effects(
+        labelled, follow_up_cases, settings, described, distributions, on_stage
     )
     on_stage("policy value")
     policy = policy_document(
@@ -417,6 +395,82 @@ def _train_from(
         document,
         labelled.height,
     )
+
+
+class ModelsAndEffects(NamedTuple):
+    """What training fits: the advising model (widened by its self-check, with the plan-kept
+    model), its diagnostics, the effects with their rows, sensitivity and refutations."""
+
+    model: OutcomeModel
+    check: SelfCheck | None
+    diagnostics: dict[str, Any]
+    fits: list[EffectFit]
+    effects: list[EffectRow]
+    sensitivity: list[dict[str, object]]
+    refuted: list[dict[str, Any]]
+
+
+def fit_models_and_effects(
+    labelled: pl.DataFrame,
+    follow_up_cases: pl.DataFrame,
+    settings: Settings,
+    described: dict[str, Any],
+    distributions: dict[str, dict[str, Any]],
+    on_stage: Callable[[str], None],
+) -> ModelsAndEffects:
+    """Two independent chains at once: the advising model, and the effects with their
+    sensitivity, refutations and the self-check's refits that need no fitted model
+    (``planted_refits``); then, again side by side, the rest of the self-check and the
+    plan-kept model with the diagnostics. ``described`` becomes the model's ``extra``."""
+    seed, k = settings.seed, settings.k
+    on_stage(
+        f"outcome model{', self-check' if settings.self_check else ''} and effects, side by side"
+    )
+
+    def effects_and_checks() -> tuple[
+        list[EffectFit],
+        list[EffectRow],
+        list[dict[str, object]],
+        list[dict[str, Any]],
+        PlantedRefits | None,
+    ]:
+        fits = effect_fits(labelled, "y_agreement", seed)
+        sensitivity = train_sensitivity(fits, "y_agreement", seed, k)
+        refuted = refutations_document(refutations(labelled, "y_agreement", seed, k))
+        planted = (
+            planted_refits(labelled, fit_outcome_model, seed, k) if settings.self_check else None
+        )
+        return fits, effect_rows(fits, k), sensitivity, refuted, planted
+
+    model, (fits, effects, sensitivity, refuted, planted) = alongside(
+        partial(fit_outcome_model, labelled, "y_agreement", seed), effects_and_checks
+    )
+
+    def self_check() -> SelfCheck | None:
+        if planted is None:
+            return None
+        return run_self_check(labelled, model, fit_outcome_model, seed, k, planted=planted)
+
+    def sustain_and_diagnostics() -> tuple[
+        tuple[np.ndarray, np.ndarray, dict[str, Any]] | None, dict[str, Any]
+    ]:
+        return (
+            fit_sustain_model(labelled, follow_up_cases, model, seed),
+            model_diagnostics(model, labelled, settings, distributions),
+        )
+
+    on_stage(
+        "self-check, plan-kept model and diagnostics, side by side"
+        if planted
+        else "plan-kept model and diagnostics"
+    )
+    check, (sustain, diagnostics) = alongside(self_check, sustain_and_diagnostics)
+    model.extra = described
+    if check is not None:
+        model.interval_spread = check.interval_spread
+    if sustain is not None:
+        model.sustain, model.sustain_covariance, model.extra["sustain"] = sustain
+    return ModelsAndEffects(model, check, diagnostics, fits, effects, sensitivity, refuted)
 
 
 def model_diagnostics(

@@ -26,9 +26,9 @@ badly on them is shown wrong on cases shaped like the user's own.
 
 The spread the refitted intervals lack to hold the planted truth 95 times in 100, over the
 surfaces that count (``spread_surfaces``), times ``SPREAD_SHARE`` (``spread_for``), becomes the
-full model's ``interval_spread`` (``fit_checked_model``); each surface's coverage is reported
-with the spread measured on the other counted surfaces, so it is not the number the spread was
-chosen to hit.
+full model's ``interval_spread`` (``fit_checked_model``, and so in training); each surface's
+coverage is reported with the spread measured on the other counted surfaces, so it is not the
+number the spread was chosen to hit.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from scipy.stats import norm
 from overdue.contract import APPROACHES
 from overdue.models.design import gradient_boosting
 from overdue.models.effects import APPROACH_TREATMENT, aipw, summarize
-from overdue.models.parallel import side_by_side
+from overdue.models.parallel import alongside
 from overdue.models.train import OutcomeModel, fit_outcome_model, interval, time_split
 
 LABEL: Final = "y_agreement"
@@ -393,6 +393,42 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(known)) if known else None
 
 
+@dataclass(frozen=True)
+class PlantedRefits:
+    """The part of the self-check that needs no fitted model: the subsample and the refits on
+    the surfaces fitted to its real outcomes (every surface but ``fitted``), so training can
+    run it beside the full model's fit."""
+
+    sample: pl.DataFrame
+    rows_available: int
+    refits: list[Refit]
+    seconds: float
+
+
+def planted_refits(
+    features: pl.DataFrame, procedure: Procedure, seed: int, k: int, rows: int | None = None
+) -> PlantedRefits:
+    """The subsample of ``features``' labelled rows (``subsample_size`` of them unless
+    ``rows`` says) and ``procedure`` refitted on the ``boosted`` and ``heterogeneous``
+    surfaces, side by side; the first refit's propensity serves the second (same cases, same
+    asked approaches) and, later, the ``fitted`` surface's."""
+    started = time.perf_counter()
+    available = int(features[LABEL].is_not_null().sum())
+    sample = labelled_subsample(features, min(rows or subsample_size(available), available), seed)
+    boosted = boosted_surface(sample, seed)
+    first = refit_on_surface("boosted", sample, boosted, procedure, seed + 1, k)
+    second = refit_on_surface(
+        "heterogeneous",
+        sample,
+        stretched_heterogeneity(boosted),
+        procedure,
+        seed + 2,
+        k,
+        first.propensity,
+    )
+    return PlantedRefits(sample, available, [first, second], time.perf_counter() - started)
+
+
 def run_self_check(
     features: pl.DataFrame,
     fitted: OutcomeModel,
@@ -400,25 +436,22 @@ def run_self_check(
     seed: int,
     k: int,
     rows: int | None = None,
+    planted: PlantedRefits | None = None,
 ) -> SelfCheck:
     """The self-check of ``procedure`` on a subsample of ``features``' labelled rows
-    (``subsample_size`` of them unless ``rows`` says), with ``fitted`` as the first surface."""
+    (``subsample_size`` of them unless ``rows`` says), with ``fitted`` as the first surface;
+    ``planted``: the other surfaces' refits when already run (``planted_refits`` with the same
+    arguments), else they are run here."""
     started = time.perf_counter()
-    available = int(features[LABEL].is_not_null().sum())
-    sample = labelled_subsample(features, min(rows or subsample_size(available), available), seed)
-    boosted = boosted_surface(sample, seed)
-    truths = {
-        "fitted": np.column_stack([fitted.predict(with_approach(sample, c)) for c in CODES]),
-        "boosted": boosted,
-        "heterogeneous": stretched_heterogeneity(boosted),
-    }
-    first = refit_on_surface(SURFACES[0], sample, truths[SURFACES[0]], procedure, seed, k)
-    # the others share the first's propensity (same cases, same asked approaches): side by side
-    rest = [
-        partial(refit_on_surface, name, sample, truths[name], procedure, seed + offset, k)
-        for offset, name in enumerate(SURFACES[1:], start=1)
+    if planted is None:
+        planted = planted_refits(features, procedure, seed, k, rows)
+    sample = planted.sample
+    truth = np.column_stack([fitted.predict(with_approach(sample, c)) for c in CODES])
+    propensity = planted.refits[0].propensity
+    refits = [
+        refit_on_surface("fitted", sample, truth, procedure, seed, k, propensity),
+        *planted.refits,
     ]
-    refits = [first, *side_by_side([partial(refit, first.propensity) for refit in rest])]
     test = time_split(sample).test
     _, fitted_low, fitted_high = intervals_by_approach(fitted, sample[test])
     lenders = sample[test]["lender_type"].to_numpy()
@@ -455,7 +488,7 @@ def run_self_check(
     )
     return SelfCheck(
         rows_used=sample.height,
-        rows_available=available,
+        rows_available=planted.rows_available,
         test_cases=len(test),
         seed=seed,
         k=k,
@@ -468,21 +501,23 @@ def run_self_check(
         interval_spread=spread_for(spread),
         spread_surfaces=list(counted),
         spread_share=SPREAD_SHARE,
-        seconds=round(time.perf_counter() - started, 2),
+        seconds=round(planted.seconds + time.perf_counter() - started, 2),
     )
 
 
 def fit_checked_model(
     features: pl.DataFrame, seed: int, k: int, *, self_check: bool = True
 ) -> tuple[OutcomeModel, SelfCheck | None]:
-    """The product's per-case model as training and the validity benchmark build it:
-    ``fit_outcome_model``, then (unless switched off) the self-check, whose spread widens the
-    model's intervals."""
-    model = fit_outcome_model(features, LABEL, seed)
+    """The product's per-case model as training builds it: ``fit_outcome_model`` beside the
+    self-check's ``planted_refits``, then (unless switched off) the rest of the self-check,
+    whose spread widens the model's intervals."""
     if not self_check:
-        return model, None
-    labelled = features.filter(pl.col(LABEL).is_not_null())
-    check = run_self_check(labelled, model, fit_outcome_model, seed, k)
+        return fit_outcome_model(features, LABEL, seed), None
+    model, planted = alongside(
+        partial(fit_outcome_model, features, LABEL, seed),
+        partial(planted_refits, features, fit_outcome_model, seed, k),
+    )
+    check = run_self_check(features, model, fit_outcome_model, seed, k, planted=planted)
     model.interval_spread = check.interval_spread
     return model, check
 
