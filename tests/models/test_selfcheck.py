@@ -131,6 +131,23 @@ def test_coverage_by_lender_rests_on_at_least_k_test_cases(checked: SelfCheck) -
     )
 
 
+def test_coverage_by_approach_splits_the_mean_over_the_six(checked: SelfCheck) -> None:
+    """Each approach's coverage is over every test case under that approach: the six average
+    to the surface's coverage, and the pooled ones to the mean of the surfaces'."""
+    for scores in (*checked.surfaces, checked.pooled):
+        by_approach = scores.coverage_by_approach
+        assert list(by_approach) == list(APPROACHES)
+        assert all(g.test_cases == checked.test_cases for g in by_approach.values())
+        assert all(0 <= g.coverage <= 1 for g in by_approach.values())
+        assert np.mean([g.coverage for g in by_approach.values()]) == pytest.approx(
+            scores.case_coverage
+        )
+    for code in APPROACHES:
+        assert checked.pooled.coverage_by_approach[code].coverage == pytest.approx(
+            np.mean([s.coverage_by_approach[code].coverage for s in checked.surfaces])
+        )
+
+
 def test_the_result_is_plain_json(checked: SelfCheck) -> None:
     """The result round-trips through strict JSON (no NaN) as the bundle stores it."""
     document = checked.as_json()

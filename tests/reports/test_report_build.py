@@ -13,6 +13,7 @@ from report_scan import Built, embedded_json, page_without_library
 from cli_support import overdue
 from overdue.models.run import effects_document
 from overdue.reports.build import build_report
+from overdue.reports.i18n import text, value_label
 from overdue.reports.pages import self_check_part
 from overdue.warehouse import open_warehouse
 
@@ -62,7 +63,8 @@ def test_report_has_every_section_in_both_languages(built: Built) -> None:
 def test_the_model_section_shows_the_self_check(built: Built) -> None:
     """The model-quality section holds the training run's self-check in both languages: one
     row per planted surface and all three together (coverage before and after widening, the
-    spread added), the full model's spread, and the coverage per lender type."""
+    spread added), the full model's spread, and the coverage per lender type and per
+    approach."""
     with open_warehouse(built.warehouse, read_only=True) as con:
         stored = con.execute(
             "SELECT self_check FROM model_runs WHERE run_id = ?", [built.run_id]
@@ -86,6 +88,12 @@ def test_the_model_section_shows_the_self_check(built: Built) -> None:
         assert f"{check['rows_used']:,}" in part
         assert f"{check['interval_spread']:.3f}" in part
         assert f"{check['spread_share']:.0%}" in part
+        by_approach = part[part.index(text("sc_by_approach", lang)) :]
+        for code, group in check["pooled"]["coverage_by_approach"].items():
+            row = by_approach[
+                by_approach.index(f"<td>{value_label('approach', code, lang)}</td>") :
+            ]
+            assert row.split("</tr>")[0].count(f"{group['coverage']:.1%}") >= 1, (lang, code)
 
 
 def test_a_run_without_a_self_check_says_so() -> None:

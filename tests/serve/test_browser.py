@@ -61,11 +61,15 @@ def submit_and_read(page: Page) -> tuple[dict[str, Any], dict[str, dict[str, str
 
 
 def check_table(answer: dict[str, Any], rows: dict[str, dict[str, str]]) -> None:
+    """Every approach's row as the answer says; a range the self-check found too narrow for
+    its approach is marked."""
     assert list(rows) == list(APPROACHES)
+    narrow = {n["approach"] for n in answer["interval_check"]["narrow_approaches"]}
     for item in answer["approaches"]:
         shown = rows[item["approach"]]
         assert shown["p"] == pct(item["p"])
-        assert shown["interval"] == f"{pct(item['low'])} – {pct(item['high'])}"
+        mark = " ⚠" if item["approach"] in narrow else ""
+        assert shown["interval"] == f"{pct(item['low'])} – {pct(item['high'])}{mark}"
         assert shown["similar"] == str(item["similar_cases"])
         assert 0 <= item["low"] <= item["p"] <= item["high"] <= 1
 

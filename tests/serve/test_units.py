@@ -126,6 +126,15 @@ SELF_CHECK = {
             "p2p": {"coverage": 0.874, "test_cases": 12},
             "bank_credit_card": {"coverage": 0.962, "test_cases": 90},
         },
+        "coverage_by_approach": {
+            code: {"coverage": 0.95, "test_cases": 400}
+            for code in APPROACHES
+            if code not in ("principal_discount", "partial_first")
+        }
+        | {
+            "principal_discount": {"coverage": 0.861, "test_cases": 400},
+            "partial_first": {"coverage": 0.884, "test_cases": 400},
+        },
     },
 }
 """A published self-check, as far as the sentence reads it."""
@@ -163,6 +172,28 @@ def test_the_interval_check_warns_when_ranges_are_too_narrow() -> None:
     assert found is not None and found["too_narrow"]
     assert "likely too narrow" in found["text"]
     assert interval_check(None, "p2p", "en", k=10) is None
+
+
+def test_the_interval_check_names_approaches_whose_own_ranges_are_too_narrow() -> None:
+    """The mean over the six approaches can pass while one approach's own ranges held the
+    truth under 90 times in 100: those approaches are named, least covered first, with their
+    number, in both languages; with every approach at 90 or more, none is."""
+    found = interval_check(SELF_CHECK, "bank_credit_card", "en", k=10)
+    assert found is not None and not found["too_narrow"]
+    assert found["narrow_approaches"] == [
+        {"approach": "principal_discount", "times_in_100": 86},
+        {"approach": "partial_first", "times_in_100": 88},
+    ]
+    assert "Under principal discount they held it only 86 times in 100" in found["text"]
+    assert found["text"].index("principal discount") < found["text"].index("partial payment first")
+    zh = interval_check(SELF_CHECK, "bank_credit_card", "zh", k=10)
+    assert zh is not None and "本金减免的区间只有 86 次/100 次" in zh["text"]
+    assert "先还部分本金的区间只有 88 次/100 次" in zh["text"]
+    even = {code: {"coverage": 0.93, "test_cases": 400} for code in APPROACHES}
+    steady = {**SELF_CHECK, "pooled": {**SELF_CHECK["pooled"], "coverage_by_approach": even}}
+    calm = interval_check(steady, "bank_credit_card", "en", k=10)
+    assert calm is not None and calm["narrow_approaches"] == []
+    assert "Under" not in calm["text"]
 
 
 def test_the_interval_check_rests_on_at_least_the_services_k() -> None:

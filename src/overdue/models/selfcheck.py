@@ -130,6 +130,9 @@ class Scores:
     effects_covered: int
     effects_checked: int
     coverage_by_lender: dict[str, GroupCoverage]
+    coverage_by_approach: dict[str, GroupCoverage]
+    """``case_coverage`` under each approach alone (every test case, had it asked for it): the
+    mean over the six hides an approach whose ranges hold the truth less often."""
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,15 @@ def coverage_by_group(covered: np.ndarray, groups: np.ndarray, k: int) -> dict[s
     return found
 
 
+def coverage_by_approach(held: np.ndarray, k: int) -> dict[str, GroupCoverage]:
+    """Mean of ``held`` (test cases x approaches) per approach; none under ``k`` test cases."""
+    if len(held) < k:
+        return {}
+    return {
+        code: GroupCoverage(float(held[:, j].mean()), len(held)) for j, code in enumerate(CODES)
+    }
+
+
 def effect_checks(
     rows: pl.DataFrame, truth: np.ndarray, seed: int, k: int, propensity: np.ndarray | None = None
 ) -> tuple[list[EffectCheck], np.ndarray]:
@@ -354,14 +366,13 @@ def refit_on_surface(
 def surface_scores(
     refit: Refit, spread: float, lenders: np.ndarray, k: int
 ) -> tuple[Scores, np.ndarray]:
-    """One refit's scores with ``spread`` applied to its intervals; also each test case's
-    share of approaches whose widened interval held the truth."""
+    """One refit's scores with ``spread`` applied to its intervals; also whether each test
+    case's widened interval held the truth under each approach (cases x approaches)."""
     enough = len(lenders) >= k
     low, high = widened(refit.low, refit.high, spread)
     held = (low <= refit.truth) & (refit.truth <= high)
     raw = (refit.low <= refit.truth) & (refit.truth <= refit.high)
     errors = [abs(e.error) for e in refit.effects if e.error is not None]
-    per_case = held.mean(axis=1)
     return (
         Scores(
             case_mae=float(np.abs(refit.p - refit.truth).mean()) if enough else None,
@@ -373,9 +384,10 @@ def surface_scores(
             effect_max_error=max(errors) if errors else None,
             effects_covered=sum(1 for e in refit.effects if e.covered),
             effects_checked=len(errors),
-            coverage_by_lender=coverage_by_group(per_case, lenders, k),
+            coverage_by_lender=coverage_by_group(held.mean(axis=1), lenders, k),
+            coverage_by_approach=coverage_by_approach(held, k),
         ),
-        per_case,
+        held,
     )
 
 
@@ -457,7 +469,7 @@ def run_self_check(
     lenders = sample[test]["lender_type"].to_numpy()
     counted = spread_surfaces(float(fitted.choice["scale"]))
     counting = [r for r in refits if r.surface in counted]
-    checks, per_case = [], []
+    checks, helds = [], []
     for refit in refits:
         # the spread applied to a surface is measured on the others: honest coverage
         others = needed_spread([r for r in counting if r is not refit])
@@ -470,7 +482,7 @@ def run_self_check(
                 seconds=round(refit.seconds, 2),
             )
         )
-        per_case.append(held)
+        helds.append(held)
     spread = needed_spread(counting)
     pooled = Scores(
         case_mae=_mean([c.case_mae for c in checks]),
@@ -484,7 +496,8 @@ def run_self_check(
         ),
         effects_covered=sum(c.effects_covered for c in checks),
         effects_checked=sum(c.effects_checked for c in checks),
-        coverage_by_lender=coverage_by_group(np.mean(per_case, axis=0), lenders, k),
+        coverage_by_lender=coverage_by_group(np.mean(helds, axis=(0, 2)), lenders, k),
+        coverage_by_approach=coverage_by_approach(np.mean(helds, axis=0), k),
     )
     return SelfCheck(
         rows_used=sample.height,

@@ -469,6 +469,12 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "zh": "按机构类型（至少 k 个测试案例）：95% 区间包含真实值的比例",
         "en": "By lender type (at least k test cases): 95% ranges holding the truth",
     },
+    "sc_by_approach": {
+        "zh": "按方案（每个测试案例在六种方案下各算一次）：95% 区间包含真实值的比例；"
+        "六种方案的平均会掩盖个别方案偏窄的区间",
+        "en": "By approach (every test case under each of the six): 95% ranges holding the "
+        "truth; the mean over the six hides an approach whose ranges are too narrow",
+    },
     "sc_test_cases": {"zh": "测试案例数", "en": "test cases"},
     "sc_fitted": {"zh": "本模型本身", "en": "our fitted model"},
     "sc_boosted": {"zh": "梯度提升模型", "en": "a boosted model"},

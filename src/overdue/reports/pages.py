@@ -623,7 +623,7 @@ def _number_cell(value: float | None) -> str:
 
 def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
     """The self-check of the training run: one row per planted surface and all together, the
-    coverage per lender type, and what the numbers can and cannot say."""
+    coverage per lender type and per approach, and what the numbers can and cannot say."""
     parts = [f'<h3 id="self-check">{_esc(text("sc_title", lang))}</h3>']
     if check is None:
         return "".join(parts) + _note(text("sc_none", lang))
@@ -655,6 +655,24 @@ def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
             for name, group in groups.items()
         ]
         headers = [text("lender_filter", lang), text("sc_test_cases", lang)] + [
+            text(f"sc_{key}", lang)
+            for key in ("pooled", *(s["surface"] for s in check["surfaces"]))
+        ]
+        parts.append(_table(headers, rows))
+    by_approach = check["pooled"].get("coverage_by_approach") or {}  # older runs: none
+    if by_approach:
+        parts.append(f"<p>{_esc(text('sc_by_approach', lang))}</p>")
+        rows = [
+            f"<tr><td>{_esc(value_label('approach', code, lang))}</td>"
+            f"{_share_cell(group['coverage'])}"
+            + "".join(
+                _share_cell(s["coverage_by_approach"].get(code, {}).get("coverage"))
+                for s in check["surfaces"]
+            )
+            + "</tr>"
+            for code, group in by_approach.items()
+        ]
+        headers = [text("approach", lang)] + [
             text(f"sc_{key}", lang)
             for key in ("pooled", *(s["surface"] for s in check["surfaces"]))
         ]

@@ -184,6 +184,10 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "model",
     },
     "planned": {"zh": "（计划）", "en": " (planned)"},
+    "narrow_range": {
+        "zh": "自检发现此方案的区间可能偏窄（见表下说明）",
+        "en": "the self-check found this approach's ranges likely too narrow (see below the table)",
+    },
     "drivers": {
         "zh": "主要影响因素（与典型案件相比）",
         "en": "Main drivers (against a typical case)",
@@ -248,6 +252,10 @@ INTERVAL_CHECK: Final[dict[str, dict[str, str]]] = {
         "zh": "区间可能偏窄，请给上下都留些余地。",
         "en": "The ranges are likely too narrow: leave room on both sides.",
     },
+    "approach_too_narrow": {
+        "zh": "其中{approach}的区间只有 {times} 次/100 次包含真实比例，请给它多留些余地。",
+        "en": "Under {approach} they held it only {times} times in 100: leave its range more room.",
+    },
     "how": {
         "zh": "（自检：在本机构的真实案例上按几种可能的规律模拟结果，重新训练模型后核对。）",
         "en": "(Self-check: outcomes simulated on our own past cases under a few plausible "
@@ -255,7 +263,8 @@ INTERVAL_CHECK: Final[dict[str, dict[str, str]]] = {
     },
 }
 """The sentence beside the intervals: how often the self-check found the ranges holding the
-truth, for the case's lender type or over every checked case (``overdue.serve.coverage``)."""
+truth, for the case's lender type or over every checked case, and under an approach whose own
+ranges held it less often (``overdue.serve.coverage``)."""
 
 LIMITS: Final[dict[str, dict[str, str]]] = {
     "simulated": {

@@ -118,6 +118,13 @@ class Budget(BaseModel):
     texts: list[str]
 
 
+class NarrowApproach(BaseModel):
+    """An approach whose own 95% ranges held the planted truth less often than 90 in 100."""
+
+    approach: str
+    times_in_100: int
+
+
 class IntervalCheck(BaseModel):
     """What the self-check says about the 95% ranges for cases like this one."""
 
@@ -126,6 +133,7 @@ class IntervalCheck(BaseModel):
     lender_type: str | None
     test_cases: int
     too_narrow: bool
+    narrow_approaches: list[NarrowApproach]
     text: str
 
 

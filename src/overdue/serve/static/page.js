@@ -218,13 +218,18 @@ function render(answer) {
   }
   const body = document.querySelector("#estimates tbody");
   body.innerHTML = "";
+  const narrow = new Set((answer.interval_check ? answer.interval_check.narrow_approaches : []).map((n) => n.approach));
   for (const a of answer.approaches) {
     const tr = document.createElement("tr");
     tr.dataset.approach = a.approach;
     if (a.approach === answer.planned_approach) tr.className = "planned";
     cell(tr, a.label + (a.approach === answer.planned_approach ? T.planned : ""), "label");
     cell(tr, pct(a.p), "p");
-    cell(tr, pct(a.low) + " – " + pct(a.high), "interval");
+    const range = cell(tr, pct(a.low) + " – " + pct(a.high), narrow.has(a.approach) ? "interval narrow" : "interval");
+    if (narrow.has(a.approach)) {
+      range.textContent += " ⚠";
+      range.title = T.narrow_range;
+    }
     const d = a.difference_from_planned;
     cell(tr, d === null ? "" : pts(d), "vs " + (d > 0 ? "pos" : d < 0 ? "neg" : ""));
     cell(tr, a.kept_12 ? pct(a.kept_12.p) + " (" + pct(a.kept_12.low) + " – " + pct(a.kept_12.high) + ")" : "", "kept");
