@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from browser_support import chromium, visit
 
 ROOT = Path(__file__).resolve().parents[1]
+SEARCH_TRIES = 3
 
 
 def mkdocs() -> str:
@@ -68,9 +70,18 @@ def test_the_site_reads_and_searches_offline_from_disk(
     with chromium(tmp_path / "profile") as context:
         seen = visit(context, (site / start).as_uri(), allowed="file://")
         assert seen.page.locator("nav.md-nav").count() > 0
-        seen.page.fill("input.md-search__input", "quarantine")
-        # the search worker indexes every page first: up to tens of seconds on a loaded machine
-        seen.page.wait_for_selector(".md-search-result__item", timeout=60_000)
+        box = seen.page.locator("input.md-search__input")
+        # under load the query can be typed before the search listens for it, and is then never
+        # run (seen: no result in 60 s, where a heard query answers in 1-3 s): type it again,
+        # a bounded number of times
+        for _ in range(SEARCH_TRIES):
+            box.fill("")
+            box.press_sequentially("quarantine")
+            try:
+                seen.page.wait_for_selector(".md-search-result__item", timeout=20_000)
+                break
+            except PlaywrightTimeoutError:
+                continue
         assert seen.page.locator(".md-search-result__item").count() > 0
         assert seen.outside_requests == []
         assert seen.console_errors == []
