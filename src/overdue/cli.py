@@ -805,9 +805,14 @@ def serve(
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     if not (settings.published_dir / "CURRENT").exists():
+        from overdue.serve.snapshot import NOT_PUBLISHED, not_loaded
+
+        why = not_loaded(settings.published_dir)
         console.print(
             f"[yellow]nothing published in {settings.published_dir} yet:[/yellow] the service "
             "answers 503 until a pipeline publishes a snapshot (`overdue run`)"
+            if why == NOT_PUBLISHED
+            else f"[yellow]{why}[/yellow]; the service answers 503 until then"
         )
     console.print(f"serving http://{host}:{port}/ from {settings.published_dir}")
     uvicorn.run(

@@ -20,7 +20,7 @@ from overdue.serve.coverage import interval_check
 from overdue.serve.guard import TokenBuckets, pii_reasons, token_ok
 from overdue.serve.i18n import pick_lang
 from overdue.serve.parsing import read_case, validation_errors
-from overdue.serve.snapshot import REFUSED, SnapshotHolder
+from overdue.serve.snapshot import NOT_PUBLISHED, ONE_SNAPSHOT, REFUSED, SnapshotHolder
 
 
 @pytest.fixture(scope="module")
@@ -281,6 +281,21 @@ def test_the_holder_keeps_serving_when_the_pointer_is_broken(published: Publishe
     holder.load_now()
     assert holder.served is before
     assert holder.error == REFUSED
+
+
+def test_a_snapshot_folder_given_as_the_published_folder_is_named(published: Published) -> None:
+    """An operator who points the service at one snapshot instead of the folder holding
+    CURRENT is told so, with the folder to use; an empty folder says nothing is published."""
+    snapshot = published.published / (published.published / "CURRENT").read_text().strip()
+    holder = SnapshotHolder(snapshot, k=10, check_seconds=0)
+    holder.load_now()
+    assert holder.served is None
+    assert holder.error == ONE_SNAPSHOT.format(folder=snapshot, parent=published.published)
+    empty = published.folder / "empty-published"
+    empty.mkdir()
+    nothing = SnapshotHolder(empty, k=10, check_seconds=0)
+    nothing.load_now()
+    assert nothing.served is None and nothing.error == NOT_PUBLISHED
 
 
 def test_the_service_reads_a_case_as_the_cli_does() -> None:

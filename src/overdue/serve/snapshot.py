@@ -22,13 +22,33 @@ from typing import Any, Final
 
 from overdue.case_input import CaseInput, cases_frame
 from overdue.models.estimate import CaseEstimator
-from overdue.publish import CURRENT, Snapshot, SnapshotError, current_snapshot_path, load_snapshot
+from overdue.publish import (
+    CURRENT,
+    MANIFEST,
+    Snapshot,
+    SnapshotError,
+    current_snapshot_path,
+    load_snapshot,
+)
 from overdue.serve.page import DEFAULTS
 
 log = logging.getLogger(__name__)
 
 NOT_PUBLISHED: Final = "nothing published yet; run the pipeline (`overdue run`)"
 REFUSED: Final = "the published snapshot could not be loaded or failed its checks; see the log"
+ONE_SNAPSHOT: Final = (
+    "the published folder {folder} is one snapshot, not the folder of snapshots: set "
+    "OVERDUE_PUBLISHED_DIR to the folder that holds CURRENT (usually its parent, {parent})"
+)
+
+
+def not_loaded(published_dir: Path) -> str:
+    """Why nothing can be served from ``published_dir``, for the health check and 503s."""
+    if (published_dir / CURRENT).exists():
+        return REFUSED
+    if (published_dir / MANIFEST).exists():  # a snapshot folder given for the folder of them
+        return ONE_SNAPSHOT.format(folder=published_dir, parent=published_dir.parent)
+    return NOT_PUBLISHED
 
 
 @dataclass(frozen=True)
@@ -101,7 +121,7 @@ class SnapshotHolder:
                 return
             served = prepare(folder, self.k)
         except Exception as error:  # a broken publication must not take the service down
-            self.error = REFUSED if (self.published_dir / CURRENT).exists() else NOT_PUBLISHED
+            self.error = not_loaded(self.published_dir)
             log.error("did not load the published snapshot: %s", reason(error))
             self._pointer = state  # retried when the pointer changes again
             return
