@@ -621,6 +621,37 @@ def _number_cell(value: float | None) -> str:
     return "<td class='num'>-</td>" if value is None else f"<td class='num'>{value:.3f}</td>"
 
 
+COVERAGE_GROUPS: Final = {
+    "coverage_by_lender": ("lender_type", "sc_by_lender", "lender_filter"),
+    "coverage_by_approach": ("approach", "sc_by_approach", "approach"),
+}
+"""The self-check's coverage per group: the field whose values the groups are, the sentence
+above its table and its first column's heading."""
+
+
+def coverage_groups(check: dict[str, Any], by: str, lang: Lang) -> str:
+    """A table of the self-check's coverage per group (``by``, a key of ``COVERAGE_GROUPS``):
+    each group's test cases, the three surfaces together and each alone; nothing when there is
+    none (runs before 2026-12-07 have none per approach)."""
+    groups = check["pooled"].get(by) or {}
+    if not groups:
+        return ""
+    field, title, column = COVERAGE_GROUPS[by]
+    rows = [
+        f"<tr><td>{_esc(value_label(field, name, lang))}</td>"
+        f"{_count_cell(group['test_cases'], lang)}{_share_cell(group['coverage'])}"
+        + "".join(
+            _share_cell(s.get(by, {}).get(name, {}).get("coverage")) for s in check["surfaces"]
+        )
+        + "</tr>"
+        for name, group in groups.items()
+    ]
+    headers = [text(column, lang), text("sc_test_cases", lang)] + [
+        text(f"sc_{key}", lang) for key in ("pooled", *(s["surface"] for s in check["surfaces"]))
+    ]
+    return f"<p>{_esc(text(title, lang))}</p>" + _table(headers, rows)
+
+
 def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
     """The self-check of the training run: one row per planted surface and all together, the
     coverage per lender type and per approach, and what the numbers can and cannot say."""
@@ -641,42 +672,7 @@ def self_check_part(check: dict[str, Any] | None, lang: Lang) -> str:
             "sc_spread_applied", "sc_case_coverage", "sc_width", "sc_effect_error",
             "sc_effect_coverage")  # fmt: skip
     parts.append(_table([text(key, lang) for key in keys], rows))
-    groups = check["pooled"]["coverage_by_lender"]
-    if groups:
-        parts.append(f"<p>{_esc(text('sc_by_lender', lang))}</p>")
-        rows = [
-            f"<tr><td>{_esc(value_label('lender_type', name, lang))}</td>"
-            f"{_count_cell(group['test_cases'], lang)}{_share_cell(group['coverage'])}"
-            + "".join(
-                _share_cell(s["coverage_by_lender"].get(name, {}).get("coverage"))
-                for s in check["surfaces"]
-            )
-            + "</tr>"
-            for name, group in groups.items()
-        ]
-        headers = [text("lender_filter", lang), text("sc_test_cases", lang)] + [
-            text(f"sc_{key}", lang)
-            for key in ("pooled", *(s["surface"] for s in check["surfaces"]))
-        ]
-        parts.append(_table(headers, rows))
-    by_approach = check["pooled"].get("coverage_by_approach") or {}  # older runs: none
-    if by_approach:
-        parts.append(f"<p>{_esc(text('sc_by_approach', lang))}</p>")
-        rows = [
-            f"<tr><td>{_esc(value_label('approach', code, lang))}</td>"
-            f"{_share_cell(group['coverage'])}"
-            + "".join(
-                _share_cell(s["coverage_by_approach"].get(code, {}).get("coverage"))
-                for s in check["surfaces"]
-            )
-            + "</tr>"
-            for code, group in by_approach.items()
-        ]
-        headers = [text("approach", lang)] + [
-            text(f"sc_{key}", lang)
-            for key in ("pooled", *(s["surface"] for s in check["surfaces"]))
-        ]
-        parts.append(_table(headers, rows))
+    parts.extend(coverage_groups(check, by, lang) for by in COVERAGE_GROUPS)
     width, full = check["pooled"]["interval_width"], check["full_model_interval_width"]
     counted = check.get("spread_surfaces", [s["surface"] for s in check["surfaces"]])
     share = check.get("spread_share")  # older runs: none
