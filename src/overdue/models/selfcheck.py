@@ -422,8 +422,8 @@ def planted_refits(
 ) -> PlantedRefits:
     """The subsample of ``features``' labelled rows (``subsample_size`` of them unless
     ``rows`` says) and ``procedure`` refitted on the ``boosted`` and ``heterogeneous``
-    surfaces, side by side; the first refit's propensity serves the second (same cases, same
-    asked approaches) and, later, the ``fitted`` surface's."""
+    surfaces, one after the other: the first refit's propensity serves the second (same cases,
+    same asked approaches) and, later, the ``fitted`` surface's."""
     started = time.perf_counter()
     available = int(features[LABEL].is_not_null().sum())
     sample = labelled_subsample(features, min(rows or subsample_size(available), available), seed)
