@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -163,14 +163,23 @@ class SplineBasis(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None): 
     columns are multiplied by its weight as well, so the penalty can fall harder on some
     features' interactions than on others' (``overdue.models.train.choose_penalty`` sets them
     from the data).
+
+    ``dtype``: the basis's floating type. Training fits the logistic regression on a
+    single-precision basis (each of its steps reads the whole basis: half the bytes, about
+    0.6 of the time, half the memory) and transforms in double precision afterwards.
     """
 
     def __init__(
-        self, design: Design, scale: float = 1.0, weights: tuple[float, ...] | None = None
+        self,
+        design: Design,
+        scale: float = 1.0,
+        weights: tuple[float, ...] | None = None,
+        dtype: type[np.floating[Any]] = np.float64,
     ) -> None:
         self.design = design
         self.scale = scale
         self.weights = weights
+        self.dtype = dtype
 
     def fit(self, x: Matrix, y: object = None) -> SplineBasis:
         """Fit the imputer, splines, rank scale and standardisations."""
@@ -246,7 +255,7 @@ class SplineBasis(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None): 
         medians, flagged = self.imputer_.statistics_, self.imputer_.indicator_.features_
         numbers = ~self.design.categorical
         main_width = levels + splines + flags
-        out = np.empty((len(x), main_width + products))
+        out = np.empty((len(x), main_width + products), dtype=self.dtype)
         for rows in blocks(len(x)):
             block = x[rows]
             values = block[:, numbers]

@@ -272,10 +272,10 @@ def choose_penalty(
     Returns the choice, each feature's weight by name (None: all 1) and every fit tried with
     its held-out log loss.
     """
-    basis = SplineBasis(design, 1.0)
-    fit_basis, held_basis = basis.fit_transform(x_fit), basis.transform(x_held)
-    fit_main, fit_inter = np.hsplit(fit_basis, [basis.n_main_])
-    held_main, held_inter = np.hsplit(held_basis, [basis.n_main_])
+    basis = SplineBasis(design, 1.0, dtype=np.float32)  # the fits' basis: single precision
+    fit_main, fit_inter = np.hsplit(basis.fit_transform(x_fit), [basis.n_main_])
+    basis.set_params(dtype=np.float64)  # the held-out losses: double
+    held_main, held_inter = np.hsplit(basis.transform(x_held), [basis.n_main_])
     features = basis.product_features()
     steps: list[np.ndarray] = [np.ones(len(design.features))]  # features' weights per step
     tried: dict[tuple[int, float, float], tuple[float, np.ndarray]] = {}
@@ -288,7 +288,9 @@ def choose_penalty(
             if (step, scale) not in built:
                 built.clear()
                 built[step, scale] = (
-                    np.hstack([fit_main, fit_inter * multiplier]) if scale else fit_main
+                    np.hstack([fit_main, fit_inter * multiplier.astype(np.float32)])
+                    if scale
+                    else fit_main
                 )
             fit_x = built[step, scale]
             lr = fits.setdefault((step, scale), LogisticRegression(max_iter=5000, warm_start=True))
@@ -380,9 +382,12 @@ def stack_components(log_odds: np.ndarray, y: np.ndarray) -> np.ndarray:
 def chosen_spline(
     design: Design, choice: dict[str, Any], x: np.ndarray, y: np.ndarray, rows: np.ndarray
 ) -> Pipeline:
-    """The spline component with the penalty and interactions of ``choice``, fitted on ``rows``."""
+    """The spline component with the penalty and interactions of ``choice``, fitted on ``rows``
+    on a single-precision basis; it transforms in double precision."""
     weights = choice["weights"] and tuple(choice["weights"][f] for f in design.features)
-    return spline_logistic(design, choice["c"], choice["scale"], weights).fit(x[rows], y[rows])
+    gam = spline_logistic(design, choice["c"], choice["scale"], weights)
+    gam.set_params(splinebasis__dtype=np.float32).fit(x[rows], y[rows])
+    return gam.set_params(splinebasis__dtype=np.float64)
 
 
 def spline_fits(
