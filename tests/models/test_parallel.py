@@ -6,6 +6,8 @@ import platform
 import subprocess
 import sys
 import threading
+import time
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -68,6 +70,38 @@ def test_a_failing_chain_fails_the_whole() -> None:
         # both failed: the first's error, as when the first ran before the second
         with pytest.raises(ValueError, match="the first chain failed"):
             alongside(broken, also_broken)
+
+
+STEPS = 1000
+
+
+def _steps(done: list[int]) -> None:
+    """A long chain: ``STEPS`` fits of 10 ms, each through ``side_by_side``, the fits in
+    worker threads inside ``fit_threads``."""
+    for step in range(STEPS):
+        side_by_side([partial(time.sleep, 0.01), partial(done.append, step)])
+
+
+def test_when_one_chain_fails_the_other_stops_at_its_next_fit() -> None:
+    def broken() -> None:
+        raise ValueError("the first chain failed")
+
+    def also_broken() -> None:
+        raise RuntimeError("the second chain failed")
+
+    for threads in (1, 2):
+        with fit_threads(threads):
+            second_done: list[int] = []
+            with pytest.raises(ValueError, match="the first chain failed"):
+                alongside(broken, partial(_steps, second_done))
+            first_done: list[int] = []
+            with pytest.raises(RuntimeError, match="the second chain failed"):
+                alongside(partial(_steps, first_done), also_broken)
+        # each long chain stopped long before its end, not after its 10 s of fits
+        assert len(second_done) < STEPS / 2
+        assert len(first_done) < STEPS / 2
+    # afterwards nothing is left marked: fits run as before
+    assert side_by_side([_where]) == [_where()]
 
 
 def test_side_by_side_gives_the_numbers_of_one_by_one(

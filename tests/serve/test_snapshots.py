@@ -21,8 +21,9 @@ from serve_support import (
     stop,
 )
 
+from overdue.i18n import LANGS
 from overdue.publish import SnapshotError, current_snapshot_path, load_snapshot
-from overdue.serve.snapshot import REFUSED
+from overdue.serve.snapshot import REFUSED, UNAVAILABLE
 
 TAMPERED_VERSION = "m-TAMPERED"
 
@@ -197,7 +198,12 @@ def test_a_server_starting_on_a_tampered_snapshot_serves_nothing(published: Publ
         assert status == 503
         assert health["status"] == "no_snapshot" and health.get("model_version") is None
         assert health["error"] == REFUSED
-        assert get_json(f"{server.url}/api/v1/model")[0] == 503
+        # the refusal says why in the asked language, without a path
+        for lang in LANGS:
+            status, body = get_json(f"{server.url}/api/v1/model?lang={lang}")
+            assert status == 503
+            assert body["detail"][0]["message"] == UNAVAILABLE["refused"][lang]
+            assert str(published_dir) not in json.dumps(body, ensure_ascii=False)
         assert "does not match its SHA-256" in log_text(server)
         assert "Traceback" not in log_text(server)
     finally:

@@ -293,11 +293,13 @@ def test_a_snapshot_folder_given_as_the_published_folder_is_named(published: Pub
     holder.load_now()
     assert holder.served is None
     assert holder.error == ONE_SNAPSHOT.format(folder=snapshot, parent=published.published)
+    assert holder.unavailable == "one_snapshot"  # what a 503 tells an API client
     empty = published.folder / "empty-published"
     empty.mkdir()
     nothing = SnapshotHolder(empty, k=10, check_seconds=0)
     nothing.load_now()
     assert nothing.served is None and nothing.error == NOT_PUBLISHED
+    assert nothing.unavailable == "not_published"
 
 
 def test_the_service_reads_a_case_as_the_cli_does() -> None:

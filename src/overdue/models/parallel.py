@@ -14,6 +14,10 @@ threads never multiply.
 thread of its own, with this thread's fit settings): each chain's fits still go through
 ``side_by_side``, so the cores stay busy while one chain waits on its slowest fit.
 
+When one chain of ``alongside`` fails, the other stops at its next fit (``side_by_side``
+checks before starting each task, here or on a cluster) instead of running to its end first:
+Python cannot stop a thread, so a fit already running finishes.
+
 ``fits_on_cluster(client)`` sends them to a Dask cluster instead (a ``distributed.Client``;
 Dask is imported only then): each fit is one task on one thread of a worker. Every fit
 carries its own seed, so the results are the same, bit for bit, on any number of workers or
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -81,6 +86,29 @@ def return_freed_memory() -> bool:
 
 _THREADS: ContextVar[int] = ContextVar("fit_threads", default=1)
 _CLUSTER: ContextVar[Cluster | None] = ContextVar("fit_cluster", default=None)
+_ABANDONED: ContextVar[tuple[threading.Event, ...]] = ContextVar("fit_abandoned", default=())
+"""The failure flags of the ``alongside`` chains this thread works for: once one is set, no
+further fit starts."""
+
+
+class ChainAbandonedError(Exception):
+    """The other chain of ``alongside`` failed: this one stopped before its next fit."""
+
+
+def _stop_if_abandoned(abandoned: tuple[threading.Event, ...]) -> None:
+    if any(event.is_set() for event in abandoned):
+        raise ChainAbandonedError("stopped: the chain beside this one failed")
+
+
+def _unless_abandoned(abandoned: tuple[threading.Event, ...], task: Callable[[], T]) -> T:
+    """``task()`` unless a chain it works for was abandoned, with ``abandoned`` known inside it
+    (a worker thread does not inherit its caller's context), so its own fits check it too."""
+    _stop_if_abandoned(abandoned)
+    token = _ABANDONED.set(abandoned)
+    try:
+        return task()
+    finally:
+        _ABANDONED.reset(token)
 
 
 @contextmanager
@@ -178,27 +206,48 @@ def side_by_side(tasks: Sequence[Callable[[], T]], *, on_cluster: bool = True) -
     ``on_cluster`` is False: predictions, cheaper here than their inputs are to send), else in
     up to ``fit_threads`` threads (one after the other outside such a block or inside a worker
     thread)."""
+    abandoned = _ABANDONED.get()
+    _stop_if_abandoned(abandoned)
     client = _CLUSTER.get()
     if client is not None and on_cluster and tasks:
         return _on_cluster(client, tasks)
     threads = min(_THREADS.get(), len(tasks))
+    checked = [partial(_unless_abandoned, abandoned, task) for task in tasks]
     if threads <= 1:
-        return [task() for task in tasks]
+        return [task() for task in checked]
     with ThreadPoolExecutor(threads, thread_name_prefix="fit") as pool:
-        return list(pool.map(_single_threaded, tasks))
+        return list(pool.map(_single_threaded, checked))
 
 
 def alongside(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
     """``first()`` in a thread of its own while this thread runs ``second()``; both results.
     ``first`` keeps this thread's ``fit_threads`` and cluster, so both chains send their fits
     on as before; every fit carries its own seed, so the results are those of one chain after
-    the other. Where both fail, ``first``'s error is raised, as if it had run first."""
-    with ThreadPoolExecutor(1, thread_name_prefix="chain") as pool:
-        started = pool.submit(copy_context().run, _single_threaded, first)
-        try:
-            done = second()
-        except Exception as error:
-            failed = started.exception() or error  # waits for ``first``
-        else:
+    the other. When one chain fails, the other stops at its next fit and that failure is
+    raised; where both fail on their own, ``first``'s error, as if it had run first."""
+    failed = threading.Event()
+    token = _ABANDONED.set((*_ABANDONED.get(), failed))
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="chain") as pool:
+            started = pool.submit(copy_context().run, _setting_on_failure, failed, first)
+            try:
+                done = _setting_on_failure(failed, second, single_threaded=False)
+            except Exception:
+                first_error = started.exception()  # waits for ``first``: stopped at its next fit
+                if first_error is None or isinstance(first_error, ChainAbandonedError):
+                    raise
+                raise first_error from None
             return started.result(), done
-    raise failed
+    finally:
+        _ABANDONED.reset(token)
+
+
+def _setting_on_failure(
+    failed: threading.Event, chain: Callable[[], T], *, single_threaded: bool = True
+) -> T:
+    """``chain()``, with ``failed`` set if it raises, so the chain beside it stops."""
+    try:
+        return _single_threaded(chain) if single_threaded else chain()
+    except BaseException:
+        failed.set()
+        raise

@@ -18,7 +18,7 @@ from overdue.serve.guard import token_ok
 from overdue.serve.guidance import DEFAULT_GUIDANCE, load_guidance
 from overdue.serve.i18n import pick_lang
 from overdue.serve.responses import ApiError
-from overdue.serve.snapshot import Served, SnapshotHolder
+from overdue.serve.snapshot import UNAVAILABLE, Served, SnapshotHolder
 
 _BEARER: Final = HTTPBearer(auto_error=False, description="OVERDUE_API_TOKEN, when it is set")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
@@ -69,10 +69,7 @@ async def snapshot(
         raise ApiError(401, refusal, {"WWW-Authenticate": "Bearer"})
     served = current.holder.current()
     if served is None:
-        message = {
-            "zh": "还没有发布的模型快照；请先运行流水线",
-            "en": "no published snapshot yet; run the pipeline first",
-        }[lang]
+        message = UNAVAILABLE[current.holder.unavailable][lang]
         raise ApiError(503, [{"field": "snapshot", "message": message, "reason": "no_snapshot"}])
     return served
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from overdue.case_input import CaseInput, cases_frame
+from overdue.i18n import Lang
 from overdue.models.estimate import CaseEstimator
 from overdue.publish import (
     CURRENT,
@@ -40,13 +41,40 @@ ONE_SNAPSHOT: Final = (
     "the published folder {folder} is one snapshot, not the folder of snapshots: set "
     "OVERDUE_PUBLISHED_DIR to the folder that holds CURRENT (usually its parent, {parent})"
 )
+UNAVAILABLE: Final[dict[str, dict[Lang, str]]] = {
+    "not_published": {
+        "zh": "还没有发布的模型快照；请先运行流水线",
+        "en": "no published snapshot yet; run the pipeline first",
+    },
+    "refused": {
+        "zh": "已发布的模型快照无法载入或未通过检查；原因见服务日志",
+        "en": "the published snapshot could not be loaded or failed its checks; the service's "
+        "log says why",
+    },
+    "one_snapshot": {
+        "zh": "服务指向的是单个快照，而不是包含 CURRENT 的发布目录；/healthz 写明应使用的目录",
+        "en": "the service points at one snapshot, not at the published folder that holds "
+        "CURRENT; /healthz names the folder to use",
+    },
+}
+"""Why nothing can be served, as a 503 tells an API client: no path, by language."""
+
+
+def unavailable_reason(published_dir: Path) -> str:
+    """Why nothing can be served from ``published_dir``: a key of ``UNAVAILABLE``."""
+    if (published_dir / CURRENT).exists():
+        return "refused"
+    if (published_dir / MANIFEST).exists():  # a snapshot folder given for the folder of them
+        return "one_snapshot"
+    return "not_published"
 
 
 def not_loaded(published_dir: Path) -> str:
-    """Why nothing can be served from ``published_dir``, for the health check and 503s."""
-    if (published_dir / CURRENT).exists():
+    """Why nothing can be served from ``published_dir``, for the health check and the log."""
+    reason = unavailable_reason(published_dir)
+    if reason == "refused":
         return REFUSED
-    if (published_dir / MANIFEST).exists():  # a snapshot folder given for the folder of them
+    if reason == "one_snapshot":
         return ONE_SNAPSHOT.format(folder=published_dir, parent=published_dir.parent)
     return NOT_PUBLISHED
 
@@ -97,6 +125,7 @@ class SnapshotHolder:
         self.check_seconds = check_seconds
         self.served: Served | None = None
         self.error: str | None = None
+        self.unavailable = "not_published"  # why nothing is served (``UNAVAILABLE``)
         self._pointer: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._loading = threading.Lock()
@@ -122,6 +151,7 @@ class SnapshotHolder:
             served = prepare(folder, self.k)
         except Exception as error:  # a broken publication must not take the service down
             self.error = not_loaded(self.published_dir)
+            self.unavailable = unavailable_reason(self.published_dir)
             log.error("did not load the published snapshot: %s", reason(error))
             self._pointer = state  # retried when the pointer changes again
             return
