@@ -13,6 +13,7 @@ log-odds scale, the error that covariance cannot see (bias, selection), set from
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -163,9 +164,13 @@ class OutcomeModel:
             log_odds = log_odds + self.stack[2] * self.boosting.decision_function(x)
         return log_odds, self.stack[1] * se
 
-    def spline_rows(self, x: np.ndarray) -> np.ndarray:
-        """The spline component's basis of design-matrix rows (what its coefficients multiply)."""
-        return np.asarray(self.advising[0].transform(x))
+    def spline_rows(self, x: np.ndarray, dtype: type[np.floating[Any]] = np.float64) -> np.ndarray:
+        """The spline component's basis of design-matrix rows (what its coefficients multiply),
+        in ``dtype`` (a copy of the fitted basis transforms: the model itself is not touched)."""
+        basis = self.advising[0]
+        if basis.dtype is not dtype:
+            basis = copy.copy(basis).set_params(dtype=dtype)
+        return np.asarray(basis.transform(x))
 
     def predict_by_approach(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """P(label) had each row asked for each approach, everything else as it is."""
