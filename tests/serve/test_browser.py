@@ -25,7 +25,9 @@ from serve_support import (
 from browser_support import Visit, chromium
 from browser_support import visit as visit_url
 from overdue.contract import APPROACHES
+from overdue.i18n import LANGS
 from overdue.publish import publish_snapshot
+from overdue.serve.snapshot import UNAVAILABLE
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +267,27 @@ def test_a_cross_field_rule_is_named_beside_both_fields(
     assert "罚息不能大于欠款总额" in message
     assert page.inner_text("#e-outstanding_balance") == message
     assert page.get_attribute("#f-outstanding_balance", "aria-invalid") == "true"
+
+
+def test_with_nothing_published_the_page_says_why_it_cannot_estimate(
+    browser: BrowserContext, published: Published, tmp_path: Path
+) -> None:
+    """A service with nothing published yet: the page opens, and an estimate asked for says
+    in the page's language why there is none, not a bare failure."""
+    empty = tmp_path / "nothing-published"
+    empty.mkdir()
+    running = start_server(published.folder, empty, "nothing-published", ready=503)
+    try:
+        for lang in LANGS:
+            page = visit(browser, f"{running.url}/?lang={lang}").page
+            with page.expect_response(lambda r: "/api/v1/estimate" in r.url) as response:
+                page.click("#submit")
+            assert response.value.status == 503
+            page.wait_for_selector("#form-errors:not(:empty)")
+            assert page.inner_text("#form-errors") == UNAVAILABLE["not_published"][lang]
+            assert page.locator("#results").is_hidden()
+    finally:
+        stop(running)
 
 
 def test_the_page_says_when_a_newer_snapshot_is_served(

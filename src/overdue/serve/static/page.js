@@ -323,6 +323,8 @@ form.addEventListener("submit", async (event) => {
     else if (response.status === 422) showErrors(answer.detail);
     else if (response.status === 429) document.getElementById("form-errors").textContent = T.busy;
     else if (response.status === 401) document.getElementById("form-errors").textContent = T.unauthorized;
+    else if (response.status === 503 && Array.isArray(answer.detail))  // nothing to answer from: why
+      document.getElementById("form-errors").textContent = answer.detail.map(problem => problem.message).join("; ");
     else document.getElementById("form-errors").textContent = T.failed;
   } catch (error) {
     document.getElementById("form-errors").textContent = T.failed;
