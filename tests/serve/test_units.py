@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import polars as pl
@@ -285,14 +286,20 @@ def test_the_holder_keeps_serving_when_the_pointer_is_broken(published: Publishe
     assert holder.error == REFUSED
 
 
-def test_a_snapshot_folder_given_as_the_published_folder_is_named(published: Published) -> None:
+def test_a_snapshot_folder_given_as_the_published_folder_is_named(
+    published: Published, caplog: pytest.LogCaptureFixture
+) -> None:
     """An operator who points the service at one snapshot instead of the folder holding
-    CURRENT is told so, with the folder to use; an empty folder says nothing is published."""
+    CURRENT is told so, the log naming the folder to use and the open health check no path;
+    an empty folder says nothing is published."""
     snapshot = published.published / (published.published / "CURRENT").read_text().strip()
     holder = SnapshotHolder(snapshot, k=10, check_seconds=0)
-    holder.load_now()
+    with caplog.at_level(logging.ERROR, logger="overdue.serve.snapshot"):
+        holder.load_now()
     assert holder.served is None
-    assert holder.error == ONE_SNAPSHOT.format(folder=snapshot, parent=published.published)
+    assert holder.error == ONE_SNAPSHOT
+    assert str(published.folder) not in holder.error
+    assert f"usually its parent, {published.published}" in caplog.text
     assert holder.unavailable == "one_snapshot"  # what a 503 tells an API client
     empty = published.folder / "empty-published"
     empty.mkdir()

@@ -38,26 +38,27 @@ log = logging.getLogger(__name__)
 NOT_PUBLISHED: Final = "nothing published yet; run the pipeline (`overdue run`)"
 REFUSED: Final = "the published snapshot could not be loaded or failed its checks; see the log"
 ONE_SNAPSHOT: Final = (
+    "the published folder is one snapshot, not the folder of snapshots: set "
+    "OVERDUE_PUBLISHED_DIR to the folder that holds CURRENT (the log names it)"
+)
+ONE_SNAPSHOT_AT: Final = (
     "the published folder {folder} is one snapshot, not the folder of snapshots: set "
     "OVERDUE_PUBLISHED_DIR to the folder that holds CURRENT (usually its parent, {parent})"
 )
 UNAVAILABLE: Final[dict[str, dict[Lang, str]]] = {
     "not_published": {
-        "zh": "还没有发布的模型快照；请先运行流水线",
-        "en": "no published snapshot yet; run the pipeline first",
+        "zh": "还没有发布的模型快照；请先运行流水线（overdue run）",
+        "en": NOT_PUBLISHED,
     },
-    "refused": {
-        "zh": "已发布的模型快照无法载入或未通过检查；原因见服务日志",
-        "en": "the published snapshot could not be loaded or failed its checks; the service's "
-        "log says why",
-    },
+    "refused": {"zh": "已发布的模型快照无法载入或未通过检查；原因见服务日志", "en": REFUSED},
     "one_snapshot": {
-        "zh": "服务指向的是单个快照，而不是包含 CURRENT 的发布目录；/healthz 写明应使用的目录",
-        "en": "the service points at one snapshot, not at the published folder that holds "
-        "CURRENT; /healthz names the folder to use",
+        "zh": "发布目录是单个快照，而不是存放快照的目录：请把 OVERDUE_PUBLISHED_DIR "
+        "设为包含 CURRENT 的目录（服务日志写明了它）",
+        "en": ONE_SNAPSHOT,
     },
 }
-"""Why nothing can be served, as a 503 tells an API client: no path, by language."""
+"""Why nothing can be served, by language, as ``/healthz`` (open to anyone) and a 503 say it:
+never a path (a folder's name may be a person's)."""
 
 
 def unavailable_reason(published_dir: Path) -> str:
@@ -70,13 +71,12 @@ def unavailable_reason(published_dir: Path) -> str:
 
 
 def not_loaded(published_dir: Path) -> str:
-    """Why nothing can be served from ``published_dir``, for the health check and the log."""
+    """Why nothing can be served from ``published_dir``, for the operator (the start-up line
+    and the log): the folder to use named."""
     reason = unavailable_reason(published_dir)
-    if reason == "refused":
-        return REFUSED
     if reason == "one_snapshot":
-        return ONE_SNAPSHOT.format(folder=published_dir, parent=published_dir.parent)
-    return NOT_PUBLISHED
+        return ONE_SNAPSHOT_AT.format(folder=published_dir, parent=published_dir.parent)
+    return UNAVAILABLE[reason]["en"]
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,10 @@ class SnapshotHolder:
                 return
             served = prepare(folder, self.k)
         except Exception as error:  # a broken publication must not take the service down
-            self.error = not_loaded(self.published_dir)
             self.unavailable = unavailable_reason(self.published_dir)
-            log.error("did not load the published snapshot: %s", reason(error))
+            self.error = UNAVAILABLE[self.unavailable]["en"]
+            why = not_loaded(self.published_dir) if self.unavailable == "one_snapshot" else None
+            log.error("did not load the published snapshot: %s", why or reason(error))
             self._pointer = state  # retried when the pointer changes again
             return
         self.served = served  # the swap
