@@ -35,7 +35,7 @@ from overdue.serve.page import DEFAULTS
 
 log = logging.getLogger(__name__)
 
-NOT_PUBLISHED: Final = "nothing published yet; run the pipeline (`overdue run`)"
+NOT_PUBLISHED: Final = "nothing published yet; run the pipeline (overdue run)"
 REFUSED: Final = "the published snapshot could not be loaded or failed its checks; see the log"
 ONE_SNAPSHOT: Final = (
     "the published folder is one snapshot, not the folder of snapshots: set "
