@@ -11,7 +11,7 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -20,10 +20,21 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from overdue import contract
-from overdue.contract import FALSE_VALUES, FIELD_BY_NAME, FIELDS, TRUE_VALUES, Kind, Role
+from overdue.contract import (
+    FALSE_VALUES,
+    FIELD_BY_NAME,
+    FIELD_BY_ZH,
+    FIELDS,
+    TRUE_VALUES,
+    Kind,
+    Role,
+)
+from overdue.ingest.pii import find_pii
 
 INPUT_ROLES: Final = (Role.CONTEXT, Role.ACTION)
 INT32_MAX: Final = 2**31 - 1
+MAX_DEPTH: Final = 8
+"""A case is one flat object; deeper nesting is refused rather than walked."""
 OPTIONAL_KEYS: Final = ("case_id", "overdue_since", "first_contact_on")
 NUMBER_TEXT: Final = re.compile(
     r"[+-]?(?:[0-9]{1,3}(?:[,，][0-9]{3})+(?:\.[0-9]+)?|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
@@ -176,6 +187,50 @@ def error_messages(error: ValidationError, row: int | None = None) -> list[str]:
     ]
 
 
+def _scalars(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every key and scalar of a parsed JSON value, as text."""
+    if depth > MAX_DEPTH:
+        raise RecursionError("too deep")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _scalars(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _scalars(item, depth + 1)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, float):
+        yield repr(value)
+    else:
+        yield str(value)
+
+
+def _field(key: Any) -> str:
+    """A top-level key as a field name, only when it is one of the contract's (never echoed)."""
+    field = FIELD_BY_NAME.get(key) or FIELD_BY_ZH.get(key) if isinstance(key, str) else None
+    return field.name if field is not None else "body"
+
+
+def pii_reasons(document: Any) -> list[tuple[str, str]]:
+    """(kind, field) of each piece of personal data in any key or value of a parsed JSON body.
+
+    Ingest's detector (``pii.find_pii``) reads every key and scalar, nested or not. The field is
+    the contract field whose value holds it, or ``body`` (a key itself, an unknown key's value,
+    or a body that is not an object): never a name taken from the request.
+    """
+    parts = document.items() if isinstance(document, dict) else [(None, document)]
+    found: list[tuple[str, str]] = []
+    for key, value in parts:
+        where = _field(key)
+        keys = [] if key is None else [(str(key), "body")]
+        for text, field in [*keys, *((t, where) for t in _scalars(value, 1))]:
+            for hit in find_pii(text):
+                if (hit.kind, field) not in found:
+                    found.append((hit.kind, field))
+    return found
+
+
 def case_record(document: Mapping[str, Any]) -> tuple[dict[str, Any], list[int]]:
     """A case as read from a file or a request: keys as contract names (Chinese aliases
     accepted), empty values and fields of other roles left out; and the positions (from 1) of
@@ -191,26 +246,33 @@ def case_record(document: Mapping[str, Any]) -> tuple[dict[str, Any], list[int]]
     return record, unknown
 
 
-def _input_record(document: dict[str, Any]) -> dict[str, Any]:
-    """``case_record`` of a file's row; unknown keys (the user's own file) named in the error."""
-    record, unknown = case_record(document)
-    if unknown:
-        keys = list(document)
-        names = sorted(keys[position - 1] for position in unknown)
-        raise ValueError(f"unknown fields (not in the case-record contract): {names}")
-    return record
+def _personal_data(row: int, record: Mapping[str, Any]) -> list[str]:
+    """Each piece of personal data in a file's row (keys too), as ``row N, field: ...``: the
+    contract field that holds it, never the value or a key of the user's own."""
+    try:
+        found = pii_reasons(dict(record))
+    except RecursionError:
+        return [f"row {row}: nested deeper than a case's fields can be"]
+    return [
+        f"row {row}, {'a column not in the contract' if field == 'body' else field}: "
+        f"holds personal data ({kind}); remove it, nothing here needs it"
+        for kind, field in found
+    ]
 
 
 def validated_cases(records: list[dict[str, Any]]) -> pl.DataFrame:
-    """Validate records into a typed frame; every problem named by row and field."""
+    """Validate records into a typed frame; every problem named by row and field. A row that
+    holds personal data anywhere is refused before anything else reads it (as ingest and the
+    web service do); keys not in the contract are left out (``unknown_keys`` names them)."""
     cases, problems = [], []
     for row, record in enumerate(records, start=1):
+        if found := _personal_data(row, record):
+            problems += found
+            continue
         try:
-            case = CaseInput(**_input_record(record))
+            case = CaseInput(**case_record(record)[0])
         except ValidationError as error:
             problems += error_messages(error, row)
-        except ValueError as error:
-            problems.append(f"row {row}: {error}")
         else:
             broken = broken_rules(case)
             problems += [f"row {row}, {', '.join(r.fields)}: must hold {r.text}" for r in broken]
@@ -222,8 +284,18 @@ def validated_cases(records: list[dict[str, Any]]) -> pl.DataFrame:
     return cases_frame(cases)
 
 
-def read_case_json(path: Path) -> pl.DataFrame:
-    """One case from a JSON object file."""
+def unknown_keys(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The keys of ``records`` that are not contract fields (nor their Chinese names), once
+    each, in order of first appearance (for rows that passed ``validated_cases``)."""
+    found: dict[str, None] = {}
+    for record in records:
+        keys = list(record)
+        found |= dict.fromkeys(keys[position - 1] for position in case_record(record)[1])
+    return list(found)
+
+
+def read_case_json(path: Path) -> tuple[pl.DataFrame, list[str]]:
+    """One case from a JSON object file, and its keys not in the contract (left out)."""
     try:
         record = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as error:
@@ -231,13 +303,14 @@ def read_case_json(path: Path) -> pl.DataFrame:
     if not isinstance(record, dict):
         raise ValueError(f"{path} must hold one JSON object with the case's fields")
     try:
-        return validated_cases([record])
+        return validated_cases([record]), unknown_keys([record])
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
 
 
-def read_cases_file(path: Path) -> pl.DataFrame:
-    """Many cases from CSV (UTF-8), Parquet or JSON Lines, validated row by row."""
+def read_cases_file(path: Path) -> tuple[pl.DataFrame, list[str]]:
+    """Many cases from CSV (UTF-8), Parquet or JSON Lines, validated row by row, and the
+    columns not in the contract (left out)."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         frame = pl.read_parquet(path)
@@ -248,6 +321,7 @@ def read_cases_file(path: Path) -> pl.DataFrame:
     else:
         raise ValueError(f"cannot read {path.name}: use .csv, .parquet or .jsonl")
     try:
-        return validated_cases(frame.to_dicts())
+        records = frame.to_dicts()
+        return validated_cases(records), unknown_keys(records)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None

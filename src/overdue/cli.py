@@ -620,6 +620,8 @@ def estimate(
     """P(agreement) under each approach for one case (--case) or many (--cases --out)."""
     import json
 
+    import polars as pl
+
     from overdue.case_input import read_case_json, read_cases_file
     from overdue.models.estimate import estimate_case, estimate_many
     from overdue.models.run import latest_bundle
@@ -633,7 +635,7 @@ def estimate(
     try:
         bundle = latest_bundle(settings.models_dir)
         if case is not None:
-            one = read_case_json(case)
+            one, left_out = read_case_json(case)
             result = estimate_case(bundle, one, settings.k)
             result["interval_check"] = interval_check(
                 bundle.metadata.get("self_check"), one["lender_type"][0], "en", settings.k
@@ -644,13 +646,18 @@ def estimate(
                 "data_snapshot_hash": bundle.metadata.get("snapshot_hash"),
             }
         elif cases is not None:  # always, given exactly one of the two
-            frame = read_cases_file(cases)
-    except (ValueError, OSError) as exc:
+            frame, left_out = read_cases_file(cases)
+    except (ValueError, OSError, pl.exceptions.PolarsError) as exc:
         raise _fail(str(exc)) from None
+    if left_out:
+        Console(stderr=True).print(
+            f"left out, not in the case-record contract: {_safe(', '.join(left_out))}",
+            highlight=False,
+        )
     if cases is not None:
         estimates = estimate_many(bundle, frame, settings.k)
         estimates.write_csv(out)
-        console.print(f"wrote estimates for {estimates.height:,} cases to {out}")
+        console.print(f"wrote estimates for {estimates.height:,} cases to {_safe(out)}")
         return
     if json_output:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))

@@ -191,6 +191,41 @@ def test_estimate_names_the_bad_field_without_echoing_it(trained: dict, tmp_path
     assert "-12345" not in result.stdout + result.stderr
 
 
+def test_estimate_refuses_personal_data_and_leaves_other_columns_out(
+    trained: dict, tmp_path: Path
+) -> None:
+    """A phone number as the case id, or an ID number in a column of the counselor's own, is
+    refused with row and field named and never written or printed (as ingest and the service
+    refuse it); a column outside the contract without personal data is left out, named once."""
+    cases = pl.read_parquet(trained["cases"]).head(3).select("case_id", *INPUTS)
+    phone, resident_id = "13812345678", "11010519491231002X"
+    single = tmp_path / "phone.json"
+    single.write_text(
+        json.dumps({**cases.to_dicts()[0], "case_id": phone}, default=str), encoding="utf-8"
+    )
+    noted = cases.with_columns(pl.Series("备注", ["客户配合", f"身份证 {resident_id}", "-"]))
+    many, out = tmp_path / "cases.csv", tmp_path / "estimates.csv"
+    noted.write_csv(many)
+
+    refused = overdue("estimate", "--case", str(single), env=trained["env"])
+    assert refused.returncode == 2
+    assert "row 1, case_id: holds personal data (mobile)" in refused.stdout
+    batch = overdue("estimate", "--cases", str(many), "--out", str(out), env=trained["env"])
+    assert batch.returncode == 2
+    assert "row 2, a column not in the contract: holds personal data (resident_id)" in batch.stdout
+    assert not out.exists()
+    for result in (refused, batch):
+        assert phone not in result.stdout + result.stderr
+        assert resident_id not in result.stdout + result.stderr
+
+    noted.with_columns(pl.lit("-").alias("备注")).write_csv(many)
+    kept = overdue("estimate", "--cases", str(many), "--out", str(out), env=trained["env"])
+    assert kept.returncode == 0, kept.stdout
+    assert kept.stderr.count("备注") == 1
+    assert "left out, not in the case-record contract: 备注" in kept.stderr
+    assert pl.read_csv(out)["case_id"].to_list() == cases["case_id"].to_list()
+
+
 def test_train_prints_each_stage_as_it_starts(trained: dict) -> None:
     """Training says on standard error which stage it is in and since when, one line each."""
     lines = [line for line in trained["train_err"].splitlines() if line.startswith("training: ")]

@@ -11,14 +11,14 @@ import pytest
 from scipy.special import expit, logit
 from serve_support import CASE_EN, Published, entered_cases
 
-from overdue.case_input import CaseInput, cases_frame, validated_cases
+from overdue.case_input import CaseInput, cases_frame, pii_reasons, validated_cases
 from overdue.contract import APPROACHES
 from overdue.features import build_features
 from overdue.models.estimate import CaseEstimator, direct_features, estimate_case
 from overdue.publish import Snapshot
 from overdue.serve.advice import advice
 from overdue.serve.coverage import interval_check
-from overdue.serve.guard import TokenBuckets, pii_reasons, token_ok
+from overdue.serve.guard import TokenBuckets, token_ok
 from overdue.serve.i18n import pick_lang
 from overdue.serve.parsing import read_case, validation_errors
 from overdue.serve.snapshot import NOT_PUBLISHED, ONE_SNAPSHOT, REFUSED, SnapshotHolder

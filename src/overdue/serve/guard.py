@@ -1,4 +1,5 @@
-"""What stands between a request and the estimates: body size, rate limit, token, personal data.
+"""What stands between a request and the estimates: body size, rate limit, token (personal data:
+``overdue.case_input.pii_reasons``).
 
 ``BodyLimit`` and ``RateLimit`` are plain ASGI middleware, so an oversized body is refused (413)
 before anything parses it and a client over its budget (429) costs almost nothing. Nothing here
@@ -12,12 +13,9 @@ import json
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
-
-from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH
-from overdue.ingest.pii import find_pii
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,8 +23,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MAX_DEPTH: Final = 8
-"""A case is one flat object; deeper nesting is refused rather than walked."""
 MAX_CLIENTS: Final = 10_000
 """Buckets kept in memory; the fullest (idle) ones are dropped beyond this."""
 
@@ -182,47 +178,3 @@ def token_ok(expected: str | None, authorization: str | None) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(given.strip().encode(), expected.encode())
-
-
-def _scalars(value: Any, depth: int = 0) -> Iterator[str]:
-    """Every key and scalar of a parsed JSON value, as text."""
-    if depth > MAX_DEPTH:
-        raise RecursionError("too deep")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _scalars(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _scalars(item, depth + 1)
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, float):
-        yield repr(value)
-    else:
-        yield str(value)
-
-
-def _field(key: Any) -> str:
-    """A top-level key as a field name, only when it is one of the contract's (never echoed)."""
-    field = FIELD_BY_NAME.get(key) or FIELD_BY_ZH.get(key) if isinstance(key, str) else None
-    return field.name if field is not None else "body"
-
-
-def pii_reasons(document: Any) -> list[tuple[str, str]]:
-    """(kind, field) of each piece of personal data in any key or value of a parsed JSON body.
-
-    Ingest's detector (``pii.find_pii``) reads every key and scalar, nested or not. The field is
-    the contract field whose value holds it, or ``body`` (a key itself, an unknown key's value,
-    or a body that is not an object): never a name taken from the request.
-    """
-    parts = document.items() if isinstance(document, dict) else [(None, document)]
-    found: list[tuple[str, str]] = []
-    for key, value in parts:
-        where = _field(key)
-        keys = [] if key is None else [(str(key), "body")]
-        for text, field in [*keys, *((t, where) for t in _scalars(value, 1))]:
-            for hit in find_pii(text):
-                if (hit.kind, field) not in found:
-                    found.append((hit.kind, field))
-    return found

@@ -7,9 +7,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from overdue.case_input import CaseInput, case_record, rule_errors
+from overdue.case_input import CaseInput, case_record, pii_reasons, rule_errors
 from overdue.contract import FIELD_BY_NAME
-from overdue.serve.guard import pii_reasons
 from overdue.serve.i18n import error_message, pii_kind_label
 
 PARAMETERS: Final = ("lang",)
