@@ -53,11 +53,28 @@ def test_when_no_difference_is_clear_the_data_cannot_separate_them() -> None:
     assert answer["clearly_less"] == [] and "cannot separate" in answer["text"]
 
 
-def test_the_recommendation_warns_when_the_first_plan_does_not_fit_the_budget() -> None:
-    """The most likely approach's typical plan is beyond the budget: the text says so."""
-    approaches = [_approach("installment", 0.6, 0, 0), _approach("deferral", 0.3, -0.5, -0.1)]
-    answer = recommendation(approaches, {"installment": _plan(False)}, "en")
-    assert "does not fit this budget" in answer["text"]
+def test_when_the_first_plan_does_not_fit_the_budget_the_text_names_those_that_do() -> None:
+    """The most likely approach's typical plan is beyond the budget: the text names the
+    approaches about as likely whose plans fit, else the less likely ones that fit, else says
+    that none fits (never an approach that does not exist)."""
+    approaches = [
+        _approach("installment", 0.6, 0, 0),
+        _approach("stop_interest_installment", 0.55, -0.2, 0.1),
+        _approach("deferral", 0.3, -0.5, -0.1),
+    ]
+    fits = {"installment": False, "stop_interest_installment": True, "deferral": True}
+    alike = recommendation(approaches, {c: _plan(f) for c, f in fits.items()}, "en")["text"]
+    assert "installments does not fit this budget; about as likely and within it: " in alike
+    assert "within it: interest stop + installments." in alike
+
+    fits["stop_interest_installment"] = False
+    less = recommendation(approaches, {c: _plan(f) for c, f in fits.items()}, "zh")["text"]
+    assert "在预算之内的是延期还款，但可能性较低" in less
+
+    none = {c: _plan(False) for c in fits}
+    for lang, words in (("en", "no approach's typical plan fits"), ("zh", "没有一个方案")):
+        text = recommendation(approaches, none, lang)["text"]
+        assert words in text and "about as likely" not in text and "相当、又在" not in text
 
 
 def test_the_budget_says_when_nothing_is_left_to_pay_with() -> None:

@@ -151,7 +151,7 @@ def test_the_interval_check_speaks_of_the_cases_lender_type() -> None:
         90,
     )
     assert found["text"].startswith(
-        "On cases shaped like yours (credit card debts), our 95% ranges held the true rate "
+        "On cases like this one (credit card debts), our 95% ranges held the true rate "
         "96 times in 100."
     )
     assert not found["too_narrow"]

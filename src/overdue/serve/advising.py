@@ -180,8 +180,7 @@ def recommendation(
             sentences.append(advising_text("clearly_best", lang, best=_names([best], lang)))
         verb = advising_text("is" if len(less) == 1 else "are", lang)
         sentences.append(advising_text("clearly_less", lang, others=_names(less, lang) + verb))
-    if best in plans and not plans[best]["affordable"]:
-        sentences.append(advising_text("best_unaffordable", lang, best=_names([best], lang)))
+    sentences += _budget_sentences(ranked, equal, plans, lang)
     sentences.append(advising_text("not_an_order", lang))
     return {
         "ranking": [a["approach"] for a in ranked],
@@ -190,6 +189,27 @@ def recommendation(
         "clearly_less": less,
         "text": ("" if lang == "zh" else " ").join(s[:1].upper() + s[1:] for s in sentences),
     }
+
+
+def _budget_sentences(
+    ranked: Sequence[Mapping[str, Any]],
+    equal: list[str],
+    plans: Mapping[str, Mapping[str, Any]],
+    lang: str,
+) -> list[str]:
+    """Where the most likely approach's typical plan does not fit the budget: the approaches
+    about as likely whose plans do, else the less likely ones that do, else that none does."""
+    best = ranked[0]["approach"]
+    if best not in plans or plans[best]["affordable"]:
+        return []
+    fitting = [a["approach"] for a in ranked if a["approach"] in plans]
+    fitting = [code for code in fitting if plans[code]["affordable"]]
+    if not fitting:
+        return [advising_text("none_affordable", lang)]
+    alike = [code for code in fitting if code in equal]
+    key = "best_unaffordable_alike" if alike else "best_unaffordable_less"
+    names = _names(alike or fitting, lang)
+    return [advising_text(key, lang, best=_names([best], lang), names=names)]
 
 
 def _pct(p: float) -> str:

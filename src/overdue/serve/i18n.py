@@ -238,9 +238,9 @@ TEXT: Final[dict[str, dict[str, str]]] = {
 
 INTERVAL_CHECK: Final[dict[str, dict[str, str]]] = {
     "lender_type": {
-        "zh": "在与您情况相似的案例上（同为{lender}），我们的 95% 区间有 {times} 次/100 次包含"
+        "zh": "在与此案相似的案例上（同为{lender}），我们的 95% 区间有 {times} 次/100 次包含"
         "真实比例。",
-        "en": "On cases shaped like yours ({lender} debts), our 95% ranges held the true rate "
+        "en": "On cases like this one ({lender} debts), our 95% ranges held the true rate "
         "{times} times in 100.",
     },
     "all": {
@@ -257,9 +257,9 @@ INTERVAL_CHECK: Final[dict[str, dict[str, str]]] = {
         "en": "Under {approach} they held it only {times} times in 100: leave its range more room.",
     },
     "how": {
-        "zh": "（自检：在本机构的真实案例上按几种可能的规律模拟结果，重新训练模型后核对。）",
-        "en": "(Self-check: outcomes simulated on our own past cases under a few plausible "
-        "patterns, the model refitted and its ranges checked.)",
+        "zh": "（自检：在模型学习所用的案例上按几种可能的规律模拟结果，重新训练模型后核对。）",
+        "en": "(Self-check: outcomes simulated on the cases the model learnt from, under a few "
+        "plausible patterns, the model refitted and its ranges checked.)",
     },
 }
 """The sentence beside the intervals: how often the self-check found the ranges holding the
@@ -592,10 +592,21 @@ ADVISING: Final[dict[str, dict[str, str]]] = {
         "zh": "数据无法区分各方案对本案的差别。",
         "en": "The data cannot separate the approaches for this case.",
     },
-    "best_unaffordable": {
-        "zh": "注意：{best}的典型计划超出本案预算，可考虑可能性相当且负担得起的方案。",
-        "en": "Note: the typical plan of {best} does not fit this budget; consider an "
-        "approach about as likely that does.",
+    "best_unaffordable_alike": {
+        "zh": "注意：{best}的典型计划超出本案预算；可能性相当、又在预算之内的有{names}。",
+        "en": "Note: the typical plan of {best} does not fit this budget; about as likely and "
+        "within it: {names}.",
+    },
+    "best_unaffordable_less": {
+        "zh": "注意：{best}的典型计划超出本案预算；在预算之内的是{names}，但可能性较低。",
+        "en": "Note: the typical plan of {best} does not fit this budget; within it: {names}, "
+        "though less likely.",
+    },
+    "none_affordable": {
+        "zh": "注意：没有一个方案的典型计划在本案预算之内：无论选哪种，计划都要按客户每月真正"
+        "付得起的金额来拟定。",
+        "en": "Note: no approach's typical plan fits this budget: whichever is chosen, the plan "
+        "must be written around what the client can really pay each month.",
     },
     "not_an_order": {
         "zh": "这是估计，不是指令：选择由债务人决定。",
