@@ -54,6 +54,18 @@ def test_a_case_without_agent_or_court_gets_only_the_general_note() -> None:
     assert [r["id"] for r in found] == ["official_channels"]
 
 
+def test_only_a_credit_card_debt_hears_of_the_individual_instalment_agreement() -> None:
+    """The credit-card rule on individual instalment agreements (第七十条) is cited for credit
+    card debts only, never beside an online platform's."""
+    guidance = load_guidance(DEFAULT_GUIDANCE)
+    card = risks(guidance, {**CASE_EN, "lender_type": "bank_credit_card"}, "zh")
+    platform = risks(guidance, {**CASE_EN, "lender_type": "online_platform"}, "zh")
+    assert "card_installment" in [r["id"] for r in card]
+    assert "个性化分期" in " ".join(r["text"] for r in card)
+    cited = " ".join(s["title"] for r in platform for s in r["sources"])
+    assert "card_installment" not in [r["id"] for r in platform] and "第七十条" not in cited
+
+
 def test_a_bad_guidance_file_names_the_file_and_the_note(tmp_path: Path) -> None:
     """A condition on a value the contract does not know stops the start, naming the note."""
     path = tmp_path / "guidance.yaml"

@@ -192,7 +192,11 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "zh": "主要影响因素（与典型案件相比）",
         "en": "Main drivers (against a typical case)",
     },
-    "advice": {"zh": "可以提高机会的准备", "en": "Preparation that raises the chances"},
+    "advice": {
+        "zh": "可以提高机会的准备（以下比例是全部以往案例经调整后的达成率，不是本案的估计）",
+        "en": "Preparation that raises the chances (the rates below are over all past cases, "
+        "adjusted, not this case's estimate)",
+    },
     "no_advice": {
         "zh": "已测得的准备措施中，没有可给出的建议。",
         "en": "No advice can be drawn from the measured preparation effects.",
