@@ -11,7 +11,9 @@ import datetime as dt
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -33,6 +35,7 @@ from overdue.ingest.pii import find_pii
 
 INPUT_ROLES: Final = (Role.CONTEXT, Role.ACTION)
 INT32_MAX: Final = 2**31 - 1
+TEN_THOUSAND: Final = 10_000
 MAX_DEPTH: Final = 8
 """A case is one flat object; deeper nesting is refused rather than walked."""
 OPTIONAL_KEYS: Final = ("case_id", "overdue_since", "first_contact_on")
@@ -62,8 +65,10 @@ def _bool_value(value: Any) -> Any:
 
 
 def _number_value(whole: bool, percent: bool) -> Any:
-    """A number, or text written as one (``NUMBER_TEXT``, a percent where ``percent``);
-    true/false and other text are refused rather than read as 1/0 or Python literals."""
+    """A number, or text written as one (``NUMBER_TEXT``; full-width digits as a Chinese input
+    method types them; a percent where ``percent``, else an amount in 万 (10,000) such as
+    ``5.8万``); true/false and other text are refused rather than read as 1/0 or Python
+    literals."""
     kind = "int" if whole else "float"
 
     def parse(value: Any) -> Any:
@@ -71,13 +76,16 @@ def _number_value(whole: bool, percent: bool) -> Any:
             raise PydanticCustomError(f"{kind}_type", "must be a number, not true/false")
         if not isinstance(value, str):
             return value
-        text = value.strip()
-        share = percent and text.endswith("%")
-        text = text.removesuffix("%").strip() if share else text
+        text = unicodedata.normalize("NFKC", value).strip()
+        suffix = "%" if percent else "万"
+        scaled = text.endswith(suffix)
+        text = text.removesuffix(suffix).strip() if scaled else text
         if not NUMBER_TEXT.fullmatch(text):
             raise PydanticCustomError(f"{kind}_parsing", "must be a number such as 12,000")
         number = text.replace(",", "").replace("，", "")
-        return float(number) / 100 if share else number
+        if not scaled:
+            return number
+        return float(number) / 100 if percent else Decimal(number) * TEN_THOUSAND
 
     return parse
 

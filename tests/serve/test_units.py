@@ -233,6 +233,32 @@ def test_personal_data_is_found_in_values_numbers_and_keys() -> None:
     assert pii_reasons({**CASE_EN, "case_id": "C-2024-0001"}) == []
 
 
+@pytest.mark.parametrize(
+    ("typed", "income"),
+    [("８０００", 8000), ("１２，０００", 12000), ("5.8万", 58000), ("1.5 万", 15000)],
+)
+def test_amounts_read_as_a_chinese_input_method_types_them(typed: str, income: float) -> None:
+    """Full-width digits and amounts in 万 are the amounts they say; a rate in full-width
+    percent too."""
+    case = CaseInput(**{**CASE_EN, "monthly_income": typed, "annual_rate": "１８％"})
+    assert case.monthly_income == income and case.annual_rate == pytest.approx(0.18)
+
+
+@pytest.mark.parametrize("rate", ["18", "240%"])
+def test_a_rate_without_its_percent_sign_is_told_how_to_write_it(rate: str) -> None:
+    """18 for 18% is out of range; the message says how to write it, in both languages; bounds
+    read as people write them."""
+    case, problems = read_case(json.dumps({**CASE_EN, "annual_rate": rate}).encode())
+    assert case is None
+    assert (
+        validation_errors(problems, "zh")[0]["message"]
+        == "不能大于 1（18% 写作 18% 或 0.18，不写 18）"
+    )
+    assert validation_errors(problems, "en")[0]["message"].endswith("(write 18% as 18% or 0.18)")
+    _, problems = read_case(json.dumps({**CASE_EN, "monthly_income": 10**9}).encode())
+    assert validation_errors(problems, "en")[0]["message"] == "must be at most 1,000,000"
+
+
 def test_read_case_refuses_values_a_typed_frame_cannot_hold() -> None:
     """A whole number beyond Int32 is out of range, not a crash later."""
     body = json.dumps({**CASE_EN, "days_to_first_contact": 10**15}).encode()

@@ -495,18 +495,31 @@ def _allowed(field_name: str, lang: str) -> str:
     return ", ".join(field.values)
 
 
+RATE_HINT: Final = {"zh": "（18% 写作 18% 或 0.18，不写 18）", "en": " (write 18% as 18% or 0.18)"}
+"""Added to a rate's range or number error: the usual slip is a percent without its sign."""
+
+
+def _bound(value: int | float | str) -> int | float | str:
+    """A bound as people write it: ``1,000,000`` rather than ``1000000.0``, ``1`` not ``1.0``."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value:,}" if isinstance(value, int) and abs(value) >= 10_000 else value
+
+
 def error_message(kind: str, field_name: str, lang: str, context: dict[str, Any] | None) -> str:
     """One validation problem in ``lang``; ``context`` holds the rule's bounds, never the input."""
-    values = {k: v for k, v in (context or {}).items() if isinstance(v, int | float | str)}
+    values = {k: _bound(v) for k, v in (context or {}).items() if isinstance(v, int | float | str)}
     if kind == "rule":
         rule = RULE_ERRORS.get(str(values.get("rule")))
         return rule[lang] if rule else ERRORS["invalid"][lang]
     if kind == "literal_error":
         values["expected"] = _allowed(field_name, lang) or str(values.get("expected", ""))
     try:
-        return ERRORS.get(kind, ERRORS["invalid"])[lang].format(**values)
+        message = ERRORS.get(kind, ERRORS["invalid"])[lang].format(**values)
     except (KeyError, IndexError, ValueError):
         return ERRORS["invalid"][lang]
+    rate_slip = field_name == "annual_rate" and kind in ("less_than_equal", "float_parsing")
+    return message + RATE_HINT[lang] if rate_slip else message
 
 
 ADVISING: Final[dict[str, dict[str, str]]] = {
