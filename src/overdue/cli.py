@@ -148,6 +148,13 @@ def dictionary(
         console.print(f"wrote {out}")
 
 
+def default_sources(settings: Settings) -> list[str]:
+    """The bundled sample and the inbox, the inbox made first when missing: where new case
+    files go, so there is a place to put them."""
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    return [str(settings.sample), str(settings.inbox)]
+
+
 @app.command(short_help="The nightly pipeline: ingest, train, report, publish.")
 def run(
     paths: Annotated[
@@ -200,7 +207,7 @@ def run(
     settings = get_settings()
     if source is not None and not paths:
         raise typer.BadParameter("--source needs the files of that source", param_hint="PATHS")
-    sources = paths or [str(settings.sample), str(settings.inbox)]
+    sources = paths or default_sources(settings)
     if source is not None:
         try:
             find_mapping(source)  # a broken mapping stops here, before the pipeline starts
@@ -408,6 +415,12 @@ def ingest(
                 mapping=mapping,
             )
     except SourceError as exc:
+        missing_inbox = [p for p in paths if Path(p).resolve() == settings.inbox.resolve()]
+        if missing_inbox and not settings.inbox.exists():
+            raise _fail(
+                f"{exc} (the inbox, where new case files go: `overdue run` makes it, or "
+                f"mkdir -p {settings.inbox})"
+            ) from None
         raise _fail(str(exc)) from None
     except OSError as exc:  # the warehouse is open in another process, or the disk is full
         done = sum(b.status != REFUSED for b in finished)
@@ -471,12 +484,19 @@ def quarantine(
     warehouse: WarehouseOption = None,
 ) -> None:
     """List why rows were quarantined; export them for fixing and re-ingesting."""
-    from overdue.ingest.quarantine import export_quarantine, quarantined_rows, reason_counts
+    from overdue.ingest.quarantine import (
+        export_quarantine,
+        known_batch,
+        quarantined_rows,
+        reason_counts,
+    )
     from overdue.warehouse import open_warehouse
 
     target = warehouse or get_settings().warehouse
     try:
         with open_warehouse(target, read_only=True) as con:
+            if batch is not None:
+                known_batch(con, batch)
             counts = reason_counts(con, batch)
             rows = quarantined_rows(con, batch)
             written = export_quarantine(con, export, batch) if export is not None else None

@@ -55,3 +55,32 @@ def test_the_ingest_table_fits_80_columns_with_the_path_whole(tmp_path: Path) ->
     table = result.stdout.split("ingest run ")[1].split("rows read")[0]
     assert all(len(line.rstrip()) <= 80 for line in table.splitlines()) and "…" not in table
     assert str(path) in "".join(line.split(" ")[0] for line in table.splitlines())
+
+
+def test_quarantine_of_a_batch_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    """`quarantine --batch N` for a batch the warehouse does not have is an error naming the
+    batches there are, not an empty table."""
+    path, wh = tmp_path / "a.csv", tmp_path / "w.duckdb"
+    path.write_text(csv_text([VALID], header=list(VALID)), encoding="utf-8")
+    assert overdue("ingest", str(path), "--warehouse", str(wh)).returncode == 0
+    missing = overdue("quarantine", "--batch", "99", "--warehouse", str(wh))
+    assert missing.returncode == 2
+    assert "no batch 99 in this warehouse (batches 1 to 1)" in missing.stdout
+    assert overdue("quarantine", "--batch", "1", "--warehouse", str(wh)).returncode == 0
+
+
+def test_the_inbox_is_made_by_run_and_named_when_missing(tmp_path: Path) -> None:
+    """`overdue ingest` of an inbox not made yet says what it is and how it comes to be;
+    `overdue run`'s default sources make it."""
+    from overdue.cli import default_sources
+    from overdue.config import Settings
+
+    inbox = tmp_path / "data" / "inbox"
+    missing = overdue(
+        "ingest", str(inbox), "--warehouse", str(tmp_path / "w.duckdb"),
+        env={"OVERDUE_INBOX": str(inbox)},
+    )  # fmt: skip
+    assert missing.returncode == 2
+    assert "the inbox, where new case files go: `overdue run` makes it" in missing.stdout
+    sources = default_sources(Settings(inbox=inbox))
+    assert inbox.is_dir() and sources[-1] == str(inbox)

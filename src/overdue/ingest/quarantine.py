@@ -36,6 +36,16 @@ def _where(batch_id: int | None) -> tuple[str, list[object]]:
     return (f"WHERE batch_id = {int(batch_id)}", []) if batch_id is not None else ("", [])
 
 
+def known_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    """Nothing when ``batch_id`` is a batch of the warehouse; else a ``ValueError`` naming the
+    batches there are."""
+    row = con.execute("SELECT count(*), min(batch_id), max(batch_id) FROM batches").fetchone()
+    count, first, last = row if row else (0, None, None)
+    if not con.execute("SELECT 1 FROM batches WHERE batch_id = ?", [batch_id]).fetchall():
+        there = f"batches {first} to {last}" if count else "no batches yet"
+        raise ValueError(f"no batch {batch_id} in this warehouse ({there})")
+
+
 def reason_counts(con: duckdb.DuckDBPyConnection, batch_id: int | None = None) -> list[ReasonCount]:
     """Each file's reasons with the number of its quarantined rows that carry them, by batch,
     commonest first."""
