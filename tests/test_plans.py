@@ -17,6 +17,7 @@ from overdue.plans import (
     safety_margin,
     typical_plans,
 )
+from overdue.serve.advising import plan_summary
 
 RULES = BudgetRules(margin_share=0.1, fund_target_months=3, fund_build_months=24)
 
@@ -101,6 +102,9 @@ def test_a_typical_plan_scales_with_the_case_balance() -> None:
     assert (check.term_months, check.monthly_payment) == (0, 0.0)
     assert check.upfront == check.relief == 12_000.0
     assert check.affordable  # 15,000 saved
+    zh, en = plan_summary(check, "zh"), plan_summary(check, "en")
+    assert zh.startswith("一次性还款 12,000 元") and "首付" not in zh
+    assert en.startswith("one lump sum of 12,000 CNY") and "upfront" not in en
 
 
 def test_a_bundle_without_plans_gets_the_rule_for_every_approach() -> None:

@@ -53,6 +53,20 @@ def test_a_trailing_slash_never_redirects_to_the_host_header(
 
 
 @pytest.mark.parametrize(
+    ("lang", "words"),
+    [("zh", ("没有这个地址", "请求内容太大")), ("en", ("not found", "request body too large"))],
+)
+def test_refusals_before_any_route_speak_the_requests_language(
+    client: httpx.Client, lang: str, words: tuple[str, str]
+) -> None:
+    """A 404 and a 413 (refused by the body limit, before FastAPI) in ``?lang=``'s language."""
+    missing = client.get(f"/api/v1/nothing?lang={lang}")
+    assert missing.status_code == 404 and missing.json()["detail"][0]["message"] == words[0]
+    big = client.post(f"/api/v1/estimate?lang={lang}", content=b"x" * 200_000)
+    assert big.status_code == 413 and big.json()["detail"][0]["message"] == words[1]
+
+
+@pytest.mark.parametrize(
     ("method", "path"),
     [
         ("GET", "/"),
@@ -173,7 +187,7 @@ def test_an_unknown_key_is_reported_by_position_never_echoed(
         ("monthly_income", "1_000.5", "float_parsing"),
         ("monthly_income", True, "float_type"),
         ("annual_rate", "2_4%", "float_parsing"),
-        ("principal", "１２０００", "float_parsing"),
+        ("principal", "١٢٠٠٠", "float_parsing"),  # other scripts' digits (full-width ones are read)
         ("principal", "1,2,3", "float_parsing"),
     ],
 )

@@ -51,15 +51,17 @@ def warning_texts(check: PlanCheck, case: Mapping[str, Any], lang: str) -> list[
 
 def plan_summary(check: PlanCheck, lang: str) -> str:
     """A plan in a few words: term and payment (or a lump sum), upfront, relief, budget share."""
-    parts = [
-        advising_text(
-            "plan_terms", lang, term=check.term_months, payment=cny(check.monthly_payment)
-        )
-        if check.term_months
-        else advising_text("plan_lump", lang)
-    ]
-    if check.upfront:
-        parts.append(advising_text("plan_upfront", lang, upfront=cny(check.upfront)))
+    if not check.term_months:  # one payment: its amount, not an "upfront" part of a plan
+        amount = cny(check.upfront) if check.upfront else None
+        parts = [advising_text("plan_lump_of" if amount else "plan_lump", lang, amount=amount)]
+    else:
+        parts = [
+            advising_text(
+                "plan_terms", lang, term=check.term_months, payment=cny(check.monthly_payment)
+            )
+        ]
+        if check.upfront:
+            parts.append(advising_text("plan_upfront", lang, upfront=cny(check.upfront)))
     if check.relief:
         parts.append(advising_text("plan_relief", lang, relief=cny(check.relief)))
     if check.budget_share is not None and check.monthly_payment:

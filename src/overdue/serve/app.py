@@ -27,7 +27,7 @@ from overdue.config import Settings, get_settings
 from overdue.serve.deps import Service
 from overdue.serve.guard import BodyLimit, RateLimit, TokenBuckets
 from overdue.serve.headers import SecurityHeaders, content_security_policy, style_sources
-from overdue.serve.i18n import pick_lang
+from overdue.serve.i18n import http_error, pick_lang
 from overdue.serve.page import ASSETS
 from overdue.serve.parsing import validation_errors
 from overdue.serve.responses import INTERNAL_ERROR, ApiError, error_response
@@ -95,8 +95,8 @@ def _error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # 404 and 405 as the API's error document, never repeating the path
         reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        problem = {"field": "path", "message": reason.replace("_", " "), "reason": reason}
-        return error_response(exc.status_code, [problem], exc.headers)
+        lang = pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"))
+        return error_response(exc.status_code, [http_error(reason, lang)], exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

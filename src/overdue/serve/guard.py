@@ -16,6 +16,9 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import parse_qs
+
+from overdue.serve.i18n import http_error, pick_lang
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,6 +46,13 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], headers: lis
     await send({"type": "http.response.body", "body": payload})
 
 
+def scope_lang(scope: Scope) -> str:
+    """The answer's language from a request not yet parsed: ``?lang=``, else Accept-Language."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("lang", [None])[0]
+    accept = dict(scope.get("headers", [])).get(b"accept-language", b"").decode("latin-1")
+    return pick_lang(query, accept)
+
+
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413, by Content-Length or while reading."""
 
@@ -55,11 +65,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        too_large = {
-            "detail": [
-                {"field": "body", "message": "request body too large", "reason": "too_large"}
-            ]
-        }
+        too_large = {"detail": [http_error("too_large", scope_lang(scope))]}
         if declared is not None:
             try:
                 size = int(declared)
@@ -151,11 +157,7 @@ class RateLimit:
         client = (scope.get("client") or ("unknown", 0))[0]
         wait = self.buckets.take(client)
         if wait > 0:
-            body = {
-                "detail": [
-                    {"field": "client", "message": "too many requests", "reason": "rate_limited"}
-                ]
-            }
+            body = {"detail": [http_error("rate_limited", scope_lang(scope))]}
             retry = str(max(1, math.ceil(wait))).encode()
             await _send_json(send, 429, body, [(b"retry-after", retry)])
             return

@@ -83,7 +83,7 @@ VALUE_EN: Final[dict[str, str]] = {
     "penalty_waiver": "penalty waiver",
     "principal_discount": "principal discount",
     "partial_first": "partial payment first",
-    "nonprofit_counselor": "nonprofit counselor",
+    "nonprofit_counselor": "nonprofit mediator",
     "paid_agent": "paid agent",
     "none": "none",
 }
@@ -175,7 +175,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
     "approach": {"zh": "方案", "en": "Approach"},
     "estimate": {"zh": "估计概率", "en": "Estimate"},
     "interval": {"zh": "95% 区间", "en": "95% interval"},
-    "vs_planned": {"zh": "与计划方案相比", "en": "vs planned approach"},
+    "vs_planned": {"zh": "与计划方案相比", "en": "vs planned approach (pp: percentage points)"},
     "similar": {"zh": "类似案件数", "en": "Similar past cases"},
     "warning": {"zh": "提示", "en": "Note"},
     "thin": {
@@ -214,7 +214,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
     "chart_x": {"zh": "达成协议的估计概率", "en": "estimated chance of an agreement"},
     "raises": {"zh": "提高", "en": "raises"},
     "lowers": {"zh": "降低", "en": "lowers"},
-    "points": {"zh": "个百分点", "en": "percentage points"},
+    "points": {"zh": "个百分点", "en": "pp"},
     "busy": {"zh": "请求过多，请稍后再试。", "en": "Too many requests; please try again shortly."},
     "unauthorized": {"zh": "访问令牌无效。", "en": "The access token is not valid."},
     "legend_planned": {"zh": "计划申请的方案", "en": "approach planned"},
@@ -297,6 +297,22 @@ LIMITS: Final[dict[str, dict[str, str]]] = {
     },
 }
 """The limits box beside every estimate (``overdue.serve.limits``)."""
+
+HTTP_ERRORS: Final[dict[str, dict[str, str]]] = {
+    "not_found": {"zh": "没有这个地址", "en": "not found"},
+    "method_not_allowed": {"zh": "此地址不接受这种请求方法", "en": "method not allowed"},
+    "http_error": {"zh": "请求无法处理", "en": "the request cannot be handled"},
+    "too_large": {"zh": "请求内容太大", "en": "request body too large"},
+    "rate_limited": {"zh": "请求过多，请稍后再试", "en": "too many requests"},
+}
+"""The messages of refusals made before a request reaches a route, by their ``reason``."""
+
+
+def http_error(reason: str, lang: str) -> dict[str, str]:
+    """One problem of a refusal made before any route (``HTTP_ERRORS``), in ``lang``."""
+    field = {"too_large": "body", "rate_limited": "client"}.get(reason, "path")
+    return {"field": field, "message": HTTP_ERRORS[reason][lang], "reason": reason}
+
 
 ERRORS: Final[dict[str, dict[str, str]]] = {
     "missing": {"zh": "必填", "en": "is required"},
@@ -546,6 +562,7 @@ ADVISING: Final[dict[str, dict[str, str]]] = {
     },
     "plan_terms": {"zh": "{term} 期，每月 {payment} 元", "en": "{term} months at {payment} CNY"},
     "plan_lump": {"zh": "一次性还款", "en": "one lump sum"},
+    "plan_lump_of": {"zh": "一次性还款 {amount} 元", "en": "one lump sum of {amount} CNY"},
     "plan_upfront": {"zh": "首付 {upfront} 元", "en": "{upfront} CNY upfront"},
     "plan_relief": {"zh": "减免约 {relief} 元", "en": "about {relief} CNY forgiven"},
     "plan_share": {"zh": "占每月结余 {share}", "en": "{share} of what is left each month"},

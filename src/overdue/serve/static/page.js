@@ -9,7 +9,7 @@ const CASE_KEY = "overdue-case";  // the form's values across a language switch 
 let lastShown = null;  // the case and answer on screen, for the before/after view
 let shownRun = null;  // the run behind the results on screen, else the one when the page opened
 const barColour = (kind) => getComputedStyle(document.documentElement).getPropertyValue("--bar-" + kind).trim();
-const pts = (d) => (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(100 * d).toFixed(1) + (CONFIG.lang === "zh" ? " 个百分点" : " pts");
+const pts = (d) => (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(100 * d).toFixed(1) + (CONFIG.lang === "zh" ? " 个百分点" : " pp");
 
 function caseFromForm() {
   const body = {};
