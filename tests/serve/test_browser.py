@@ -4,6 +4,7 @@ neither the page nor /docs breaks the Content-Security-Policy (a violation is a 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 from collections.abc import Iterator
@@ -210,15 +211,21 @@ def test_a_client_in_court_with_a_paid_agent_sees_risks_and_limits(
 def test_the_print_view_keeps_results_limits_and_risks_without_the_form(
     browser: BrowserContext, server: Server, tmp_path: Path
 ) -> None:
-    """Printed (A4, Chinese): the results, the limits and the risks; no form, no buttons."""
+    """Printed (A4, Chinese): when and for which case (its debt and budget), the results, the
+    limits and the risks; no form, no buttons."""
     seen = visit(browser, f"{server.url}/")
     page = seen.page
     enter_court_client(page)
     submit_and_read(page)
+    assert page.locator("#print-case").is_hidden()  # on screen the form says it
+    balance = page.input_value("#f-outstanding_balance")
     page.emulate_media(media="print")
     try:
         for hidden in ("#case-form", "#lang-switch", "#print"):
             assert page.locator(hidden).is_hidden(), hidden
+        printed = page.inner_text("#print-case")
+        assert printed.startswith("评估时间：") and str(dt.date.today().year) in printed
+        assert f"欠款总额 {balance}" in printed and "机构类型 " in printed
         for shown in ("#estimates", "#simulated-banner", "#risks-box", "#limits-box", "#chart"):
             assert page.locator(shown).is_visible(), shown
         assert "答辩状" in page.inner_text("#risks")
@@ -227,6 +234,24 @@ def test_the_print_view_keeps_results_limits_and_risks_without_the_form(
         assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
     finally:
         page.emulate_media(media="screen")
+
+
+def test_on_a_phone_the_wide_table_scrolls_and_says_so(
+    browser: BrowserContext, server: Server
+) -> None:
+    """At 390 px the estimates table scrolls sideways inside the page (the page itself does not)
+    and a line above it says so; at 1280 px the line is not there."""
+    seen = visit(browser, f"{server.url}/")
+    page = seen.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    enter_court_client(page)
+    submit_and_read(page)
+    table = page.locator("#estimates")
+    assert page.locator("#scroll-hint").is_visible()
+    assert table.evaluate("t => t.scrollWidth > t.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert page.locator("#scroll-hint").is_hidden()
 
 
 def test_switching_language_keeps_the_case_and_its_estimate(
@@ -427,6 +452,15 @@ def test_a_what_if_is_tried_and_shown_beside_the_estimate_before_it(
     assert row.locator("td.after").inner_text() == pct(after_p)
     assert after_p == first["p_after"]
     assert first["lever"] not in {lever["lever"] for lever in after["what_if"]}
+
+    # in the other language the before/after view is still there, with the same numbers
+    with page.expect_navigation():
+        page.click("#lang-switch")
+    page.wait_for_selector("#compare-box:not([hidden])")
+    assert page.get_attribute("html", "lang") == ("en" if lang == "zh" else "zh-CN")
+    row = page.locator(f"#compare tbody tr[data-approach={planned}]")
+    assert row.locator("td.before").inner_text() == pct(before_p)
+    assert row.locator("td.after").inner_text() == pct(after_p)
     assert seen.outside_requests == [] and seen.console_errors == []
 
 

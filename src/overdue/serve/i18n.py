@@ -228,6 +228,12 @@ TEXT: Final[dict[str, dict[str, str]]] = {
     "sources": {"zh": "依据：", "en": "Sources: "},
     "limits": {"zh": "这些数字的局限", "en": "Limits of these numbers"},
     "print": {"zh": "打印 / 保存为 PDF", "en": "Print / save as PDF"},
+    "scroll_hint": {
+        "zh": "表格较宽：左右滑动可看到典型计划和是否超出预算 →",
+        "en": "The table is wide: swipe sideways for the typical plan and whether it fits the "
+        "budget →",
+    },
+    "print_case": {"zh": "评估时间：{date}。案件：", "en": "Estimated on {date}. The case: "},
     "snapshot_changed": {
         "zh": "模型已更新（新的运行 {run}）：上面的结果来自旧模型，请重新评估。",
         "en": "The model has been updated (new run {run}): the results above come from the "

@@ -237,6 +237,7 @@ def render_page(lang: str, needs_token: bool, poll_seconds: float = 30.0) -> str
         "{{TOKEN}}": token,
         "{{SUBMIT}}": _esc(words["submit"]),
         "{{PRINT}}": _esc(words["print"]),
+        "{{SCROLL_HINT}}": _esc(words["scroll_hint"]),
         "{{LEGEND}}": _legend(words),
         "{{CONFIG}}": config,
     }

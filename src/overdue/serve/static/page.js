@@ -8,18 +8,45 @@ const pct = (p) => (100 * p).toFixed(1) + "%";
 const CASE_KEY = "overdue-case";  // the form's values across a language switch (this tab only)
 let lastShown = null;  // the case and answer on screen, for the before/after view
 let shownRun = null;  // the run behind the results on screen, else the one when the page opened
+let comparedWith = null;  // the values of the case the before/after view compares with
 const barColour = (kind) => getComputedStyle(document.documentElement).getPropertyValue("--bar-" + kind).trim();
 const pts = (d) => (d > 0 ? "+" : d < 0 ? "−" : "±") + Math.abs(100 * d).toFixed(1) + (CONFIG.lang === "zh" ? " 个百分点" : " pp");
 
-function caseFromForm() {
+function caseFrom(values) {
   const body = {};
   for (const el of form.querySelectorAll("[name]")) {
-    if (el.type === "checkbox") { body[el.name] = el.checked; continue; }
-    const value = el.value.trim();
+    if (!(el.name in values)) continue;
+    if (el.type === "checkbox") { body[el.name] = Boolean(values[el.name]); continue; }
+    const value = String(values[el.name]).trim();
     if (value === "") continue;
     body[el.name] = el.dataset.kind === "bool" ? value === "true" : value;
   }
   return body;
+}
+
+function requestHeaders() {
+  const headers = { "Content-Type": "application/json", "Accept-Language": CONFIG.lang };
+  const tokenInput = document.getElementById("f-token");
+  if (tokenInput) {
+    if (tokenInput.value) sessionStorage.setItem("overdue-token", tokenInput.value);
+    const token = tokenInput.value || sessionStorage.getItem("overdue-token");
+    if (token) headers["Authorization"] = "Bearer " + token;
+  }
+  return headers;
+}
+
+function postCase(values) {
+  return fetch("/api/v1/estimate?lang=" + CONFIG.lang, { method: "POST", headers: requestHeaders(), body: JSON.stringify(caseFrom(values)) });
+}
+
+// the case the before/after view compared with, estimated again in this page's language
+async function estimateOf(values) {
+  try {
+    const response = await postCase(values);
+    return response.ok ? { values, answer: await response.json() } : null;
+  } catch (error) {
+    return null;
+  }
 }
 
 function clearErrors() {
@@ -54,13 +81,13 @@ function restoreForm() {
   let saved = null;
   try { saved = JSON.parse(sessionStorage.getItem(CASE_KEY) || "null"); } catch (error) { saved = null; }
   sessionStorage.removeItem(CASE_KEY);
-  if (!saved || !saved.values) return false;
+  if (!saved || !saved.values) return null;
   for (const el of form.querySelectorAll("[name]")) {
     if (!(el.name in saved.values)) continue;
     if (el.type === "checkbox") el.checked = Boolean(saved.values[el.name]);
     else el.value = saved.values[el.name];
   }
-  return Boolean(saved.estimated);
+  return saved;
 }
 
 function listItems(list, texts, cls) {
@@ -180,6 +207,7 @@ function renderCompare(before, after) {
   const now = formValues();
   const changed = Object.keys(now).filter((name) => String(now[name]) !== String(before.values[name]));
   box.hidden = !changed.length;
+  comparedWith = changed.length ? before.values : null;
   if (!changed.length) return;
   document.getElementById("compare-title").textContent = T.compare_title;
   document.getElementById("compare-changed").textContent = T.compare_changed.replace("{fields}", changed.map((name) => CONFIG.fields[name] || name).join(CONFIG.lang === "zh" ? "、" : ", "));
@@ -210,8 +238,24 @@ function cell(row, text, cls) {
   return td;
 }
 
+// what a printout must say of the case it is about: when, and the figures it rests on
+const PRINTED_FIELDS = ["lender_type", "outstanding_balance", "monthly_payment_due", "days_overdue_at_contact", "collection_stage", "monthly_income", "monthly_essential_expenses", "approach"];
+
+function printedCase() {
+  const parts = [];
+  for (const name of PRINTED_FIELDS) {
+    const el = form.elements.namedItem(name);
+    if (!el || el.value.trim() === "") continue;
+    const shown = el.tagName === "SELECT" ? el.options[el.selectedIndex].text : el.value.trim();
+    parts.push((CONFIG.fields[name] || name) + " " + shown);
+  }
+  const date = new Date().toLocaleString(CONFIG.lang === "zh" ? "zh-CN" : "en-GB", { dateStyle: "long", timeStyle: "short" });
+  return T.print_case.replace("{date}", date) + parts.join(CONFIG.lang === "zh" ? "；" : "; ") + (CONFIG.lang === "zh" ? "。" : ".");
+}
+
 function render(answer) {
   document.getElementById("results-title").textContent = T.results;
+  document.getElementById("print-case").textContent = printedCase();
   document.getElementById("note").textContent = answer.note;
   for (const [id, key] of [["h-approach", "approach"], ["h-estimate", "estimate"], ["h-interval", "interval"], ["h-vs", "vs_planned"], ["h-kept", "kept_column"], ["h-plan", "plan_column"], ["h-similar", "similar"], ["h-warning", "warning"]]) {
     document.getElementById(id).textContent = T[key];
@@ -304,15 +348,8 @@ form.addEventListener("submit", async (event) => {
   clearErrors();
   const button = document.getElementById("submit");
   button.disabled = true;
-  const headers = { "Content-Type": "application/json", "Accept-Language": CONFIG.lang };
-  const tokenInput = document.getElementById("f-token");
-  if (tokenInput) {
-    if (tokenInput.value) sessionStorage.setItem("overdue-token", tokenInput.value);
-    const token = tokenInput.value || sessionStorage.getItem("overdue-token");
-    if (token) headers["Authorization"] = "Bearer " + token;
-  }
   try {
-    const response = await fetch("/api/v1/estimate?lang=" + CONFIG.lang, { method: "POST", headers, body: JSON.stringify(caseFromForm()) });
+    const response = await postCase(formValues());
     const answer = await response.json();
     if (response.ok) {
       const before = lastShown;
@@ -336,7 +373,8 @@ form.addEventListener("submit", async (event) => {
 document.getElementById("lang-switch").addEventListener("click", () => {
   // the other language's page is rendered by the service; the case goes along in this tab
   const estimated = !document.getElementById("results").hidden;
-  sessionStorage.setItem(CASE_KEY, JSON.stringify({ values: formValues(), estimated }));
+  const before = estimated && !document.getElementById("compare-box").hidden ? comparedWith : null;
+  sessionStorage.setItem(CASE_KEY, JSON.stringify({ values: formValues(), estimated, before }));
 });
 
 document.getElementById("print").addEventListener("click", () => window.print());
@@ -349,6 +387,13 @@ window.addEventListener("afterprint", () => {
   if (window.Plotly && !document.getElementById("results").hidden) Plotly.relayout("chart", { width: null, height: null, autosize: true });
 });
 
-if (restoreForm()) form.requestSubmit();
+const restored = restoreForm();
+if (restored && restored.estimated) {
+  // with the before/after view that was on screen: its first case estimated again, then this one
+  (restored.before ? estimateOf(restored.before) : Promise.resolve(null)).then((before) => {
+    lastShown = before;
+    form.requestSubmit();
+  });
+}
 watchSnapshot();
 setInterval(watchSnapshot, CONFIG.poll_ms);
