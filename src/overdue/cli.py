@@ -667,6 +667,8 @@ def estimate(
             }
         elif cases is not None:  # always, given exactly one of the two
             frame, left_out = read_cases_file(cases)
+    except FileNotFoundError:
+        raise _fail(f"{case or cases}: no such file") from None
     except (ValueError, OSError, pl.exceptions.PolarsError) as exc:
         raise _fail(str(exc)) from None
     if left_out:
@@ -682,6 +684,12 @@ def estimate(
     if json_output:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
+    print_estimate(result, bundle)
+
+
+def print_estimate(result: dict[str, Any], bundle: Bundle) -> None:
+    """One case's estimate as ``overdue estimate --case`` prints it: the model, the table, the
+    plans, budget, recommendation, what-ifs, drivers, the self-check's sentence and the note."""
     console.print(model_line(bundle), highlight=False)
     console.print(estimate_table(result))
     console.print(
@@ -698,7 +706,12 @@ def estimate(
     console.print(result["recommendation"]["text"])
     for lever in result["what_if"]:
         console.print(f"what if: {lever['text']}")
-    drivers = ", ".join(f"{d['driver']} {_pp(d['change'])}" for d in result["drivers"])
+    from overdue.serve.i18n import driver_labels
+
+    names = driver_labels("en")
+    drivers = ", ".join(
+        f"{names.get(d['driver'], d['driver'])} {_pp(d['change'])}" for d in result["drivers"]
+    )
     console.print(f"main drivers against a typical case: {drivers}", highlight=False)
     if result["interval_check"]:
         console.print(result["interval_check"]["text"])
