@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from cli_support import overdue
 from ingest.ingest_cases import VALID
+from overdue.case_input import validated_cases
 from overdue.contract import FIELD_NAMES
 from overdue.ingest.pii import PREFILTER, find_pii, mask_text, normalise
 from overdue.serve.parsing import read_case, validation_errors
@@ -360,6 +361,27 @@ def test_the_api_refuses_every_planted_value(tmp_path: Path) -> None:
             answer = json.dumps(errors, ensure_ascii=False)
             for needle in planted.needles:
                 assert needle not in answer, planted
+
+
+def test_the_estimate_files_refuse_every_planted_value() -> None:
+    """As `overdue estimate --case/--cases` reads a row (a field, a column of the user's own,
+    a key, a number): refused naming row and field, nothing echoed."""
+    for planted in PLANTS:
+        records = [
+            {**CASE_EN, "region": planted.text},
+            {**CASE_EN, "备注": planted.text},
+            {**CASE_EN, planted.text: "1"},
+        ]
+        if planted.core.isdigit():
+            records.append({**CASE_EN, NUMERIC: int(planted.core)})
+        for row, record in enumerate(records, start=1):
+            with pytest.raises(ValueError) as refused:
+                validated_cases([CASE_EN, record])
+            message = str(refused.value)
+            assert "row 2, " in message and "holds personal data" in message, planted
+            assert "row 1" not in message, (planted, row)
+            for needle in planted.needles:
+                assert needle not in message, planted
 
 
 def post(server: Server, body: bytes) -> tuple[int, str]:

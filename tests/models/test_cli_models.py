@@ -14,6 +14,7 @@ from rich.cells import cell_len
 from cli_support import overdue
 from overdue.contract import APPROACHES, FIELDS, Role
 from overdue.models.selfcheck import subsample_size
+from overdue.serve.i18n import driver_labels
 from overdue.warehouse import open_warehouse
 
 
@@ -270,7 +271,10 @@ def test_estimate_names_its_model_and_fits_80_columns(trained: dict, tmp_path: P
         overdue("estimate", "--case", str(case_file), "--json", env=trained["env"]).stdout
     )
     words = " ".join(printed.stdout.split())
-    assert all(f"{d['driver']} {100 * d['change']:+.1f} pp" in words for d in answer["drivers"])
+    names = driver_labels("en")  # the drivers by name, as the page writes them, not by code
+    assert all(
+        f"{names[d['driver']]} {100 * d['change']:+.1f} pp" in words for d in answer["drivers"]
+    )
 
 
 def test_effects_tables_fit_80_columns_in_percentage_points(trained: dict) -> None:
