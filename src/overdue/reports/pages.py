@@ -79,6 +79,8 @@ table.sortable th button::after { content: "▲▼"; position: absolute; right: 
 table.sortable th[aria-sort="ascending"] button::after { content: "▲"; color: #222; }
 table.sortable th[aria-sort="descending"] button::after { content: "▼"; color: #222; }
 @media (max-width: 640px) {
+  .wide-figure { overflow-x: auto; }
+  .wide-figure > .chart { min-width: 600px; }
   header, main, footer { padding: 0 8px; }
   section { padding: 4px 10px 14px; }
   .grid { grid-template-columns: 1fr; }
@@ -452,7 +454,8 @@ def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
     parts.append(f'<section id="heatmap"><h2>{_esc(text("sec_heatmap", lang))}</h2>')
     parts.append(unfiltered_note(lang))
     if subgroups.height:
-        parts.append(page.figure(figures.heatmap_figure(subgroups, lang), "fig-heatmap"))
+        heatmap = page.figure(figures.heatmap_figure(subgroups, lang), "fig-heatmap")
+        parts.append(f'<div class="wide-figure">{heatmap}</div>')  # on a phone: scrolls sideways
         parts.append(data_table(*tables.effect_rows(subgroups, lang), lang, "heatmap"))
     parts.append(_note(text("heatmap_note", lang)) + "</section>")
     parts.append(f'<section id="overlap"><h2>{_esc(text("sec_overlap", lang))}</h2>')
