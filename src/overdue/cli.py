@@ -415,8 +415,8 @@ def ingest(
                 mapping=mapping,
             )
     except SourceError as exc:
-        missing_inbox = [p for p in paths if Path(p).resolve() == settings.inbox.resolve()]
-        if missing_inbox and not settings.inbox.exists():
+        inbox = settings.inbox.resolve()
+        if not inbox.exists() and any(Path(p).resolve() == inbox for p in paths):
             raise _fail(
                 f"{exc} (the inbox, where new case files go: `overdue run` makes it, or "
                 f"mkdir -p {settings.inbox})"
@@ -690,6 +690,8 @@ def estimate(
 def print_estimate(result: dict[str, Any], bundle: Bundle) -> None:
     """One case's estimate as ``overdue estimate --case`` prints it: the model, the table, the
     plans, budget, recommendation, what-ifs, drivers, the self-check's sentence and the note."""
+    from overdue.serve.i18n import driver_labels
+
     console.print(model_line(bundle), highlight=False)
     console.print(estimate_table(result))
     console.print(
@@ -706,8 +708,6 @@ def print_estimate(result: dict[str, Any], bundle: Bundle) -> None:
     console.print(result["recommendation"]["text"])
     for lever in result["what_if"]:
         console.print(f"what if: {lever['text']}")
-    from overdue.serve.i18n import driver_labels
-
     names = driver_labels("en")
     drivers = ", ".join(
         f"{names.get(d['driver'], d['driver'])} {_pp(d['change'])}" for d in result["drivers"]

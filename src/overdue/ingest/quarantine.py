@@ -39,10 +39,12 @@ def _where(batch_id: int | None) -> tuple[str, list[object]]:
 def known_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
     """Nothing when ``batch_id`` is a batch of the warehouse; else a ``ValueError`` naming the
     batches there are."""
-    row = con.execute("SELECT count(*), min(batch_id), max(batch_id) FROM batches").fetchone()
-    count, first, last = row if row else (0, None, None)
-    if not con.execute("SELECT 1 FROM batches WHERE batch_id = ?", [batch_id]).fetchall():
-        there = f"batches {first} to {last}" if count else "no batches yet"
+    first, last, found = con.execute(
+        "SELECT min(batch_id), max(batch_id), coalesce(bool_or(batch_id = ?), false) FROM batches",
+        [batch_id],
+    ).fetchone() or (None, None, False)
+    if not found:
+        there = f"batches {first} to {last}" if first is not None else "no batches yet"
         raise ValueError(f"no batch {batch_id} in this warehouse ({there})")
 
 

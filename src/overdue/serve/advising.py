@@ -204,8 +204,7 @@ def _budget_sentences(
     best = ranked[0]["approach"]
     if best not in plans or plans[best]["affordable"]:
         return []
-    fitting = [a["approach"] for a in ranked if a["approach"] in plans]
-    fitting = [code for code in fitting if plans[code]["affordable"]]
+    fitting = [a["approach"] for a in ranked if plans.get(a["approach"], {}).get("affordable")]
     if not fitting:
         return [advising_text("none_affordable", lang)]
     alike = [code for code in fitting if code in equal]
