@@ -174,7 +174,7 @@ def timed_train(warehouse: Path, models: Path, client: Client | None) -> TrainRu
     report = train(target, settings, on_stage=on_stage, cluster=address)
     on_stage("")
     stages["total"] = time.perf_counter() - start
-    document = effects_document(target)
+    document = effects_document(target, settings.k)
     document.pop("run_id")
     peaks = tuple(sorted(client.run(peak_rss_mb).values())) if client is not None else ()
     return TrainRun(stages, report.model_version, document, peaks)

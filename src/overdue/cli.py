@@ -575,7 +575,8 @@ def effects(
     from overdue.models.run import effects_document
 
     try:
-        document = effects_document(warehouse or get_settings().warehouse)
+        settings = get_settings()
+        document = effects_document(warehouse or settings.warehouse, settings.k)
     except (LookupError, OSError) as exc:
         raise _fail(str(exc)) from None
     if json_output:

@@ -104,7 +104,7 @@ def publish_snapshot(warehouse: Path, models_dir: Path, published_dir: Path, run
     snapshot_name(run_id)
     source = latest_bundle_folder(models_dir)
     bundle = load_bundle(source)
-    effects = effects_document(warehouse)
+    effects = effects_document(warehouse, int(bundle.metadata["k"]))  # as trained
     folder = published_dir / run_id
     staging = published_dir / f".{run_id}.partial"
     shutil.rmtree(staging, ignore_errors=True)

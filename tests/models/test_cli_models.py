@@ -18,6 +18,25 @@ from overdue.serve.i18n import driver_labels
 from overdue.warehouse import open_warehouse
 
 
+def test_effects_json_gives_no_hidden_cell_away(effects_json: dict) -> None:
+    """A subgroup family's estimates average, case-weighted, to the population's: so where one
+    cell of a family is hidden, another is too, together on at least k askers; no count of
+    askers under k and no policy row on fewer than k followers is published."""
+    k = 10
+    families: dict[tuple[str, str], list[dict]] = {}
+    for subgroup, levels in effects_json["subgroups"].items():
+        family = subgroup.split("=")[0] if "=" in subgroup else "overdue_band"
+        for level, entry in levels.items():
+            families.setdefault((family, level), []).append(entry)
+            assert entry["n_asked"] is None or entry["n_asked"] >= k
+            assert (entry["estimate"] is None) == entry["suppressed"] == (entry["n_asked"] is None)
+    hidden = {key: [e for e in entries if e["suppressed"]] for key, entries in families.items()}
+    assert any(hidden.values())  # the small sample hides some cells: the rule is exercised
+    assert all(len(cells) != 1 for cells in hidden.values())
+    for row in effects_json["policy_value"]:
+        assert row["suppressed"] or min(row["n"], row["n_followed"]) >= k
+
+
 def test_train_reports_metrics_against_baselines(trained: dict) -> None:
     """Training prints the calibrated model and both baselines with their metrics."""
     out = trained["train_out"]

@@ -219,5 +219,5 @@ def test_a_run_trained_before_them_says_so(trained: dict[str, Any], tmp_path: Pa
             assert escape(text(key, lang)) in shown[: shown.index("</section>")]
     with duckdb.connect(str(old), read_only=True) as con:
         assert "refutations" not in {r[0] for r in con.execute("DESCRIBE model_runs").fetchall()}
-    document = effects_document(old)
+    document = effects_document(old, 10)
     assert document["refutations"] is None and document["policy_value"] is None

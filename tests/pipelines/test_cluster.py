@@ -175,7 +175,7 @@ def test_the_nightly_flow_runs_its_ingest_on_the_cluster(
         trained["metrics"],
     )
     here_effects, there_effects = (
-        effects_document(target)
+        effects_document(target, get_settings().k)
         for target in (here / "warehouse.duckdb", place / "warehouse.duckdb")
     )
     assert here_effects.pop("run_id") != there_effects.pop("run_id")

@@ -225,6 +225,6 @@ def test_a_run_trained_before_sensitivity_was_stored_still_renders(
             page = page_without_library(report.files[lang])
             assert words[0] in _section(page, "sensitivity")
             assert words[1] in _section(page, "naive")
-        document = effects_document(old)
+        document = effects_document(old, 10)
         assert document["sensitivity"] is None
         assert all(e["naive"] is None for e in document["population"].values())

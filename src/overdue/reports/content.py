@@ -256,6 +256,46 @@ def subgroup_success_key(subgroup: str) -> Key:
     return success_key(family, subgroup.split("=", 1)[1], ALL, ALL)
 
 
+def effects_protection(effects: pl.DataFrame, k: int) -> Protection:
+    """Which effect cells (treatment, level, subgroup) publish no rate, interval or count of
+    askers (``count_shown``), and which no observed rate (``rate_shown``): hidden where fewer
+    than k asked, and complementary along each subgroup family, whose case-weighted mean is
+    the population's estimate (one hidden subgroup would follow from the others)."""
+    cells: dict[Key, Cell] = {}
+    forced: list[Key] = []
+    for r in effects.iter_rows(named=True):
+        key = (r["treatment"], r["level"], r["subgroup"])
+        agreed = r["n_agreed"] if r["naive"] is not None else None
+        cells[key] = Cell(int(r["n_treated"]), None if agreed is None else int(agreed))
+        if r["suppressed"] or r["estimate"] is None or r["n"] < k or r["n_treated"] < k:
+            forced.append(key)
+    lines: list[Line] = []
+    for treatment, level in sorted({(t, lv) for t, lv, _ in cells}):
+        for family in FAMILIES:
+            parts = tuple(
+                key
+                for key in cells
+                if key[0] == treatment and key[1] == level and family_of(str(key[2])) == family
+            )
+            if parts:
+                lines.append(Line((treatment, level, "population"), parts))
+    return protect(cells, lines, k, hidden=forced)
+
+
+def subgroup_sizes_shown(effects: pl.DataFrame, k: int) -> set[str]:
+    """The subgroups whose number of cases may be published: not under k, and complementary
+    along each family (its sizes add up to the population's)."""
+    sizes: dict[Key, Cell] = {
+        (str(s),): Cell(int(n)) for s, n in effects.select("subgroup", "n").unique().iter_rows()
+    }
+    lines = [
+        Line(("population",), tuple(key for key in sizes if family_of(str(key[0])) == family))
+        for family in FAMILIES
+    ]
+    protection = protect(sizes, [line for line in lines if line.parts], k)
+    return {str(key[0]) for key in sizes if protection.count_shown(key)}
+
+
 def effects_table(
     effects: pl.DataFrame,
     k: int,
@@ -272,26 +312,7 @@ def effects_table(
     (``naive``, with ``difference`` = naive - adjusted) follows the rate rule as well: hidden
     where its agreements or their complement are under k, and complementary along families.
     """
-    cells: dict[Key, Cell] = {}
-    forced: list[Key] = []
-    for r in effects.iter_rows(named=True):
-        key = (r["treatment"], r["level"], r["subgroup"])
-        agreed = r["n_agreed"] if r["naive"] is not None else None
-        cells[key] = Cell(int(r["n_treated"]), None if agreed is None else int(agreed))
-        if r["suppressed"] or r["estimate"] is None or r["n"] < k or r["n_treated"] < k:
-            forced.append(key)
-    lines: list[Line] = []
-    pairs = {(t, lv) for t, lv, _ in cells}
-    for treatment, level in sorted(pairs):
-        for family in FAMILIES:
-            parts = tuple(
-                key
-                for key in cells
-                if key[0] == treatment and key[1] == level and family_of(str(key[2])) == family
-            )
-            if parts:
-                lines.append(Line((treatment, level, "population"), parts))
-    protection = protect(cells, lines, k, hidden=forced)
+    protection = effects_protection(effects, k)
     rows = []
     for r in effects.iter_rows(named=True):
         key = (r["treatment"], r["level"], r["subgroup"])
