@@ -159,9 +159,9 @@ def ingest_flow(
     source: str | None = None,
 ) -> list[dict[str, Any]] | State[Any]:
     """Ingest every file named by ``paths`` (files, folders, globs; the inbox as
-    ``stages.inbox_files`` finds it): one batch per file; with ``source``, read through that
-    source mapping. Ends failed (the records still its result) when a file was refused or rows
-    were quarantined."""
+    ``overdue.ingest.read.inbox_files`` finds it): one batch per file; with ``source``, read
+    through that source mapping. Ends failed (the records still its result) when a file was
+    refused or rows were quarantined."""
     settings = get_settings()
     target = warehouse_path or str(settings.warehouse)
     files = files_to_ingest(paths, settings.inbox)

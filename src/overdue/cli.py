@@ -339,6 +339,18 @@ def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
             console.print(f"{path}: quarantined for {top}; see `overdue quarantine`")
 
 
+def waiting_files(paths: list[str], inbox: Path) -> list[str]:
+    """``paths`` with the inbox (when named and there) standing for the files waiting in it:
+    not those ``overdue run`` filed away in its ``processed/`` and ``refused/`` folders."""
+    from overdue.ingest.read import inbox_files
+
+    found: list[str] = []
+    for path in paths:
+        is_inbox = Path(path).resolve() == inbox.resolve() and inbox.is_dir()
+        found += [str(p) for p in inbox_files(inbox)] if is_inbox else [path]
+    return found
+
+
 @app.command(short_help="Load case records; bad rows go to quarantine.")
 def ingest(
     paths: Annotated[
@@ -373,6 +385,7 @@ def ingest(
 
     settings = get_settings()
     target = warehouse or settings.warehouse
+    paths = waiting_files(paths, settings.inbox)
     try:
         mapping = find_mapping(source) if source else None
     except MappingError as exc:

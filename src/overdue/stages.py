@@ -29,7 +29,7 @@ from filelock import FileLock, Timeout
 
 from overdue.config import Settings, get_settings
 from overdue.ingest.load import ALREADY_LOADED, REFUSED, shown_path
-from overdue.ingest.read import discover_sources
+from overdue.ingest.read import PROCESSED, REFUSED_FOLDER, discover_sources, inbox_files
 from overdue.models.run import model_state
 from overdue.models.run import train as train_models
 from overdue.models.train import ADVISING_METRICS, TooFewCasesError
@@ -42,10 +42,6 @@ from overdue.warehouse import WarehouseLockedError
 FLOWS: Final = "overdue.flows"
 """The entry-point group naming the pipeline's flows (``nightly``)."""
 _LOG: Final = logging.getLogger(__name__)
-PROCESSED: Final = "processed"
-REFUSED_FOLDER: Final = "refused"
-"""Inbox subfolders: loaded files move to ``processed/<date>/``, refused ones to ``refused/``
-with a ``.reason.txt`` beside them; nothing is deleted."""
 HEALING_ERRNOS: Final = frozenset(
     {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ENOLCK, errno.ESTALE}
 )
@@ -101,22 +97,6 @@ def can_heal(error: BaseException) -> bool:
     ):
         return True
     return isinstance(error, OSError) and error.errno in HEALING_ERRNOS
-
-
-def inbox_files(inbox: Path) -> list[Path]:
-    """Every file waiting in ``inbox`` (any name: a file that is not case records is refused
-    with its reason, never passed over), not those already filed away in its ``processed/`` and
-    ``refused/`` folders, nor hidden files."""
-    if not inbox.is_dir():
-        return []
-    filed = {inbox / PROCESSED, inbox / REFUSED_FOLDER}
-    return sorted(
-        p
-        for p in inbox.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(inbox).parts)
-        and not any(folder in p.parents for folder in filed)
-    )
 
 
 def files_to_ingest(sources: Sequence[str], inbox: Path | None = None) -> list[str]:

@@ -69,6 +69,29 @@ def test_quarantine_of_a_batch_that_does_not_exist_says_so(tmp_path: Path) -> No
     assert overdue("quarantine", "--batch", "1", "--warehouse", str(wh)).returncode == 0
 
 
+def test_ingest_of_the_inbox_passes_over_what_run_filed_away(tmp_path: Path) -> None:
+    """`overdue ingest <inbox>` reads the files waiting there, not `processed/` nor `refused/`
+    (a refused file and its reason file, ingested again, would be refused again each time)."""
+    inbox = tmp_path / "inbox"
+    (inbox / "refused").mkdir(parents=True)
+    (inbox / "processed" / "2026-12-01").mkdir(parents=True)
+    (inbox / "refused" / "notes.txt").write_text("not case records", encoding="utf-8")
+    (inbox / "refused" / "notes.txt.reason.txt").write_text("why", encoding="utf-8")
+    (inbox / "processed" / "2026-12-01" / "old.csv").write_text(
+        csv_text([VALID], header=list(VALID)), encoding="utf-8"
+    )
+    (inbox / "new.csv").write_text(
+        csv_text([record(case_id="C-9")], header=list(VALID)), encoding="utf-8"
+    )
+    result = overdue(
+        "ingest", str(inbox), "--warehouse", str(tmp_path / "w.duckdb"),
+        env={"OVERDUE_INBOX": str(inbox)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    assert "rows read 1 = loaded 1" in result.stdout
+    assert "refused" not in result.stdout and "old.csv" not in result.stdout
+
+
 def test_the_inbox_is_made_by_run_and_named_when_missing(tmp_path: Path) -> None:
     """`overdue ingest` of an inbox not made yet says what it is and how it comes to be;
     `overdue run`'s default sources make it."""

@@ -27,6 +27,10 @@ from overdue.contract import FIELD_BY_NAME, FIELD_BY_ZH, FIELD_NAMES
 from overdue.ingest.normalise import quote_ident, quote_literal
 from overdue.ingest.pii import mask_text
 
+PROCESSED: Final = "processed"
+REFUSED_FOLDER: Final = "refused"
+"""Inbox subfolders: loaded files move to ``processed/<date>/``, refused ones to ``refused/``
+with a ``.reason.txt`` beside them; nothing is deleted."""
 ORDINAL: Final = "_ordinal"
 """Column of a source query: 1-based position of the record among the file's records."""
 UNPARSED: Final = "_unparsed"
@@ -133,6 +137,22 @@ class TextFile:
             f"{self.bad_bytes:,} byte sequence(s) not GB18030 text, the first at byte offset "
             f"{self.first_bad_offset:,}; their lines are quarantined as parse:encoding"
         )
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Every file waiting in ``inbox`` (any name: a file that is not case records is refused
+    with its reason, never passed over), not those already filed away in its ``processed/`` and
+    ``refused/`` folders, nor hidden files."""
+    if not inbox.is_dir():
+        return []
+    filed = {inbox / PROCESSED, inbox / REFUSED_FOLDER}
+    return sorted(
+        p
+        for p in inbox.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(inbox).parts)
+        and not any(folder in p.parents for folder in filed)
+    )
 
 
 def discover_sources(patterns: Sequence[str | Path]) -> list[Path]:
