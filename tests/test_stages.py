@@ -174,8 +174,9 @@ def test_the_inbox_offers_every_waiting_file_and_none_filed_away(tmp_path: Path)
 
 
 def test_ingested_files_leave_the_inbox_and_nothing_is_lost(tmp_path: Path) -> None:
-    """Loaded to processed/<day>/, refused to refused/ with the masked reason beside it, a
-    second file of the same name kept beside the first; files outside the inbox stay."""
+    """Loaded to processed/<day>/, refused to refused/ with the masked reason beside it, each
+    under its masked name (the one the log prints), a second file of the same name kept beside
+    the first; files outside the inbox stay."""
     inbox, day = tmp_path / "inbox", dt.date(2026, 12, 5)
     inbox.mkdir()
     loaded = {"status": LOADED, "message": None}
@@ -190,9 +191,9 @@ def test_ingested_files_leave_the_inbox_and_nothing_is_lost(tmp_path: Path) -> N
     named = inbox / "张三_13812345678.csv"
     named.write_text("", encoding="utf-8")
     moved = stages.file_away(named, refused, inbox, day)
-    assert moved == inbox / "refused" / named.name and moved.exists()
+    assert moved == inbox / "refused" / "张三_[mobile].csv" and moved.exists()
     notes = list((inbox / "refused").glob("*.reason.txt"))
-    assert [n.name for n in notes] == ["张三_[mobile].csv.reason.txt"]
+    assert [n.name for n in notes] == [f"{moved.name}.reason.txt"]
     assert notes[0].read_text(encoding="utf-8").strip() == refused["message"]
     outside = tmp_path / "sample.csv"
     outside.write_text("kept", encoding="utf-8")

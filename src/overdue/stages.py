@@ -125,18 +125,20 @@ def _free_name(folder: Path, name: str) -> Path:
 
 
 def file_away(path: Path, record: Mapping[str, Any], inbox: Path, day: dt.date) -> Path | None:
-    """Move an ingested file out of ``inbox``: to ``refused/`` with ``<name>.reason.txt`` (the
-    masked reason) when it was refused, else to ``processed/<day>/``. Files outside the inbox
-    stay where they are (``None``); nothing is deleted or overwritten."""
+    """Move an ingested file out of ``inbox``, under its name with personal data masked (the
+    name printed and logged, so what the log names is there): to ``refused/`` with
+    ``<name>.reason.txt`` (the masked reason) beside it when it was refused, else to
+    ``processed/<day>/``. Files outside the inbox stay where they are (``None``); nothing is
+    deleted or overwritten."""
     if inbox.resolve() not in path.resolve().parents:
         return None
     refused = record["status"] == REFUSED
     folder = inbox / REFUSED_FOLDER if refused else inbox / PROCESSED / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
-    target = _free_name(folder, path.name)
+    target = _free_name(folder, shown_path(Path(path.name)).name)
     shutil.move(path, target)
     if refused:
-        note = target.with_name(f"{shown_path(Path(target.name))}.reason.txt")
+        note = target.with_name(f"{target.name}.reason.txt")
         note.write_text(f"{record.get('message') or REFUSED}\n", encoding="utf-8")
     return target
 
