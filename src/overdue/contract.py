@@ -952,6 +952,14 @@ def broken_rules(case: Mapping[str, object], fields: Collection[str]) -> list[Ru
 
 PII_KINDS: Final = ("resident_id", "mobile", "bank_card", "email")
 """Kinds of direct personal data that quarantine a row (reason ``pii:<kind>:<field>``)."""
+MASKED_VALUE: Final = r"\[(?:" + "|".join(PII_KINDS) + r")\]"
+"""Where personal data was masked (``[mobile]``, ...): never a valid key, so a row exported from
+quarantine and ingested again unfixed is refused (``format:<id field>``), not loaded."""
+
+
+def _masked_key(f: Field) -> bool:
+    """An id field, whose value must not be a masked placeholder (``MASKED_VALUE``)."""
+    return f.role is Role.ID and f.kind is Kind.STRING
 
 
 def range_violation(f: Field, as_of: dt.date) -> pl.Expr | None:
@@ -969,6 +977,8 @@ def range_violation(f: Field, as_of: dt.date) -> pl.Expr | None:
             checks.append(col.str.len_chars() > f.max_length)
         if f.pattern is not None:
             checks.append(~col.str.contains(f.pattern))
+        if _masked_key(f):
+            checks.append(col.str.contains(MASKED_VALUE))
         return pl.any_horizontal(checks).fill_null(False) if checks else None
     bounds = []
     for bound, is_low in ((f.low, True), (f.high, False)):
@@ -1056,6 +1066,8 @@ def range_violation_sql(f: Field, as_of: dt.date) -> str | None:
             checks.append(f"length({col}) > {f.max_length}")
         if f.pattern is not None:
             checks.append(f"NOT regexp_matches({col}, {_sql_literal(f.pattern)})")
+        if _masked_key(f):
+            checks.append(f"regexp_matches({col}, {_sql_literal(MASKED_VALUE)})")
     else:
         for bound, is_low in ((f.low, True), (f.high, False)):
             if bound is None:

@@ -35,6 +35,19 @@ def test_ingest_prints_a_balanced_summary_without_raw_values(tmp_path: Path) -> 
     assert "[mobile]" in out.read_text(encoding="utf-8-sig")
 
 
+def test_an_unfixed_quarantine_export_is_quarantined_again(tmp_path: Path) -> None:
+    """A masked placeholder (`[mobile]`) is no key: the exported row ingested again as it was
+    is refused (format:debtor_ref), never loaded with `[mobile]` as the debtor's key."""
+    path, wh, export = tmp_path / "a.csv", tmp_path / "w.duckdb", tmp_path / "fix.csv"
+    rows = [VALID, record(case_id="C-2", debtor_ref=SECRET)]
+    path.write_text(csv_text(rows, header=[*VALID, "debtor_ref"]), encoding="utf-8")
+    assert overdue("ingest", str(path), "--warehouse", str(wh)).returncode == 3
+    assert overdue("quarantine", "--warehouse", str(wh), "--export", str(export)).returncode == 0
+    again = overdue("ingest", str(export), "--warehouse", str(wh))
+    assert again.returncode == 3, again.stdout
+    assert "format:debtor_ref" in again.stdout and "loaded 0" in again.stdout
+
+
 def test_a_refused_file_exits_non_zero_and_names_it(tmp_path: Path) -> None:
     """An empty file is refused with its name; the exit code says something was refused."""
     empty = tmp_path / "empty.csv"
