@@ -57,3 +57,20 @@ def test_lookups_read_key_then_language() -> None:
     assert service_text.hint("case_id", "zh") == ""
     assert service_text.driver_labels("en")["documents"] == "documents brought"
     assert report_text.methods("en")[0].startswith("<b>Observational data.</b>")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_quarantine_reason_ingest_writes_reads_as_words(lang: str) -> None:
+    """Each kind of reason ingest writes (docs/ingest.md) is put in words in the report, its
+    field named by label; none is shown as its code."""
+    reasons = [
+        "pii:mobile:debtor_ref", "pii:resident_id:notes", "format:case_id", "range:principal",
+        "parse:encoding", "parse:json", "parse:monthly_income", "nul:notes", "too_long:notes",
+        "enum:age_band", "required:approach", "rule:penalty_exceeds_balance",
+    ]  # fmt: skip
+    for reason in reasons:
+        words = report_text.reason_label(reason, lang)
+        assert words != reason and not words.startswith(reason.split(":")[0] + ":"), reason
+    mobile = report_text.reason_label("pii:mobile:debtor_ref", lang)
+    assert mobile.startswith("含个人信息（手机号）" if lang == "zh" else "personal data (mobile")
+    assert report_text.field_label("debtor_ref", lang) in mobile
