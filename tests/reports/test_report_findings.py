@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from playwright.sync_api import BrowserContext
 from report_scan import Built, page_without_library
@@ -144,6 +145,28 @@ def test_a_suppressed_cell_is_never_a_finding(built: Built, tmp_path: Path) -> N
         for f in high_contrasts:
             if f.direction != findings.NO_CLEAR_DIFFERENCE:
                 assert page_text(contrast_finding_text(f, lang)) in part
+
+
+def test_a_thin_overlap_cell_is_never_a_subgroup_finding_and_a_contrast_says_so(
+    built: Built,
+) -> None:
+    """With every cell's overlap marked thin, no subgroup difference is a finding; each clear
+    contrast still shows, with the thin-overlap caveat linked to the overlap warnings."""
+    content = content_at(built, built.settings.k)
+    assert content.effects is not None
+    assert findings.subgroup_findings(content.effects)  # some, with overlap as it is
+    thin = dataclasses.replace(
+        content, effects=content.effects.with_columns(overlap_flag=pl.lit(True))
+    )
+    assert findings.subgroup_findings(thin.effects) == []
+    contrasts = findings.contrast_findings(thin.effects, thin.sensitivity)
+    assert contrasts and all(f.thin_overlap for f in contrasts)
+    for lang in LANGS:
+        page = render_report(thin, lang, None)
+        part = section(page, "findings")
+        clear = [f for f in contrasts if f.direction != findings.NO_CLEAR_DIFFERENCE]
+        assert part.count('href="#overlap"') == len(clear) > 0
+        assert text("findings_whom_none", lang) in html.unescape(part)
 
 
 def test_the_first_run_says_there_is_no_previous_run(built: Built) -> None:

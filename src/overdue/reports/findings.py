@@ -39,6 +39,9 @@ class ContrastFinding:
     difference_high: float
     direction: str
     verdict: str
+    thin_overlap: bool = False
+    """The level's population cell has thin overlap (few comparable cases took it): its rate
+    leans on the models more than the data."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ def contrast_findings(
                 difference_high=row["ci_high"],
                 direction=direction_of(row["ci_low"], row["ci_high"]),
                 verdict=row["verdict"],
+                thin_overlap=bool(rate["overlap_flag"]),
             )
         )
     order = {CLEARLY_HIGHER: 0, NO_CLEAR_DIFFERENCE: 1, CLEARLY_LOWER: 2}
@@ -119,10 +123,13 @@ def subgroup_findings(
 
     Disjoint intervals are what the stored intervals support (the difference's own interval is
     not stored per subgroup): it is a conservative reading, so a finding here is a clear one.
+    A cell with thin overlap (few comparable cases took the approach: its rate leans on the
+    models) is never one side of a finding.
     """
     shown = effects.filter(
         (pl.col("treatment") == "approach")
         & ~pl.col("suppressed")
+        & ~pl.col("overlap_flag")
         & pl.col("estimate").is_not_null()
     )
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}

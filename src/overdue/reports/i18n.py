@@ -127,9 +127,11 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "en": "No two subgroups have adjusted rates that differ beyond their intervals.",
     },
     "findings_whom_note": {
-        "zh": "只列出 95% 区间不重叠的人群(保守的判断:每个人群差值的区间未保存)。",
+        "zh": "只列出 95% 区间不重叠的人群(保守的判断:每个人群差值的区间未保存);"
+        "重叠性不足的格子(可比案例太少,估计主要依赖模型)不列入。",
         "en": "Only subgroups whose 95% intervals do not overlap are listed (a conservative "
-        "reading: the interval of each subgroup difference is not stored).",
+        "reading: the interval of each subgroup difference is not stored); cells with thin "
+        "overlap (too few comparable cases: the rate leans on the models) are left out.",
     },
     "evidence": {"zh": "依据", "en": "evidence"},
     "data_at_end": {

@@ -819,7 +819,7 @@ def findings_section(content: ReportContent, lang: Lang) -> str:
         f'data-level="{_esc(f.level)}" data-direction="{_esc(f.direction)}" '
         f'data-verdict="{_esc(f.verdict)}">'
         f"{_bold_label(contrast_finding_text(f, lang), f.treatment, f.level, lang)}"
-        f"{_evidence('sensitivity', lang)}</li>"
+        f"{_thin(f.thin_overlap, lang)}{_evidence('sensitivity', lang)}</li>"
         for f in clear
     ]
     if unclear:
@@ -848,6 +848,13 @@ def findings_section(content: ReportContent, lang: Lang) -> str:
         parts.append(_note(text("findings_whom_none", lang)))
     parts.append(_note(text("data_at_end", lang)) + "</section>")
     return "".join(parts)
+
+
+def _thin(thin: bool, lang: Lang) -> str:
+    """The thin-overlap caveat of a finding, linked to the overlap warnings."""
+    if not thin:
+        return ""
+    return f' <a class="thin" href="#overlap">({_esc(text("thin_overlap", lang))})</a>'
 
 
 def _interval_cell(estimate: float, low: float, high: float) -> str:
