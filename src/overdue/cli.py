@@ -520,12 +520,14 @@ def quarantine(
     table.add_column("batch", justify="right", no_wrap=True)
     table.add_column("file", overflow="fold")  # a long path folds rather than being cut
     table.add_column("reason", overflow="fold")
-    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("rows with it", justify="right", no_wrap=True)
     for count in counts:
         table.add_row(
             str(count.batch_id), _safe(count.file), _safe(count.reason), f"{count.rows:,}"
         )
     console.print(table)
+    if sum(count.rows for count in counts) > rows:
+        console.print("(a row refused for several reasons counts under each of them)")
     if written is not None:
         console.print(
             f"wrote {written:,} rows to {export}; fix the cells the reasons name, then "

@@ -332,13 +332,15 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "zh": "在模型从未见过的最新 {cases} 个案例上评估(模型只用较早的案例训练):若每个案例都申请"
         "模型评分最高的方案,达成率会是多少,与债务人实际申请的方案相比。用双重稳健估计"
         "(交叉拟合的 AIPW),区间来自逐案差值。“负担得起”:只在典型还款计划不超出该案例"
-        "预算的方案中选择,只计至少有一个这样方案的案例。",
+        "预算的方案中选择,只计至少有一个这样方案的案例。不足 k 个案例、k 个按建议申请、"
+        "k 个达成或 k 个未达成的人群不列出。",
         "en": "Evaluated on the newest {cases} cases, which the model never saw (it is trained "
         "on older ones): the agreement rate had every case asked for the approach the model "
         "rates highest for it, against what debtors actually asked for. Doubly robust "
         "(cross-fitted AIPW); the difference's interval from the per-case differences. "
         "Affordable: chosen among the approaches whose typical plan the case's budget bears, "
-        "over the cases with at least one.",
+        "over the cases with at least one. A group with fewer than k cases, k that asked for "
+        "the advised approach, k agreements or k refusals is not listed.",
     },
     "overlap_intro": {
         "zh": "以下组合中,申请该方案的案例太少,或超过 10% 的案例几乎不可能申请该方案;"
