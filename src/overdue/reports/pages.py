@@ -441,11 +441,10 @@ def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
     for family in FAMILIES:
         part = by_family.filter(pl.col("family") == family)
         if part.height:
-            parts.append(
-                page.figure(
-                    figures.subgroup_forest_figure(part, family, lang), f"fig-forest-{family}"
-                )
+            forest = page.figure(
+                figures.subgroup_forest_figure(part, family, lang), f"fig-forest-{family}"
             )
+            parts.append(f'<div class="wide-figure">{forest}</div>')  # on a phone: scrolls
     subgroups = by_family.filter(pl.col("family").is_not_null())
     charted = pl.concat([population, subgroups.drop("family")])
     parts.append(data_table(*tables.effect_rows(charted, lang), lang, "effects"))
@@ -455,7 +454,7 @@ def effects_section(content: ReportContent, page: Page, lang: Lang) -> str:
     parts.append(unfiltered_note(lang))
     if subgroups.height:
         heatmap = page.figure(figures.heatmap_figure(subgroups, lang), "fig-heatmap")
-        parts.append(f'<div class="wide-figure">{heatmap}</div>')  # on a phone: scrolls sideways
+        parts.append(f'<div class="wide-figure">{heatmap}</div>')  # on a phone: scrolls
         parts.append(data_table(*tables.effect_rows(subgroups, lang), lang, "heatmap"))
     parts.append(_note(text("heatmap_note", lang)) + "</section>")
     parts.append(f'<section id="overlap"><h2>{_esc(text("sec_overlap", lang))}</h2>')
