@@ -42,7 +42,8 @@ from distributed import Client, LocalCluster
 from overdue.config import get_settings
 from overdue.ingest.load import ingest_path
 from overdue.ingest.parts import commit_parts, prepare_part, remove_parts, row_ranges
-from overdue.models.run import effects_document, train
+from overdue.models.run import train
+from overdue.publish import effects_document
 from overdue.warehouse import open_warehouse
 
 AS_OF = dt.date(2026, 6, 30)

@@ -587,7 +587,7 @@ def effects(
     """Adjusted agreement rate had every case asked for each approach, with 95% intervals."""
     import json
 
-    from overdue.models.run import effects_document
+    from overdue.publish import effects_document
 
     try:
         settings = get_settings()

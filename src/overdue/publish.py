@@ -18,13 +18,27 @@ import hashlib
 import json
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
+import polars as pl
+
+from overdue.contract import APPROACHES
 from overdue.models.bundle_file import simulated
+from overdue.models.policy import PolicyRow
 from overdue.models.registry import Bundle, load_bundle
-from overdue.models.run import effects_document, latest_bundle_folder
+from overdue.models.run import OUTCOME, latest_bundle_folder
+from overdue.reports.content import (
+    effects_protection,
+    effects_table,
+    policy_shown,
+    refutations_shown,
+    sensitivity_shown,
+    subgroup_sizes_shown,
+)
+from overdue.reports.suppression import Protection
+from overdue.warehouse import open_warehouse
 
 CURRENT: Final = "CURRENT"
 MODEL_DIR: Final = "model"
@@ -97,6 +111,107 @@ def model_card(bundle: Bundle) -> dict[str, Any]:
         "k": meta.get("k"),
         "known_limits": list(KNOWN_LIMITS),
     }
+
+
+def adjustment_removed(naive: float | None, adjusted: float | None) -> float | None:
+    """The observed rate minus the adjusted one: what adjusting for the covariates removed
+    (positive when the cases that took the level would have agreed more often anyway)."""
+    return None if naive is None or adjusted is None else round(naive - adjusted, 4)
+
+
+def _entry(row: dict[str, Any], protection: Protection, sizes: set[str]) -> dict[str, Any]:
+    """One published cell: its numbers only where the k rule and complementary suppression
+    let them be shown (``overdue.reports.content.effects_protection``)."""
+    key = (row["treatment"], row["level"], row["subgroup"])
+    shown = protection.count_shown(key)
+    naive = row.get("naive") if shown and protection.rate_shown(key) else None
+    return {
+        "estimate": row["estimate"] if shown else None,
+        "naive": naive,
+        "difference": adjustment_removed(naive, row["estimate"]),
+        "ci_low": row["ci_low"] if shown else None,
+        "ci_high": row["ci_high"] if shown else None,
+        "n": row["n"] if row["subgroup"] in sizes else None,
+        "n_asked": row["n_treated"] if shown else None,
+        "overlap_warning": row["overlap_flag"],
+        "suppressed": not shown,
+    }
+
+
+def _policy_published(rows: list[dict[str, Any]] | None, k: int) -> list[dict[str, Any]] | None:
+    """Every stored policy row, its numbers only where they rest on k cases, k that followed
+    the advice, k agreements and k refusals (as the report shows them)."""
+    shown = policy_shown(rows, k)
+    if rows is None or shown is None:
+        return None
+    kept = {(r["policy"], r["subgroup"]) for r in shown}
+    numbers = [f.name for f in fields(PolicyRow) if f.name not in ("policy", "subgroup")]
+    return [
+        r
+        if (r["policy"], r["subgroup"]) in kept
+        else {**r, **dict.fromkeys(numbers), "suppressed": True}
+        for r in rows
+    ]
+
+
+def effects_document(warehouse: Path, k: int) -> dict[str, Any]:
+    """The latest run's effects as the JSON outside tools read (``overdue effects --json``):
+    per approach and lever level the adjusted rate (``estimate``) with its interval, the
+    observed rate (``naive``) and ``difference`` (naive - adjusted); ``sensitivity``: one row
+    per headline contrast (``overdue.models.sensitivity.SensitivityRow``); ``refutations``
+    (``overdue.models.refute.Refutation``) and ``policy_value``
+    (``overdue.models.policy.PolicyRow``); each None for a run trained before it was stored.
+    Published as the report publishes them: no number on fewer than ``k`` cases, and none that
+    the others would give away (complementary suppression along subgroup families)."""
+    with open_warehouse(warehouse, read_only=True) as con:
+        columns = {
+            str(r[0])
+            for r in con.execute("SELECT column_name FROM (DESCRIBE model_runs)").fetchall()
+        }
+        stored = ", ".join(
+            c if c in columns else f"NULL AS {c}"
+            for c in ("sensitivity", "refutations", "policy_value")
+        )
+        runs = con.execute(
+            f"SELECT model_version, run_id, {stored} FROM model_runs "
+            "ORDER BY trained_at DESC LIMIT 1"
+        ).fetchall()
+        if not runs:
+            raise LookupError(f"no trained model in {warehouse}; run `overdue train` first")
+        rows = con.sql(
+            "SELECT * FROM approach_effects WHERE model_version = ? AND run_id = ?",
+            params=list(runs[0][:2]),
+        ).pl()
+    latest = runs[0]
+    saved = [json.loads(value) if value is not None else None for value in latest[2:5]]
+    if "naive" not in rows.columns:  # warehouses older than migration 5
+        rows = rows.with_columns(naive=pl.lit(None, pl.Float64), n_agreed=pl.lit(None, pl.Int64))
+    protection, sizes = effects_protection(rows, k), subgroup_sizes_shown(rows, k)
+    shown = sensitivity_shown(saved[0], effects_table(rows, k, None, show_counts=False), k)
+    document: dict[str, Any] = {
+        "model_version": latest[0],
+        "run_id": latest[1],
+        "outcome": OUTCOME,
+        "population": {},
+        "subgroups": {},
+        "levers": {},
+        "sensitivity": shown,
+        "refutations": refutations_shown(saved[1], k),
+        "policy_value": _policy_published(saved[2], k),
+    }
+    for row in rows.iter_rows(named=True):
+        entry = _entry(row, protection, sizes)
+        if row["treatment"] == "approach":
+            if row["subgroup"] == "population":
+                document["population"][row["level"]] = entry
+            else:
+                document["subgroups"].setdefault(row["subgroup"], {})[row["level"]] = entry
+        elif row["subgroup"] == "population":
+            document["levers"].setdefault(row["treatment"], {})[row["level"]] = entry
+    document["population"] = {
+        a: document["population"][a] for a in APPROACHES if a in document["population"]
+    }
+    return document
 
 
 def publish_snapshot(warehouse: Path, models_dir: Path, published_dir: Path, run_id: str) -> Path:

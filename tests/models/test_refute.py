@@ -31,7 +31,7 @@ from overdue.models.refute import (
     shuffled_within,
     with_columns,
 )
-from overdue.models.run import effects_document
+from overdue.publish import effects_document
 from overdue.reports.build import build_report
 from overdue.reports.i18n import text
 from overdue.reports.queries import model_runs
@@ -149,7 +149,8 @@ def test_every_text_is_in_both_languages() -> None:
 def test_training_stores_the_refutations_and_the_policy_value(
     trained: dict[str, Any], effects_json: dict[str, Any]
 ) -> None:
-    """model_runs holds both as JSON; `overdue effects --json` returns them as stored."""
+    """model_runs holds both as JSON; `overdue effects --json` returns the refutations as
+    stored and every policy row, the numbers of those on too few cases left out."""
     with open_warehouse(trained["folder"] / "w.duckdb", read_only=True) as con:
         row = con.execute("SELECT refutations, policy_value FROM model_runs").fetchall()[0]
     stored, policy = json.loads(row[0]), json.loads(row[1])
@@ -164,7 +165,17 @@ def test_training_stores_the_refutations_and_the_policy_value(
     assert {r["policy"] for r in population} == {"model", "model_affordable"}
     assert all(r["suppressed"] or r["value_low"] <= r["value"] <= r["value_high"] for r in policy)
     document = effects_json
-    assert document["refutations"] == stored and document["policy_value"] == policy
+    assert document["refutations"] == stored
+    published = document["policy_value"]
+    assert [(r["policy"], r["subgroup"]) for r in published] == [
+        (r["policy"], r["subgroup"]) for r in policy
+    ]
+    for mine, kept in zip(published, policy, strict=True):
+        if mine["suppressed"]:
+            assert mine["n"] is None and mine["n_followed"] is None and mine["value"] is None
+        else:
+            assert mine == kept and min(kept["n"], kept["n_followed"]) >= 10
+    assert any(r["suppressed"] for r in published) and not all(r["suppressed"] for r in published)
 
 
 def test_the_report_shows_both_sections_in_both_languages(trained: dict[str, Any]) -> None:

@@ -29,9 +29,9 @@ from overdue.features import build_features
 from overdue.ingest.load import ingest_path
 from overdue.models.effects import EffectFit, effect_fits
 from overdue.models.parallel import fit_threads, fits_on_cluster
-from overdue.models.run import effects_document
 from overdue.models.run import train as train_models
 from overdue.models.train import ADVISING_METRICS
+from overdue.publish import effects_document
 from overdue.simulate import simulate_cases, write_simulation
 from overdue.warehouse import open_warehouse
 from parts_support import BAD_AT, large_parquet

@@ -11,7 +11,7 @@ from plotly.offline import get_plotlyjs
 from report_scan import Built, embedded_json, page_without_library
 
 from cli_support import overdue
-from overdue.models.run import effects_document
+from overdue.publish import effects_document
 from overdue.reports.build import build_report
 from overdue.reports.i18n import text, value_label
 from overdue.reports.pages import self_check_part

@@ -734,8 +734,9 @@ def _points(value: float, lang: Lang) -> str:
 
 
 def _group_value(subgroup: str, lang: Lang) -> str:
-    """A subgroup's level without its family's name (the sentence names the family)."""
-    if "=" in subgroup:
+    """A subgroup's level without its family's name (the sentence names the family); an
+    overdue band (``90<=days_overdue_at_contact<180``) by its label."""
+    if "=" in subgroup and family_of(subgroup) != "overdue_band":
         name, code = subgroup.split("=", 1)
         return value_label(name, code, lang)
     return subgroup_label(subgroup, lang)
