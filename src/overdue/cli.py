@@ -236,7 +236,8 @@ def run(
         skipped = item.get("rows_skipped", 0)
         table.add_row(
             "ingest",
-            f"{item['status']}: read {item['rows_read']:,} = loaded {item['rows_loaded']:,} + "
+            f"{_status(item['status'])}: read {item['rows_read']:,} = loaded "
+            f"{item['rows_loaded']:,} + "
             f"quarantined {item['rows_quarantined']:,} + replaced {item['rows_replaced']:,}"
             + (f" + skipped {skipped:,}" if item.get("source") else ""),
             _safe(item["path"])
@@ -262,6 +263,11 @@ def run(
     status = exit_status((item["status"], item["rows_quarantined"]) for item in result["ingest"])
     if status:
         raise typer.Exit(status)
+
+
+def _status(status: str) -> str:
+    """A batch's status as printed: ``already loaded`` for the stored ``already_loaded``."""
+    return status.replace("_", " ")
 
 
 def _stopped(error: BaseException) -> str:
@@ -307,7 +313,10 @@ def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
         table.add_column(name, justify="right", no_wrap=True)
     for b in summary.batches:
         table.add_row(
-            _safe(b.path), str(b.batch_id or ""), b.status, *(f"{getattr(b, c):,}" for c in counts)
+            _safe(b.path),
+            str(b.batch_id or ""),
+            _status(b.status),
+            *(f"{getattr(b, c):,}" for c in counts),
         )
     table.add_row("total", "", "", *(f"{summary.total(c):,}" for c in counts), end_section=True)
     console.print(table)

@@ -25,6 +25,7 @@ def test_ingest_prints_a_balanced_summary_without_raw_values(tmp_path: Path) -> 
 
     again = overdue("ingest", str(path), "--warehouse", str(wh))
     assert "already loaded (batch 1)" in again.stdout
+    assert "already_loaded" not in again.stdout  # the status in words in the table too
 
     out = tmp_path / "q.csv"
     listed = overdue("quarantine", "--warehouse", str(wh), "--export", str(out))
