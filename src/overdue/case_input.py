@@ -186,12 +186,16 @@ def rule_errors(case: BaseModel) -> list[dict[str, Any]]:
     ]
 
 
-def error_messages(error: ValidationError, row: int | None = None) -> list[str]:
-    """Each problem as ``[row N, ]field: message``, never echoing the submitted value."""
+def error_messages(
+    error: ValidationError, row: int | None = None, skip: set[str] | None = None
+) -> list[str]:
+    """Each problem as ``[row N, ]field: message``, never echoing the submitted value; none
+    about the fields in ``skip``."""
     where = f"row {row}, " if row is not None else ""
     return [
         f"{where}{'.'.join(str(part) for part in item['loc']) or 'case'}: {item['msg']}"
         for item in error.errors(include_input=False, include_url=False)
+        if not item["loc"] or item["loc"][0] not in (skip or set())
     ]
 
 
@@ -239,6 +243,12 @@ def pii_reasons(document: Any) -> list[tuple[str, str]]:
     return found
 
 
+def personal_keys(document: Mapping[str, Any]) -> dict[str, str]:
+    """The keys of ``document`` whose name or value holds personal data, each with the
+    contract field it is (``body`` for a key not in the contract)."""
+    return {key: _field(key) for key, value in document.items() if pii_reasons({key: value})}
+
+
 def case_record(document: Mapping[str, Any]) -> tuple[dict[str, Any], list[int]]:
     """A case as read from a file or a request: keys as contract names (Chinese aliases
     accepted), empty values and fields of other roles left out; and the positions (from 1) of
@@ -254,36 +264,41 @@ def case_record(document: Mapping[str, Any]) -> tuple[dict[str, Any], list[int]]
     return record, unknown
 
 
-def _personal_data(row: int, record: Mapping[str, Any]) -> list[str]:
+def _personal_data(row: int, record: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
     """Each piece of personal data in a file's row (keys too), as ``row N, field: ...``: the
-    contract field that holds it, never the value or a key of the user's own."""
-    try:
-        found = pii_reasons(dict(record))
-    except RecursionError:
-        return [f"row {row}: nested deeper than a case's fields can be"]
-    return [
+    contract field that holds it, never the value or a key of the user's own; and the keys that
+    hold it (``personal_keys``). Raises RecursionError for a row nested too deep to read."""
+    found = pii_reasons(dict(record))
+    messages = [
         f"row {row}, {'a column not in the contract' if field == 'body' else field}: "
         f"holds personal data ({kind}); remove it, nothing here needs it"
         for kind, field in found
     ]
+    return messages, personal_keys(record) if found else {}
 
 
 def validated_cases(records: list[dict[str, Any]]) -> pl.DataFrame:
     """Validate records into a typed frame; every problem named by row and field. A row that
-    holds personal data anywhere is refused before anything else reads it (as ingest and the
-    web service do); keys not in the contract are left out (``unknown_keys`` names them)."""
+    holds personal data anywhere is refused (as ingest and the web service do), its other
+    problems checked without the keys that hold it; keys not in the contract are left out
+    (``unknown_keys`` names them)."""
     cases, problems = [], []
     for row, record in enumerate(records, start=1):
-        if found := _personal_data(row, record):
-            problems += found
+        try:
+            found, keys = _personal_data(row, record)
+        except RecursionError:
+            problems.append(f"row {row}: nested deeper than a case's fields can be")
             continue
         try:
-            case = CaseInput(**case_record(record)[0])
+            case = CaseInput(**case_record({k: v for k, v in record.items() if k not in keys})[0])
         except ValidationError as error:
-            problems += error_messages(error, row)
-        else:
-            broken = broken_rules(case)
-            problems += [f"row {row}, {', '.join(r.fields)}: must hold {r.text}" for r in broken]
+            problems += found + error_messages(error, row, skip=set(keys.values()))
+            continue
+        broken = broken_rules(case)
+        problems += found + [
+            f"row {row}, {', '.join(r.fields)}: must hold {r.text}" for r in broken
+        ]
+        if not found:
             cases.append(case)
     if problems:
         shown = "\n  ".join(problems[:20])

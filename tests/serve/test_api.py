@@ -243,6 +243,28 @@ def test_personal_data_in_an_unknown_key_is_refused_without_naming_it(
     assert "example.com" not in response.text
 
 
+def test_personal_data_comes_with_every_other_problem_in_one_answer(
+    client: httpx.Client,
+) -> None:
+    """Beside personal data, the body's other problems are named in the same answer (no second
+    round trip); the fields holding it get no other problem (their values are not read), and a
+    later unknown key keeps its position in the body."""
+    case = {k: v for k, v in CASE_EN.items() if k != "employment"}
+    case |= {"region": "13812345678", "dependents": 99, "debtor@example.com": 1, "colour": 2}
+    response = client.post(f"{ESTIMATE}?lang=en", json=case)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert [d["reason"] for d in detail] == [
+        "pii:mobile:region",
+        "pii:email:body",
+        "extra_forbidden:body",
+        "missing:employment",
+        "less_than_equal:dependents",
+    ]
+    assert str(len(case)) in detail[2]["message"]
+    assert "13812345678" not in response.text and "example.com" not in response.text
+
+
 def test_oversized_bodies_get_413_before_parsing(client: httpx.Client) -> None:
     """A body over 64 KB is refused with 413, by Content-Length or while streaming."""
     big = json.dumps({**CASE_EN, "region": "x" * 70_000}).encode()

@@ -282,6 +282,21 @@ def test_the_cli_refuses_a_case_breaking_a_cross_field_rule() -> None:
         validated_cases([{**CASE_EN, "outstanding_balance": 1000, "penalty_accrued": 5000}])
 
 
+def test_the_cli_names_a_rows_other_problems_beside_its_personal_data() -> None:
+    """A row with personal data is refused with its other problems in the same message; the
+    field holding it gets no other problem and its value is not repeated."""
+    row = {k: v for k, v in CASE_EN.items() if k != "employment"}
+    with pytest.raises(ValueError) as refused:
+        validated_cases([{**row, "region": "13812345678", "dependents": 99}])
+    lines = str(refused.value).splitlines()[1:]
+    assert [line.strip().split(":")[0] for line in lines] == [
+        "row 1, region",
+        "row 1, employment",
+        "row 1, dependents",
+    ]
+    assert "13812345678" not in str(refused.value)
+
+
 def test_messages_name_fields_in_the_requested_language() -> None:
     """zh by default, en on request; the allowed values come from the contract."""
     assert pick_lang(None, None) == "zh" and pick_lang("en", "zh") == "en"

@@ -7,7 +7,13 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from overdue.case_input import CaseInput, case_record, pii_reasons, rule_errors
+from overdue.case_input import (
+    CaseInput,
+    case_record,
+    personal_keys,
+    pii_reasons,
+    rule_errors,
+)
 from overdue.contract import FIELD_BY_NAME
 from overdue.serve.i18n import error_message, pii_kind_label
 
@@ -50,10 +56,11 @@ def validation_errors(errors: list[Any], lang: str) -> list[dict[str, str]]:
 def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
     """A request body as a validated case, or its problems (pydantic's error form).
 
-    In order: JSON, personal data anywhere (refused before anything else looks at the values),
-    one object, contract field names (Chinese aliases accepted), the contract's types and
-    ranges (every number an input has is bounded, so any value that passes fits the typed frame),
-    then the contract's cross-field rules (each field of a broken rule named).
+    In order: JSON, personal data anywhere (refused; the keys that hold it are left out of
+    every further check, so their values are read no more), one object, contract field names
+    (Chinese aliases accepted), the contract's types and ranges (every number an input has is
+    bounded, so any value that passes fits the typed frame), then the contract's cross-field
+    rules (each field of a broken rule named). Every problem of the body comes in one answer.
     """
     try:
         document = json.loads(raw, parse_constant=_no_constant)
@@ -64,12 +71,27 @@ def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
         found = pii_reasons(document)
     except RecursionError:
         return None, [{"type": "too_deep", "loc": ("body",)}]
-    if found:
-        return None, [
-            {"type": "pii", "loc": ("body", field), "ctx": {"kind": kind}} for kind, field in found
-        ]
+    personal: list[dict[str, Any]] = [
+        {"type": "pii", "loc": ("body", field), "ctx": {"kind": kind}} for kind, field in found
+    ]
     if not isinstance(document, dict):
-        return None, [{"type": "model_type", "loc": ("body",)}]
+        return None, personal or [{"type": "model_type", "loc": ("body",)}]
+    if not found:
+        return _checked_case(document)
+    keys = personal_keys(document)  # their values are read no more: blanked, then skipped
+    _, problems = _checked_case({k: None if k in keys else v for k, v in document.items()})
+    fields = set(keys.values()) - {"body"}
+    positions = {position for position, key in enumerate(document, start=1) if key in keys}
+    return None, personal + [
+        p
+        for p in problems
+        if _field_of(tuple(p.get("loc", ()))) not in fields
+        and (p.get("ctx") or {}).get("position") not in positions
+    ]
+
+
+def _checked_case(document: dict[str, Any]) -> tuple[BaseModel | None, list[dict[str, Any]]]:
+    """A body free of personal data as a validated case, or its problems."""
     record, unknown = case_record(document)
     problems: list[Any] = [
         {"type": "extra_forbidden", "loc": ("body",), "ctx": {"position": position}}
