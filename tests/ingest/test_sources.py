@@ -396,6 +396,21 @@ def test_a_constant_needs_a_reason_and_unknown_keys_are_typos() -> None:
     _fails(MINIMAL.replace("otherwise:", "otherwize:"), "otherwize: unknown key (a typo?)")
 
 
+def test_a_mapping_holding_personal_data_is_refused_without_repeating_it() -> None:
+    """A value or a key of the mapping that holds personal data (it would reach the warehouse
+    as a skip reason, a column name or a value) refuses the mapping, naming where and what."""
+    mobile, email = "13812345678", "zs@example.cn"
+    message = _fails(
+        MINIMAL.replace("otherwise: not_a_case", f"otherwise: not_a_case_{mobile}").replace(
+            "SICK: illness", f"SICK: illness, '{email}': job_loss"
+        ),
+        "the mapping holds personal data",
+        "otherwise: mobile",
+        "cases[0].fields.hardship_reason.map: key 2: email",
+    )
+    assert mobile not in message and email not in message
+
+
 def test_expressions_cannot_run_code() -> None:
     """Only the listed functions and operators exist; nothing reaches Python's eval."""
     _fails(

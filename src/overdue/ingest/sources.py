@@ -42,6 +42,7 @@ from overdue.ingest.expr import (
     constant_value,
     references,
 )
+from overdue.ingest.pii import find_pii
 
 SOURCES_ENV: Final = "OVERDUE_SOURCES_DIR"
 """Folder of mapping files; default ``sources/`` in the working directory, else the repo's."""
@@ -499,6 +500,23 @@ class _Loader:
         )
 
 
+def _personal_data(value: object, loc: tuple[object, ...] = ()) -> list[str]:
+    """``key: kind`` for each key or scalar of a parsed mapping that holds personal data (a
+    key of the mapping's own is named by its parent and position, never repeated)."""
+    if isinstance(value, dict):
+        found = []
+        for position, (key, item) in enumerate(value.items(), start=1):
+            if hits := find_pii(str(key)):
+                name = f"{_loc(loc)}: key {position}" if loc else f"key {position}"
+                found += [f"{name}: {hit.kind}" for hit in hits]
+            else:
+                found += _personal_data(item, (*loc, key))
+        return found
+    if isinstance(value, list):
+        return [hit for i, item in enumerate(value) for hit in _personal_data(item, (*loc, i))]
+    return [f"{_loc(loc)}: {hit.kind}" for hit in find_pii(str(value))]
+
+
 def parse_mapping(text: str, path: Path) -> SourceMapping:
     """Validate and compile the YAML ``text`` of a mapping (``path`` names it in errors)."""
     try:
@@ -509,6 +527,12 @@ def parse_mapping(text: str, path: Path) -> SourceMapping:
         raise MappingError(f"{path}: YAML nested too deeply to be a mapping") from None
     if not isinstance(data, dict):
         raise MappingError(f"{path}: a mapping file is a YAML document of keys (name, columns...)")
+    if personal := list(dict.fromkeys(_personal_data(data))):
+        listed = "\n  ".join(personal)
+        raise MappingError(
+            f"{path}: the mapping holds personal data, which a mapping never needs; remove it "
+            f"(the values are not repeated here):\n  {listed}"
+        )
     try:
         doc = MappingFile.model_validate(data)
     except ValidationError as exc:
