@@ -28,6 +28,24 @@ def test_every_command_has_help(command: str) -> None:
     assert all(cell_len(line) <= 80 for line in result.stdout.splitlines()), result.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("ingest", "--13812345678", "x"), "No such option: --[mobile]"),
+        (("zs@example.cn",), "No such command"),
+        (("quarantine", "--warehouse", "13812345678.duckdb", "--batch", "x"), "--batch"),
+    ],
+)
+def test_usage_errors_never_repeat_personal_data(args: tuple[str, ...], shown: str) -> None:
+    """click's own usage errors repeat what was typed: the command masks personal data in
+    them, with click's exit status for a usage error."""
+    result = overdue(*args)
+    assert result.returncode == 2
+    assert shown in result.stderr
+    assert "13812345678" not in result.stdout + result.stderr
+    assert "zs@example.cn" not in result.stdout + result.stderr
+
+
 def help_text(*command: str) -> str:
     """``overdue COMMAND --help`` at 80 columns, its lines joined (wrapping undone)."""
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "80"})

@@ -1,5 +1,5 @@
 """``python -m overdue`` is the ``overdue`` command."""
 
-from overdue.cli import app
+from overdue.cli import main
 
-app(prog_name="overdue")
+main()

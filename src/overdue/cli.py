@@ -29,7 +29,7 @@ app = typer.Typer(
     # "[default: ...]" in a help text shown as written (rich markup would swallow it)
     rich_markup_mode=None,
 )
-console = Console()
+console = Console(emoji=False)  # `pii:email:body` is a reason, not an emoji
 
 
 def _default(setting: str) -> str:
@@ -54,7 +54,7 @@ def _progress(command: str) -> Callable[[str], None]:
     """A printer of each stage of a long command as it starts, with the seconds since the
     command began, on standard error (the results stay alone on standard output)."""
     started = time.perf_counter()
-    stderr = Console(stderr=True)
+    stderr = Console(stderr=True, emoji=False)
 
     def on_stage(stage: str) -> None:
         seconds = time.perf_counter() - started
@@ -297,7 +297,9 @@ def _console_logs_without_tracebacks() -> None:
 def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
     """The per-file table, the balance of the run, unknown columns and the top reasons."""
     # no borders, the file's path folded rather than cut: the table fits 80 columns
-    table = Table(title=f"ingest run {summary.run_id} into {target}", box=None, pad_edge=False)
+    table = Table(
+        title=f"ingest run {summary.run_id} into {_safe(target)}", box=None, pad_edge=False
+    )
     counts: tuple[str, ...] = (
         "rows_read", "rows_loaded", "rows_quarantined", "rows_replaced", "cases_superseded"
     )  # fmt: skip
@@ -539,8 +541,8 @@ def quarantine(
         console.print("(a row refused for several reasons counts under each of them)")
     if written is not None:
         console.print(
-            f"wrote {written:,} rows to {export}; fix the cells the reasons name, then "
-            f"`overdue ingest {export}`"
+            f"wrote {written:,} rows to {_safe(export)}; fix the cells the reasons name, then "
+            f"`overdue ingest {_safe(export)}`"
         )
 
 
@@ -697,7 +699,7 @@ def estimate(
     except (ValueError, OSError, pl.exceptions.PolarsError) as exc:
         raise _fail(str(exc)) from None
     if left_out:
-        Console(stderr=True).print(
+        Console(stderr=True, emoji=False).print(
             f"left out, not in the case-record contract: {_safe(', '.join(left_out))}",
             highlight=False,
         )
@@ -892,5 +894,28 @@ def serve(
     )
 
 
+def main() -> None:
+    """The ``overdue`` command: the Typer app, with personal data masked in click's own usage
+    errors too (``No such option: --...`` repeats what was typed)."""
+    import sys
+
+    from overdue.ingest.pii import mask_text
+
+    try:
+        code = app(prog_name="overdue", standalone_mode=False)
+    except typer.TyperException as error:  # click's errors (Typer's copy of click)
+        error.message = mask_text(error.message)
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"Error: {error.message}", err=True)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -9,28 +9,39 @@ from ingest_cases import VALID, csv_text, record
 from cli_support import overdue
 
 SECRET = "13812345678"
+EMAIL = "zs@example.cn"
 
 
 def test_ingest_prints_a_balanced_summary_without_raw_values(tmp_path: Path) -> None:
-    """The summary balances, names the reasons, and never shows the personal data it found."""
+    """The summary balances, names the reasons (as written, never as emoji), and never shows
+    the personal data it found, in the rows or in the paths it was given."""
     path = tmp_path / "a.csv"
-    rows = [VALID, record(case_id="C-2", debtor_ref=SECRET), record(case_id="C-3", dependents="x")]
+    rows = [
+        VALID,
+        record(case_id="C-2", debtor_ref=SECRET),
+        record(case_id="C-3", dependents="x"),
+        record(case_id="C-4", debtor_ref=EMAIL),
+    ]
     path.write_text(csv_text(rows, header=[*VALID, "debtor_ref", "dependents"]), encoding="utf-8")
-    wh = tmp_path / "w.duckdb"
+    wh = tmp_path / f"{SECRET}.duckdb"
     result = overdue("ingest", str(path), "--warehouse", str(wh))
     assert result.returncode == 3, result.stderr  # some rows quarantined, the rest loaded
-    assert "rows read 3 = loaded 1 + quarantined 2 + replaced duplicates 0" in result.stdout
+    assert "rows read 4 = loaded 1 + quarantined 3 + replaced duplicates 0" in result.stdout
     assert "pii:mobile:debtor_ref" in result.stdout
+    assert "pii:email:debtor_ref" in result.stdout
     assert SECRET not in result.stdout + result.stderr
+    assert EMAIL not in result.stdout + result.stderr
 
     again = overdue("ingest", str(path), "--warehouse", str(wh))
     assert "already loaded (batch 1)" in again.stdout
     assert "already_loaded" not in again.stdout  # the status in words in the table too
 
-    out = tmp_path / "q.csv"
+    out = tmp_path / f"{SECRET}.csv"
     listed = overdue("quarantine", "--warehouse", str(wh), "--export", str(out))
     assert listed.returncode == 0, listed.stderr
+    assert SECRET not in listed.stdout + listed.stderr
     assert "pii:mobile:debtor_ref" in listed.stdout
+    assert "pii:email:debtor_ref" in listed.stdout
     assert "parse:dependents" in listed.stdout
     assert SECRET not in out.read_text(encoding="utf-8-sig")
     assert "[mobile]" in out.read_text(encoding="utf-8-sig")

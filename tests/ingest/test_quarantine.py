@@ -66,3 +66,16 @@ def test_fixed_export_reingests_cleanly(write: Write, wh: Path, tmp_path: Path) 
     assert (report.rows_loaded, report.rows_quarantined, report.unknown_columns) == (2, 0, ())
     assert query(wh, "SELECT case_id FROM cases ORDER BY 1") == [("A",), ("B",), ("C-0001",)]
     assert one(wh, "SELECT count(*) FROM cases WHERE extra IS NOT NULL") == 0
+
+
+def test_the_csv_export_never_hands_excel_a_formula(write: Write, wh: Path, tmp_path: Path) -> None:
+    """A cell Excel would run as a formula (``=``, ``+``, ``-``, ``@`` first) is written with a
+    ``'`` before it (CSV injection); plain numbers such as ``-1`` stay as they are."""
+    row = record(case_id="F", monthly_income="-1", region="=cmd|' /C calc'!A0", age_band="@SUM(A1)")
+    ingest([write("f.csv", csv_text([row]))], wh)
+    out = tmp_path / "q.csv"
+    with open_warehouse(wh, read_only=True) as con:
+        export_quarantine(con, out)
+    cells = pl.read_csv(out, infer_schema=False).row(0, named=True)
+    assert (cells["region"], cells["age_band"]) == ("'=cmd|' /C calc'!A0", "'@SUM(A1)")
+    assert cells["monthly_income"] == "-1"

@@ -99,10 +99,24 @@ def quarantine_frame(con: duckdb.DuckDBPyConnection, batch_id: int | None = None
     return frame
 
 
+FORMULA_START: Final = r"^[=+\-@\t\r]"
+"""A cell a spreadsheet would run as a formula (CSV injection, OWASP)."""
+PLAIN_NUMBER: Final = r"^[+-]?[0-9][0-9.,]*$"
+
+
+def _as_text_cell(column: str) -> pl.Expr:
+    """``column`` with a ``'`` before each cell a spreadsheet would run as a formula (plain
+    numbers such as ``-5`` left as they are)."""
+    cell = pl.col(column)
+    formula = cell.str.contains(FORMULA_START) & ~cell.str.contains(PLAIN_NUMBER)
+    return pl.when(formula).then(pl.lit("'") + cell).otherwise(cell).alias(column)
+
+
 def export_quarantine(
     con: duckdb.DuckDBPyConnection, out: Path, batch_id: int | None = None
 ) -> int:
-    """Write the quarantined rows to ``out`` (.csv with a BOM for Excel, .parquet or .jsonl)."""
+    """Write the quarantined rows to ``out`` (.csv with a BOM for Excel, a ``'`` before each
+    cell Excel would run as a formula; .parquet or .jsonl as they are)."""
     frame = quarantine_frame(con, batch_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
@@ -111,6 +125,9 @@ def export_quarantine(
     elif suffix in (".jsonl", ".ndjson"):
         frame.write_ndjson(out)
     elif suffix == ".csv":
+        frame = frame.with_columns(
+            _as_text_cell(c) for c in frame.columns if frame[c].dtype == pl.String
+        )
         frame.write_csv(out, include_bom=True)
     else:
         raise ValueError(f"{out}: export to .csv, .parquet or .jsonl")
