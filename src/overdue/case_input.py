@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import re
+import sys
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -317,12 +318,21 @@ def unknown_keys(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(found)
 
 
+def json_int(text: str) -> int | Decimal:
+    """An integer of a JSON document. Python converts at most 4,300 digits to an ``int``; a
+    longer one stays a ``Decimal``, so the field's range check names it rather than the
+    parser failing on the whole body."""
+    return int(text) if len(text) < sys.get_int_max_str_digits() else Decimal(text)
+
+
 def read_case_json(path: Path) -> tuple[pl.DataFrame, list[str]]:
     """One case from a JSON object file, and its keys not in the contract (left out)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8-sig"))
+        record = json.loads(path.read_text(encoding="utf-8-sig"), parse_int=json_int)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON (line {error.lineno}): {error.msg}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested deeper than a case's fields can be") from None
     if not isinstance(record, dict):
         raise ValueError(f"{path} must hold one JSON object with the case's fields")
     try:

@@ -353,11 +353,11 @@ def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
 def waiting_files(paths: list[str], inbox: Path) -> list[str]:
     """``paths`` with the inbox (when named and there) standing for the files waiting in it:
     not those ``overdue run`` filed away in its ``processed/`` and ``refused/`` folders."""
-    from overdue.ingest.read import inbox_files
+    from overdue.ingest.read import inbox_files, real_path
 
     found: list[str] = []
     for path in paths:
-        is_inbox = Path(path).resolve() == inbox.resolve() and inbox.is_dir()
+        is_inbox = real_path(path) == real_path(inbox) and inbox.is_dir()
         found += [str(p) for p in inbox_files(inbox)] if is_inbox else [path]
     return found
 
@@ -392,6 +392,7 @@ def ingest(
 
     from overdue.ingest import SourceError, ingest_paths
     from overdue.ingest.load import ALREADY_LOADED, REFUSED, BatchReport
+    from overdue.ingest.read import real_path
     from overdue.ingest.sources import MappingError, find_mapping
 
     settings = get_settings()
@@ -439,8 +440,8 @@ def ingest(
                 mapping=mapping,
             )
     except SourceError as exc:
-        inbox = settings.inbox.resolve()
-        if not inbox.exists() and any(Path(p).resolve() == inbox for p in paths):
+        inbox = real_path(settings.inbox)
+        if not inbox.exists() and any(real_path(p) == inbox for p in paths):
             raise _fail(
                 f"{exc} (the inbox, where new case files go: `overdue run` makes it, or "
                 f"mkdir -p {settings.inbox})"

@@ -29,7 +29,13 @@ from filelock import FileLock, Timeout
 
 from overdue.config import Settings, get_settings
 from overdue.ingest.load import ALREADY_LOADED, REFUSED, shown_path
-from overdue.ingest.read import PROCESSED, REFUSED_FOLDER, discover_sources, inbox_files
+from overdue.ingest.read import (
+    PROCESSED,
+    REFUSED_FOLDER,
+    discover_sources,
+    inbox_files,
+    real_path,
+)
 from overdue.models.run import model_state
 from overdue.models.run import train as train_models
 from overdue.models.train import ADVISING_METRICS, TooFewCasesError
@@ -105,9 +111,9 @@ def files_to_ingest(sources: Sequence[str], inbox: Path | None = None) -> list[s
     a glob that matches nothing is an error (``SourceError``)."""
     found: list[str] = []
     for source in sources:
-        if inbox is not None and Path(source).resolve() == inbox.resolve():
+        if inbox is not None and real_path(source) == real_path(inbox):
             files = inbox_files(inbox)
-        elif Path(source).exists() or any(c in source for c in "*?["):
+        elif Path(source).exists() or Path(source).is_symlink() or any(c in source for c in "*?["):
             files = discover_sources([source])
         else:
             files = []
@@ -130,7 +136,7 @@ def file_away(path: Path, record: Mapping[str, Any], inbox: Path, day: dt.date) 
     ``<name>.reason.txt`` (the masked reason) beside it when it was refused, else to
     ``processed/<day>/``. Files outside the inbox stay where they are (``None``); nothing is
     deleted or overwritten."""
-    if inbox.resolve() not in path.resolve().parents:
+    if real_path(inbox) not in real_path(path).parents:
         return None
     refused = record["status"] == REFUSED
     folder = inbox / REFUSED_FOLDER if refused else inbox / PROCESSED / day.isoformat()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ingest_cases import VALID, csv_text, record
@@ -67,6 +68,30 @@ def test_a_refused_file_exits_non_zero_and_names_it(tmp_path: Path) -> None:
     result = overdue("ingest", str(empty), "--warehouse", str(tmp_path / "w.duckdb"))
     assert result.returncode == 1
     assert "empty.csv: the file is empty" in result.stdout
+
+
+def test_a_link_loop_and_a_pipe_are_refused_not_waited_on(tmp_path: Path) -> None:
+    """A loop of symbolic links and a named pipe (reading it would wait forever) are refused
+    with their reasons, named or found in a folder given as the inbox; never a traceback."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "loop-a.csv").symlink_to(inbox / "loop-b.csv")
+    (inbox / "loop-b.csv").symlink_to(inbox / "loop-a.csv")
+    os.mkfifo(inbox / "pipe.csv")
+    named = overdue(
+        "ingest", str(inbox / "loop-a.csv"), str(inbox / "pipe.csv"),
+        "--warehouse", str(tmp_path / "w.duckdb"), timeout=120,
+    )  # fmt: skip
+    assert named.returncode == 1, named.stdout + named.stderr
+    assert "loop-a.csv: a symbolic link that leads to no file" in named.stdout
+    assert "pipe.csv: not a file (a pipe or a device)" in named.stdout
+    assert "Traceback" not in named.stdout + named.stderr
+    waiting = overdue(
+        "ingest", str(inbox), "--warehouse", str(tmp_path / "w2.duckdb"), timeout=120,
+        env={"OVERDUE_INBOX": str(inbox)},
+    )  # fmt: skip
+    assert waiting.returncode == 1, waiting.stdout + waiting.stderr
+    assert waiting.stdout.count("refused") >= 3  # both links and the pipe, none passed over
 
 
 def test_the_ingest_table_fits_80_columns_with_the_path_whole(tmp_path: Path) -> None:

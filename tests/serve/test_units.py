@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -11,7 +12,13 @@ import pytest
 from scipy.special import expit, logit
 from serve_support import CASE_EN, Published, entered_cases
 
-from overdue.case_input import CaseInput, cases_frame, pii_reasons, validated_cases
+from overdue.case_input import (
+    CaseInput,
+    cases_frame,
+    pii_reasons,
+    read_case_json,
+    validated_cases,
+)
 from overdue.contract import APPROACHES
 from overdue.features import build_features
 from overdue.models.estimate import CaseEstimator, direct_features, estimate_case
@@ -295,6 +302,22 @@ def test_the_cli_names_a_rows_other_problems_beside_its_personal_data() -> None:
         "row 1, dependents",
     ]
     assert "13812345678" not in str(refused.value)
+
+
+def test_an_integer_too_long_for_python_is_a_range_error_on_its_field(tmp_path: Path) -> None:
+    """Python converts at most 4,300 digits to an int: a longer number in a case (request body
+    or `--case` file) is still named by its field's range, and a file nested too deep is named
+    as such, never a traceback."""
+    body = json.dumps(CASE_EN)[:-1] + ', "principal": ' + "9" * 5001 + "}"
+    _, problems = read_case(body.encode())
+    assert [(p["type"], p["loc"]) for p in problems] == [("less_than_equal", ("principal",))]
+    path = tmp_path / "case.json"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ValueError, match="principal: Input should be less than or equal"):
+        read_case_json(path)
+    path.write_text('{"a":' * 100_000 + "1" + "}" * 100_000, encoding="utf-8")
+    with pytest.raises(ValueError, match="nested deeper than a case's fields can be"):
+        read_case_json(path)
 
 
 def test_messages_name_fields_in_the_requested_language() -> None:

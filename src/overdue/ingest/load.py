@@ -169,7 +169,11 @@ class IngestSummary:
 
 
 def file_sha256(path: Path) -> str | None:
+    """The SHA-256 of a regular file's content; ``None`` when there is none to read (a pipe or a
+    device would never end, a link loop or a missing file cannot be opened)."""
     digest = hashlib.sha256()
+    if not path.is_file():
+        return None
     try:
         with path.open("rb") as handle:
             while chunk := handle.read(1 << 22):

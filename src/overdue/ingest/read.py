@@ -13,6 +13,7 @@ import glob
 import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -139,6 +140,12 @@ class TextFile:
         )
 
 
+def real_path(path: str | Path) -> Path:
+    """``path`` with its symbolic links followed, as far as they lead (``Path.resolve`` raises
+    on a loop of links; this never does)."""
+    return Path(os.path.realpath(path))
+
+
 def inbox_files(inbox: Path) -> list[Path]:
     """Every file waiting in ``inbox`` (any name: a file that is not case records is refused
     with its reason, never passed over), not those already filed away in its ``processed/`` and
@@ -149,7 +156,7 @@ def inbox_files(inbox: Path) -> list[Path]:
     return sorted(
         p
         for p in inbox.rglob("*")
-        if p.is_file()
+        if not p.is_dir()  # a pipe or a broken link too: refused with its reason
         and not any(part.startswith(".") for part in p.relative_to(inbox).parts)
         and not any(folder in p.parents for folder in filed)
     )
@@ -164,7 +171,7 @@ def discover_sources(patterns: Sequence[str | Path]) -> list[Path]:
             matches = sorted(
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES
             )
-        elif path.exists():
+        elif path.exists() or path.is_symlink():  # a broken link is refused, not passed over
             matches = [path]
         else:
             # glob.glob, not Path.glob: the pattern may be absolute or span folders.
@@ -224,7 +231,11 @@ def inspect_source(path: Path) -> Source:
     is corrected by the loader (DuckDB reports them), which then reads the file as GB18030.
     """
     if not path.is_file():
-        raise SourceError(f"{path}: not a file")
+        if path.is_symlink() and not path.exists():
+            raise SourceError(f"{path}: a symbolic link that leads to no file (a loop, or gone)")
+        raise SourceError(
+            f"{path}: not a file" + (" (a pipe or a device)" if path.exists() else "")
+        )
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from overdue.case_input import (
     CaseInput,
     case_record,
+    json_int,
     personal_keys,
     pii_reasons,
     rule_errors,
@@ -63,7 +64,7 @@ def read_case(raw: bytes) -> tuple[BaseModel | None, list[dict[str, Any]]]:
     rules (each field of a broken rule named). Every problem of the body comes in one answer.
     """
     try:
-        document = json.loads(raw, parse_constant=_no_constant)
+        document = json.loads(raw, parse_constant=_no_constant, parse_int=json_int)
     except (ValueError, RecursionError) as error:  # RecursionError: nested beyond the parser
         kind = "too_deep" if isinstance(error, RecursionError) else "json_invalid"
         return None, [{"type": kind, "loc": ("body",)}]
