@@ -31,6 +31,7 @@ from hostile_files import (
 from ingest_cases import AS_OF, VALID, csv_text, ingest, one, query, snapshot
 
 from cli_support import overdue
+from overdue.ingest import BatchReport
 from overdue.ingest.read import MAX_CELL_CHARS, MAX_COLUMNS
 
 RAW_PII = (MOBILE_IN_NAME, ID_IN_NAME, MOBILE_HEADER)
@@ -348,3 +349,152 @@ def test_run_finishes_the_pipeline_and_exits_with_the_ingest_status(tmp_path: Pa
     assert any((tmp_path / "published_dir").iterdir())
     for raw in RAW_PII:
         assert raw not in output
+
+
+REGIONS = ("浙江", "江苏", "湖北")
+
+
+def _regional(n: int, prefix: str = "C-") -> list[dict[str, str]]:
+    """``n`` valid records, each with a Chinese region."""
+    return [{**row, "region": REGIONS[i % len(REGIONS)]} for i, row in enumerate(rows(n, prefix))]
+
+
+def _lines(data: list[dict[str, str]], encoding: str = "utf-8") -> list[bytes]:
+    """The header and one line per record of ``data``, encoded."""
+    return [line.encode(encoding) for line in csv_text(data).splitlines()]
+
+
+def _balanced(report: BatchReport) -> None:
+    assert report.rows_read == report.rows_loaded + report.rows_quarantined + report.rows_replaced
+
+
+@pytest.mark.parametrize("records", [6, 2_000])  # 2,000: the late line is past the first 64 KiB
+def test_gbk_lines_in_a_utf8_file_are_quarantined_and_the_rest_loads_intact(
+    tmp_path: Path, wh: Path, records: int
+) -> None:
+    """A UTF-8 file with one GBK line early (line 3) and one late (the last): both lines are
+    parse:encoding at their line numbers; every other Chinese cell loads as written."""
+    data = _regional(records)
+    lines = _lines(data)
+    late = len(lines)  # line numbers are 1-based: the header is line 1
+    lines[2] = csv_text([data[1]]).splitlines()[1].encode("gbk")
+    lines[late - 1] = csv_text([data[-1]]).splitlines()[1].encode("gbk")
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert (records < 10) == (path.stat().st_size < 1 << 16)
+    report = ingest([path], wh).batches[0]
+    _balanced(report)
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (
+        records,
+        records - 2,
+        2,
+    )
+    assert query(wh, "SELECT line, reasons FROM quarantine ORDER BY line") == [
+        (3, ["parse:encoding"]),
+        (late, ["parse:encoding"]),
+    ]
+    loaded = dict(query(wh, "SELECT case_id, region FROM cases"))
+    assert loaded == {row["case_id"]: row["region"] for row in data[:1] + data[2:-1]}
+    assert one(wh, "SELECT encoding FROM batches") == "utf-8"
+    assert report.message == (
+        f"read as UTF-8: {records - 2:,} line(s) with non-ASCII text are UTF-8, "
+        "2 are not and are quarantined as parse:encoding"
+    )
+
+
+def test_one_stray_byte_in_a_small_utf8_file_quarantines_only_its_line(
+    tmp_path: Path, wh: Path
+) -> None:
+    """0xFF in one cell of a file whose only other Chinese is one line (P09 of the trial):
+    UTF-8 still, the line with the byte is parse:encoding, the Chinese line loads intact."""
+    data = _regional(3)
+    data[0]["region"] = "Shandong"
+    data[2]["region"] = "Jiangsu"
+    lines = _lines(data)
+    lines[1] = lines[1].replace(b"Shandong", b"Shandong\xff")
+    path = tmp_path / "stray.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    report = ingest([path], wh).batches[0]
+    _balanced(report)
+    assert (report.rows_loaded, report.rows_quarantined) == (2, 1)
+    assert query(wh, "SELECT line, reasons FROM quarantine") == [(2, ["parse:encoding"])]
+    assert query(wh, "SELECT case_id, region FROM cases ORDER BY 1") == [
+        ("C-0000001", "江苏"),
+        ("C-0000002", "Jiangsu"),
+    ]
+    assert one(wh, "SELECT encoding FROM batches") == "utf-8"
+
+
+def test_a_gbk_file_still_loads_as_gb18030_even_with_a_line_that_is_valid_utf8(
+    tmp_path: Path, wh: Path
+) -> None:
+    """An Excel export in GBK throughout loads as GB18030, with no row quarantined, although
+    one line's only Chinese (郑, D6 A3 in GBK) happens to be valid UTF-8 as well."""
+    assert "郑".encode("gbk").decode("utf-8") != "郑"  # valid UTF-8, another character
+    data = _regional(200)
+    data[100]["region"] = "郑"
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(b"\n".join(_lines(data, "gbk")) + b"\n")
+    report = ingest([path], wh).batches[0]
+    _balanced(report)
+    assert (report.rows_loaded, report.rows_quarantined) == (200, 0)
+    assert one(wh, "SELECT encoding FROM batches") == "gb18030"
+    loaded = dict(query(wh, "SELECT case_id, region FROM cases"))
+    assert loaded == {row["case_id"]: row["region"] for row in data}
+    assert report.message == (
+        "read as GB18030: 199 line(s) with non-ASCII text are not UTF-8, 1 are valid UTF-8 "
+        "and were read as GB18030 too"
+    )
+
+
+def test_accounting_holds_with_a_gbk_line_and_a_replaced_duplicate(
+    tmp_path: Path, wh: Path
+) -> None:
+    """read = loaded + quarantined + replaced in a UTF-8 file with a GBK line and an older
+    version of a case; the GBK line's case is quarantined, not lost or garbled."""
+    data = [{**row, "record_updated_at": "2024-05-01 00:00:00"} for row in _regional(5)]
+    data.append({**data[0], "record_updated_at": "2024-04-01 00:00:00", "region": "上海"})
+    lines = _lines(data)
+    lines[4] = csv_text([data[3]]).splitlines()[1].encode("gb18030")
+    path = tmp_path / "dup.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    report = ingest([path], wh).batches[0]
+    _balanced(report)
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (6, 4, 1)
+    assert report.rows_replaced == 1
+    assert query(wh, "SELECT line, reasons FROM quarantine") == [(5, ["parse:encoding"])]
+    assert one(wh, "SELECT region FROM cases WHERE case_id = 'C-0000000'") == "浙江"
+    assert one(wh, "SELECT count(*) FROM cases WHERE region NOT IN ('浙江', '江苏', '湖北')") == 0
+
+
+@pytest.mark.parametrize("at", [3, 900])  # about 5 KB and about 900 KB into the file
+def test_a_json_line_that_is_not_utf8_is_quarantined_wherever_it_is(
+    tmp_path: Path, wh: Path, at: int
+) -> None:
+    """JSON Lines with Chinese UTF-8 text and one line in GBK: that line is parse:encoding at
+    its line number, early or late alike; the rest loads intact."""
+    data = _regional(1_000)
+    text = [json.dumps(row, ensure_ascii=False).encode() for row in data]
+    text[at - 1] = json.dumps(data[at - 1], ensure_ascii=False).encode("gbk")
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\n".join(text) + b"\n")
+    report = ingest([path], wh).batches[0]
+    _balanced(report)
+    assert (report.status, report.rows_loaded, report.rows_quarantined) == ("loaded", 999, 1)
+    assert query(wh, "SELECT line, reasons FROM quarantine") == [(at, ["parse:encoding"])]
+    loaded = dict(query(wh, "SELECT case_id, region FROM cases"))
+    assert loaded == {row["case_id"]: row["region"] for i, row in enumerate(data) if i != at - 1}
+
+
+def test_json_lines_in_gbk_throughout_are_refused_naming_the_first_line(
+    tmp_path: Path, wh: Path
+) -> None:
+    """A JSON export in GBK is not JSON Lines (RFC 8259: UTF-8): refused with a reason that
+    names the first line that is not UTF-8, and nothing of it stored."""
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in _regional(5))
+    path = tmp_path / "gbk.jsonl"
+    path.write_bytes(text.encode("gbk"))
+    report = ingest([path], wh).batches[0]
+    assert report.status == "refused"
+    assert "5 of its 5 lines are not UTF-8 (the first is line 1)" in str(report.message)
+    assert one(wh, "SELECT count(*) FROM cases") == 0

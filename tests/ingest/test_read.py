@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from overdue.ingest.read import Format, SourceError, discover_sources, inspect_source, map_columns
+from overdue.ingest.read import (
+    _CHUNK,
+    Format,
+    SourceError,
+    discover_sources,
+    inspect_source,
+    map_columns,
+    utf8_evidence,
+)
 
 Write = Callable[..., Path]
 
@@ -67,3 +75,59 @@ def test_discovery_skips_non_data_files_and_repeats(write: Write, tmp_path: Path
     write("d/notes.md", "x")
     found = discover_sources([tmp_path / "d", tmp_path / "d" / "b.csv"])
     assert [p.name for p in found] == ["a.parquet", "b.csv"]
+
+
+UTF8_LINE = "C-1,浙江\n".encode()
+GBK_LINE = "C-2,江苏\n".encode("gbk")
+STRAY_LINE = b"C-3,Jiangsu\xff\n"
+CHANCE_LINE = "C-4,郑\n".encode("gbk")  # GBK bytes that happen to be valid UTF-8 too
+
+
+@pytest.mark.parametrize(
+    ("lines", "counted"),
+    [
+        ([b"case_id\n", b"C-0\n"], (0, 0, True)),
+        ([UTF8_LINE] * 3 + [GBK_LINE], (3, 1, True)),
+        ([UTF8_LINE, GBK_LINE], (1, 1, True)),  # a tie goes to UTF-8
+        ([UTF8_LINE, GBK_LINE, GBK_LINE], (1, 2, False)),
+        ([UTF8_LINE, STRAY_LINE, STRAY_LINE], (1, 2, True)),  # valid in neither: no evidence
+        ([STRAY_LINE, GBK_LINE], (0, 2, False)),
+        ([CHANCE_LINE] + [GBK_LINE] * 3, (1, 3, False)),
+        ([UTF8_LINE.rstrip(b"\n"), b"\n", GBK_LINE.rstrip(b"\n")], (1, 1, True)),
+    ],
+)
+def test_utf8_evidence_counts_the_lines_of_each_encoding(
+    write: Write, lines: list[bytes], counted: tuple[int, int, bool]
+) -> None:
+    """Non-ASCII lines are counted as UTF-8 or not; the file is UTF-8 unless more of them are
+    valid GB18030 only than are valid UTF-8."""
+    evidence = utf8_evidence(write("a.csv", b"".join(lines)))
+    assert (evidence.utf8, evidence.other, evidence.is_utf8) == counted
+
+
+def test_utf8_evidence_reads_the_whole_file_in_blocks_of_whole_lines(write: Write) -> None:
+    """A GBK line whose first character straddles the 4 MiB block boundary is one line; a
+    file past that boundary is counted to its end."""
+    start = _CHUNK - len(b"C-2,") - 1  # the line's first GBK byte is the block's last byte
+    before = start // len(UTF8_LINE)
+    lines = [UTF8_LINE] * before + [b"x" * (start - before * len(UTF8_LINE)), GBK_LINE]
+    content = b"".join(lines + [UTF8_LINE] * 10)
+    assert content[_CHUNK - 1 : _CHUNK + 1] == "江".encode("gbk")
+    path = write("big.csv", content)
+    evidence = utf8_evidence(path)
+    assert (evidence.utf8, evidence.other, evidence.is_utf8) == (before + 10, 1, True)
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding"),
+    [
+        (UTF8_LINE * 3 + GBK_LINE, "utf-8"),  # the first 64 KiB are not UTF-8: counted
+        (GBK_LINE * 3 + UTF8_LINE, "gb18030"),
+        (b"case_id\n" + STRAY_LINE, "utf-8"),
+    ],
+)
+def test_encoding_is_judged_from_the_lines_of_the_file(
+    write: Write, content: bytes, encoding: str
+) -> None:
+    """A file whose start is not UTF-8 is judged from all its lines, not from that start."""
+    assert inspect_source(write("a.csv", b"case_id,region\n" + content)).encoding == encoding

@@ -45,6 +45,7 @@ from overdue.ingest.read import (
     Source,
     SourceError,
     SourceQuery,
+    Utf8Evidence,
     check_width,
     csv_headers,
     csv_rejects,
@@ -61,6 +62,7 @@ from overdue.ingest.read import (
     source_query,
     text_copy,
     too_long_message,
+    utf8_evidence,
 )
 from overdue.ingest.validate import (
     RAW_TEXT_FIELD,
@@ -540,7 +542,35 @@ def _stage(con: duckdb.DuckDBPyConnection, query: SourceQuery, as_of: dt.date) -
 
 
 class _NotUtf8Error(Exception):
-    """The file turned out not to be UTF-8 after all."""
+    """The file turned out not to be UTF-8 after all: most of its non-ASCII lines are not."""
+
+    def __init__(self, evidence: Utf8Evidence) -> None:
+        super().__init__()
+        self.evidence = evidence
+
+
+def _judged(source: Source, rejects: Sequence[Reject]) -> Source:
+    """``source`` with its lines counted (``utf8_evidence``) if it was read as UTF-8 on the
+    evidence of its start and DuckDB then found lines that are not; raises ``_NotUtf8Error``
+    when the count says GB18030. Only such a file pays for a second pass over its bytes."""
+    if (
+        source.format is not Format.CSV
+        or source.encoding != "utf-8"
+        or source.evidence is not None
+        or not any(r.reason == "parse:encoding" for r in rejects)
+    ):
+        return source
+    evidence = utf8_evidence(source.path)
+    if not evidence.is_utf8:
+        raise _NotUtf8Error(evidence)
+    return replace(source, evidence=evidence)
+
+
+def _notes(source: Source, note: str | None) -> str | None:
+    """What the batch records as its message: ``note`` and how the encoding was judged when
+    the file mixes lines of two encodings."""
+    judged = source.evidence.note() if source.evidence else None
+    return "; ".join(n for n in (note, judged) if n) or None
 
 
 def _load_source(
@@ -614,13 +644,7 @@ def _load_query(
             raise SourceError(f"{path}: cannot be read ({type(exc).__name__})") from None
         found = csv_rejects(con) if query.rejects_table else list(rejects)
         rejects = sorted([*found, *query.rejects], key=lambda r: r.line)
-        if (
-            source.format is Format.CSV
-            and source.encoding == "utf-8"
-            and source.ascii_head
-            and any(r.reason == "parse:encoding" for r in rejects)
-        ):
-            raise _NotUtf8Error  # UTF-8 was a guess from plain ASCII: try GB18030
+        source = _judged(source, rejects)  # lines not UTF-8: count the file's evidence
         _keep_records_small(con)
         _screen_candidates(con)
         reasons = _reason_counts(con) + _stage_rejects(
@@ -646,7 +670,7 @@ def _load_query(
             extra_columns(query.columns),
             dict(reasons.most_common()),
             tuple(f for f in REQUIRED if f not in query.columns.fields),
-            message=note,
+            message=_notes(source, note),
             rows_skipped=rows_skipped,
             skip_reasons=skip_reasons,
             source=mapping.name if mapping else None,
@@ -717,14 +741,12 @@ def _load_mapped(
         try:
             if source.format is Format.CSV:
                 raw, rejects = _raw_csv(con, source, text.path)
-                if (
-                    source.encoding == "utf-8"
-                    and source.ascii_head
-                    and any(r.reason == "parse:encoding" for r in rejects)
-                ):
+                try:
+                    source = _judged(source, rejects)
+                except _NotUtf8Error as not_utf8:
                     return _load_mapped(
                         con,
-                        replace(source, encoding="gb18030"),
+                        replace(source, encoding="gb18030", evidence=not_utf8.evidence),
                         mapping,
                         run_id=run_id,
                         as_of=as_of,
@@ -798,10 +820,10 @@ def _read_and_load(
         )
     try:
         return _load_source(con, source, run_id=run_id, as_of=as_of, started=started, notify=notify)
-    except _NotUtf8Error:
+    except _NotUtf8Error as not_utf8:
         return _load_source(
             con,
-            replace(source, encoding="gb18030"),
+            replace(source, encoding="gb18030", evidence=not_utf8.evidence),
             run_id=run_id,
             as_of=as_of,
             started=started,

@@ -15,7 +15,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
@@ -79,6 +79,30 @@ class SourceError(ValueError):
 
 
 @dataclass(frozen=True)
+class Utf8Evidence:
+    """How many lines of a text file that hold non-ASCII bytes are valid UTF-8, and the
+    verdict ``utf8_evidence`` reached from them."""
+
+    utf8: int  # non-ASCII lines that are valid UTF-8
+    other: int  # non-ASCII lines that are not
+    is_utf8: bool  # whether the file is read as UTF-8 (else GB18030)
+
+    def note(self) -> str | None:
+        """What the batch records when the file mixes lines of both kinds."""
+        if not (self.utf8 and self.other):
+            return None
+        if self.is_utf8:
+            return (
+                f"read as UTF-8: {self.utf8:,} line(s) with non-ASCII text are UTF-8, "
+                f"{self.other:,} are not and are quarantined as parse:encoding"
+            )
+        return (
+            f"read as GB18030: {self.other:,} line(s) with non-ASCII text are not UTF-8, "
+            f"{self.utf8:,} are valid UTF-8 and were read as GB18030 too"
+        )
+
+
+@dataclass(frozen=True)
 class Source:
     """One input file as found on disk, before any row is read."""
 
@@ -87,7 +111,7 @@ class Source:
     encoding: str  # utf-8, utf-8-sig, gb18030 or binary (Parquet)
     sha256: str
     bytes: int
-    ascii_head: bool = False  # the first 64 KiB are plain ASCII: UTF-8 is only a guess
+    evidence: Utf8Evidence | None = None  # counted when a CSV file's UTF-8 is in doubt
     has_nul: bool = False  # NUL bytes (or JSON \u0000 escapes): cells are checked for them
     mixed_newlines: bool = False  # both CRLF and bare LF line ends (an Excel round trip)
 
@@ -227,8 +251,11 @@ def _is_utf8_start(head: bytes) -> bool:
 def inspect_source(path: Path) -> Source:
     """Format, size, SHA-256 and encoding of ``path``; raises ``SourceError`` for bad files.
 
-    The encoding is judged from the first 64 KiB; a UTF-8 guess that meets invalid bytes later
-    is corrected by the loader (DuckDB reports them), which then reads the file as GB18030.
+    A CSV file with a byte-order mark is UTF-8; one without is judged from all its lines by
+    ``utf8_evidence`` (UTF-8, or GB18030 when more of its lines are GB18030 only than UTF-8).
+    Its lines are counted here when the first 64 KiB hold bytes that are not UTF-8, else by the
+    loader only if DuckDB meets such bytes later: a file that is UTF-8 throughout is never
+    counted. JSON Lines are UTF-8 (the reader quarantines or refuses lines that are not).
     """
     if not path.is_file():
         if path.is_symlink() and not path.exists():
@@ -246,24 +273,97 @@ def inspect_source(path: Path) -> Source:
         raise SourceError(f"{path}: the file is empty")
     fmt = _sniff_format(path, head)
     scan = _scan_bytes(path, fmt)
+    evidence = None
     if fmt is Format.PARQUET:
         encoding = "binary"
     elif head.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig"
+    elif fmt is Format.JSONL or _is_utf8_start(head):
+        encoding = "utf-8"
     else:
-        encoding = "utf-8" if _is_utf8_start(head) else "gb18030"
-    if fmt is Format.JSONL and encoding == "gb18030":
-        raise SourceError(f"{path}: JSON Lines must be UTF-8 (RFC 8259); re-save it as UTF-8")
+        evidence = utf8_evidence(path)
+        encoding = "utf-8" if evidence.is_utf8 else "gb18030"
     return Source(
         path,
         fmt,
         encoding,
         scan.sha256,
         size,
-        ascii_head=head.isascii(),
+        evidence=evidence,
         has_nul=scan.has_nul,
         mixed_newlines=scan.crlf and scan.bare_lf,
     )
+
+
+_ASCII_BUT_LF: Final = bytes(b for b in range(128) if b != 0x0A)
+_HIGH_AS_80: Final = bytes(range(128)) + b"\x80" * 128
+_LONGEST_LINE: Final = MAX_RECORD_BYTES
+"""A line is judged in pieces of at most this many bytes (a file may have no line ends)."""
+
+
+def _line_blocks(path: Path) -> Iterator[bytes]:
+    """The file in blocks of whole lines, about 4 MiB each (LF is never part of a UTF-8 or
+    GB18030 character, so each line can be judged alone)."""
+    carry = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            data = carry + chunk
+            end = data.rfind(b"\n") + 1
+            if not end and len(data) >= _LONGEST_LINE:
+                end = len(data)
+            yield data[:end]
+            carry = data[end:]
+    yield carry
+
+
+def _non_ascii_lines(lines: bytes) -> int:
+    """How many of the lines in ``lines`` hold a byte >= 0x80 (C-speed: the other bytes but
+    LF are deleted, the rest mapped to 0x80, and each 0x80 before a line end counted)."""
+    marks = lines.translate(_HIGH_AS_80, _ASCII_BUT_LF)
+    return marks.count(b"\x80\n") + marks.endswith(b"\x80")
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _not_utf8(lines: bytes) -> Iterator[bytes]:
+    """The lines in ``lines`` that are not valid UTF-8."""
+    if lines.isascii() or _decodes(lines, "utf-8"):
+        return
+    yield from (line for line in lines.split(b"\n") if not _decodes(line, "utf-8"))
+
+
+def utf8_evidence(path: Path) -> Utf8Evidence:
+    """Judge whether the text file ``path`` is UTF-8 from all its lines that hold non-ASCII
+    bytes: it is, unless more of them are valid GB18030 but not UTF-8 than are valid UTF-8.
+
+    Chinese text in GBK/GB18030 is almost never valid UTF-8, while UTF-8 text is nearly always
+    valid GB18030 too (as mojibake): a line valid in UTF-8 is evidence for UTF-8, one valid in
+    GB18030 only for GB18030, one valid in neither (a stray 0xFF) for nothing. A tie goes to
+    UTF-8: a wrong UTF-8 verdict quarantines lines, a wrong GB18030 one would garble them.
+    One pass counts the lines (blocks of valid UTF-8 at C speed); only when fewer are UTF-8
+    than not does a second pass decode the others as GB18030, until the verdict is certain.
+    """
+    non_ascii = other = 0
+    for lines in _line_blocks(path):
+        if not lines.isascii():
+            non_ascii += _non_ascii_lines(lines)
+            other += sum(1 for _ in _not_utf8(lines))
+    utf8 = non_ascii - other
+    if utf8 >= other:
+        return Utf8Evidence(utf8, other, is_utf8=True)
+    gb18030 = 0
+    for lines in _line_blocks(path):
+        for line in _not_utf8(lines):
+            gb18030 += _decodes(line, "gb18030")
+            if gb18030 > utf8:
+                return Utf8Evidence(utf8, other, is_utf8=False)
+    return Utf8Evidence(utf8, other, is_utf8=True)
 
 
 @dataclass(frozen=True)
@@ -660,6 +760,7 @@ def _jsonl_query(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
         f"rejects_scan = '{rejects_scan}') WITH ORDINALITY"
     )
     rejects = tuple(_rejects(con, rejects_table))
+    _check_jsonl_encoding(con, source, rejects)
     keys = [
         str(k)
         for (k,) in con.execute(
@@ -682,6 +783,25 @@ def _jsonl_query(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
     return SourceQuery(
         columns, sql, header_lines=0, unparsed=True, rejects=rejects, nul=source.has_nul
     )
+
+
+def _check_jsonl_encoding(
+    con: duckdb.DuckDBPyConnection, source: Source, rejects: Sequence[Reject]
+) -> None:
+    """Refuse a JSON Lines file most of whose lines are not UTF-8 (an export in another
+    encoding: re-save it); fewer such lines are quarantined as parse:encoding."""
+    bad = [r.line for r in rejects if r.reason == "parse:encoding"]
+    if not bad:
+        return
+    others = con.execute(
+        "SELECT count(*) FROM overdue_lines WHERE text IS NOT NULL AND trim(text) <> ''"
+    ).fetchone()
+    lines = len(rejects) + (int(others[0]) if others else 0)
+    if 2 * len(bad) > lines:
+        raise SourceError(
+            f"{source.path}: {len(bad):,} of its {lines:,} lines are not UTF-8 (the first is "
+            f"line {bad[0]:,}); JSON Lines must be UTF-8 (RFC 8259): re-save it as UTF-8"
+        )
 
 
 def source_query(
