@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import polars as pl
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 
 from overdue import contract
@@ -91,6 +99,27 @@ def _number_value(whole: bool, percent: bool) -> Any:
     return parse
 
 
+def _date_bounds(f: contract.Field) -> Any:
+    """A check of a date against the contract's range (``today`` is the day it is checked)."""
+
+    def bounded(value: dt.date) -> dt.date:
+        low, high = (
+            dt.date.today() if bound == contract.TODAY else dt.date.fromisoformat(str(bound))
+            for bound in (f.low or dt.date.min.isoformat(), f.high or dt.date.max.isoformat())
+        )
+        if value < low:
+            raise PydanticCustomError(
+                "greater_than_equal", "must be on or after {ge}", {"ge": low.isoformat()}
+            )
+        if value > high:
+            raise PydanticCustomError(
+                "less_than_equal", "must be on or before {le}", {"le": high.isoformat()}
+            )
+        return value
+
+    return bounded
+
+
 def _annotation(f: contract.Field) -> Any:
     """The pydantic type of one contract field."""
     if f.values:
@@ -98,7 +127,7 @@ def _annotation(f: contract.Field) -> Any:
     if f.kind is Kind.BOOL:
         return Annotated[bool, BeforeValidator(_bool_value)]
     if f.kind is Kind.DATE:
-        return dt.date
+        return Annotated[dt.date, AfterValidator(_date_bounds(f))]
     if f.kind is Kind.STRING:
         return Annotated[
             str, Field(min_length=f.min_length or 0, max_length=f.max_length, pattern=f.pattern)

@@ -230,6 +230,12 @@ def test_log_filters_drop_query_strings_and_tracebacks() -> None:
     )
     assert QueryFreeAccessLog().filter(access)
     assert access.getMessage() == '127.0.0.1:1 - "GET /api/v1/model HTTP/1.1" 200'
+    odd = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:1", "GE13812345678", "/", "1.1", 405), None,
+    )  # fmt: skip
+    assert QueryFreeAccessLog().filter(odd)
+    assert odd.getMessage() == '127.0.0.1:1 - "* / HTTP/1.1" 405'  # a method is the client's word
     assert logged_path("/static-offline-docs/swagger-ui-bundle.js?v=1") == (
         "/static-offline-docs/swagger-ui-bundle.js"
     )

@@ -320,6 +320,15 @@ def test_an_integer_too_long_for_python_is_a_range_error_on_its_field(tmp_path: 
         read_case_json(path)
 
 
+def test_a_date_outside_the_contracts_range_is_named() -> None:
+    """``overdue_since`` must lie in 2010-01-01 .. today even when no other date is given."""
+    for day, reason in (("9999-12-31", "less_than_equal"), ("2009-12-31", "greater_than_equal")):
+        _, problems = read_case(json.dumps({**CASE_EN, "overdue_since": day}).encode())
+        detail = validation_errors(problems, "en")
+        assert [d["reason"] for d in detail] == [f"{reason}:overdue_since"]
+    assert read_case(json.dumps({**CASE_EN, "overdue_since": "2024-05-01"}).encode())[1] == []
+
+
 def test_messages_name_fields_in_the_requested_language() -> None:
     """zh by default, en on request; the allowed values come from the contract."""
     assert pick_lang(None, None) == "zh" and pick_lang("en", "zh") == "en"

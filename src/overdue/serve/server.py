@@ -9,7 +9,8 @@ first byte of a next request), and the body within ``body_seconds`` of the heade
 that misses either is disconnected. Responses are not timed.
 
 The access log never holds a query string (a token sent as ``?token=`` stays out of it) nor a
-path segment that is not a plain word (``/13812345678`` is logged as ``/*``), and no log line
+path segment that is not a plain word (``/13812345678`` is logged as ``/*``) nor a method
+that is not a standard one, and no log line
 carries a traceback: an exception is logged by its type only, since its message or traceback
 could quote case values.
 """
@@ -101,12 +102,20 @@ def logged_path(value: Any) -> Any:
     return "/".join(s if not s or _WORD.fullmatch(s) else "*" for s in segments)
 
 
+METHODS: Final = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"))
+"""The methods the access log names; any other token a client sends is logged as ``*``."""
+
+
 class QueryFreeAccessLog(logging.Filter):
-    """Logs the paths of uvicorn's access log lines as ``logged_path``."""
+    """Logs the paths of uvicorn's access log lines as ``logged_path`` and a method that is not
+    one of ``METHODS`` as ``*`` (the request line's first word is the client's to choose)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(logged_path(value) for value in record.args)
+            args = [logged_path(value) for value in record.args]
+            if len(args) == 5 and args[1] not in METHODS:  # client, method, path, version, status
+                args[1] = "*"
+            record.args = tuple(args)
         return True
 
 
