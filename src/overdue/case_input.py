@@ -279,6 +279,13 @@ def personal_keys(document: Mapping[str, Any]) -> dict[str, str]:
     return {key: _field(key) for key, value in document.items() if pii_reasons({key: value})}
 
 
+def given_twice(document: Mapping[str, Any]) -> list[str]:
+    """The contract fields ``document`` names more than once (by its name and its Chinese
+    alias): which of the two values was meant cannot be known."""
+    names = [f.name for key in document if (f := FIELD_BY_NAME.get(key) or FIELD_BY_ZH.get(key))]
+    return sorted({name for name in names if names.count(name) > 1})
+
+
 def case_record(document: Mapping[str, Any]) -> tuple[dict[str, Any], list[int]]:
     """A case as read from a file or a request: keys as contract names (Chinese aliases
     accepted), empty values and fields of other roles left out; and the positions (from 1) of
@@ -319,6 +326,10 @@ def validated_cases(records: list[dict[str, Any]]) -> pl.DataFrame:
         except RecursionError:
             problems.append(f"row {row}: nested deeper than a case's fields can be")
             continue
+        found += [
+            f"row {row}, {name}: given twice (by its name and its Chinese name); keep one"
+            for name in given_twice(record)
+        ]
         try:
             case = CaseInput(**case_record({k: v for k, v in record.items() if k not in keys})[0])
         except ValidationError as error:

@@ -329,6 +329,14 @@ def test_a_date_outside_the_contracts_range_is_named() -> None:
     assert read_case(json.dumps({**CASE_EN, "overdue_since": "2024-05-01"}).encode())[1] == []
 
 
+def test_a_field_given_by_both_its_names_is_refused() -> None:
+    """``principal`` and ``借款本金`` in one case: which was meant cannot be known."""
+    _, problems = read_case(json.dumps({**CASE_EN, "借款本金": 2}).encode())
+    assert [d["reason"] for d in validation_errors(problems, "en")] == ["duplicate:principal"]
+    with pytest.raises(ValueError, match="row 1, principal: given twice"):
+        validated_cases([{**CASE_EN, "借款本金": 2}])
+
+
 def test_messages_name_fields_in_the_requested_language() -> None:
     """zh by default, en on request; the allowed values come from the contract."""
     assert pick_lang(None, None) == "zh" and pick_lang("en", "zh") == "en"

@@ -326,6 +326,10 @@ ERRORS: Final[dict[str, dict[str, str]]] = {
         "zh": "第 {position} 个字段不是案件记录合同中的字段",
         "en": "key no. {position} is not a field of the case-record contract",
     },
+    "duplicate": {
+        "zh": "给了两次（英文名和中文名各一次）：只保留一个",
+        "en": "is given twice (by its English and its Chinese name): keep one",
+    },
     "literal_error": {"zh": "只能是：{expected}", "en": "must be one of: {expected}"},
     "greater_than_equal": {"zh": "不能小于 {ge}", "en": "must be at least {ge}"},
     "greater_than": {"zh": "必须大于 {gt}", "en": "must be greater than {gt}"},

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from overdue.case_input import (
     CaseInput,
     case_record,
+    given_twice,
     json_int,
     personal_keys,
     pii_reasons,
@@ -98,6 +99,7 @@ def _checked_case(document: dict[str, Any]) -> tuple[BaseModel | None, list[dict
         {"type": "extra_forbidden", "loc": ("body",), "ctx": {"position": position}}
         for position in unknown
     ]
+    problems += [{"type": "duplicate", "loc": (name,)} for name in given_twice(document)]
     try:
         case = CaseInput.model_validate(record)
     except ValidationError as error:
