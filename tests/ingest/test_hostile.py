@@ -165,6 +165,30 @@ def test_a_utf8_csv_with_one_bad_byte_is_not_read_as_gb18030(tmp_path: Path, wh:
 
 
 @pytest.mark.parametrize(
+    ("broken", "line", "loaded"),
+    [
+        ('"上海"x', 3, 3),  # stray text after a closing quote: that record alone
+        ('"上海', 3, 1),  # a quote never closed: the record runs to the file's end, kept whole
+    ],
+)
+def test_a_broken_quote_quarantines_its_record_not_the_file(
+    tmp_path: Path, wh: Path, broken: str, line: int, loaded: int
+) -> None:
+    """DuckDB's sniffer cannot make out a file with a broken quote: its columns are then named
+    from the header and the broken record is quarantined as parse:quotes at its line, with
+    every line it spans; the other rows load and every row is accounted for."""
+    text = csv_text([{**row, "region": "REGION"} for row in rows(4)])
+    first, rest = text.split("REGION", 2)[:2], text.split("REGION", 2)[2]
+    path = tmp_path / "quotes.csv"
+    path.write_text(first[0] + "北京" + first[1] + broken + rest, encoding="utf-8")
+    report = ingest([path], wh).batches[0]
+    assert report.rows_loaded == loaded
+    assert report.rows_read == report.rows_loaded + report.rows_quarantined
+    assert query(wh, "SELECT line, reasons FROM quarantine") == [(line, ["parse:quotes"])]
+    assert one(wh, "SELECT count(*) FROM cases WHERE region = '北京'") == 1
+
+
+@pytest.mark.parametrize(
     ("name", "make", "line"),
     [
         ("early.csv", lambda p: nul_csv(p, 2), 4),  # within the first 8 KiB

@@ -649,16 +649,49 @@ def long_line_bytes(source: Source) -> int:
     return max(source.bytes + 1, _DUCKDB_LINE_BYTES)
 
 
-def csv_scan(source: Source, text_path: Path, line_bytes: int | None = None) -> str:
-    """The DuckDB ``read_csv`` of a CSV source (text columns, rejects kept aside)."""
-    delim = "\t" if source.path.suffix.lower() == ".tsv" else ","
+def _delimiter(source: Source) -> str:
+    return "\t" if source.path.suffix.lower() == ".tsv" else ","
+
+
+def csv_scan(
+    source: Source,
+    text_path: Path,
+    line_bytes: int | None = None,
+    headers: Sequence[str] | None = None,
+) -> str:
+    """The DuckDB ``read_csv`` of a CSV source (text columns, rejects kept aside); with
+    ``headers`` known, nothing is sniffed (a broken quote is then one rejected record, not a
+    file DuckDB cannot make out)."""
     longer = f", max_line_size = {line_bytes}" if line_bytes else ""
+    named = ""
+    if headers is not None:
+        listed = ", ".join(f"{quote_literal(h)}: 'VARCHAR'" for h in headers)
+        named = f", columns = {{{listed}}}, auto_detect = false"
     return (
         f"read_csv({quote_literal(str(text_path))}, all_varchar = true, header = true, "
-        f"delim = {quote_literal(delim)}, quote = '\"', escape = '\"', strict_mode = true, "
-        f"store_rejects = true, rejects_table = '{REJECTS_TABLE}', "
-        f"rejects_scan = '{REJECTS_SCAN}', normalize_names = false{longer})"
+        f"delim = {quote_literal(_delimiter(source))}, quote = '\"', escape = '\"', "
+        f"strict_mode = true, store_rejects = true, rejects_table = '{REJECTS_TABLE}', "
+        f"rejects_scan = '{REJECTS_SCAN}', normalize_names = false{longer}{named})"
     )
+
+
+def first_record_headers(text_path: Path, delimiter: str) -> list[str] | None:
+    """The header cells of a CSV file as DuckDB names them (an empty one ``column<i>``, a
+    repeated one, in any case, ``<name>_1``...), read by Python's lenient reader: for a file
+    whose dialect DuckDB's sniffer cannot make out. ``None`` when there is no first record."""
+    with text_path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        first = next(csv.reader(handle, delimiter=delimiter), None)
+    if not first:
+        return None
+    names: list[str] = []
+    for index, cell in enumerate(first):
+        name = cell.lstrip("\ufeff") or f"column{index}"
+        base, count = name, 0
+        while name.lower() in {n.lower() for n in names}:
+            count += 1
+            name = f"{base}_{count}"
+        names.append(name)
+    return names
 
 
 def too_long_message(source: Source) -> str:
@@ -683,6 +716,15 @@ def csv_headers(
             return _headers(con, csv_scan(source, text_path, size), source, "CSV"), size
         except LineTooLongError:
             continue
+        except SourceError:  # DuckDB's sniffer could not make the file out: name the columns
+            headers = first_record_headers(text_path, _delimiter(source))
+            if headers is None:
+                raise
+            scan = csv_scan(source, text_path, size, headers)
+            try:
+                return _headers(con, scan, source, "CSV"), size
+            except LineTooLongError:
+                continue
     raise SourceError(too_long_message(source))
 
 
@@ -691,7 +733,7 @@ def _csv_query(
 ) -> SourceQuery:
     headers, line_bytes = csv_headers(con, source, text_path, line_bytes)
     columns = _mapped(source, headers)
-    scan = csv_scan(source, text_path, line_bytes)
+    scan = csv_scan(source, text_path, line_bytes, headers)
     long_lines = line_bytes is not None  # cells may be megabytes long: shorten them
     cells = _text_columns(columns, shorten=long_lines)
     # No WITH ORDINALITY: its row number is a streaming window that runs the whole staging
