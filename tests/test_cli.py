@@ -46,6 +46,20 @@ def test_usage_errors_never_repeat_personal_data(args: tuple[str, ...], shown: s
     assert "zs@example.cn" not in result.stdout + result.stderr
 
 
+def test_run_refuses_a_path_holding_personal_data_before_prefect_keeps_it(
+    tmp_path: Path,
+) -> None:
+    """A flow's parameters are kept in Prefect's run history: `overdue run` refuses a named
+    path holding personal data before its flow starts, without repeating it."""
+    named = tmp_path / "13812345678.csv"
+    named.write_text("case_id\n", encoding="utf-8")
+    result = overdue("run", str(named), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert result.returncode == 2
+    assert "a path holds personal data" in result.stdout
+    assert "13812345678" not in result.stdout + result.stderr
+    assert not (tmp_path / "w.duckdb").exists()
+
+
 def help_text(*command: str) -> str:
     """``overdue COMMAND --help`` at 80 columns, its lines joined (wrapping undone)."""
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "80"})

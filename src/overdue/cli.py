@@ -199,6 +199,7 @@ def run(
     from overdue.ingest.sources import MappingError, find_mapping
     from overdue.stages import PipelineBusyError, current_snapshot, flow_entry_point
 
+    _refuse_personal_paths([*(paths or []), *([str(warehouse)] if warehouse else [])])
     try:
         nightly = flow_entry_point("nightly")  # pipelines/nightly.py, installed with the package
     except LookupError as exc:
@@ -292,6 +293,19 @@ def _console_logs_without_tracebacks() -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler) and no_traceback not in handler.filters:
             handler.addFilter(no_traceback)
+
+
+def _refuse_personal_paths(paths: list[str]) -> None:
+    """Stop ``overdue run`` before its flow starts when a path it was given holds personal
+    data: a flow's parameters are kept in Prefect's run history, which masks nothing."""
+    from overdue.ingest.pii import find_pii
+
+    if any(find_pii(path) for path in paths):
+        raise _fail(
+            "a path holds personal data; Prefect would keep it in the run's history: rename "
+            "the file or folder, or put the file in the inbox (its name is then never a "
+            "parameter), or load it with `overdue ingest`"
+        )
 
 
 def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
