@@ -249,15 +249,16 @@ def current_snapshot_of(published_dir: Path, model: str) -> Path | None:
 def publish_unless_current(
     warehouse: Path, settings: Settings, model: str | None, run_id: str
 ) -> dict[str, Any]:
-    """Publish the read-only snapshot unless the current one is already of this model; with no
-    model there is nothing to publish and the previous snapshot stays current."""
+    """Publish the read-only snapshot of ``model`` (the run's own, never whatever
+    ``latest.json`` names) unless the current one is already of it; with no model there is
+    nothing to publish and the previous snapshot stays current. Run under the writer lock."""
     if model is None:
         return {"skipped": True, "folder": None}
     current = current_snapshot_of(settings.published_dir, model)
     if current is not None:
         return {"skipped": True, "folder": str(current)}
     settings.published_dir.mkdir(parents=True, exist_ok=True)
-    folder = publish_snapshot(warehouse, settings.models_dir, settings.published_dir, run_id)
+    folder = publish_snapshot(warehouse, settings.models_dir, settings.published_dir, run_id, model)
     return {"skipped": False, "folder": str(folder)}
 
 
