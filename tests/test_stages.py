@@ -24,7 +24,7 @@ from overdue.models.registry import load_bundle, save_bundle
 from overdue.models.run import LATEST_FILE
 from overdue.publish import CURRENT, MANIFEST, SnapshotWriteError, publish_snapshot
 from overdue.simulate import write_simulation
-from overdue.warehouse import WarehouseLockedError
+from overdue.warehouse import PipelineBusyError, WarehouseLockedError, pipeline_lock
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 RUN = "run-stages"
@@ -308,9 +308,9 @@ def test_a_second_pipeline_stops_while_one_holds_the_warehouse(tmp_path: Path) -
     """The lock beside the warehouse lets one pipeline write at a time."""
     warehouse = tmp_path / "w.duckdb"
     with (
-        stages.pipeline_lock(warehouse, wait_seconds=0),
-        pytest.raises(stages.PipelineBusyError, match="another pipeline run"),
-        stages.pipeline_lock(warehouse, wait_seconds=0),
+        pipeline_lock(warehouse, wait_seconds=0),
+        pytest.raises(PipelineBusyError, match="another command is writing"),
+        pipeline_lock(warehouse, wait_seconds=0),
     ):
         pass
 

@@ -19,13 +19,10 @@ import errno
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Final
-
-from filelock import FileLock, Timeout
 
 from overdue.config import Settings, get_settings
 from overdue.ingest.load import ALREADY_LOADED, REFUSED, shown_path
@@ -53,10 +50,6 @@ HEALING_ERRNOS: Final = frozenset(
 )
 
 
-class PipelineBusyError(RuntimeError):
-    """Another pipeline run holds the warehouse."""
-
-
 def flow_entry_point(name: str) -> Callable[..., Any]:
     """The flow registered as ``name`` under ``overdue.flows`` (``pipelines.nightly:nightly``)."""
     found = entry_points(group=FLOWS, name=name)
@@ -72,25 +65,6 @@ def flow_entry_point(name: str) -> Callable[..., Any]:
 def settings_with(overrides: Mapping[str, Any]) -> Settings:
     """The settings with the run's overrides (``None`` leaves a setting as it is)."""
     return get_settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
-
-
-@contextmanager
-def pipeline_lock(warehouse: Path, wait_seconds: float) -> Iterator[None]:
-    """Hold the lock beside ``warehouse`` (one pipeline writes at a time), waiting at most
-    ``wait_seconds`` for another run to finish."""
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(f"{warehouse}.lock")
-    try:
-        lock.acquire(timeout=wait_seconds)
-    except Timeout:
-        raise PipelineBusyError(
-            f"another pipeline run is writing {warehouse}; waited {wait_seconds} s. "
-            "Try again when it finishes."
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def can_heal(error: BaseException) -> bool:

@@ -138,7 +138,7 @@ def test_two_pipelines_at_once_one_stops_cleanly(place: Path) -> None:
     codes = sorted(p.returncode for p in runs)
     assert codes == [0, 2], outputs
     loser = outputs[[p.returncode for p in runs].index(2)]
-    assert "another pipeline run is writing" in loser
+    assert "another command is writing" in loser
     winner = outputs[[p.returncode for p in runs].index(0)]
     assert "fourth.parquet, filed to " in winner  # where the inbox file went, not only its old path
     with open_warehouse(place / "warehouse.duckdb", read_only=True) as con:
