@@ -215,6 +215,26 @@ def test_a_disk_refusing_the_snapshot_is_one_line_and_leaves_no_partial_copy(
     assert [p.name for p in published.iterdir()] == []
 
 
+def test_a_lost_warehouse_is_refused_while_a_model_or_snapshot_of_it_remains(
+    tmp_path: Path,
+) -> None:
+    """A first run (nothing there) makes the warehouse; a missing warehouse beside a model or
+    a published snapshot is refused, naming it; an existing warehouse goes on."""
+    warehouse, models, published = (tmp_path / n for n in ("w.duckdb", "models", "published"))
+    stages.refuse_a_lost_warehouse(warehouse, models, published)
+    published.mkdir()
+    (published / CURRENT).write_text("run-1\n", encoding="utf-8")
+    with pytest.raises(stages.WarehouseMissingError, match=f"the warehouse {warehouse} does not"):
+        stages.refuse_a_lost_warehouse(warehouse, models, published)
+    (published / CURRENT).unlink()
+    models.mkdir()
+    (models / LATEST_FILE).write_text("{}", encoding="utf-8")
+    with pytest.raises(stages.WarehouseMissingError, match="Restore the warehouse"):
+        stages.refuse_a_lost_warehouse(warehouse, models, published)
+    warehouse.write_bytes(b"")
+    stages.refuse_a_lost_warehouse(warehouse, models, published)
+
+
 def test_without_a_model_nothing_is_published(run: dict[str, Any]) -> None:
     """No model (too few cases): the previous snapshot stays current."""
     settings = run["settings"]

@@ -212,12 +212,12 @@ def run(
     Exit status (of its ingest part, set after the rest of the pipeline has run):
     0 every row loaded; 3 some rows quarantined; 1 some file refused;
     2 the pipeline could not run (another run, ingest or train is writing; disk full; bad
-    mapping).
+    mapping; the warehouse is missing but a model or snapshot of it is not).
     """
     from overdue.ingest.load import exit_status
     from overdue.ingest.sources import MappingError, find_mapping
     from overdue.publish import SnapshotWriteError
-    from overdue.stages import current_snapshot, flow_entry_point
+    from overdue.stages import WarehouseMissingError, current_snapshot, flow_entry_point
     from overdue.warehouse import PipelineBusyError
 
     try:
@@ -247,7 +247,7 @@ def run(
     if isinstance(result, BaseException):  # the run stopped: say what and what is still served
         served = current_snapshot(settings.published_dir)
         kept = f"the service keeps serving snapshot {served.name}" if served else "none is served"
-        said = PipelineBusyError | SnapshotWriteError  # already one line
+        said = PipelineBusyError | WarehouseMissingError | SnapshotWriteError  # already one line
         what = str(result) if isinstance(result, said) else _stopped(result)
         raise _fail(f"{what}; nothing new was published: {kept}")
     table = Table(title=f"nightly run {result['run_id']}")

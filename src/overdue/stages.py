@@ -33,7 +33,7 @@ from overdue.ingest.read import (
     inbox_files,
     real_path,
 )
-from overdue.models.run import model_state
+from overdue.models.run import LATEST_FILE, model_state
 from overdue.models.run import train as train_models
 from overdue.models.train import ADVISING_METRICS, TooFewCasesError
 from overdue.publish import CURRENT, publish_snapshot
@@ -65,6 +65,27 @@ def flow_entry_point(name: str) -> Callable[..., Any]:
 def settings_with(overrides: Mapping[str, Any]) -> Settings:
     """The settings with the run's overrides (``None`` leaves a setting as it is)."""
     return get_settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+class WarehouseMissingError(RuntimeError):
+    """The warehouse file is gone while a model or snapshot of it remains: a run would start an
+    empty warehouse and publish a model of the sample over the real one."""
+
+
+def refuse_a_lost_warehouse(warehouse: Path, models_dir: Path, published_dir: Path) -> None:
+    """Raise ``WarehouseMissingError`` when ``warehouse`` does not exist but ``models_dir``
+    holds a model or ``published_dir`` a snapshot (moved file, unmounted volume, a typo in
+    ``OVERDUE_WAREHOUSE``); a first run (neither there) goes on and makes the warehouse."""
+    if warehouse.exists():
+        return
+    kept = [p for p in (models_dir / LATEST_FILE, published_dir / CURRENT) if p.exists()]
+    if kept:
+        raise WarehouseMissingError(
+            f"the warehouse {warehouse} does not exist, but {kept[0]} does: this run would "
+            "start an empty warehouse and publish its model over the current one. Restore the "
+            "warehouse or point OVERDUE_WAREHOUSE (--warehouse) at it; to start afresh on "
+            f"purpose, move {models_dir} and {published_dir} aside first"
+        )
 
 
 def can_heal(error: BaseException) -> bool:
