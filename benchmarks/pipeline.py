@@ -55,7 +55,9 @@ def direct(inbox: Path, folder: Path) -> dict[str, float]:
     times["report"] = time.perf_counter() - start
     start = time.perf_counter()
     s.published_dir.mkdir(parents=True, exist_ok=True)
-    publish_snapshot(s.warehouse, s.models_dir, s.published_dir, report.run_id)
+    publish_snapshot(
+        s.warehouse, s.models_dir, s.published_dir, report.run_id, report.model_version
+    )
     times["publish"] = time.perf_counter() - start
     return times
 

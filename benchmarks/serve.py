@@ -56,9 +56,11 @@ def build_snapshot(folder: Path) -> Path:
     ]
     for step in steps:
         subprocess.run(step, env=env, check=True, capture_output=True, timeout=600)
+    from overdue.models.run import latest_bundle_folder
     from overdue.publish import publish_snapshot
 
-    publish_snapshot(warehouse, folder / "models", folder / "published", "bench")
+    version = latest_bundle_folder(folder / "models").name
+    publish_snapshot(warehouse, folder / "models", folder / "published", "bench", version)
     return folder / "published"
 
 

@@ -28,6 +28,7 @@ from overdue.config import Settings, get_settings
 from overdue.ingest.load import REFUSED, batch_record, ingest_path, shown_path
 from overdue.ingest.sources import find_mapping
 from overdue.stages import can_heal, file_away, files_table, files_to_ingest, ingest_trouble
+from overdue.warehouse import pipeline_lock
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -160,15 +161,16 @@ def ingest_flow(
 ) -> list[dict[str, Any]] | State[Any]:
     """Ingest every file named by ``paths`` (files, folders, globs; the inbox as
     ``overdue.ingest.read.inbox_files`` finds it): one batch per file; with ``source``, read
-    through that source mapping. Ends failed (the records still its result) when a file was
-    refused or rows were quarantined."""
+    through that source mapping; under the writer lock, as a pipeline run. Ends failed (the
+    records still its result) when a file was refused or rows were quarantined."""
     settings = get_settings()
     target = warehouse_path or str(settings.warehouse)
-    files = files_to_ingest(paths, settings.inbox)
-    day = as_of or dt.date.today()
-    records = ingest_files(files, target, str(uuid.uuid4()), day, source, settings)
-    if settings.case_store:
-        with_retries(store_stage, settings)(target)
+    with pipeline_lock(Path(target), settings.lock_wait_seconds):  # one writer, as `nightly`
+        files = files_to_ingest(paths, settings.inbox)
+        day = as_of or dt.date.today()
+        records = ingest_files(files, target, str(uuid.uuid4()), day, source, settings)
+        if settings.case_store:
+            with_retries(store_stage, settings)(target)
     create_table_artifact(files_table(records), key="ingested-files", description="Each file")
     trouble = ingest_trouble(records)
     return records if trouble is None else Failed(name="Refusals", message=trouble, data=records)

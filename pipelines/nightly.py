@@ -3,7 +3,9 @@
 Prefect only orchestrates: each stage is one coarse task calling its function in
 ``overdue.stages``, where every decision lives (skip training, reuse the report, skip
 publishing). Tasks pass paths, versions and hashes, never case rows; tasks touching I/O retry
-after ``settings.retry_delays``. One pipeline writes at a time; a run that fails publishes
+after ``settings.retry_delays``. One writer at a time (the lock ``overdue ingest`` and
+``train`` take too); a missing warehouse beside a model or snapshot of it is refused, never
+made anew; a run publishes the model it trained or reused; a run that fails publishes
 nothing, so the previous snapshot stays current. ``overdue run`` finds ``nightly`` through the
 ``overdue.flows`` entry point.
 """
@@ -25,7 +27,7 @@ from prefect.states import Failed, State
 
 from overdue import stages
 from overdue.config import get_settings
-from overdue.stages import PipelineBusyError
+from overdue.warehouse import PipelineBusyError, pipeline_lock
 from pipelines.ingest import ingest_files, store_stage, with_retries
 
 __all__ = ["REFUSALS", "PipelineBusyError", "nightly"]
@@ -89,7 +91,8 @@ def nightly(
     target = Path(warehouse) if warehouse else settings.warehouse
     sources = paths if paths is not None else [str(settings.inbox)]
     run_id = flow_run.get_id() or dt.datetime.now().strftime("run-%Y%m%d%H%M%S")
-    with stages.pipeline_lock(target, settings.lock_wait_seconds):
+    with pipeline_lock(target, settings.lock_wait_seconds):
+        stages.refuse_a_lost_warehouse(target, settings.models_dir, settings.published_dir)
         files = stages.files_to_ingest(sources, settings.inbox)
         day = as_of or dt.date.today()
         address = cluster or settings.dask_address

@@ -80,7 +80,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     cases = folder / "cases.parquet"
     write_simulation(cases, rows=2_000, seed=3, as_of=settings.as_of)
     ingest_paths([cases], settings.warehouse)
-    train(settings.warehouse, settings, run_id="train-1")
+    trained = train(settings.warehouse, settings, run_id="train-1")
     second_warehouse = folder / "w2.duckdb"
     shutil.copyfile(settings.warehouse, second_warehouse)
     second_models = folder / "models2"
@@ -94,7 +94,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
         stderr=subprocess.STDOUT,
     )
     main = folder / "published"
-    publish_snapshot(settings.warehouse, settings.models_dir, main, "run-1")
+    publish_snapshot(settings.warehouse, settings.models_dir, main, "run-1", trained.model_version)
     reload = folder / "published-reload"
     shutil.copytree(main, reload)
     yield Published(

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from cli_support import overdue
 from overdue.cli import app
 from overdue.simulate import truth_paths
+from overdue.warehouse import pipeline_lock
 
 COMMANDS = sorted(typer.main.get_group(app).commands)
 
@@ -153,3 +154,29 @@ def test_train_on_an_unreachable_cluster_says_so(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert f"the Dask cluster at {address} cannot be reached" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("train",), ("ingest", "{cases}"), ("store", "export", "--store", "{store}")],
+    ids=["train", "ingest", "store export"],
+)
+def test_a_writer_waits_for_the_lock_a_run_holds_and_stops_in_one_line(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Every command that writes the warehouse, the models or the case store takes the lock an
+    `overdue run` takes; while another process holds it: one line, exit 2, nothing written."""
+    warehouse, cases, store = tmp_path / "w.duckdb", tmp_path / "cases.csv", tmp_path / "store"
+    cases.write_text("case_id\n", encoding="utf-8")
+    args = [a.format(cases=cases, store=store) for a in command]
+    with pipeline_lock(warehouse, wait_seconds=0):
+        result = overdue(
+            *args, "--warehouse", str(warehouse), env={"OVERDUE_LOCK_WAIT_SECONDS": "0.5"}
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert output.strip() == (
+        f"error: another command is writing {warehouse} (a pipeline run, `overdue ingest` or "
+        "`overdue train`); waited 0.5 s. Try again when it finishes"
+    )
+    assert not warehouse.exists() and not store.exists()

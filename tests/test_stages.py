@@ -6,6 +6,9 @@ import datetime as dt
 import errno
 import json
 import re
+import resource
+import shutil
+import signal
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,11 @@ from overdue.config import Settings, get_settings
 from overdue.ingest import ingest_paths
 from overdue.ingest.load import ALREADY_LOADED, LOADED, REFUSED, batch_record
 from overdue.ingest.read import SourceError
+from overdue.models.registry import load_bundle, save_bundle
+from overdue.models.run import LATEST_FILE
+from overdue.publish import CURRENT, MANIFEST, SnapshotWriteError, publish_snapshot
 from overdue.simulate import write_simulation
-from overdue.warehouse import WarehouseLockedError
+from overdue.warehouse import PipelineBusyError, WarehouseLockedError, pipeline_lock
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 RUN = "run-stages"
@@ -128,6 +134,107 @@ def test_publishing_is_skipped_when_the_current_snapshot_is_of_this_model(
     assert stages.current_snapshot_of(settings.published_dir, "m-another") is None
 
 
+def _elsewhere(settings: Settings, folder: Path) -> Settings:
+    """``settings`` with a copy of its models folder and an empty published folder in
+    ``folder``: the module's run stays as it was for the other tests."""
+    shutil.copytree(settings.models_dir, folder / "models")
+    return settings.model_copy(
+        update={"models_dir": folder / "models", "published_dir": folder / "published"}
+    )
+
+
+def test_publishing_takes_the_runs_model_not_the_one_latest_json_names(
+    run: dict[str, Any], tmp_path: Path
+) -> None:
+    """Another training saved a bundle and pointed latest.json at it after the run trained:
+    the run publishes its own model, with its own effects and card."""
+    settings = _elsewhere(run["settings"], tmp_path)
+    model = run["train"]["model_version"]
+    bundle = load_bundle(settings.models_dir / model)
+    other = save_bundle(
+        bundle.model,
+        {**bundle.metadata, "model_version": "m-other", "run_id": "by-hand"},
+        settings.models_dir / "m-other",
+    )
+    (settings.models_dir / LATEST_FILE).write_text(
+        json.dumps({"model_version": "m-other", "path": str(other)}), encoding="utf-8"
+    )
+    published = stages.publish_unless_current(settings.warehouse, settings, model, "run-own")
+    folder = Path(published["folder"])
+    assert json.loads((folder / MANIFEST).read_text())["model_version"] == model
+    assert json.loads((folder / "model_card.json").read_text())["model_version"] == model
+    assert json.loads((folder / "effects.json").read_text())["model_version"] == model
+    assert load_bundle(folder / "model").version == model
+
+
+def test_a_failed_publish_leaves_no_partial_copy_and_removes_those_left_before(
+    run: dict[str, Any], tmp_path: Path
+) -> None:
+    """A staging folder left by a killed publish goes at the next publish; a publish that fails
+    removes its own and leaves CURRENT alone; the next one publishes."""
+    settings = _elsewhere(run["settings"], tmp_path)
+    model = run["train"]["model_version"]
+    published = settings.published_dir
+    left = published / ".killed-run.partial" / "model"
+    left.mkdir(parents=True)
+    (left / "estimators.skops").write_bytes(b"half a file")
+    (published / "run-blocked").write_text("a file where the snapshot goes", encoding="utf-8")
+    with pytest.raises(OSError, match="run-blocked"):
+        publish_snapshot(settings.warehouse, settings.models_dir, published, "run-blocked", model)
+    assert list(published.glob(".*.partial")) == []
+    assert not (published / CURRENT).exists()
+    folder = publish_snapshot(settings.warehouse, settings.models_dir, published, "run-ok", model)
+    assert (published / CURRENT).read_text().strip() == "run-ok" and folder.is_dir()
+    assert list(published.glob(".*.partial")) == []
+
+
+def test_a_disk_refusing_the_snapshot_is_one_line_and_leaves_no_partial_copy(
+    run: dict[str, Any], tmp_path: Path
+) -> None:
+    """Writes fail half way (a file-size limit stands in for a full disk: both are refused
+    writes, EFBIG and ENOSPC): one line saying so and what to do, the staging folder removed,
+    nothing published."""
+    settings = run["settings"]
+    published = tmp_path / "published"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, limit[1]))
+    try:
+        with pytest.raises(SnapshotWriteError) as refused:
+            publish_snapshot(
+                settings.warehouse, settings.models_dir, published, "run-full",
+                run["train"]["model_version"],
+            )  # fmt: skip
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    assert str(refused.value) == (
+        f"could not write the snapshot in {published} (file too large); its partial copy was "
+        "removed and nothing new was published. Free disk space and run the pipeline again"
+    )
+    assert [p.name for p in published.iterdir()] == []
+
+
+def test_a_lost_warehouse_is_refused_while_a_model_or_snapshot_of_it_remains(
+    tmp_path: Path,
+) -> None:
+    """A first run (nothing there) makes the warehouse; a missing warehouse beside a model or
+    a published snapshot is refused, naming it; an existing warehouse goes on."""
+    warehouse, models, published = (tmp_path / n for n in ("w.duckdb", "models", "published"))
+    stages.refuse_a_lost_warehouse(warehouse, models, published)
+    published.mkdir()
+    (published / CURRENT).write_text("run-1\n", encoding="utf-8")
+    with pytest.raises(stages.WarehouseMissingError, match=f"the warehouse {warehouse} does not"):
+        stages.refuse_a_lost_warehouse(warehouse, models, published)
+    (published / CURRENT).unlink()
+    models.mkdir()
+    (models / LATEST_FILE).write_text("{}", encoding="utf-8")
+    with pytest.raises(stages.WarehouseMissingError, match="Restore the warehouse"):
+        stages.refuse_a_lost_warehouse(warehouse, models, published)
+    warehouse.write_bytes(b"")
+    stages.refuse_a_lost_warehouse(warehouse, models, published)
+
+
 def test_without_a_model_nothing_is_published(run: dict[str, Any]) -> None:
     """No model (too few cases): the previous snapshot stays current."""
     settings = run["settings"]
@@ -221,9 +328,9 @@ def test_a_second_pipeline_stops_while_one_holds_the_warehouse(tmp_path: Path) -
     """The lock beside the warehouse lets one pipeline write at a time."""
     warehouse = tmp_path / "w.duckdb"
     with (
-        stages.pipeline_lock(warehouse, wait_seconds=0),
-        pytest.raises(stages.PipelineBusyError, match="another pipeline run"),
-        stages.pipeline_lock(warehouse, wait_seconds=0),
+        pipeline_lock(warehouse, wait_seconds=0),
+        pytest.raises(PipelineBusyError, match="another command is writing"),
+        pipeline_lock(warehouse, wait_seconds=0),
     ):
         pass
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -48,6 +49,23 @@ def _fail(message: str) -> typer.Exit:
     """Print a clear error and give the exit code for a failed command."""
     console.print(f"[red]error:[/red] {_safe(message)}", soft_wrap=True)
     return typer.Exit(2)
+
+
+@contextmanager
+def _one_writer(warehouse: Path, settings: Settings) -> Iterator[None]:
+    """Hold the lock a pipeline run holds (``overdue.warehouse.pipeline_lock``) while a command
+    writes the warehouse, the models or the case store; another writer holding it is one line,
+    exit 2, after ``settings.lock_wait_seconds``."""
+    from overdue.warehouse import PipelineBusyError, pipeline_lock
+
+    with ExitStack() as held:
+        try:
+            held.enter_context(pipeline_lock(warehouse, settings.lock_wait_seconds))
+        except PipelineBusyError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:  # the lock's folder cannot be made or written
+            raise _fail(f"cannot take the lock beside {warehouse}: {exc}") from None
+        yield
 
 
 def _progress(command: str) -> Callable[[str], None]:
@@ -193,11 +211,14 @@ def run(
     \b
     Exit status (of its ingest part, set after the rest of the pipeline has run):
     0 every row loaded; 3 some rows quarantined; 1 some file refused;
-    2 the pipeline could not run (another run is writing, disk full, bad mapping).
+    2 the pipeline could not run (another run, ingest or train is writing; disk full; bad
+    mapping; the warehouse is missing but a model or snapshot of it is not).
     """
     from overdue.ingest.load import exit_status
     from overdue.ingest.sources import MappingError, find_mapping
-    from overdue.stages import PipelineBusyError, current_snapshot, flow_entry_point
+    from overdue.publish import SnapshotWriteError
+    from overdue.stages import WarehouseMissingError, current_snapshot, flow_entry_point
+    from overdue.warehouse import PipelineBusyError
 
     _refuse_personal_paths([*(paths or []), *([str(warehouse)] if warehouse else [])])
     try:
@@ -227,7 +248,8 @@ def run(
     if isinstance(result, BaseException):  # the run stopped: say what and what is still served
         served = current_snapshot(settings.published_dir)
         kept = f"the service keeps serving snapshot {served.name}" if served else "none is served"
-        what = str(result) if isinstance(result, PipelineBusyError) else _stopped(result)
+        said = PipelineBusyError | WarehouseMissingError | SnapshotWriteError  # already one line
+        what = str(result) if isinstance(result, said) else _stopped(result)
         raise _fail(f"{what}; nothing new was published: {kept}")
     table = Table(title=f"nightly run {result['run_id']}")
     table.add_column("stage", no_wrap=True)
@@ -400,7 +422,7 @@ def ingest(
     3 some rows quarantined, the rest loaded;
     1 some file refused (this wins over 3);
     2 the command could not run (bad option or path, warehouse locked by another
-    process, disk full): nothing of the file being loaded was stored.
+    process or a pipeline run, disk full): nothing of the file being loaded was stored.
     """
     from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
@@ -444,7 +466,7 @@ def ingest(
             )
 
     try:
-        with progress:
+        with _one_writer(target, settings), progress:
             summary = ingest_paths(
                 paths,
                 target,
@@ -473,14 +495,15 @@ def ingest(
 
 def _sync_case_store(settings: Settings, target: Path) -> None:
     """With a case store set, write the batches of the warehouse at ``target`` it lacks and
-    say how many."""
+    say how many, holding the writer lock (a run writes the store too)."""
     from overdue.casestore import CaseStoreError, case_store, sync_warehouse
 
     store = case_store(settings)
     if store is None:
         return
     try:
-        written = sync_warehouse(target, store, memory_limit=settings.duckdb_memory_limit)
+        with _one_writer(target, settings):
+            written = sync_warehouse(target, store, memory_limit=settings.duckdb_memory_limit)
     except (CaseStoreError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"case store: {len(written)} batch(es) written")
@@ -580,13 +603,15 @@ def train(
     from overdue.models.train import TooFewCasesError
 
     settings = get_settings()
+    target = warehouse or settings.warehouse
     try:
-        report = train_models(
-            warehouse or settings.warehouse,
-            settings,
-            on_stage=_progress("training"),
-            cluster=cluster or settings.dask_address,
-        )
+        with _one_writer(target, settings):
+            report = train_models(
+                target,
+                settings,
+                on_stage=_progress("training"),
+                cluster=cluster or settings.dask_address,
+            )
     except (TooFewCasesError, FileNotFoundError, OSError) as exc:
         raise _fail(str(exc)) from None
     learnt = report.model_cases if report.model_cases is not None else report.labelled

@@ -28,7 +28,7 @@ from overdue.contract import APPROACHES
 from overdue.models.bundle_file import simulated
 from overdue.models.policy import PolicyRow
 from overdue.models.registry import Bundle, load_bundle
-from overdue.models.run import OUTCOME, latest_bundle_folder
+from overdue.models.run import OUTCOME
 from overdue.reports.content import (
     effects_protection,
     effects_table,
@@ -38,7 +38,7 @@ from overdue.reports.content import (
     subgroup_sizes_shown,
 )
 from overdue.reports.suppression import Protection
-from overdue.warehouse import open_warehouse
+from overdue.warehouse import open_warehouse, write_failure
 
 CURRENT: Final = "CURRENT"
 MODEL_DIR: Final = "model"
@@ -61,6 +61,14 @@ KNOWN_LIMITS: Final = (
     "not how right it is about real outcomes.",
     "No published number rests on fewer than k cases.",
 )
+
+
+STAGING: Final = ".{}.partial"
+"""A snapshot's folder while it is written (``.<run_id>.partial``), renamed when complete."""
+
+
+class SnapshotWriteError(OSError):
+    """The snapshot could not be written (disk full, quota, read-only file system)."""
 
 
 class SnapshotError(ValueError):
@@ -154,11 +162,12 @@ def _policy_published(rows: list[dict[str, Any]] | None, k: int) -> list[dict[st
     ]
 
 
-def effects_document(warehouse: Path, k: int) -> dict[str, Any]:
-    """The latest run's effects as the JSON outside tools read (``overdue effects --json``):
-    per approach and lever level the adjusted rate (``estimate``) with its interval, the
-    observed rate (``naive``) and ``difference`` (naive - adjusted); ``sensitivity``: one row
-    per headline contrast (``overdue.models.sensitivity.SensitivityRow``); ``refutations``
+def effects_document(warehouse: Path, k: int, model_version: str | None = None) -> dict[str, Any]:
+    """The latest run's effects (of ``model_version`` when given) as the JSON outside tools
+    read (``overdue effects --json``): per approach and lever level the adjusted rate
+    (``estimate``) with its interval, the observed rate (``naive``) and ``difference`` (naive -
+    adjusted); ``sensitivity``: one row per headline contrast
+    (``overdue.models.sensitivity.SensitivityRow``); ``refutations``
     (``overdue.models.refute.Refutation``) and ``policy_value``
     (``overdue.models.policy.PolicyRow``); each None for a run trained before it was stored.
     Published as the report publishes them: no number on fewer than ``k`` cases, and none that
@@ -172,12 +181,15 @@ def effects_document(warehouse: Path, k: int) -> dict[str, Any]:
             c if c in columns else f"NULL AS {c}"
             for c in ("sensitivity", "refutations", "policy_value")
         )
+        of_model = "" if model_version is None else "WHERE model_version = ? "
         runs = con.execute(
-            f"SELECT model_version, run_id, {stored} FROM model_runs "
-            "ORDER BY trained_at DESC LIMIT 1"
+            f"SELECT model_version, run_id, {stored} FROM model_runs {of_model}"
+            "ORDER BY trained_at DESC LIMIT 1",
+            [] if model_version is None else [model_version],
         ).fetchall()
         if not runs:
-            raise LookupError(f"no trained model in {warehouse}; run `overdue train` first")
+            which = "" if model_version is None else f" {model_version}"
+            raise LookupError(f"no trained model{which} in {warehouse}; run `overdue train` first")
         rows = con.sql(
             "SELECT * FROM approach_effects WHERE model_version = ? AND run_id = ?",
             params=list(runs[0][:2]),
@@ -214,16 +226,69 @@ def effects_document(warehouse: Path, k: int) -> dict[str, Any]:
     return document
 
 
-def publish_snapshot(warehouse: Path, models_dir: Path, published_dir: Path, run_id: str) -> Path:
-    """Write the snapshot of ``run_id`` and make it current; returns its folder."""
+def publish_snapshot(
+    warehouse: Path, models_dir: Path, published_dir: Path, run_id: str, model_version: str
+) -> Path:
+    """Write the snapshot of ``run_id`` holding the bundle ``model_version`` (the run's own
+    model, not whatever ``latest.json`` names now) and make it current; returns its folder.
+
+    Call it under the writer lock (``overdue.warehouse.pipeline_lock``): it first removes
+    staging folders left by killed publishes, then removes its own on any failure; a full
+    disk is one line (``SnapshotWriteError``). ``CURRENT`` changes only once all is written."""
     snapshot_name(run_id)
-    source = latest_bundle_folder(models_dir)
+    source = models_dir / model_version
     bundle = load_bundle(source)
-    effects = effects_document(warehouse, int(bundle.metadata["k"]))  # as trained
-    folder = published_dir / run_id
-    staging = published_dir / f".{run_id}.partial"
+    effects = effects_document(warehouse, int(bundle.metadata["k"]), bundle.version)  # as trained
+    for stale in stale_staging(published_dir):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = published_dir / STAGING.format(run_id)
+    try:
+        _write_snapshot(source, staging, bundle, effects, run_id)
+        folder = published_dir / run_id
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+        pointer = published_dir / f".{CURRENT}.tmp"
+        pointer.write_text(run_id + "\n", encoding="utf-8")
+        pointer.replace(published_dir / CURRENT)  # atomic on POSIX
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        what = write_failure(error)
+        if what is None:
+            raise
+        raise SnapshotWriteError(
+            f"could not write the snapshot in {published_dir} ({what}); its partial copy was "
+            "removed and nothing new was published. Free disk space and run the pipeline again"
+        ) from None
+    return folder
+
+
+def stale_staging(published_dir: Path) -> list[Path]:
+    """Staging folders (``.<run_id>.partial``) a killed or failed publish left behind; under
+    the writer lock no other publish is writing one."""
+    if not published_dir.is_dir():
+        return []
+    found = published_dir.glob(STAGING.format("*"))
+    return sorted(p for p in found if p.is_dir() and not p.is_symlink())
+
+
+def _copy_files(source: Path, target: Path) -> None:
+    """``source``'s files and folders copied into the new folder ``target``; the first error
+    raised as it is, its errno kept (``shutil.copytree`` gathers them into one list)."""
+    target.mkdir(parents=True)
+    for path in sorted(source.rglob("*")):
+        copy = target / path.relative_to(source)
+        if path.is_dir():
+            copy.mkdir(exist_ok=True)
+        else:
+            shutil.copy2(path, copy)
+
+
+def _write_snapshot(
+    source: Path, staging: Path, bundle: Bundle, effects: dict[str, Any], run_id: str
+) -> None:
+    """The snapshot's files in ``staging``: the bundle, effects, model card and manifest."""
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging / MODEL_DIR)
+    _copy_files(source, staging / MODEL_DIR)
     (staging / "effects.json").write_text(
         json.dumps(effects, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
@@ -240,12 +305,6 @@ def publish_snapshot(warehouse: Path, models_dir: Path, published_dir: Path, run
         "files": {str(p.relative_to(staging)): _sha256(p) for p in files},
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
-    pointer = published_dir / f".{CURRENT}.tmp"
-    pointer.write_text(run_id + "\n", encoding="utf-8")
-    pointer.replace(published_dir / CURRENT)  # atomic on POSIX
-    return folder
 
 
 def snapshot_name(text: str) -> str:

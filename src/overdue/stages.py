@@ -19,13 +19,10 @@ import errno
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Final
-
-from filelock import FileLock, Timeout
 
 from overdue.config import Settings, get_settings
 from overdue.ingest.load import ALREADY_LOADED, REFUSED, shown_path
@@ -36,7 +33,7 @@ from overdue.ingest.read import (
     inbox_files,
     real_path,
 )
-from overdue.models.run import model_state
+from overdue.models.run import LATEST_FILE, model_state
 from overdue.models.run import train as train_models
 from overdue.models.train import ADVISING_METRICS, TooFewCasesError
 from overdue.publish import CURRENT, publish_snapshot
@@ -51,10 +48,6 @@ _LOG: Final = logging.getLogger(__name__)
 HEALING_ERRNOS: Final = frozenset(
     {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ENOLCK, errno.ESTALE}
 )
-
-
-class PipelineBusyError(RuntimeError):
-    """Another pipeline run holds the warehouse."""
 
 
 def flow_entry_point(name: str) -> Callable[..., Any]:
@@ -74,23 +67,25 @@ def settings_with(overrides: Mapping[str, Any]) -> Settings:
     return get_settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
-@contextmanager
-def pipeline_lock(warehouse: Path, wait_seconds: float) -> Iterator[None]:
-    """Hold the lock beside ``warehouse`` (one pipeline writes at a time), waiting at most
-    ``wait_seconds`` for another run to finish."""
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(f"{warehouse}.lock")
-    try:
-        lock.acquire(timeout=wait_seconds)
-    except Timeout:
-        raise PipelineBusyError(
-            f"another pipeline run is writing {warehouse}; waited {wait_seconds} s. "
-            "Try again when it finishes."
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
+class WarehouseMissingError(RuntimeError):
+    """The warehouse file is gone while a model or snapshot of it remains: a run would start an
+    empty warehouse and publish a model of the sample over the real one."""
+
+
+def refuse_a_lost_warehouse(warehouse: Path, models_dir: Path, published_dir: Path) -> None:
+    """Raise ``WarehouseMissingError`` when ``warehouse`` does not exist but ``models_dir``
+    holds a model or ``published_dir`` a snapshot (moved file, unmounted volume, a typo in
+    ``OVERDUE_WAREHOUSE``); a first run (neither there) goes on and makes the warehouse."""
+    if warehouse.exists():
+        return
+    kept = [p for p in (models_dir / LATEST_FILE, published_dir / CURRENT) if p.exists()]
+    if kept:
+        raise WarehouseMissingError(
+            f"the warehouse {warehouse} does not exist, but {kept[0]} does: this run would "
+            "start an empty warehouse and publish its model over the current one. Restore the "
+            "warehouse or point OVERDUE_WAREHOUSE (--warehouse) at it; to start afresh on "
+            f"purpose, move {models_dir} and {published_dir} aside first"
+        )
 
 
 def can_heal(error: BaseException) -> bool:
@@ -249,15 +244,16 @@ def current_snapshot_of(published_dir: Path, model: str) -> Path | None:
 def publish_unless_current(
     warehouse: Path, settings: Settings, model: str | None, run_id: str
 ) -> dict[str, Any]:
-    """Publish the read-only snapshot unless the current one is already of this model; with no
-    model there is nothing to publish and the previous snapshot stays current."""
+    """Publish the read-only snapshot of ``model`` (the run's own, never whatever
+    ``latest.json`` names) unless the current one is already of it; with no model there is
+    nothing to publish and the previous snapshot stays current. Run under the writer lock."""
     if model is None:
         return {"skipped": True, "folder": None}
     current = current_snapshot_of(settings.published_dir, model)
     if current is not None:
         return {"skipped": True, "folder": str(current)}
     settings.published_dir.mkdir(parents=True, exist_ok=True)
-    folder = publish_snapshot(warehouse, settings.models_dir, settings.published_dir, run_id)
+    folder = publish_snapshot(warehouse, settings.models_dir, settings.published_dir, run_id, model)
     return {"skipped": False, "folder": str(folder)}
 
 

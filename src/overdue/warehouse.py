@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 import duckdb
+from filelock import FileLock, Timeout
 
 from overdue.contract import FIELDS, Kind
 
@@ -35,6 +36,30 @@ DUCKDB_TYPE: Final[dict[Kind, str]] = {
 
 class WarehouseLockedError(OSError):
     """Another process holds the warehouse file open for writing."""
+
+
+class PipelineBusyError(RuntimeError):
+    """Another writer (a pipeline run, ``overdue ingest``, ``train`` ...) holds the warehouse."""
+
+
+@contextmanager
+def pipeline_lock(warehouse: Path, wait_seconds: float) -> Iterator[None]:
+    """Hold the one-writer lock beside ``warehouse`` (``<warehouse>.lock``), waiting at most
+    ``wait_seconds`` for the writer holding it to finish. Every command that writes the
+    warehouse, the models or the published folder holds it, so none of them interleave."""
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{warehouse}.lock")
+    try:
+        lock.acquire(timeout=wait_seconds)
+    except Timeout:
+        raise PipelineBusyError(
+            f"another command is writing {warehouse} (a pipeline run, `overdue ingest` or "
+            f"`overdue train`); waited {wait_seconds} s. Try again when it finishes"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class WarehouseWriteError(OSError):

@@ -154,7 +154,8 @@ def test_ingest_writes_the_store_only_when_one_is_set(tmp_path: Path) -> None:
     code, output = _overdue(alone, "ingest", str(path), OVERDUE_CASE_STORE="")
     assert code == 0, output
     assert "case store" not in output
-    assert sorted(p.name for p in alone.iterdir()) == ["warehouse.duckdb"]
+    written = sorted(p.name for p in alone.iterdir())  # the warehouse and its writer lock
+    assert written == ["warehouse.duckdb", "warehouse.duckdb.lock"]
     store = tmp_path / "store"
     code, output = _overdue(tmp_path, "ingest", str(path), OVERDUE_CASE_STORE=str(store))
     assert code == 0, output

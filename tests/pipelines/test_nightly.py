@@ -23,6 +23,7 @@ from prefect.client.schemas.objects import StateType, TaskRun
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_API_URL
 
+from cli_support import overdue
 from overdue.config import get_settings
 from overdue.publish import CURRENT
 from overdue.simulate import write_simulation
@@ -138,7 +139,7 @@ def test_two_pipelines_at_once_one_stops_cleanly(place: Path) -> None:
     codes = sorted(p.returncode for p in runs)
     assert codes == [0, 2], outputs
     loser = outputs[[p.returncode for p in runs].index(2)]
-    assert "another pipeline run is writing" in loser
+    assert "another command is writing" in loser
     winner = outputs[[p.returncode for p in runs].index(0)]
     assert "fourth.parquet, filed to " in winner  # where the inbox file went, not only its old path
     with open_warehouse(place / "warehouse.duckdb", read_only=True) as con:
@@ -248,3 +249,25 @@ def test_a_configuration_error_is_not_retried_and_said_in_one_line(place: Path) 
         (latest,) = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)
     (report,) = [r for r in _flow_task_runs(latest.id) if r.name.startswith("report")]
     assert report.state_type == StateType.FAILED and report.run_count == 1
+
+
+def test_a_missing_warehouse_beside_a_published_model_is_refused(place: Path) -> None:
+    """The warehouse was moved (an unmounted volume, a typo in OVERDUE_WAREHOUSE) while its
+    model and snapshot remain: the run refuses in one line, exit 2, rather than start an empty
+    warehouse and publish a model of the sample over the real one."""
+    warehouse, served = place / "warehouse.duckdb", current(place)
+    moved = warehouse.rename(place / "warehouse.duckdb.moved")
+    try:
+        done = overdue(
+            "run", str(place / "inbox"), env={"PREFECT_API_URL": str(PREFECT_API_URL.value())}
+        )
+        assert not warehouse.exists()
+    finally:
+        moved.rename(warehouse)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in output, output
+    assert errors[0].startswith(f"error: the warehouse {warehouse} does not exist, but ")
+    assert f"keeps serving snapshot {served}" in errors[0]
+    assert current(place) == served

@@ -27,6 +27,7 @@ from browser_support import Visit, chromium
 from browser_support import visit as visit_url
 from overdue.contract import APPROACHES
 from overdue.i18n import LANGS
+from overdue.models.run import latest_bundle_folder
 from overdue.publish import publish_snapshot
 from overdue.serve.snapshot import UNAVAILABLE
 
@@ -335,7 +336,8 @@ def test_the_page_says_when_a_newer_snapshot_is_served(
         answer, _, _ = submit_and_read(page)
         assert answer["snapshot"]["run_id"] == "run-1"
         assert page.locator("#snapshot-notice").is_hidden()
-        publish_snapshot(published.warehouse, published.models_dir, folder, "run-notice")
+        version = latest_bundle_folder(published.models_dir).name
+        publish_snapshot(published.warehouse, published.models_dir, folder, "run-notice", version)
         page.wait_for_selector("#snapshot-notice:not([hidden])", timeout=30_000)
         assert "run-notice" in page.inner_text("#snapshot-notice")
         assert "请重新评估" in page.inner_text("#snapshot-notice")

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from serve_support import CASE_EN, TOKEN, Published, Server, get_json
 
+from overdue.models.run import latest_bundle_folder
 from overdue.publish import publish_snapshot
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -54,6 +55,7 @@ def test_a_newly_published_snapshot_is_served_without_restart(
         published.second_models_dir,
         published.published_reload,
         "run-2",
+        latest_bundle_folder(published.second_models_dir).name,
     )
     deadline = time.monotonic() + 60
     health = before
