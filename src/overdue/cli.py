@@ -215,7 +215,6 @@ def run(
     mapping; the warehouse is missing but a model or snapshot of it is not).
     """
     from overdue.ingest.load import exit_status
-    from overdue.ingest.sources import MappingError, find_mapping
     from overdue.publish import SnapshotWriteError
     from overdue.stages import WarehouseMissingError, current_snapshot, flow_entry_point
     from overdue.warehouse import PipelineBusyError
@@ -227,17 +226,10 @@ def run(
         raise _fail(str(exc)) from None
 
     settings = get_settings()
-    if source is not None and not paths:
-        raise typer.BadParameter("--source needs the files of that source", param_hint="PATHS")
-    sources = paths or default_sources(settings)
-    if source is not None:
-        try:
-            find_mapping(source)  # a broken mapping stops here, before the pipeline starts
-        except MappingError as exc:
-            raise _fail(str(exc)) from None
+    _check_source(source, paths)
     _console_logs_without_tracebacks()
     state = nightly(
-        paths=sources,
+        paths=paths or default_sources(settings),
         warehouse=str(warehouse) if warehouse else None,
         k=k,
         source=source,
@@ -315,6 +307,21 @@ def _console_logs_without_tracebacks() -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler) and no_traceback not in handler.filters:
             handler.addFilter(no_traceback)
+
+
+def _check_source(source: str | None, paths: list[str] | None) -> None:
+    """Stop ``overdue run --source`` before its flow starts without files or with a broken
+    mapping."""
+    from overdue.ingest.sources import MappingError, find_mapping
+
+    if source is None:
+        return
+    if not paths:
+        raise typer.BadParameter("--source needs the files of that source", param_hint="PATHS")
+    try:
+        find_mapping(source)
+    except MappingError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _refuse_personal_paths(paths: list[str]) -> None:
