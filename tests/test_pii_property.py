@@ -2,8 +2,9 @@
 
 Generators write resident IDs over every region code (any 6 digits starting 1-9) and birth
 years 1930-2025 with their check digit, 15-digit old IDs, mobiles with every common prefix,
-separator, grouping and full-width digits, Luhn-valid cards of 13-19 digits in any grouping,
-and emails (ASCII, Chinese, full-width ＠), embedded in random text without digits. The same
+separator and grouping, Luhn-valid cards of 13-19 digits in any grouping (digits full-width,
+circled, super- or subscript at times), and emails (ASCII, Chinese, full-width ＠), embedded
+in random text without digits. The same
 generators, seeded, plant a few hundred values into real CSV, JSON Lines and Parquet files
 ingested by the real `overdue ingest`, and into request bodies of the API (most through
 ``read_case``, a handful through a real server process).
@@ -37,6 +38,12 @@ from serve.serve_support import CASE_EN, Server
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 FULL_WIDTH = str.maketrans("0123456789-./", "０１２３４５６７８９－．／")
+OTHER_DIGITS = (
+    str.maketrans("0123456789", "⓪①②③④⑤⑥⑦⑧⑨"),  # circled
+    str.maketrans("123456789", "❶❷❸❹❺❻❼❽❾"),  # dingbat (no NFKC form; 0 stays ASCII)
+    str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"),  # superscript
+    str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"),  # subscript
+)
 SEPARATORS = (
     *" -./_",
     "\u3000",  # ideographic space
@@ -133,7 +140,10 @@ def spelled(rng: random.Random, chars: str) -> str:
             text = f"{chars[0]}.{chars[1:]}{rng.choice(['e', 'E', 'e+', 'E+'])}{len(chars) - 1}"
         case _:
             text = chars + rng.choice([".0", ".00", ".5"])
-    return text.translate(FULL_WIDTH) if rng.random() < 0.25 else text
+    style = rng.random()
+    if style < 0.2:
+        return text.translate(FULL_WIDTH)
+    return text.translate(rng.choice(OTHER_DIGITS)) if style < 0.3 else text
 
 
 def email(rng: random.Random) -> str:
@@ -451,5 +461,6 @@ def test_the_generators_cover_what_they_claim() -> None:
     assert {len(p.core) for p in PLANTS if p.kind == "bank_card"} >= {13, 16, 19}
     texts = "".join(p.text for p in PLANTS)
     assert "０" in texts or "１" in texts
+    assert set("①②③❶❷❸¹²³₁₂₃") & set(texts)
     assert "＠" in texts and "+86" in texts
     assert set(FIELD_NAMES) >= set(VALID_CASE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +40,10 @@ RESIDENT_ID = "11010519491231002X"  # the standard's example: valid region, birt
 CARD = "6222021234567894"  # Luhn-valid
 CARD_19 = luhn_complete("622202123456789012")
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+CIRCLED = str.maketrans("0123456789", "⓪①②③④⑤⑥⑦⑧⑨")
+DINGBAT = str.maketrans("123456789", "❶❷❸❹❺❻❼❽❾")
+SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 def test_the_helpers_agree_with_the_standards_examples() -> None:
@@ -62,6 +67,13 @@ SPELLINGS = [
     ("110105 19491231 002x", "resident_id"),
     ("No.420102198503121238", "resident_id"),
     ("１５８１２３４５６７８", "mobile"),
+    ("13812345678".translate(CIRCLED), "mobile"),
+    ("13812345678".translate(DINGBAT), "mobile"),
+    ("13812345678".translate(SUPERSCRIPT), "mobile"),
+    ("13812345678".translate(SUBSCRIPT), "mobile"),
+    ("138 1234 5678".translate(CIRCLED), "mobile"),
+    (resident_id("11010519491231002").translate(SUPERSCRIPT), "resident_id"),
+    (CARD.translate(CIRCLED), "bank_card"),
     ("0086 138 1234 5678", "mobile"),
     ("008613812345678", "mobile"),
     ("(+86) 13812345678", "mobile"),
@@ -164,6 +176,19 @@ def test_normalising_keeps_positions() -> None:
     text = "１３８\u3000１２３４－５６７８＠ｑｑ．ｃｏｍ"
     assert normalise(text) == "138 1234-5678@qq.com"
     assert len(normalise(text)) == len(text)
+
+
+def test_normalising_reads_what_nfkc_reads_as_one_ascii_character() -> None:
+    """Every character whose NFKC form is one ASCII character (full-width, circled, super- and
+    subscript, math letters ...) is read as it; every Unicode digit is read as its digit."""
+    for code in range(0x80, 0x20000):
+        char = chr(code)
+        compatible = unicodedata.normalize("NFKC", char)
+        digit = unicodedata.digit(char, None)
+        if digit is not None:
+            assert normalise(char) == str(digit), hex(code)
+        elif len(compatible) == 1 and compatible.isascii() and not compatible.isspace():
+            assert normalise(char) == compatible, hex(code)
 
 
 def test_the_simulators_ids_are_not_mistaken() -> None:

@@ -15,10 +15,12 @@ What is detected, by shape and check digits only (never a list of district codes
 How numbers are read:
 
 - Text is first normalised character by character (positions are kept, so masks land on the
-  original text): every Unicode decimal digit (full-width ``１``, Arabic-Indic ...) becomes its
-  ASCII digit, full-width letters and signs (U+FF01-FF5E) their ASCII twin, every Unicode space
-  (U+3000, no-break and narrow spaces, U+2007 ...), zero-width spaces and tabs a space, and
-  Unicode dashes and the minus sign ``-``.
+  original text): every Unicode digit (full-width ``１``, Arabic-Indic, circled ``①``, ``❶``,
+  superscript ``¹``, subscript ``₁`` ...) becomes its ASCII digit, every Unicode space (U+3000,
+  no-break and narrow spaces, U+2007 ...), zero-width spaces and tabs a space, Unicode dashes
+  and the minus sign ``-``, and every other character whose NFKC form is one ASCII character
+  that character (full-width letters and signs ``Ａ``, ``（``, math letters, small forms ``﹐``).
+  Characters whose NFKC form is longer (``⑩`` is ``10``) keep their place and are not read.
 - Digits are read in groups joined by one separator: a space, ``-``, ``.``, ``/`` or ``_``
   (``-`` ``.`` ``/`` ``_`` may have one space on each side), or a thousands comma (``,`` before
   exactly three digits). Every contiguous run of whole groups that has an identifier's length is
@@ -64,19 +66,30 @@ _SPACE: Final = " "
 _DASH: Final = "-"
 _AT: Final = "@"
 _PLANES_WITH_DIGITS: Final = 0x20000
-"""Every Unicode decimal digit and space lies in the first two planes."""
+"""Every Unicode digit, space and character with an ASCII compatibility form lies in the first
+two planes."""
+
+
+def _read_as_ascii(char: str) -> str | None:
+    """The one ASCII character that ``char`` (not ASCII) is read as, if any: its digit (a
+    decimal digit, or a digit in a circle, superscript, subscript ...), a space for a Unicode
+    space, else its NFKC form when that is one ASCII character (full-width ``Ａ``, ``（``)."""
+    digit = unicodedata.digit(char, None)
+    if digit is not None:
+        return str(digit)
+    if unicodedata.category(char) == "Zs":
+        return _SPACE
+    compatible = unicodedata.normalize("NFKC", char)
+    return compatible if len(compatible) == 1 and compatible.isascii() else None
 
 
 def _normalising_table() -> dict[int, str]:
     """Code point -> ASCII character, for every character that is read as another one."""
     table: dict[int, str] = {}
     for code in range(128, _PLANES_WITH_DIGITS):
-        char = chr(code)
-        if char.isdecimal():
-            table[code] = str(unicodedata.decimal(char))
-        elif unicodedata.category(char) == "Zs":
-            table[code] = _SPACE
-    table.update({c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if c not in table})
+        ascii_char = _read_as_ascii(chr(code))
+        if ascii_char is not None:
+            table[code] = ascii_char
     table.update({c: _SPACE for c in (0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF)})
     table.update({c: _DASH for c in (*range(0x2010, 0x2016), 0x2212, 0xFE58, 0xFE63)})
     table[0xFE6B] = _AT  # small commercial at
