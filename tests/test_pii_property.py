@@ -58,6 +58,9 @@ SEPARATORS = (
     "—",  # em dash
     "\u2212",  # minus sign
     " - ",
+    ",",
+    "，",  # full-width comma
+    ", ",
 )
 MOBILE_PREFIXES = ("", "", "86", "+86", "+86 ", "0086", "0086 ", "0086-", "(+86)", "(+86) ", "0")
 AROUND = "abcxyzXEe张三李四电话卡号身份证邮箱：:;,.!?()[]（）【】、。 -_/#*"
@@ -119,6 +122,8 @@ def grouped(rng: random.Random, chars: str) -> str:
     cuts = sorted(rng.sample(range(1, len(chars)), rng.randint(1, min(6, len(chars) - 1))))
     groups = [chars[a:b] for a, b in zip([0, *cuts], [*cuts, len(chars)], strict=True)]
     joins = [rng.choice(SEPARATORS) for _ in groups[1:]]
+    if "." in joins and any(j in (",", "，", ", ") for j in joins):
+        joins = [" " if j in (",", "，", ", ") else j for j in joins]  # 1,3812.345678: decimal
     if joins == ["."]:  # 13812.345678 is a decimal number: its fraction is not read
         joins = [" "]
     return groups[0] + "".join(j + g for j, g in zip(joins, groups[1:], strict=True))
@@ -171,12 +176,20 @@ def planted_resident_id(rng: random.Random) -> Planted:
     return Planted("resident_id", core, surrounded(rng, spelled(rng, core)))
 
 
+def parenthesised(rng: random.Random, chars: str) -> str:
+    """``chars`` with its first 3 or 4 digits in (full-width) parentheses: (138)1234-5678."""
+    first = rng.choice([3, 4])
+    left, right = rng.choice(["()", "（）"])
+    rest = rng.choice(["", " ", "-"]) + rng.choice([chars[first:], grouped(rng, chars[first:])])
+    return f"{left}{chars[:first]}{right}{rest}"
+
+
 def planted_mobile(rng: random.Random) -> Planted:
-    """A mobile with any prefix, spelled and surrounded."""
+    """A mobile with any prefix, spelled (sometimes its first digits in parentheses) and
+    surrounded."""
     core = mobile(rng)
-    return Planted(
-        "mobile", core, surrounded(rng, rng.choice(MOBILE_PREFIXES) + spelled(rng, core))
-    )
+    text = parenthesised(rng, core) if rng.random() < 0.2 else spelled(rng, core)
+    return Planted("mobile", core, surrounded(rng, rng.choice(MOBILE_PREFIXES) + text))
 
 
 def planted_card(rng: random.Random) -> Planted:
@@ -463,4 +476,5 @@ def test_the_generators_cover_what_they_claim() -> None:
     assert "０" in texts or "１" in texts
     assert set("①②③❶❷❸¹²³₁₂₃") & set(texts)
     assert "＠" in texts and "+86" in texts
+    assert re.search(r"[(（]1[3-9]\d{1,2}[)）]", texts) and re.search(r"\d[,，]", texts)
     assert set(FIELD_NAMES) >= set(VALID_CASE)

@@ -89,11 +89,23 @@ SPELLINGS = [
     ("Tel.13712345678", "mobile"),
     ("手机13712345678。", "mobile"),
     ("13,812,345,678", "mobile"),
+    ("(138)1234-5678", "mobile"),  # the first digits in parentheses, as often typed
+    ("（138）1234 5678", "mobile"),
+    ("(138) 1234 5678", "mobile"),
+    ("(0)138 1234 5678", "mobile"),
+    ("+86 (138) 1234-5678", "mobile"),
+    ("138(1234)5678", "mobile"),
+    ("138,1234,5678", "mobile"),  # commas as group separators
+    ("138，1234，5678", "mobile"),
+    ("[138, 1234, 5678]", "mobile"),  # a list of its groups
+    ("138,1234,5678.00", "mobile"),
     ("1.3812345678e10", "mobile"),
     ("1.3812345678E+10", "mobile"),
     ("13812345678.0", "mobile"),
     (CARD, "bank_card"),
     ("6222 0212 3456 7894", "bank_card"),
+    ("6222,0212,3456,7894", "bank_card"),
+    ("(6222)0212 3456 7894", "bank_card"),
     (f"{CARD_19[:6]} {CARD_19[6:]}", "bank_card"),  # 6 + 13
     (f"{CARD_19[:4]}-{CARD_19[4:10]}-{CARD_19[10:]}", "bank_card"),
     ("mail a.b-c@example.com.cn ok", "email"),
@@ -131,6 +143,9 @@ def test_the_prefilter_matches_every_spelling(text: str, kind: str) -> None:
         (f"card {CARD}", "card [bank_card]"),
         ("张三_13812345678_420102198503121238.csv", "张三_[mobile]_[resident_id].csv"),
         ("13812345678/13912345678", "[mobile]/[mobile]"),
+        ("电话（138）1234 5678。", "电话[mobile]。"),
+        ("tel (+86)(138)1234-5678", "tel [mobile]"),
+        ("1) 138,1234,5678", "1) [mobile]"),
         ("联系张三@例子.中国", "[email]"),
     ],
 )
@@ -158,6 +173,13 @@ def test_masks_replace_exactly_the_personal_data(text: str, masked: str) -> None
         "1381234567890123456789012",  # 25 digits: no kind of personal data
         "12,000.50",
         "1,234,567.89",
+        "12,000,000",
+        "0.2399999999999999,0.5",  # a list of fractions: each fraction stays unread
+        "0.2399999999999999, 0.18",
+        "1,234,567.89,0.2399999999999999",
+        "(1)(2)(3) 2026-06-04",
+        "(010)8765 4321",  # a landline with its area code
+        "(2026)06-04",
         "24%",
         "0.2044",
         "1.38e10",  # the digits after 138 are lost: no identifier left
@@ -210,6 +232,11 @@ def test_the_simulators_ids_are_not_mistaken() -> None:
         ("region", "me@example.com", "pii:email:region"),
         ("region", "张三@例子.中国", "pii:email:region"),
         ("region", "138\u30001234\u30005678", "pii:mobile:region"),
+        ("region", "(138)1234-5678", "pii:mobile:region"),
+        ("notes", "（138）1234 5678", "pii:mobile:notes"),
+        ("notes", "138,1234,5678", "pii:mobile:notes"),
+        ("notes", "13812345678".translate(CIRCLED), "pii:mobile:notes"),
+        ("notes", "13812345678".translate(SUPERSCRIPT), "pii:mobile:notes"),
         ("monthly_payment_due", "13812345678", "pii:mobile:monthly_payment_due"),
         ("monthly_payment_due", "13,812,345,678", "pii:mobile:monthly_payment_due"),
         ("monthly_payment_due", "1.3812345678e10", "pii:mobile:monthly_payment_due"),
@@ -278,6 +305,17 @@ def test_case_ids_with_digits_are_not_mistaken(write: Write, wh: Path) -> None:
         debtor_ref="D1352908-0000001",
         annual_rate="0.2399999999999999",
         monthly_payment_due="12,000.50",
+    )
+    report = ingest([write("ok.csv", csv_text([row]))], wh).batches[0]
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 0)
+
+
+def test_ordinary_numbers_with_commas_and_parentheses_load(write: Write, wh: Path) -> None:
+    """Amounts with thousands commas, lists of fractions, numbered notes and dates load."""
+    row = record(
+        outstanding_balance="20,000,000",
+        monthly_payment_due="12,000,000",
+        notes="(1) paid 12,000,000 on 2026-06-04 (2) rates 0.2399999999999999,0.18",
     )
     report = ingest([write("ok.csv", csv_text([row]))], wh).batches[0]
     assert (report.rows_loaded, report.rows_quarantined) == (1, 0)

@@ -22,16 +22,20 @@ How numbers are read:
   that character (full-width letters and signs ``Ａ``, ``（``, math letters, small forms ``﹐``).
   Characters whose NFKC form is longer (``⑩`` is ``10``) keep their place and are not read.
 - Digits are read in groups joined by one separator: a space, ``-``, ``.``, ``/`` or ``_``
-  (``-`` ``.`` ``/`` ``_`` may have one space on each side), or a thousands comma (``,`` before
-  exactly three digits). Every contiguous run of whole groups that has an identifier's length is
-  checked, in any grouping: ``138 1234 5678``, ``188.1234.5678``, ``1381 2345 678``,
-  ``6222 0212 3456 7894``, ``622202 1234567894120``, ``13,812,345,678``. A group is never cut:
-  a run of 20 or more digits with no separator is no identifier.
+  (``-`` ``.`` ``/`` ``_`` may have one space on each side), or a comma (one space may follow
+  it). A group may stand in parentheses, glued to its neighbours or one space apart (``-`` may
+  follow the ``)``): ``(138)1234-5678``, ``(0)138 1234 5678``, ``+86 (138) 1234 5678``. Every
+  contiguous run of whole groups that has an identifier's length is checked, in any grouping:
+  ``138 1234 5678``, ``188.1234.5678``, ``1381 2345 678``, ``6222 0212 3456 7894``,
+  ``622202 1234567894120``, ``13,812,345,678``, ``138,1234,5678``. A group is never cut: a run
+  of 20 or more digits with no separator is no identifier.
 - Digits right after a letter or a dot are read (``Tel.13712345678``, ``No.420102...``).
-- A chain that is exactly a decimal number (digits, thousands commas, one ``.``, digits) has
-  its fraction left unread unless the whole part holds 11 digits or more: ``0.2399999999999999``
-  and ``12,000.50`` are amounts, ``13812345678.0`` is a mobile. So an identifier split once by
-  a lone dot (``13812.345678``) is missed; ``138.1234.5678`` and ``138 1234.5678`` are found.
+- A decimal number (digits, thousands commas, one ``.``, digits), alone or as an item of a
+  list (items cut at every comma that is no thousands comma), has its fraction left unread
+  unless the run of groups before it holds 11 digits or more: ``0.2399999999999999``,
+  ``12,000.50`` and each of ``0.24,0.5`` are amounts, ``13812345678.0`` and ``138,1234,5678.00``
+  are mobiles. So an identifier split once by a lone dot (``13812.345678``) is missed;
+  ``138.1234.5678`` and ``138 1234.5678`` are found.
 - A number in scientific notation is read as its value when that is a whole number whose every
   digit is written (``1.3812345678e10`` is the mobile 13812345678; ``1.38e10`` and Excel's
   ``1.38123E+10`` have lost the digits); its mantissa is read as digits too.
@@ -40,7 +44,7 @@ Known false alarms (a missed identifier costs more than a refused row): any 13-1
 pass Luhn, 1 in 10 random numbers (a 14-digit loan number, ``C1352908-0000006`` read as 14
 digits); 11 digits starting 13-19 (``C1352908-0000a00`` reads as ``1352908-0000``); 15 digits
 whose digits 7-12 form a date; several numbers in one text that together pass one of these
-checks (``1200 3400 5600 7800``).
+checks (``1200 3400 5600 7800``, a list ``1200,3400,5600,7800``).
 
 ``PREFILTER`` is the regular expression (RE2 for DuckDB, also valid in Python) that ingest runs
 on whole rows: it matches every text in which ``find_pii`` can find something, and only rows it
@@ -132,7 +136,7 @@ def _read_as(targets: str) -> list[str]:
 
 
 _DIGIT_CLASS: Final = _class(_read_as("0123456789"))
-_SEPARATOR_CLASS: Final = _class(_read_as(" -./_,"))
+_SEPARATOR_CLASS: Final = _class(_read_as(" -./_,()"))
 
 PREFILTER: Final = (
     f"{_DIGIT_CLASS}(?:{_SEPARATOR_CLASS}{{0,3}}{_DIGIT_CLASS}){{10}}"  # 11 digits, grouped
@@ -140,11 +144,16 @@ PREFILTER: Final = (
 )
 """Texts matching this may hold personal data; no other text does (RE2 and Python syntax)."""
 
-_SEPARATOR: Final = r"(?: ?[-./_] ?| |,(?=\d{3}(?!\d)))"
+_SEPARATOR: Final = r"(?: ?[-./_] ?| |, ?)"
+_IN_PARENTHESES: Final = r"\(\d+\)"
 _CHAIN: Final = re.compile(
-    rf"\d+[Xx]?(?:{_SEPARATOR}(?:\d+[Xx]?|[Xx]))*", re.ASCII
-)  # an ID's check X may stand apart: 110105 19491231 002 X
-_GROUP: Final = re.compile(r"\d+[Xx]?|[Xx]", re.ASCII)
+    rf"(?:{_IN_PARENTHESES}|\d+[Xx]?)"
+    rf"(?:(?<!\)){_SEPARATOR}(?:\d+[Xx]?|[Xx])"  # an ID's check X may stand apart
+    rf"| ?{_IN_PARENTHESES}"  # (138)1234 5678, 138(1234)5678, +86 (138) ...
+    r"|(?<=\))[ -]?\d+[Xx]?)*",
+    re.ASCII,
+)
+_GROUP: Final = re.compile(r"\((\d+)\)|(\d+[Xx]?|[Xx])", re.ASCII)
 _SCIENTIFIC: Final = re.compile(r"(?<!\d)(\d+)(?:\.(\d+))?[eE][+-]?\d{1,4}(?!\d)", re.ASCII)
 _EMAIL: Final = re.compile(
     r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:[.。｡][\w-]{1,63}){0,8}"
@@ -224,26 +233,54 @@ def identifier_kind(chars: str) -> str | None:
 
 @dataclass(frozen=True)
 class _Group:
+    """Digits (maybe a final X) of a chain; its span includes parentheses written around it."""
+
     chars: str
     start: int
     end: int
 
 
+def _items(text: str, groups: list[_Group]) -> Iterator[list[_Group]]:
+    """``groups`` cut at every comma that is no thousands comma (``,`` before exactly three
+    digits, in a number without a decimal point so far): the items of a list."""
+    item = groups[:1]
+    for before, group in pairwise(groups):
+        join = text[before.end : group.start]
+        thousands = join == "," and len(group.chars) == 3 and group.chars.isdigit()
+        if join.startswith(",") and not (thousands and "." not in _joins(text, item)):
+            yield item
+            item = []
+        item.append(group)
+    if item:
+        yield item
+
+
+def _joins(text: str, groups: list[_Group]) -> list[str]:
+    """What is written between each two consecutive ``groups``."""
+    return [text[a.end : b.start] for a, b in pairwise(groups)]
+
+
 def _segments(text: str, chain: re.Match[str]) -> Iterator[list[_Group]]:
-    """The runs of groups of one chain that may be joined: all of them, or for a decimal
-    number (``0.2399999999999999``, ``12,000.50``) its whole part only."""
+    """The runs of groups of one chain that may be joined: all of them, except the fraction of
+    a decimal number (``0.2399999999999999``, ``12,000.50``, each of ``0.24,0.5``), which ends a
+    run and is read alone only when the run before it holds 11 digits or more."""
     groups = [
-        _Group(m.group(), m.start(), m.end())
+        _Group(m.group(1) or m.group(2), m.start(), m.end())
         for m in _GROUP.finditer(text, chain.start(), chain.end())
     ]
-    joins = [text[a.end : b.start] for a, b in pairwise(groups)]
-    if not joins or joins[-1] != "." or any(join != "," for join in joins[:-1]):
-        yield groups
-        return
-    whole = groups[:-1]
-    yield whole
-    if sum(len(g.chars) for g in whole) >= _SHORTEST:
-        yield groups[-1:]  # 13812345678.13912345678 is no amount
+    run: list[_Group] = []
+    for item in _items(text, groups):
+        joins = _joins(text, item)
+        if not joins or joins[-1] != "." or any(join != "," for join in joins[:-1]):
+            run.extend(item)
+            continue
+        run.extend(item[:-1])
+        yield run
+        if sum(len(g.chars) for g in run) >= _SHORTEST:
+            yield item[-1:]  # 13812345678.13912345678 is no amount
+        run = []
+    if run:
+        yield run
 
 
 def _candidates(groups: list[_Group]) -> Iterator[tuple[str, int, int]]:
