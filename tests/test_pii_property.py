@@ -65,7 +65,9 @@ SEPARATORS = (
 MOBILE_PREFIXES = ("", "", "86", "+86", "+86 ", "0086", "0086 ", "0086-", "(+86)", "(+86) ", "0")
 AROUND = "abcxyzXEe张三李四电话卡号身份证邮箱：:;,.!?()[]（）【】、。 -_/#*"
 """Surrounding characters: letters, Chinese and punctuation, never a digit or an @."""
-AT_SIGNS = ("@", "@", "＠", "﹫")
+AT_SIGNS = ("@", "@", "＠", "﹫", "[at]", "(at)", "{AT}", " [at] ", "（at）", " at ")
+DOTS_AFTER_AT_WORD = (" dot ", " DOT ", "[dot]", " (dot) ")
+"""`` at `` is an email's only with a spelled dot in its domain (``look at this`` is none)."""
 TLDS = ("com", "cn", "net", "org", "com.cn", "中国", "公司", "网络", "xn--fiqs8s")
 
 
@@ -152,12 +154,19 @@ def spelled(rng: random.Random, chars: str) -> str:
 
 
 def email(rng: random.Random) -> str:
-    """An email address in ASCII, Chinese or full-width letters, with @, ＠ or ﹫."""
+    """An email address in ASCII, Chinese or full-width letters, with @, ＠ or ﹫, a quoted
+    local part, or ``[at]``, ``(at)``, `` at `` ... (`` at `` with `` dot `` or ``[dot]``)."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     ascii_local = "".join(rng.choice(letters + "0123456789") for _ in range(rng.randint(1, 12)))
-    local = rng.choice([ascii_local, f"{ascii_local}.{rng.choice(letters)}", "张三", "李四_1"])
+    local = rng.choice(
+        [ascii_local, f"{ascii_local}.{rng.choice(letters)}", "张三", "李四_1", f'"{ascii_local}"']
+    )
     label = rng.choice(["".join(rng.choice(letters) for _ in range(5)), "qq", "例子", "邮箱"])
-    address = f"{local}{rng.choice(AT_SIGNS)}{label}.{rng.choice(TLDS)}"
+    at = rng.choice(AT_SIGNS)
+    if at == " at " and local.startswith('"'):
+        local = ascii_local
+    dot = rng.choice(DOTS_AFTER_AT_WORD) if at == " at " or rng.random() < 0.1 else "."
+    address = f"{local}{at}{label}{dot}{rng.choice(TLDS).replace('.', dot)}"
     if rng.random() < 0.2:
         address = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in address)
     return address
@@ -224,7 +233,7 @@ def assert_refused(planted: Planted) -> None:
     assert matched.fetchone() == (True,), planted
     masked = normalise(mask_text(planted.text))
     if planted.kind == "email":
-        assert "@" not in masked, planted
+        assert "@" not in masked and normalise(planted.core) not in masked, planted
     else:
         assert planted.core.rstrip("Xx")[:11] not in re.sub(r"\D", "", masked), planted
 
@@ -475,6 +484,6 @@ def test_the_generators_cover_what_they_claim() -> None:
     texts = "".join(p.text for p in PLANTS)
     assert "０" in texts or "１" in texts
     assert set("①②③❶❷❸¹²³₁₂₃") & set(texts)
-    assert "＠" in texts and "+86" in texts
+    assert "＠" in texts and "+86" in texts and " at " in texts and "(at)" in texts
     assert re.search(r"[(（]1[3-9]\d{1,2}[)）]", texts) and re.search(r"\d[,，]", texts)
     assert set(FIELD_NAMES) >= set(VALID_CASE)

@@ -9,8 +9,12 @@ What is detected, by shape and check digits only (never a list of district codes
 - ``mobile``: a mainland mobile number ``1[3-9]`` + 9 digits, also glued to a prefix ``86``,
   ``0086`` or the trunk ``0`` (``+86``, ``(+86)`` and ``0086 `` before it are masked with it).
 - ``bank_card``: 13 to 19 digits, the first 1-9, passing the Luhn check.
-- ``email``: ``local@domain.tld`` in any script (``张三@例子.中国``); ``@`` written ``＠`` or ``﹫``
-  counts, ``user at example dot com`` does not.
+- ``email``: ``local@domain.tld`` in any script (``张三@例子.中国``), the local part maybe quoted
+  (``"zs"@example.cn``). ``@`` may be written ``＠``, ``﹫`` or ``at`` in brackets (``[at]``,
+  ``(at)``, ``{at}``, ``<at>``, any case, a space inside or either side); a dot of the domain
+  ``。`` or ``dot`` in brackets or between spaces. ``at`` between spaces counts only when a dot
+  of the domain is spelled (``zs at example dot cn``): ``look at this`` and ``available at
+  example.com`` are prose.
 
 How numbers are read:
 
@@ -138,10 +142,30 @@ def _read_as(targets: str) -> list[str]:
 _DIGIT_CLASS: Final = _class(_read_as("0123456789"))
 _SEPARATOR_CLASS: Final = _class(_read_as(" -./_,()"))
 
+
+def _spelled(word: str) -> str:
+    """A pattern (RE2 and Python) matching ``word`` in any case and look-alike letters."""
+    return "".join(_class(_read_as(c.lower() + c.upper())) for c in word)
+
+
+def _bracketed(word: str) -> str:
+    """A pattern (RE2 and Python) for ``word`` in brackets: ``[at]``, ``（at）``, ``{ at }``."""
+    space = _class(_read_as(_SPACE))
+    return f"{_class(_read_as('[({<'))}{space}?{_spelled(word)}{space}?{_class(_read_as('])}>'))}"
+
+
+def _among_words(word: str) -> str:
+    """A pattern (RE2 and Python) matching ``word`` between two spaces: `` at ``."""
+    space = _class(_read_as(_SPACE))
+    return f"{space}{_spelled(word)}{space}"
+
+
 PREFILTER: Final = (
     f"{_DIGIT_CLASS}(?:{_SEPARATOR_CLASS}{{0,3}}{_DIGIT_CLASS}){{10}}"  # 11 digits, grouped
     f"|{_class(_read_as(_AT))}"  # email
-)
+    f"|{_bracketed('at')}"  # zs[at]example.cn
+    f"|{_among_words('at')}[^\x1f\n]*(?:{_among_words('dot')}|{_bracketed('dot')})"
+)  # zs at example dot cn
 """Texts matching this may hold personal data; no other text does (RE2 and Python syntax)."""
 
 _SEPARATOR: Final = r"(?: ?[-./_] ?| |, ?)"
@@ -155,14 +179,25 @@ _CHAIN: Final = re.compile(
 )
 _GROUP: Final = re.compile(r"\((\d+)\)|(\d+[Xx]?|[Xx])", re.ASCII)
 _SCIENTIFIC: Final = re.compile(r"(?<!\d)(\d+)(?:\.(\d+))?[eE][+-]?\d{1,4}(?!\d)", re.ASCII)
-_EMAIL: Final = re.compile(
-    r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:[.。｡][\w-]{1,63}){0,8}"
-    r"[.。｡](?:[^\W\d_]{2,63}|xn--[\w-]{1,59})"
+_LABEL: Final = r"[\w-]{1,63}"
+_TOP_LABEL: Final = r"(?:[^\W\d_]{2,63}|xn--[\w-]{1,59})"
+_DOT_WORD: Final = r"(?: ?[\[({<] ?dot ?[\])}>] ?| dot )"
+_ANY_DOT: Final = rf"(?:[.。｡]|{_DOT_WORD})"
+_EMAIL: Final = re.compile(  # "zs"@example.cn, zs[at]example.cn, zs(at)example(dot)cn
+    r"""(?:"[^"\n]{1,62}"|[\w.!#$%&'*+/=?^`{|}~-]{1,64})(?:@| ?[\[({<] ?at ?[\])}>] ?)"""
+    rf"{_LABEL}(?:{_ANY_DOT}{_LABEL}){{0,8}}{_ANY_DOT}{_TOP_LABEL}",
+    re.IGNORECASE,
 )
+_EMAIL_IN_WORDS: Final = re.compile(  # zs at example dot cn: " at " only with a spelled dot
+    rf"(?<![\w.+-])[\w.+-]{{1,64}} at {_LABEL}(?:{_ANY_DOT}{_LABEL}){{0,7}}?{_DOT_WORD}"
+    rf"(?:{_LABEL}{_ANY_DOT}){{0,7}}{_TOP_LABEL}",
+    re.IGNORECASE,
+)
+_AT_SPELLED: Final = re.compile(r"[\[({<] ?at ?[\])}>]| at ", re.IGNORECASE)
 _MOBILE: Final = re.compile(r"(?:0|86|0086)?(1[3-9]\d{9})", re.ASCII)
 _MOBILE_PREFIX: Final = re.compile(r"(?:\( ?(?:\+|00)?86 ?\)|(?:\+|00)86|\+) ?-? ?$", re.ASCII)
 _PREFIX_LONGEST: Final = 11
-_QUICK: Final = re.compile(r"\d|@", re.ASCII)
+_DIGIT: Final = re.compile(r"\d", re.ASCII)
 _WEIGHTS: Final = tuple(2 ** (17 - i) % 11 for i in range(17))
 _SHORTEST: Final = 11
 _LONGEST: Final = 19
@@ -346,11 +381,12 @@ def _outermost(hits: list[Hit]) -> list[Hit]:
 def find_pii(text: str) -> list[Hit]:
     """Every piece of personal data in ``text``, in order, none inside another."""
     plain = normalise(text)
-    if not _QUICK.search(plain):
-        return []
-    hits = [_with_prefix(h, plain) for h in (*_digit_hits(plain), *_scientific_hits(plain))]
-    if _AT in plain:
-        hits.extend(Hit("email", m.start(), m.end()) for m in _EMAIL.finditer(plain))
+    hits = []
+    if _DIGIT.search(plain):
+        hits = [_with_prefix(h, plain) for h in (*_digit_hits(plain), *_scientific_hits(plain))]
+    if _AT in plain or _AT_SPELLED.search(plain):
+        for pattern in (_EMAIL, _EMAIL_IN_WORDS):
+            hits.extend(Hit("email", m.start(), m.end()) for m in pattern.finditer(plain))
     found = _outermost(hits)
     assert all(h.kind in PII_KINDS for h in found)
     return found
