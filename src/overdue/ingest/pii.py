@@ -48,7 +48,8 @@ Known false alarms (a missed identifier costs more than a refused row): any 13-1
 pass Luhn, 1 in 10 random numbers (a 14-digit loan number, ``C1352908-0000006`` read as 14
 digits); 11 digits starting 13-19 (``C1352908-0000a00`` reads as ``1352908-0000``); 15 digits
 whose digits 7-12 form a date; several numbers in one text that together pass one of these
-checks (``1200 3400 5600 7800``, a list ``1200,3400,5600,7800``).
+checks (``1200 3400 5600 7806``, a list ``1200,3400,5600,7806``); a word, `` at ``, a word,
+`` dot `` and two letters (``look at this dot com``).
 
 ``PREFILTER`` is the regular expression (RE2 for DuckDB, also valid in Python) that ingest runs
 on whole rows: it matches every text in which ``find_pii`` can find something, and only rows it
