@@ -2,8 +2,9 @@
 
 Generators write resident IDs over every region code (any 6 digits starting 1-9) and birth
 years 1930-2025 with their check digit, 15-digit old IDs, mobiles with every common prefix,
-separator, grouping and full-width digits, Luhn-valid cards of 13-19 digits in any grouping,
-and emails (ASCII, Chinese, full-width ＠), embedded in random text without digits. The same
+separator and grouping, Luhn-valid cards of 13-19 digits in any grouping (digits full-width,
+circled, super- or subscript at times), and emails (ASCII, Chinese, full-width ＠), embedded
+in random text without digits. The same
 generators, seeded, plant a few hundred values into real CSV, JSON Lines and Parquet files
 ingested by the real `overdue ingest`, and into request bodies of the API (most through
 ``read_case``, a handful through a real server process).
@@ -37,6 +38,12 @@ from serve.serve_support import CASE_EN, Server
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 FULL_WIDTH = str.maketrans("0123456789-./", "０１２３４５６７８９－．／")
+OTHER_DIGITS = (
+    str.maketrans("0123456789", "⓪①②③④⑤⑥⑦⑧⑨"),  # circled
+    str.maketrans("123456789", "❶❷❸❹❺❻❼❽❾"),  # dingbat (no NFKC form; 0 stays ASCII)
+    str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"),  # superscript
+    str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"),  # subscript
+)
 SEPARATORS = (
     *" -./_",
     "\u3000",  # ideographic space
@@ -51,11 +58,16 @@ SEPARATORS = (
     "—",  # em dash
     "\u2212",  # minus sign
     " - ",
+    ",",
+    "，",  # full-width comma
+    ", ",
 )
 MOBILE_PREFIXES = ("", "", "86", "+86", "+86 ", "0086", "0086 ", "0086-", "(+86)", "(+86) ", "0")
 AROUND = "abcxyzXEe张三李四电话卡号身份证邮箱：:;,.!?()[]（）【】、。 -_/#*"
 """Surrounding characters: letters, Chinese and punctuation, never a digit or an @."""
-AT_SIGNS = ("@", "@", "＠", "﹫")
+AT_SIGNS = ("@", "@", "＠", "﹫", "[at]", "(at)", "{AT}", " [at] ", "（at）", " at ")
+DOTS_AFTER_AT_WORD = (" dot ", " DOT ", "[dot]", " (dot) ")
+"""`` at `` is an email's only with a spelled dot in its domain (``look at this`` is none)."""
 TLDS = ("com", "cn", "net", "org", "com.cn", "中国", "公司", "网络", "xn--fiqs8s")
 
 
@@ -112,6 +124,8 @@ def grouped(rng: random.Random, chars: str) -> str:
     cuts = sorted(rng.sample(range(1, len(chars)), rng.randint(1, min(6, len(chars) - 1))))
     groups = [chars[a:b] for a, b in zip([0, *cuts], [*cuts, len(chars)], strict=True)]
     joins = [rng.choice(SEPARATORS) for _ in groups[1:]]
+    if "." in joins and any(j in (",", "，", ", ") for j in joins):
+        joins = [" " if j in (",", "，", ", ") else j for j in joins]  # 1,3812.345678: decimal
     if joins == ["."]:  # 13812.345678 is a decimal number: its fraction is not read
         joins = [" "]
     return groups[0] + "".join(j + g for j, g in zip(joins, groups[1:], strict=True))
@@ -133,16 +147,26 @@ def spelled(rng: random.Random, chars: str) -> str:
             text = f"{chars[0]}.{chars[1:]}{rng.choice(['e', 'E', 'e+', 'E+'])}{len(chars) - 1}"
         case _:
             text = chars + rng.choice([".0", ".00", ".5"])
-    return text.translate(FULL_WIDTH) if rng.random() < 0.25 else text
+    style = rng.random()
+    if style < 0.2:
+        return text.translate(FULL_WIDTH)
+    return text.translate(rng.choice(OTHER_DIGITS)) if style < 0.3 else text
 
 
 def email(rng: random.Random) -> str:
-    """An email address in ASCII, Chinese or full-width letters, with @, ＠ or ﹫."""
+    """An email address in ASCII, Chinese or full-width letters, with @, ＠ or ﹫, a quoted
+    local part, or ``[at]``, ``(at)``, `` at `` ... (`` at `` with `` dot `` or ``[dot]``)."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     ascii_local = "".join(rng.choice(letters + "0123456789") for _ in range(rng.randint(1, 12)))
-    local = rng.choice([ascii_local, f"{ascii_local}.{rng.choice(letters)}", "张三", "李四_1"])
+    local = rng.choice(
+        [ascii_local, f"{ascii_local}.{rng.choice(letters)}", "张三", "李四_1", f'"{ascii_local}"']
+    )
     label = rng.choice(["".join(rng.choice(letters) for _ in range(5)), "qq", "例子", "邮箱"])
-    address = f"{local}{rng.choice(AT_SIGNS)}{label}.{rng.choice(TLDS)}"
+    at = rng.choice(AT_SIGNS)
+    if at == " at " and local.startswith('"'):
+        local = ascii_local
+    dot = rng.choice(DOTS_AFTER_AT_WORD) if at == " at " or rng.random() < 0.1 else "."
+    address = f"{local}{at}{label}{dot}{rng.choice(TLDS).replace('.', dot)}"
     if rng.random() < 0.2:
         address = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in address)
     return address
@@ -161,12 +185,20 @@ def planted_resident_id(rng: random.Random) -> Planted:
     return Planted("resident_id", core, surrounded(rng, spelled(rng, core)))
 
 
+def parenthesised(rng: random.Random, chars: str) -> str:
+    """``chars`` with its first 3 or 4 digits in (full-width) parentheses: (138)1234-5678."""
+    first = rng.choice([3, 4])
+    left, right = rng.choice(["()", "（）"])
+    rest = rng.choice(["", " ", "-"]) + rng.choice([chars[first:], grouped(rng, chars[first:])])
+    return f"{left}{chars[:first]}{right}{rest}"
+
+
 def planted_mobile(rng: random.Random) -> Planted:
-    """A mobile with any prefix, spelled and surrounded."""
+    """A mobile with any prefix, spelled (sometimes its first digits in parentheses) and
+    surrounded."""
     core = mobile(rng)
-    return Planted(
-        "mobile", core, surrounded(rng, rng.choice(MOBILE_PREFIXES) + spelled(rng, core))
-    )
+    text = parenthesised(rng, core) if rng.random() < 0.2 else spelled(rng, core)
+    return Planted("mobile", core, surrounded(rng, rng.choice(MOBILE_PREFIXES) + text))
 
 
 def planted_card(rng: random.Random) -> Planted:
@@ -201,7 +233,7 @@ def assert_refused(planted: Planted) -> None:
     assert matched.fetchone() == (True,), planted
     masked = normalise(mask_text(planted.text))
     if planted.kind == "email":
-        assert "@" not in masked, planted
+        assert "@" not in masked and normalise(planted.core) not in masked, planted
     else:
         assert planted.core.rstrip("Xx")[:11] not in re.sub(r"\D", "", masked), planted
 
@@ -451,5 +483,7 @@ def test_the_generators_cover_what_they_claim() -> None:
     assert {len(p.core) for p in PLANTS if p.kind == "bank_card"} >= {13, 16, 19}
     texts = "".join(p.text for p in PLANTS)
     assert "０" in texts or "１" in texts
-    assert "＠" in texts and "+86" in texts
+    assert set("①②③❶❷❸¹²³₁₂₃") & set(texts)
+    assert "＠" in texts and "+86" in texts and " at " in texts and "(at)" in texts
+    assert re.search(r"[(（]1[3-9]\d{1,2}[)）]", texts) and re.search(r"\d[,，]", texts)
     assert set(FIELD_NAMES) >= set(VALID_CASE)

@@ -9,27 +9,37 @@ What is detected, by shape and check digits only (never a list of district codes
 - ``mobile``: a mainland mobile number ``1[3-9]`` + 9 digits, also glued to a prefix ``86``,
   ``0086`` or the trunk ``0`` (``+86``, ``(+86)`` and ``0086 `` before it are masked with it).
 - ``bank_card``: 13 to 19 digits, the first 1-9, passing the Luhn check.
-- ``email``: ``local@domain.tld`` in any script (``张三@例子.中国``); ``@`` written ``＠`` or ``﹫``
-  counts, ``user at example dot com`` does not.
+- ``email``: ``local@domain.tld`` in any script (``张三@例子.中国``), the local part maybe quoted
+  (``"zs"@example.cn``). ``@`` may be written ``＠``, ``﹫`` or ``at`` in brackets (``[at]``,
+  ``(at)``, ``{at}``, ``<at>``, any case, a space inside or either side); a dot of the domain
+  ``。`` or ``dot`` in brackets or between spaces. ``at`` between spaces counts only when a dot
+  of the domain is spelled (``zs at example dot cn``): ``look at this`` and ``available at
+  example.com`` are prose.
 
 How numbers are read:
 
 - Text is first normalised character by character (positions are kept, so masks land on the
-  original text): every Unicode decimal digit (full-width ``１``, Arabic-Indic ...) becomes its
-  ASCII digit, full-width letters and signs (U+FF01-FF5E) their ASCII twin, every Unicode space
-  (U+3000, no-break and narrow spaces, U+2007 ...), zero-width spaces and tabs a space, and
-  Unicode dashes and the minus sign ``-``.
+  original text): every Unicode digit (full-width ``１``, Arabic-Indic, circled ``①``, ``❶``,
+  superscript ``¹``, subscript ``₁`` ...) becomes its ASCII digit, every Unicode space (U+3000,
+  no-break and narrow spaces, U+2007 ...), zero-width spaces and tabs a space, Unicode dashes
+  and the minus sign ``-``, and every other character whose NFKC form is one ASCII character
+  that character (full-width letters and signs ``Ａ``, ``（``, math letters, small forms ``﹐``).
+  Characters whose NFKC form is longer (``⑩`` is ``10``) keep their place and are not read.
 - Digits are read in groups joined by one separator: a space, ``-``, ``.``, ``/`` or ``_``
-  (``-`` ``.`` ``/`` ``_`` may have one space on each side), or a thousands comma (``,`` before
-  exactly three digits). Every contiguous run of whole groups that has an identifier's length is
-  checked, in any grouping: ``138 1234 5678``, ``188.1234.5678``, ``1381 2345 678``,
-  ``6222 0212 3456 7894``, ``622202 1234567894120``, ``13,812,345,678``. A group is never cut:
-  a run of 20 or more digits with no separator is no identifier.
+  (``-`` ``.`` ``/`` ``_`` may have one space on each side), or a comma (one space may follow
+  it). A group may stand in parentheses, glued to its neighbours or one space apart (``-`` may
+  follow the ``)``): ``(138)1234-5678``, ``(0)138 1234 5678``, ``+86 (138) 1234 5678``. Every
+  contiguous run of whole groups that has an identifier's length is checked, in any grouping:
+  ``138 1234 5678``, ``188.1234.5678``, ``1381 2345 678``, ``6222 0212 3456 7894``,
+  ``622202 1234567894120``, ``13,812,345,678``, ``138,1234,5678``. A group is never cut: a run
+  of 20 or more digits with no separator is no identifier.
 - Digits right after a letter or a dot are read (``Tel.13712345678``, ``No.420102...``).
-- A chain that is exactly a decimal number (digits, thousands commas, one ``.``, digits) has
-  its fraction left unread unless the whole part holds 11 digits or more: ``0.2399999999999999``
-  and ``12,000.50`` are amounts, ``13812345678.0`` is a mobile. So an identifier split once by
-  a lone dot (``13812.345678``) is missed; ``138.1234.5678`` and ``138 1234.5678`` are found.
+- A decimal number (digits, thousands commas, one ``.``, digits), alone or as an item of a
+  list (items cut at every comma that is no thousands comma), has its fraction left unread
+  unless the run of groups before it holds 11 digits or more: ``0.2399999999999999``,
+  ``12,000.50`` and each of ``0.24,0.5`` are amounts, ``13812345678.0`` and ``138,1234,5678.00``
+  are mobiles. So an identifier split once by a lone dot (``13812.345678``) is missed;
+  ``138.1234.5678`` and ``138 1234.5678`` are found.
 - A number in scientific notation is read as its value when that is a whole number whose every
   digit is written (``1.3812345678e10`` is the mobile 13812345678; ``1.38e10`` and Excel's
   ``1.38123E+10`` have lost the digits); its mantissa is read as digits too.
@@ -38,7 +48,8 @@ Known false alarms (a missed identifier costs more than a refused row): any 13-1
 pass Luhn, 1 in 10 random numbers (a 14-digit loan number, ``C1352908-0000006`` read as 14
 digits); 11 digits starting 13-19 (``C1352908-0000a00`` reads as ``1352908-0000``); 15 digits
 whose digits 7-12 form a date; several numbers in one text that together pass one of these
-checks (``1200 3400 5600 7800``).
+checks (``1200 3400 5600 7806``, a list ``1200,3400,5600,7806``); a word, `` at ``, a word,
+`` dot `` and two letters (``look at this dot com``).
 
 ``PREFILTER`` is the regular expression (RE2 for DuckDB, also valid in Python) that ingest runs
 on whole rows: it matches every text in which ``find_pii`` can find something, and only rows it
@@ -64,19 +75,30 @@ _SPACE: Final = " "
 _DASH: Final = "-"
 _AT: Final = "@"
 _PLANES_WITH_DIGITS: Final = 0x20000
-"""Every Unicode decimal digit and space lies in the first two planes."""
+"""Every Unicode digit, space and character with an ASCII compatibility form lies in the first
+two planes."""
+
+
+def _read_as_ascii(char: str) -> str | None:
+    """The one ASCII character that ``char`` (not ASCII) is read as, if any: its digit (a
+    decimal digit, or a digit in a circle, superscript, subscript ...), a space for a Unicode
+    space, else its NFKC form when that is one ASCII character (full-width ``Ａ``, ``（``)."""
+    digit = unicodedata.digit(char, None)
+    if digit is not None:
+        return str(digit)
+    if unicodedata.category(char) == "Zs":
+        return _SPACE
+    compatible = unicodedata.normalize("NFKC", char)
+    return compatible if len(compatible) == 1 and compatible.isascii() else None
 
 
 def _normalising_table() -> dict[int, str]:
     """Code point -> ASCII character, for every character that is read as another one."""
     table: dict[int, str] = {}
     for code in range(128, _PLANES_WITH_DIGITS):
-        char = chr(code)
-        if char.isdecimal():
-            table[code] = str(unicodedata.decimal(char))
-        elif unicodedata.category(char) == "Zs":
-            table[code] = _SPACE
-    table.update({c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if c not in table})
+        ascii_char = _read_as_ascii(chr(code))
+        if ascii_char is not None:
+            table[code] = ascii_char
     table.update({c: _SPACE for c in (0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF)})
     table.update({c: _DASH for c in (*range(0x2010, 0x2016), 0x2212, 0xFE58, 0xFE63)})
     table[0xFE6B] = _AT  # small commercial at
@@ -119,28 +141,64 @@ def _read_as(targets: str) -> list[str]:
 
 
 _DIGIT_CLASS: Final = _class(_read_as("0123456789"))
-_SEPARATOR_CLASS: Final = _class(_read_as(" -./_,"))
+_SEPARATOR_CLASS: Final = _class(_read_as(" -./_,()"))
+
+
+def _spelled(word: str) -> str:
+    """A pattern (RE2 and Python) matching ``word`` in any case and look-alike letters."""
+    return "".join(_class(_read_as(c.lower() + c.upper())) for c in word)
+
+
+def _bracketed(word: str) -> str:
+    """A pattern (RE2 and Python) for ``word`` in brackets: ``[at]``, ``（at）``, ``{ at }``."""
+    space = _class(_read_as(_SPACE))
+    return f"{_class(_read_as('[({<'))}{space}?{_spelled(word)}{space}?{_class(_read_as('])}>'))}"
+
+
+def _among_words(word: str) -> str:
+    """A pattern (RE2 and Python) matching ``word`` between two spaces: `` at ``."""
+    space = _class(_read_as(_SPACE))
+    return f"{space}{_spelled(word)}{space}"
+
 
 PREFILTER: Final = (
     f"{_DIGIT_CLASS}(?:{_SEPARATOR_CLASS}{{0,3}}{_DIGIT_CLASS}){{10}}"  # 11 digits, grouped
     f"|{_class(_read_as(_AT))}"  # email
-)
+    f"|{_bracketed('at')}"  # zs[at]example.cn
+    f"|{_among_words('at')}[^\x1f\n]*(?:{_among_words('dot')}|{_bracketed('dot')})"
+)  # zs at example dot cn
 """Texts matching this may hold personal data; no other text does (RE2 and Python syntax)."""
 
-_SEPARATOR: Final = r"(?: ?[-./_] ?| |,(?=\d{3}(?!\d)))"
+_SEPARATOR: Final = r"(?: ?[-./_] ?| |, ?)"
+_IN_PARENTHESES: Final = r"\(\d+\)"
 _CHAIN: Final = re.compile(
-    rf"\d+[Xx]?(?:{_SEPARATOR}(?:\d+[Xx]?|[Xx]))*", re.ASCII
-)  # an ID's check X may stand apart: 110105 19491231 002 X
-_GROUP: Final = re.compile(r"\d+[Xx]?|[Xx]", re.ASCII)
-_SCIENTIFIC: Final = re.compile(r"(?<!\d)(\d+)(?:\.(\d+))?[eE][+-]?\d{1,4}(?!\d)", re.ASCII)
-_EMAIL: Final = re.compile(
-    r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:[.。｡][\w-]{1,63}){0,8}"
-    r"[.。｡](?:[^\W\d_]{2,63}|xn--[\w-]{1,59})"
+    rf"(?:{_IN_PARENTHESES}|\d+[Xx]?)"
+    rf"(?:(?<!\)){_SEPARATOR}(?:\d+[Xx]?|[Xx])"  # an ID's check X may stand apart
+    rf"| ?{_IN_PARENTHESES}"  # (138)1234 5678, 138(1234)5678, +86 (138) ...
+    r"|(?<=\))[ -]?\d+[Xx]?)*",
+    re.ASCII,
 )
+_GROUP: Final = re.compile(r"\((\d+)\)|(\d+[Xx]?|[Xx])", re.ASCII)
+_SCIENTIFIC: Final = re.compile(r"(?<!\d)(\d+)(?:\.(\d+))?[eE][+-]?\d{1,4}(?!\d)", re.ASCII)
+_LABEL: Final = r"[\w-]{1,63}"
+_TOP_LABEL: Final = r"(?:[^\W\d_]{2,63}|xn--[\w-]{1,59})"
+_DOT_WORD: Final = r"(?: ?[\[({<] ?dot ?[\])}>] ?| dot )"
+_ANY_DOT: Final = rf"(?:[.。｡]|{_DOT_WORD})"
+_EMAIL: Final = re.compile(  # "zs"@example.cn, zs[at]example.cn, zs(at)example(dot)cn
+    r"""(?:"[^"\n]{1,62}"|[\w.!#$%&'*+/=?^`{|}~-]{1,64})(?:@| ?[\[({<] ?at ?[\])}>] ?)"""
+    rf"{_LABEL}(?:{_ANY_DOT}{_LABEL}){{0,8}}{_ANY_DOT}{_TOP_LABEL}",
+    re.IGNORECASE,
+)
+_EMAIL_IN_WORDS: Final = re.compile(  # zs at example dot cn: " at " only with a spelled dot
+    rf"(?<![\w.+-])[\w.+-]{{1,64}} at {_LABEL}(?:{_ANY_DOT}{_LABEL}){{0,7}}?{_DOT_WORD}"
+    rf"(?:{_LABEL}{_ANY_DOT}){{0,7}}{_TOP_LABEL}",
+    re.IGNORECASE,
+)
+_AT_SPELLED: Final = re.compile(r"[\[({<] ?at ?[\])}>]| at ", re.IGNORECASE)
 _MOBILE: Final = re.compile(r"(?:0|86|0086)?(1[3-9]\d{9})", re.ASCII)
 _MOBILE_PREFIX: Final = re.compile(r"(?:\( ?(?:\+|00)?86 ?\)|(?:\+|00)86|\+) ?-? ?$", re.ASCII)
 _PREFIX_LONGEST: Final = 11
-_QUICK: Final = re.compile(r"\d|@", re.ASCII)
+_DIGIT: Final = re.compile(r"\d", re.ASCII)
 _WEIGHTS: Final = tuple(2 ** (17 - i) % 11 for i in range(17))
 _SHORTEST: Final = 11
 _LONGEST: Final = 19
@@ -211,26 +269,54 @@ def identifier_kind(chars: str) -> str | None:
 
 @dataclass(frozen=True)
 class _Group:
+    """Digits (maybe a final X) of a chain; its span includes parentheses written around it."""
+
     chars: str
     start: int
     end: int
 
 
+def _items(text: str, groups: list[_Group]) -> Iterator[list[_Group]]:
+    """``groups`` cut at every comma that is no thousands comma (``,`` before exactly three
+    digits, in a number without a decimal point so far): the items of a list."""
+    item = groups[:1]
+    for before, group in pairwise(groups):
+        join = text[before.end : group.start]
+        thousands = join == "," and len(group.chars) == 3 and group.chars.isdigit()
+        if join.startswith(",") and not (thousands and "." not in _joins(text, item)):
+            yield item
+            item = []
+        item.append(group)
+    if item:
+        yield item
+
+
+def _joins(text: str, groups: list[_Group]) -> list[str]:
+    """What is written between each two consecutive ``groups``."""
+    return [text[a.end : b.start] for a, b in pairwise(groups)]
+
+
 def _segments(text: str, chain: re.Match[str]) -> Iterator[list[_Group]]:
-    """The runs of groups of one chain that may be joined: all of them, or for a decimal
-    number (``0.2399999999999999``, ``12,000.50``) its whole part only."""
+    """The runs of groups of one chain that may be joined: all of them, except the fraction of
+    a decimal number (``0.2399999999999999``, ``12,000.50``, each of ``0.24,0.5``), which ends a
+    run and is read alone only when the run before it holds 11 digits or more."""
     groups = [
-        _Group(m.group(), m.start(), m.end())
+        _Group(m.group(1) or m.group(2), m.start(), m.end())
         for m in _GROUP.finditer(text, chain.start(), chain.end())
     ]
-    joins = [text[a.end : b.start] for a, b in pairwise(groups)]
-    if not joins or joins[-1] != "." or any(join != "," for join in joins[:-1]):
-        yield groups
-        return
-    whole = groups[:-1]
-    yield whole
-    if sum(len(g.chars) for g in whole) >= _SHORTEST:
-        yield groups[-1:]  # 13812345678.13912345678 is no amount
+    run: list[_Group] = []
+    for item in _items(text, groups):
+        joins = _joins(text, item)
+        if not joins or joins[-1] != "." or any(join != "," for join in joins[:-1]):
+            run.extend(item)
+            continue
+        run.extend(item[:-1])
+        yield run
+        if sum(len(g.chars) for g in run) >= _SHORTEST:
+            yield item[-1:]  # 13812345678.13912345678 is no amount
+        run = []
+    if run:
+        yield run
 
 
 def _candidates(groups: list[_Group]) -> Iterator[tuple[str, int, int]]:
@@ -296,11 +382,12 @@ def _outermost(hits: list[Hit]) -> list[Hit]:
 def find_pii(text: str) -> list[Hit]:
     """Every piece of personal data in ``text``, in order, none inside another."""
     plain = normalise(text)
-    if not _QUICK.search(plain):
-        return []
-    hits = [_with_prefix(h, plain) for h in (*_digit_hits(plain), *_scientific_hits(plain))]
-    if _AT in plain:
-        hits.extend(Hit("email", m.start(), m.end()) for m in _EMAIL.finditer(plain))
+    hits = []
+    if _DIGIT.search(plain):
+        hits = [_with_prefix(h, plain) for h in (*_digit_hits(plain), *_scientific_hits(plain))]
+    if _AT in plain or _AT_SPELLED.search(plain):
+        for pattern in (_EMAIL, _EMAIL_IN_WORDS):
+            hits.extend(Hit("email", m.start(), m.end()) for m in pattern.finditer(plain))
     found = _outermost(hits)
     assert all(h.kind in PII_KINDS for h in found)
     return found
