@@ -223,12 +223,13 @@ PREFILTER_DB = duckdb.connect()
 
 
 def assert_refused(planted: Planted) -> None:
-    """The detector finds it (as its kind, cards aside), DuckDB's prefilter matches it, and
-    masking leaves none of it."""
+    """The detector finds it (as its kind, or as the bank card a longer Luhn-valid number
+    around it makes: about one value in 65,000, as ``138…78.0.5``), DuckDB's prefilter matches
+    it, and masking leaves none of it."""
     hits = find_pii(planted.text)
     assert hits, planted
     if planted.kind != "bank_card":  # a Luhn-valid number may also be an ID or a mobile
-        assert planted.kind in [h.kind for h in hits], planted
+        assert {planted.kind, "bank_card"} & {h.kind for h in hits}, planted
     matched = PREFILTER_DB.execute("SELECT regexp_matches(?, ?)", [planted.text, PREFILTER])
     assert matched.fetchone() == (True,), planted
     masked = normalise(mask_text(planted.text))
