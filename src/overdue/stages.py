@@ -28,7 +28,7 @@ from typing import Any, Final
 from filelock import FileLock, Timeout
 
 from overdue.config import Settings, get_settings
-from overdue.ingest.load import ALREADY_LOADED, REFUSED, shown_path
+from overdue.ingest.load import ALREADY_LOADED, REFUSED, file_sha256, shown_path
 from overdue.ingest.read import (
     PROCESSED,
     REFUSED_FOLDER,
@@ -121,6 +121,48 @@ def files_to_ingest(sources: Sequence[str], inbox: Path | None = None) -> list[s
     return found
 
 
+def still_changing(
+    files: Sequence[str], inbox: Path, settle_seconds: float, now: float
+) -> dict[str, float]:
+    """The files of ``files`` in ``inbox`` changed less than ``settle_seconds`` before ``now``
+    (seconds since the epoch; a modification time that far in the future counts too), each
+    with the seconds since it changed: they may still be uploading, and the run leaves them
+    for the next one. Files outside the inbox, and ones without a time (a broken link, refused
+    later), are never held back."""
+    waiting: dict[str, float] = {}
+    if settle_seconds <= 0:
+        return waiting
+    inside = real_path(inbox)
+    for name in files:
+        if inside not in real_path(name).parents:
+            continue
+        try:
+            changed = Path(name).stat().st_mtime
+        except OSError:
+            continue
+        if abs(now - changed) < settle_seconds:
+            waiting[name] = round(now - changed, 1)
+    return waiting
+
+
+def waiting_note(seconds: float, settle_seconds: float) -> str:
+    """Why a file was left in the inbox by ``still_changing``."""
+    return (
+        f"changed {max(seconds, 0):g} s ago (inbox_settle_seconds: {settle_seconds:g}), it may "
+        "still be uploading; left in the inbox for the next run"
+    )
+
+
+CHANGED_WHILE_READ: Final = (
+    "the file changed while it was read (still being written?): left in the inbox, the next "
+    "run reads it again and the newest version of each case wins"
+)
+
+
+class FileChangedError(RuntimeError):
+    """A file in the inbox is no longer the content ingest read: it is not filed away."""
+
+
 def _free_name(folder: Path, name: str) -> Path:
     """``folder / name``, or ``name`` with ``-2``, ``-3``... before its suffix if taken."""
     target, count = folder / name, 1
@@ -135,9 +177,13 @@ def file_away(path: Path, record: Mapping[str, Any], inbox: Path, day: dt.date) 
     name printed and logged, so what the log names is there): to ``refused/`` with
     ``<name>.reason.txt`` (the masked reason) beside it when it was refused, else to
     ``processed/<day>/``. Files outside the inbox stay where they are (``None``); nothing is
-    deleted or overwritten."""
+    deleted or overwritten. A file whose SHA-256 is no longer the one ingest read (the
+    record's ``sha256``; still being written) stays in the inbox: ``FileChangedError``."""
     if real_path(inbox) not in real_path(path).parents:
         return None
+    read = record.get("sha256")
+    if read and file_sha256(path) != read:
+        raise FileChangedError(f"{shown_path(path)}: {CHANGED_WHILE_READ}")
     refused = record["status"] == REFUSED
     folder = inbox / REFUSED_FOLDER if refused else inbox / PROCESSED / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
