@@ -241,6 +241,11 @@ def test_the_summary_lists_each_file_and_what_each_stage_did(run: dict[str, Any]
     assert "(trained: no model trained yet)" in text
     assert "(built)" in text
     assert "(new)" in text
+    waiting = {"path": "inbox/upload.csv", "why": stages.waiting_note(3.0, 60)}
+    text = stages.summary_markdown({**result, "waiting": [waiting]})
+    assert "- waiting in the inbox: inbox/upload.csv (changed 3 s ago" in text
+    left = {**run["ingest"][0], "left_in_inbox": f"a.csv: {stages.CHANGED_WHILE_READ}"}
+    assert stages.files_table([left])[0]["why"] == left["left_in_inbox"]
 
 
 def test_the_effects_table_has_one_row_per_approach(run: dict[str, Any]) -> None:

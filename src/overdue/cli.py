@@ -193,10 +193,10 @@ def run(
     \b
     Exit status (of its ingest part, set after the rest of the pipeline has run):
     0 every row loaded; 3 some rows quarantined; 1 some file refused;
-    2 the pipeline could not run (another run is writing, disk full, bad mapping, an inbox
-    it cannot list).
-    Files in the inbox changed within OVERDUE_INBOX_SETTLE_SECONDS, or while they were
-    read, stay in the inbox for the next run, which says so.
+    2 the pipeline could not run (another run is writing, disk full, bad
+    mapping, an inbox it cannot list).
+    Files in the inbox changed within OVERDUE_INBOX_SETTLE_SECONDS, or
+    while they were read, stay in the inbox for the next run, which says so.
     """
     from overdue.ingest.load import exit_status
     from overdue.ingest.read import SourceError
@@ -413,8 +413,9 @@ def ingest(
     0 every row of every file loaded (or the file was already loaded);
     3 some rows quarantined, the rest loaded;
     1 some file refused (this wins over 3);
-    2 the command could not run (bad option or path, a folder it cannot list, warehouse
-    locked by another process, disk full): nothing of the file being loaded was stored.
+    2 the command could not run (bad option or path, a folder it cannot
+    list, warehouse locked by another process, disk full): nothing of the
+    file being loaded was stored.
     """
     from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 

@@ -125,7 +125,8 @@ def still_changing(
     files: Sequence[str], inbox: Path, settle_seconds: float, now: float
 ) -> dict[str, float]:
     """The files of ``files`` in ``inbox`` changed less than ``settle_seconds`` before ``now``
-    (seconds since the epoch; a modification time that far in the future counts too), each
+    (seconds since the epoch; a time up to ``settle_seconds`` ahead counts too: a writer's
+    clock may run ahead, a file dated further ahead is not held back for ever), each
     with the seconds since it changed: they may still be uploading, and the run leaves them
     for the next one. Files outside the inbox, and ones without a time (a broken link, refused
     later), are never held back."""
@@ -325,6 +326,7 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
             for r in files_table(ingested)
         ),
         "",
+        *(f"- waiting in the inbox: {w['path']} ({w['why']})" for w in result.get("waiting", [])),
         f"- model: `{trained['model_version']}` ({model_note})",
         f"- report: {result['report']['folder']}"
         f" ({'reused' if result['report']['skipped'] else 'built'})",
@@ -337,9 +339,10 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
 def _why(record: Mapping[str, Any]) -> str:
     if record["status"] == REFUSED:
         return str(record["message"])
+    left = f"; {record['left_in_inbox']}" if record.get("left_in_inbox") else ""
     if record["rows_quarantined"]:
-        return f"rows quarantined: `overdue quarantine --batch {record['batch_id']}`"
-    return ""
+        return f"rows quarantined: `overdue quarantine --batch {record['batch_id']}`{left}"
+    return left.removeprefix("; ")
 
 
 def files_table(ingested: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
