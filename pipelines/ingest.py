@@ -12,6 +12,7 @@ anything else fails at once."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,16 @@ from overdue.casestore import case_store, sync_warehouse
 from overdue.config import Settings, get_settings
 from overdue.ingest.load import REFUSED, batch_record, ingest_path, shown_path
 from overdue.ingest.sources import find_mapping
-from overdue.stages import can_heal, file_away, files_table, files_to_ingest, ingest_trouble
+from overdue.stages import (
+    FileChangedError,
+    can_heal,
+    file_away,
+    files_table,
+    files_to_ingest,
+    ingest_trouble,
+    still_changing,
+    waiting_note,
+)
 from overdue.warehouse import pipeline_lock
 
 P = ParamSpec("P")
@@ -96,11 +106,32 @@ def filed_state(
     path: Path, record: dict[str, Any], inbox: str | None, as_of: dt.date
 ) -> State[Any]:
     """``file_state`` of a file's record, once a file in ``inbox`` is filed away
-    (``stages.file_away``; where to, masked, in the record)."""
+    (``stages.file_away``; where to, masked, in the record). A file that changed since it was
+    read stays in the inbox, and the record says why (``left_in_inbox``)."""
     if inbox is not None:
-        moved = file_away(path, record, Path(inbox), as_of)
-        record["filed_to"] = None if moved is None else str(shown_path(moved))
+        try:
+            moved = file_away(path, record, Path(inbox), as_of)
+        except FileChangedError as changed:
+            record["filed_to"], record["left_in_inbox"] = None, str(changed)
+        else:
+            record["filed_to"] = None if moved is None else str(shown_path(moved))
     return file_state(record)
+
+
+def ready_files(files: Sequence[str], settings: Settings) -> tuple[list[str], list[dict[str, Any]]]:
+    """``files`` split into those to ingest now and those in the inbox that changed within
+    ``settings.inbox_settle_seconds`` (``stages.still_changing``: maybe still uploading), left
+    for the next run; each of those is logged as a warning and listed (masked path, why)."""
+    settle = settings.inbox_settle_seconds
+    changing = still_changing(files, settings.inbox, settle, time.time())
+    waiting = [
+        {"path": str(shown_path(Path(name))), "why": waiting_note(seconds, settle)}
+        for name, seconds in changing.items()
+    ]
+    logger = get_run_logger()
+    for item in waiting:
+        logger.warning("%s: %s", item["path"], item["why"])
+    return [f for f in files if f not in changing], waiting
 
 
 def ingest_files(
@@ -138,6 +169,8 @@ def logged_record(state: State[Any]) -> dict[str, Any]:
         logger.warning("%s: %s: %s (%s)", result["path"], state.name, state.message, counts)
     else:
         logger.info("%s: %s, %s", result["path"], result["status"], counts)
+    if result.get("left_in_inbox"):
+        logger.warning("%s", result["left_in_inbox"])
     return result
 
 
@@ -166,7 +199,7 @@ def ingest_flow(
     settings = get_settings()
     target = warehouse_path or str(settings.warehouse)
     with pipeline_lock(Path(target), settings.lock_wait_seconds):  # one writer, as `nightly`
-        files = files_to_ingest(paths, settings.inbox)
+        files, _waiting = ready_files(files_to_ingest(paths, settings.inbox), settings)
         day = as_of or dt.date.today()
         records = ingest_files(files, target, str(uuid.uuid4()), day, source, settings)
         if settings.case_store:

@@ -28,7 +28,7 @@ from prefect.states import Failed, State
 from overdue import stages
 from overdue.config import get_settings
 from overdue.warehouse import PipelineBusyError, pipeline_lock
-from pipelines.ingest import ingest_files, store_stage, with_retries
+from pipelines.ingest import ingest_files, ready_files, store_stage, with_retries
 
 __all__ = ["REFUSALS", "PipelineBusyError", "nightly"]
 
@@ -93,7 +93,7 @@ def nightly(
     run_id = flow_run.get_id() or dt.datetime.now().strftime("run-%Y%m%d%H%M%S")
     with pipeline_lock(target, settings.lock_wait_seconds):
         stages.refuse_a_lost_warehouse(target, settings.models_dir, settings.published_dir)
-        files = stages.files_to_ingest(sources, settings.inbox)
+        files, waiting = ready_files(stages.files_to_ingest(sources, settings.inbox), settings)
         day = as_of or dt.date.today()
         address = cluster or settings.dask_address
         if address is None:
@@ -112,6 +112,7 @@ def nightly(
     result = {
         "run_id": run_id,
         "ingest": ingested,
+        "waiting": waiting,
         "train": trained,
         "report": reported,
         "publish": published,

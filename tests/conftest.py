@@ -20,6 +20,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # One OpenMP thread per process: on 2 cores shared with other processes, OpenMP's spinning
 # threads made a 3,600-row gradient-boosting fit take 25 s instead of 1.6 s.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Tests drop a file into the inbox and run at once: no upload to wait for (the tests of
+# inbox_settle_seconds set it themselves).
+os.environ.setdefault("OVERDUE_INBOX_SETTLE_SECONDS", "0")
 
 
 from overdue.config import Settings

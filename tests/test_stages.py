@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import json
+import os
 import re
 import resource
 import shutil
 import signal
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from overdue import stages
@@ -25,6 +28,7 @@ from overdue.models.run import LATEST_FILE
 from overdue.publish import CURRENT, MANIFEST, SnapshotWriteError, publish_snapshot
 from overdue.simulate import write_simulation
 from overdue.warehouse import PipelineBusyError, WarehouseLockedError, pipeline_lock
+from permission_support import without_root
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 RUN = "run-stages"
@@ -344,6 +348,11 @@ def test_the_summary_lists_each_file_and_what_each_stage_did(run: dict[str, Any]
     assert "(trained: no model trained yet)" in text
     assert "(built)" in text
     assert "(new)" in text
+    waiting = {"path": "inbox/upload.csv", "why": stages.waiting_note(3.0, 60)}
+    text = stages.summary_markdown({**result, "waiting": [waiting]})
+    assert "- waiting in the inbox: inbox/upload.csv (changed 3 s ago" in text
+    left = {**run["ingest"][0], "left_in_inbox": f"a.csv: {stages.CHANGED_WHILE_READ}"}
+    assert stages.files_table([left])[0]["why"] == left["left_in_inbox"]
 
 
 def test_the_effects_table_has_one_row_per_approach(run: dict[str, Any]) -> None:
@@ -367,3 +376,87 @@ def test_the_package_never_imports_pipelines() -> None:
     importing = re.compile(r"^\s*(import pipelines|from pipelines)", re.MULTILINE)
     offenders = [p for p in SRC.rglob("*.py") if importing.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+def test_a_file_changed_within_the_settle_time_is_left_for_the_next_run(tmp_path: Path) -> None:
+    """A file in the inbox changed seconds ago (maybe still uploading) is held back with its
+    age; one changed before the settle time, one outside the inbox and a broken link are not;
+    0 holds nothing back."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    fresh, old, outside = inbox / "upload.csv", inbox / "old.csv", tmp_path / "sample.csv"
+    for path in (fresh, old, outside):
+        path.write_text("case_id\n", encoding="utf-8")
+    (inbox / "gone.csv").symlink_to(tmp_path / "nothing")
+    now = fresh.stat().st_mtime + 5
+    os.utime(old, (now - 61, now - 61))
+    files = [str(p) for p in (fresh, old, outside, inbox / "gone.csv")]
+    assert stages.still_changing(files, inbox, 60, now) == {str(fresh): 5.0}
+    assert stages.still_changing(files, inbox, 0, now) == {}
+    os.utime(old, (now + 3600, now + 3600))  # a clock far ahead is not "just changed"
+    assert str(old) not in stages.still_changing(files, inbox, 60, now)
+    assert "changed 5 s ago" in stages.waiting_note(5.0, 60)
+
+
+def test_a_file_changed_while_read_stays_in_the_inbox_and_loads_whole_next_time(
+    tmp_path: Path,
+) -> None:
+    """An upload still being appended to while ingest reads it: the part read is loaded, but
+    the file is not filed away; the next ingest reads the whole file as new content, and the
+    newest version of each case wins: every case once, none twice."""
+    settings = _settings(tmp_path)
+    inbox, day = tmp_path / "inbox", dt.date(2026, 12, 7)
+    inbox.mkdir()
+    whole = write_simulation(
+        tmp_path / "sim" / "cases.csv", rows=3_000, seed=90, as_of=settings.as_of
+    ).cases_path
+    lines = whole.read_bytes().splitlines(keepends=True)
+    upload = inbox / "upload.csv"
+    upload.write_bytes(b"".join(lines[:1_801]))  # the header and 1,800 cases so far
+
+    def uploader(_path: Path, stage: str, _done: float | None) -> None:
+        if stage == "writing":  # the file is read: the rest arrives before it is filed away
+            with upload.open("ab") as out:
+                out.write(b"".join(lines[1_801:]))
+
+    first = ingest_paths([upload], settings.warehouse, as_of=settings.as_of, on_progress=uploader)
+    record = batch_record(first.batches[0], mapped=False)
+    assert (record["status"], record["rows_read"]) == (LOADED, 1_800)
+    with pytest.raises(stages.FileChangedError, match="changed while it was read"):
+        stages.file_away(upload, record, inbox, day)
+    assert upload.read_bytes() == whole.read_bytes()  # still in the inbox, whole
+    assert not (inbox / "processed").exists()
+
+    second = ingest_paths([upload], settings.warehouse, as_of=settings.as_of).batches[0]
+    assert (second.status, second.rows_read) == (LOADED, 3_000)
+    assert second.rows_loaded + second.rows_replaced == 3_000
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        counts = con.execute("SELECT count(*), count(DISTINCT case_id) FROM cases").fetchone()
+    assert counts == (3_000, 3_000)
+    moved = stages.file_away(upload, batch_record(second, mapped=False), inbox, day)
+    assert moved == inbox / "processed" / "2026-12-07" / "upload.csv"
+
+
+def test_an_inbox_that_cannot_be_listed_stops_the_run(tmp_path: Path) -> None:
+    """An inbox that is a file, or a folder in it that cannot be read, is an error naming it,
+    never an empty inbox (a night on which nothing was read must not look quiet)."""
+    inbox = tmp_path / "inbox"
+    inbox.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"cannot list the inbox .*inbox \(not a directory\)"):
+        stages.files_to_ingest([str(inbox)], inbox)
+    inbox.unlink()
+    (inbox / "sub").mkdir(parents=True)
+    (inbox / "sub" / "a.csv").write_text("case_id\n", encoding="utf-8")
+    (inbox / "sub").chmod(0)
+    try:
+        code = (
+            "from pathlib import Path; from overdue.ingest.read import SourceError, inbox_files"
+            f"\ntry:\n    print(inbox_files(Path({str(inbox)!r})))\n"
+            "except SourceError as e:\n    print('error:', e)"
+        )
+        out = without_root([sys.executable, "-c", code])
+    finally:
+        (inbox / "sub").chmod(0o755)
+    assert out.stdout.strip() == (
+        f"error: cannot list the inbox {inbox}: {inbox / 'sub'} (permission denied)"
+    ), out.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -212,9 +212,13 @@ def run(
     Exit status (of its ingest part, set after the rest of the pipeline has run):
     0 every row loaded; 3 some rows quarantined; 1 some file refused;
     2 the pipeline could not run (another run, ingest or train is writing; disk full; bad
-    mapping; the warehouse is missing but a model or snapshot of it is not).
+    mapping; an inbox it cannot list; the warehouse is missing but a model or snapshot of it
+    is not).
+    Files in the inbox changed within OVERDUE_INBOX_SETTLE_SECONDS, or
+    while they were read, stay in the inbox for the next run, which says so.
     """
     from overdue.ingest.load import exit_status
+    from overdue.ingest.read import SourceError
     from overdue.publish import SnapshotWriteError
     from overdue.stages import WarehouseMissingError, current_snapshot, flow_entry_point
     from overdue.warehouse import PipelineBusyError
@@ -240,24 +244,14 @@ def run(
     if isinstance(result, BaseException):  # the run stopped: say what and what is still served
         served = current_snapshot(settings.published_dir)
         kept = f"the service keeps serving snapshot {served.name}" if served else "none is served"
-        said = PipelineBusyError | WarehouseMissingError | SnapshotWriteError  # already one line
-        what = str(result) if isinstance(result, said) else _stopped(result)
+        said = PipelineBusyError | WarehouseMissingError | SnapshotWriteError | SourceError
+        what = str(result) if isinstance(result, said) else _stopped(result)  # one line already
         raise _fail(f"{what}; nothing new was published: {kept}")
     table = Table(title=f"nightly run {result['run_id']}")
     table.add_column("stage", no_wrap=True)
     for column in ("result", "where"):
         table.add_column(column, overflow="fold")  # a long path folds rather than being cut
-    for item in result["ingest"]:
-        skipped = item.get("rows_skipped", 0)
-        table.add_row(
-            "ingest",
-            f"{_status(item['status'])}: read {item['rows_read']:,} = loaded "
-            f"{item['rows_loaded']:,} + "
-            f"quarantined {item['rows_quarantined']:,} + replaced {item['rows_replaced']:,}"
-            + (f" + skipped {skipped:,}" if item.get("source") else ""),
-            _safe(item["path"])
-            + (f", filed to {_safe(item['filed_to'])}" if item.get("filed_to") else ""),
-        )
+    _ingest_rows(table, result)
     stages = (("model", "train", "bundle_path"), ("report", "report", "folder"),
               ("publish", "publish", "folder"))  # fmt: skip
     for name, key, where in stages:
@@ -272,12 +266,41 @@ def run(
     console.print(f"model: {trained['model_version'] or 'none: ' + trained.get('refused', '')}")
     console.print(f"report: {Path(result['report']['folder']) / 'index.html'}")
     console.print(f"published snapshot: {result['publish']['folder'] or 'unchanged'}")
-    for item in result["ingest"]:
-        if item["status"] == "refused":
-            console.print(f"[red]refused[/red] {_safe(item['message'])}", soft_wrap=True)
+    _ingest_notes(result)
     status = exit_status((item["status"], item["rows_quarantined"]) for item in result["ingest"])
     if status:
         raise typer.Exit(status)
+
+
+def _ingest_rows(table: Table, result: Mapping[str, Any]) -> None:
+    """A run's table rows of its files: counts, where each was filed, and the files left
+    waiting in the inbox."""
+    for item in result["ingest"]:
+        skipped = item.get("rows_skipped", 0)
+        table.add_row(
+            "ingest",
+            f"{_status(item['status'])}: read {item['rows_read']:,} = loaded "
+            f"{item['rows_loaded']:,} + "
+            f"quarantined {item['rows_quarantined']:,} + replaced {item['rows_replaced']:,}"
+            + (f" + skipped {skipped:,}" if item.get("source") else ""),
+            _safe(item["path"])
+            + (f", filed to {_safe(item['filed_to'])}" if item.get("filed_to") else "")
+            + (", left in the inbox: it changed while read" if item.get("left_in_inbox") else ""),
+        )
+    for item in result.get("waiting", []):
+        table.add_row("ingest", "waiting (may still be uploading)", _safe(item["path"]))
+
+
+def _ingest_notes(result: Mapping[str, Any]) -> None:
+    """A line per file of a run that was refused, left in the inbox or left waiting."""
+    for item in result["ingest"]:
+        if item["status"] == "refused":
+            console.print(f"[red]refused[/red] {_safe(item['message'])}", soft_wrap=True)
+        if item.get("left_in_inbox"):
+            console.print(f"[yellow]left[/yellow] {_safe(item['left_in_inbox'])}", soft_wrap=True)
+    for item in result.get("waiting", []):
+        console.print(f"[yellow]waiting[/yellow] {_safe(item['path'])}: {_safe(item['why'])}",
+                      soft_wrap=True)  # fmt: skip
 
 
 def _status(status: str) -> str:
@@ -395,13 +418,17 @@ def _print_ingest_summary(summary: IngestSummary, target: Path) -> None:
 
 def waiting_files(paths: list[str], inbox: Path) -> list[str]:
     """``paths`` with the inbox (when named and there) standing for the files waiting in it:
-    not those ``overdue run`` filed away in its ``processed/`` and ``refused/`` folders."""
-    from overdue.ingest.read import inbox_files, real_path
+    not those ``overdue run`` filed away in its ``processed/`` and ``refused/`` folders. An
+    inbox that cannot be listed stops the command (exit 2, one line)."""
+    from overdue.ingest.read import SourceError, inbox_files, real_path
 
     found: list[str] = []
     for path in paths:
         is_inbox = real_path(path) == real_path(inbox) and inbox.is_dir()
-        found += [str(p) for p in inbox_files(inbox)] if is_inbox else [path]
+        try:
+            found += [str(p) for p in inbox_files(inbox)] if is_inbox else [path]
+        except SourceError as exc:
+            raise _fail(str(exc)) from None
     return found
 
 
@@ -428,8 +455,8 @@ def ingest(
     0 every row of every file loaded (or the file was already loaded);
     3 some rows quarantined, the rest loaded;
     1 some file refused (this wins over 3);
-    2 the command could not run (bad option or path, warehouse locked by another
-    process or a pipeline run, disk full): nothing of the file being loaded was stored.
+        said = PipelineBusyError | WarehouseMissingError | SnapshotWriteError | SourceError
+        what = str(result) if isinstance(result, said) else _stopped(result)  # one line already
     """
     from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     lock_wait_seconds: float = Field(
         60, ge=0, description="how long a pipeline run waits for another one to finish writing"
     )
+    inbox_settle_seconds: float = Field(
+        60,
+        ge=0,
+        description="a file in the inbox changed less than this many seconds ago may still be "
+        "uploading: the run leaves it for the next one and says so (upload under a hidden name, "
+        "then rename it); 0 reads every file",
+    )
     nightly_cron: str = Field("0 2 * * *", description="when the nightly pipeline runs")
     dask_address: str | None = Field(
         None,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from overdue.config import Settings, get_settings
-from overdue.ingest.load import ALREADY_LOADED, REFUSED, shown_path
+from overdue.ingest.load import ALREADY_LOADED, REFUSED, file_sha256, shown_path
 from overdue.ingest.read import (
     PROCESSED,
     REFUSED_FOLDER,
@@ -116,6 +116,49 @@ def files_to_ingest(sources: Sequence[str], inbox: Path | None = None) -> list[s
     return found
 
 
+def still_changing(
+    files: Sequence[str], inbox: Path, settle_seconds: float, now: float
+) -> dict[str, float]:
+    """The files of ``files`` in ``inbox`` changed less than ``settle_seconds`` before ``now``
+    (seconds since the epoch; a time up to ``settle_seconds`` ahead counts too: a writer's
+    clock may run ahead, a file dated further ahead is not held back for ever), each
+    with the seconds since it changed: they may still be uploading, and the run leaves them
+    for the next one. Files outside the inbox, and ones without a time (a broken link, refused
+    later), are never held back."""
+    waiting: dict[str, float] = {}
+    if settle_seconds <= 0:
+        return waiting
+    inside = real_path(inbox)
+    for name in files:
+        if inside not in real_path(name).parents:
+            continue
+        try:
+            changed = Path(name).stat().st_mtime
+        except OSError:
+            continue
+        if abs(now - changed) < settle_seconds:
+            waiting[name] = round(now - changed, 1)
+    return waiting
+
+
+def waiting_note(seconds: float, settle_seconds: float) -> str:
+    """Why a file was left in the inbox by ``still_changing``."""
+    return (
+        f"changed {max(seconds, 0):g} s ago (inbox_settle_seconds: {settle_seconds:g}), it may "
+        "still be uploading; left in the inbox for the next run"
+    )
+
+
+CHANGED_WHILE_READ: Final = (
+    "the file changed while it was read (still being written?): left in the inbox, the next "
+    "run reads it again and the newest version of each case wins"
+)
+
+
+class FileChangedError(RuntimeError):
+    """A file in the inbox is no longer the content ingest read: it is not filed away."""
+
+
 def _free_name(folder: Path, name: str) -> Path:
     """``folder / name``, or ``name`` with ``-2``, ``-3``... before its suffix if taken."""
     target, count = folder / name, 1
@@ -130,9 +173,13 @@ def file_away(path: Path, record: Mapping[str, Any], inbox: Path, day: dt.date) 
     name printed and logged, so what the log names is there): to ``refused/`` with
     ``<name>.reason.txt`` (the masked reason) beside it when it was refused, else to
     ``processed/<day>/``. Files outside the inbox stay where they are (``None``); nothing is
-    deleted or overwritten."""
+    deleted or overwritten. A file whose SHA-256 is no longer the one ingest read (the
+    record's ``sha256``; still being written) stays in the inbox: ``FileChangedError``."""
     if real_path(inbox) not in real_path(path).parents:
         return None
+    read = record.get("sha256")
+    if read and file_sha256(path) != read:
+        raise FileChangedError(f"{shown_path(path)}: {CHANGED_WHILE_READ}")
     refused = record["status"] == REFUSED
     folder = inbox / REFUSED_FOLDER if refused else inbox / PROCESSED / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
@@ -275,6 +322,7 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
             for r in files_table(ingested)
         ),
         "",
+        *(f"- waiting in the inbox: {w['path']} ({w['why']})" for w in result.get("waiting", [])),
         f"- model: `{trained['model_version']}` ({model_note})",
         f"- report: {result['report']['folder']}"
         f" ({'reused' if result['report']['skipped'] else 'built'})",
@@ -287,9 +335,10 @@ def summary_markdown(result: Mapping[str, Any]) -> str:
 def _why(record: Mapping[str, Any]) -> str:
     if record["status"] == REFUSED:
         return str(record["message"])
+    left = f"; {record['left_in_inbox']}" if record.get("left_in_inbox") else ""
     if record["rows_quarantined"]:
-        return f"rows quarantined: `overdue quarantine --batch {record['batch_id']}`"
-    return ""
+        return f"rows quarantined: `overdue quarantine --batch {record['batch_id']}`{left}"
+    return left.removeprefix("; ")
 
 
 def files_table(ingested: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

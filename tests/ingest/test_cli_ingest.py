@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from ingest_cases import VALID, csv_text, record
 
 from cli_support import overdue
+from permission_support import without_root
 
 SECRET = "13812345678"
 EMAIL = "zs@example.cn"
@@ -157,3 +159,32 @@ def test_the_inbox_is_made_by_run_and_named_when_missing(tmp_path: Path) -> None
     assert "the inbox, where new case files go: `overdue run` makes it" in missing.stdout
     sources = default_sources(Settings(inbox=inbox))
     assert inbox.is_dir() and sources[-1] == str(inbox)
+
+
+def test_an_inbox_that_cannot_be_read_stops_ingest_in_one_line(tmp_path: Path) -> None:
+    """`overdue ingest` of an inbox or folder it may not list (chmod 000, permissions
+    applying as for a user) exits 2 with one line naming it: never "rows read 0"."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").write_text(csv_text([VALID]), encoding="utf-8")
+    wh = tmp_path / "w.duckdb"
+    inbox.chmod(0)
+    try:
+        runs = [
+            without_root(
+                [sys.executable, "-m", "overdue", "ingest", str(inbox), "--warehouse", str(wh)],
+                env={"OVERDUE_INBOX": str(inbox), "COLUMNS": "200"},
+            ),
+            without_root(  # any folder named, not only the inbox
+                [sys.executable, "-m", "overdue", "ingest", str(inbox), "--warehouse", str(wh)],
+                env={"OVERDUE_INBOX": str(tmp_path / "elsewhere"), "COLUMNS": "200"},
+            ),
+        ]
+    finally:
+        inbox.chmod(0o755)
+    for result, what in zip(runs, ("inbox", "folder"), strict=True):
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stdout.strip().splitlines() == [
+            f"error: cannot list the {what} {inbox} (permission denied)"
+        ]
+    assert not wh.exists()  # nothing was written

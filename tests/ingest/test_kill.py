@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from ingest_cases import VALID, csv_text, ingest, one, snapshot
 
 from overdue.ingest.normalise import quote_literal
+from overdue.ingest.tempdir import OWNER, PREFIXES
 from overdue.warehouse import scratch
 
 ROWS = 400_000
@@ -75,3 +78,34 @@ def test_killed_mid_load_then_a_clean_rerun(tmp_path: Path, stage: str) -> None:
     # Read in parallel, every row still knows its line: C-i is on line i + 2.
     misplaced = "SELECT count(*) FROM cases WHERE batch_id = 2 AND source_line <> "
     assert one(wh, misplaced + "CAST(substr(case_id, 3) AS BIGINT) + 2") == 0
+
+
+@pytest.mark.slow
+def test_a_killed_ingests_temporary_folder_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    """SIGKILL while reading leaves the process's temporary folder (for a GB18030 file a full
+    transcoded copy of its case records); the next ingest removes it, and never the folder of
+    an ingest that is still running."""
+    wh, big = tmp_path / "w.duckdb", tmp_path / "big.csv"
+    _big_csv(big)
+    _kill_when(wh, big, "reading")
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(PREFIXES[0])]
+    assert len(left) == 1 and (left[0] / OWNER).exists()
+    live = tmp_path / f"{PREFIXES[1]}live"  # a concurrent ingest's, owned by this process
+    live.mkdir()
+    (live / OWNER).write_text(
+        json.dumps({"host": socket.gethostname(), "pid": os.getpid()}), encoding="utf-8"
+    )
+    (tmp_path / f"{PREFIXES[0]}unowned").mkdir()  # no owner: left alone
+
+    small = tmp_path / "small.csv"
+    small.write_text(csv_text([VALID]), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "overdue", "ingest", str(small), "--warehouse", str(wh)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    kept = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(PREFIXES))
+    assert kept == [f"{PREFIXES[0]}unowned", live.name]

@@ -13,6 +13,7 @@ from overdue.ingest.read import (
     Format,
     SourceError,
     discover_sources,
+    inbox_files,
     inspect_source,
     map_columns,
     utf8_evidence,
@@ -75,6 +76,18 @@ def test_discovery_skips_non_data_files_and_repeats(write: Write, tmp_path: Path
     write("d/notes.md", "x")
     found = discover_sources([tmp_path / "d", tmp_path / "d" / "b.csv"])
     assert [p.name for p in found] == ["a.parquet", "b.csv"]
+
+
+def test_discovery_passes_over_uploads_under_hidden_names(write: Write, tmp_path: Path) -> None:
+    """A file being uploaded under a hidden name, or into a hidden folder, is not read until
+    it is renamed into place; a folder that is a file cannot be listed and says so."""
+    write("d/a.csv", "x")
+    write("d/.a.csv.part", "x")
+    write("d/.incoming/b.csv", "x")
+    assert [p.name for p in discover_sources([tmp_path / "d"])] == ["a.csv"]
+    assert [p.name for p in inbox_files(tmp_path / "d")] == ["a.csv"]
+    with pytest.raises(SourceError, match=r"cannot list the inbox .*a\.csv \(not a directory\)"):
+        inbox_files(tmp_path / "d" / "a.csv")
 
 
 UTF8_LINE = "C-1,浙江\n".encode()

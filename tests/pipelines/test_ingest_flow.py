@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from pipelines.ingest import ingest_flow
+from pipelines.ingest import filed_state, ingest_flow
 
 from overdue.casestore import CaseStore, store_cases
 from overdue.warehouse import open_warehouse, scratch
@@ -99,3 +102,37 @@ def test_the_flow_adds_the_committed_batches_to_the_case_store(tmp_path: Path) -
         stored = store_cases(con, CaseStore(str(store))).fetchall()
     with open_warehouse(wh, read_only=True) as con:
         assert stored == con.execute("SELECT * FROM cases").fetchall()
+
+
+def test_a_file_still_uploading_is_left_in_the_inbox_and_named(tmp_path: Path) -> None:
+    """A file changed within inbox_settle_seconds is neither read nor filed away, and the run
+    logs it; a file that settled is loaded and filed to processed/."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    settled, uploading = inbox / "settled.csv", inbox / "uploading.csv"
+    settled.write_text(HEADER + REST_HEADER + ROW + REST_ROW, encoding="utf-8")
+    uploading.write_text(HEADER + REST_HEADER + ROW.replace("C-1", "C-2"), encoding="utf-8")
+    an_hour_ago = time.time() - 3600
+    os.utime(settled, (an_hour_ago, an_hour_ago))
+    with settings_in(tmp_path, OVERDUE_INBOX_SETTLE_SECONDS="60"):
+        state = ingest_flow([str(inbox)], return_state=True)
+    results = state.result()
+    assert [(Path(r["path"]).name, r["status"]) for r in results] == [("settled.csv", "loaded")]
+    assert results[0]["filed_to"].endswith("settled.csv") and not settled.exists()
+    assert uploading.exists()
+
+
+def test_a_file_changed_since_it_was_read_stays_in_the_inbox_with_why(tmp_path: Path) -> None:
+    """filed_state leaves a file whose SHA-256 is not the one read in the inbox, and the
+    record says so (the run logs and prints it)."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    path = inbox / "upload.csv"
+    path.write_text(HEADER + REST_HEADER + ROW + REST_ROW, encoding="utf-8")
+    read = hashlib.sha256((HEADER + REST_HEADER).encode()).hexdigest()  # what was there then
+    record = {"path": str(path), "status": "loaded", "sha256": read, "rows_read": 1,
+              "rows_quarantined": 0}  # fmt: skip
+    state = filed_state(path, record, str(inbox), dt.date(2026, 12, 7))
+    assert state.is_completed() and path.exists() and not (inbox / "processed").exists()
+    assert record["filed_to"] is None
+    assert "changed while it was read" in record["left_in_inbox"]

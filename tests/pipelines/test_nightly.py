@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from overdue.config import get_settings
 from overdue.publish import CURRENT
 from overdue.simulate import write_simulation
 from overdue.warehouse import open_warehouse
+from permission_support import without_root
 from settings_support import settings_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,3 +273,28 @@ def test_a_missing_warehouse_beside_a_published_model_is_refused(place: Path) ->
     assert errors[0].startswith(f"error: the warehouse {warehouse} does not exist, but ")
     assert f"keeps serving snapshot {served}" in errors[0]
     assert current(place) == served
+
+
+def test_an_inbox_that_cannot_be_listed_stops_the_run_in_one_line(place: Path) -> None:
+    """A folder in the inbox the run may not read (chmod 000, permissions applying as for a
+    user): the run stops before ingesting anything, exit 2, one line naming the folder;
+    never a quiet night with exit 0."""
+    locked = place / "inbox" / "from-branch"
+    locked.mkdir(parents=True)
+    (locked / "cases.csv").write_text("case_id\nC-1\n", encoding="utf-8")
+    env = {"PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "200"}
+    locked.chmod(0)
+    try:
+        done = without_root([sys.executable, "-m", "overdue", "run", str(place / "inbox")], env)
+    finally:
+        locked.chmod(0o755)
+        shutil.rmtree(locked)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output
+    assert errors[0].startswith(
+        f"error: cannot list the inbox {place / 'inbox'}: {locked} (permission denied); nothing "
+        "new was published"
+    ), output
+    assert "Traceback" not in output

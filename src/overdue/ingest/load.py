@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import tempfile
 import threading
 import uuid
 from collections import Counter
@@ -64,6 +63,7 @@ from overdue.ingest.read import (
     too_long_message,
     utf8_evidence,
 )
+from overdue.ingest.tempdir import PREFIXES, ingest_folder, remove_abandoned
 from overdue.ingest.validate import (
     RAW_TEXT_FIELD,
     extra_columns,
@@ -584,8 +584,8 @@ def _load_source(
 ) -> BatchReport:
     """Read ``source`` (via a UTF-8 copy if needed) and load it as one batch; a CSV record
     longer than DuckDB's default line size is read again with a larger one."""
-    with tempfile.TemporaryDirectory(prefix="overdue-ingest-") as tmp:
-        text = text_copy(source, Path(tmp))
+    with ingest_folder(PREFIXES[0]) as tmp:
+        text = text_copy(source, tmp)
         for line_bytes in (None, long_line_bytes(source)):
             query = source_query(con, source, text.path, line_bytes)
             try:
@@ -736,8 +736,8 @@ def _load_mapped(
     notify(shown, "mapping", None)
     rejects: list[Reject] = []
     headers: tuple[str, ...] = ()
-    with tempfile.TemporaryDirectory(prefix="overdue-source-") as tmp:
-        text = text_copy(source, Path(tmp))
+    with ingest_folder(PREFIXES[1]) as tmp:
+        text = text_copy(source, tmp)
         try:
             if source.format is Format.CSV:
                 raw, rejects = _raw_csv(con, source, text.path)
@@ -866,6 +866,7 @@ def ingest_file(
     notify = on_progress or (lambda _path, _stage, _done: None)
     shown = shown_path(path)
     name = mapping.name if mapping else None
+    remove_abandoned()  # a killed ingest's transcoded copy of case records
     try:
         source = inspect_source(path)
         existing = existing_batch(con, source.sha256, mapping.sha256 if mapping else None)

@@ -170,31 +170,55 @@ def real_path(path: str | Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _reason(error: OSError) -> str:
+    """An OS error's reason as a message says it: ``permission denied``."""
+    return (error.strerror or type(error).__name__).lower()
+
+
+def _walk(folder: Path, what: str, skip: frozenset[Path] = frozenset()) -> list[Path]:
+    """Every entry under ``folder`` that is not a folder (a pipe or a broken link too), not
+    within hidden folders or the folders ``skip``; raises ``SourceError`` naming ``what``
+    (``the inbox X``) when a folder in it cannot be listed. ``Path.rglob`` passes over a
+    folder it cannot read in silence: a night on which nothing could be read would look quiet.
+    """
+    problems: list[OSError] = []
+    found: list[Path] = []
+    for root, folders, files in os.walk(folder, onerror=problems.append):
+        here = Path(root)
+        folders[:] = [f for f in folders if not f.startswith(".") and here / f not in skip]
+        found += [here / f for f in files if not f.startswith(".")]
+    if problems:
+        error = problems[0]
+        where = "" if error.filename in (None, str(folder)) else f": {error.filename}"
+        raise SourceError(f"cannot list {what}{where} ({_reason(error)})")
+    return sorted(found)
+
+
 def inbox_files(inbox: Path) -> list[Path]:
     """Every file waiting in ``inbox`` (any name: a file that is not case records is refused
     with its reason, never passed over), not those already filed away in its ``processed/`` and
-    ``refused/`` folders, nor hidden files."""
-    if not inbox.is_dir():
+    ``refused/`` folders, nor hidden files (an upload under a hidden name is not read until it
+    is renamed). An inbox not made yet holds nothing; one that cannot be listed (no permission,
+    not a folder) raises ``SourceError``."""
+    if not inbox.exists() and not inbox.is_symlink():
         return []
-    filed = {inbox / PROCESSED, inbox / REFUSED_FOLDER}
-    return sorted(
-        p
-        for p in inbox.rglob("*")
-        if not p.is_dir()  # a pipe or a broken link too: refused with its reason
-        and not any(part.startswith(".") for part in p.relative_to(inbox).parts)
-        and not any(folder in p.parents for folder in filed)
+    return _walk(
+        inbox, f"the inbox {inbox}", frozenset({inbox / PROCESSED, inbox / REFUSED_FOLDER})
     )
 
 
 def discover_sources(patterns: Sequence[str | Path]) -> list[Path]:
-    """Files named by ``patterns`` (files, folders searched recursively, or globs), in order."""
+    """Files named by ``patterns`` (files, folders searched recursively, or globs), in order;
+    a folder that cannot be listed raises ``SourceError``."""
     found: list[Path] = []
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
-            matches = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES
-            )
+            matches = [
+                p
+                for p in _walk(path, f"the folder {path}")
+                if p.is_file() and p.suffix.lower() in _SUFFIXES
+            ]
         elif path.exists() or path.is_symlink():  # a broken link is refused, not passed over
             matches = [path]
         else:

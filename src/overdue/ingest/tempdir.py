@@ -1,0 +1,70 @@
+"""Ingest's temporary folders, and the removal of those a killed ingest left behind.
+
+A file that is not UTF-8 is transcoded into a temporary folder (``overdue-ingest-*`` or
+``overdue-source-*`` in the temporary directory, ``TMPDIR``) before it is read: a full copy of
+its case records. A process killed while reading (``kill -9``, the out-of-memory killer) cannot
+remove it. Each folder holds ``owner.json`` (host and pid), as training's ``models/.training-*``
+do, and every ingest first removes the folders of processes on this machine that are gone; a
+live ingest's folder, another machine's and one without an owner are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+PREFIXES: Final = ("overdue-ingest-", "overdue-source-")
+"""Name prefixes of ingest's temporary folders."""
+OWNER: Final = "owner.json"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (another user's process counts too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
+
+
+def abandoned_folders(parent: Path) -> list[Path]:
+    """Ingest's temporary folders in ``parent`` whose process on this machine is gone."""
+    host, found = socket.gethostname(), []
+    for prefix in PREFIXES:
+        for folder in sorted(parent.glob(f"{prefix}*")):
+            try:
+                owner = json.loads((folder / OWNER).read_text(encoding="utf-8"))
+                mine, pid = owner["host"] == host, int(owner["pid"])
+            except (OSError, ValueError, KeyError, TypeError):  # no owner, or an unreadable one
+                continue
+            if mine and not process_alive(pid):
+                found.append(folder)
+    return found
+
+
+def remove_abandoned(parent: Path | None = None) -> list[Path]:
+    """Remove the folders ``abandoned_folders`` finds in ``parent`` (default: the temporary
+    directory); the folders removed."""
+    found = abandoned_folders(Path(parent or tempfile.gettempdir()))
+    for folder in found:
+        shutil.rmtree(folder, ignore_errors=True)
+    return found
+
+
+@contextmanager
+def ingest_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder named ``prefix*`` with this process as its owner, removed at the
+    end (``ingest_file`` removes those of killed ingests first)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        owner = {"host": socket.gethostname(), "pid": os.getpid()}
+        (Path(tmp) / OWNER).write_text(json.dumps(owner), encoding="utf-8")
+        yield Path(tmp)
