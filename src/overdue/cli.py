@@ -211,9 +211,9 @@ def run(
     \b
     Exit status (of its ingest part, set after the rest of the pipeline has run):
     0 every row loaded; 3 some rows quarantined; 1 some file refused;
-    2 the pipeline could not run (another run, ingest or train is writing; disk full; bad
-    mapping; an inbox it cannot list; the warehouse is missing but a model or snapshot of it
-    is not).
+    2 the pipeline could not run (another run, ingest or train is writing; disk
+    full; bad mapping; an inbox it cannot list; the warehouse is missing but a
+    model or snapshot of it is not).
     Files in the inbox changed within OVERDUE_INBOX_SETTLE_SECONDS, or
     while they were read, stay in the inbox for the next run, which says so.
     """
@@ -455,8 +455,9 @@ def ingest(
     0 every row of every file loaded (or the file was already loaded);
     3 some rows quarantined, the rest loaded;
     1 some file refused (this wins over 3);
-        said = PipelineBusyError | WarehouseMissingError | SnapshotWriteError | SourceError
-        what = str(result) if isinstance(result, said) else _stopped(result)  # one line already
+    2 the command could not run (bad option or path, a folder it cannot list,
+    warehouse locked by another process or a pipeline run, disk full): nothing of
+    the file being loaded was stored.
     """
     from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
