@@ -273,7 +273,10 @@ def _status(status: str) -> str:
 def _stopped(error: BaseException) -> str:
     """A stopped run's error in one line: what, and whether waiting could help."""
     from overdue.stages import can_heal
+    from overdue.warehouse import WarehouseDamagedError, WarehouseDeniedError
 
+    if isinstance(error, WarehouseDamagedError | WarehouseDeniedError):
+        return f"the pipeline stopped: {error}"  # it says what to do; no wait helps
     hint = "retried, still failing" if can_heal(error) else "not retried: fix it and run again"
     return f"the pipeline stopped: {type(error).__name__}: {error} ({hint})"
 
