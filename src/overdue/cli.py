@@ -685,6 +685,9 @@ def estimate(
         raise typer.BadParameter("--cases needs --out FILE.csv", param_hint="--out")
     try:
         bundle = latest_bundle(settings.models_dir)
+    except (ValueError, OSError) as exc:  # the model's files, never the case's
+        raise _fail(str(exc)) from None
+    try:
         if case is not None:
             one, left_out = read_case_json(case)
             result = estimate_case(bundle, one, settings.k)
