@@ -156,10 +156,10 @@ def warehouse_fault(error: BaseException, path: Path | None) -> OSError | None:
         return denied_error(path)
     if why := damage(path):
         return damaged_error(path, why)
-    if isinstance(error, duckdb.Error) and names:
-        lowered = text.lower()
-        if any(word in lowered for word in _DAMAGE_WORDS):
-            return damaged_error(path, _first_clause(text, path))
+    lowered = text.lower()
+    named = names or "corrupt database file" in lowered  # no other database file is open
+    if isinstance(error, duckdb.Error) and named and any(w in lowered for w in _DAMAGE_WORDS):
+        return damaged_error(path, _first_clause(text, path))
     return None
 
 
@@ -167,7 +167,7 @@ def _first_clause(text: str, path: Path) -> str:
     """DuckDB's message without its error kind and past the file's name:
     ``Could not read enough bytes``."""
     text = text.split(": ", 1)[-1] if text.startswith(("IO Error", "IOException")) else text
-    for cut in (f' from file "{path}', f' "{path}', f" {path}"):
+    for cut in (f' from file "{path}', f' "{path}', f" {path}", ": computed checksum"):
         text = text.split(cut, 1)[0]
     return text.strip().rstrip(":") or "unreadable"
 
@@ -424,10 +424,15 @@ def connect(
 def open_warehouse(
     path: Path, *, read_only: bool = False, memory_limit: str | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """``connect`` as a context manager that closes the connection."""
+    """``connect`` as a context manager that closes the connection; an error of the damaged
+    or unwritable warehouse met inside it is ``warehouse_fault``'s."""
     con = connect(path, read_only=read_only, memory_limit=memory_limit)
     try:
         yield con
+    except duckdb.Error as exc:
+        if fault := warehouse_fault(exc, path):
+            raise fault from None
+        raise
     finally:
         con.close()
 
