@@ -210,6 +210,12 @@ def load_bundle(folder: Path) -> Bundle:
         raise DamagedBundleError(
             f"{path} cannot be read ({type(error).__name__}): it looks damaged; {retrain}"
         ) from None
+    recorded = metadata.get("estimators_sha256")
+    if recorded and hashlib.sha256(path.read_bytes()).hexdigest() != recorded:
+        raise DamagedBundleError(
+            f"{path} does not match the SHA-256 its bundle.json records: it was changed or "
+            f"damaged; {retrain}"
+        )
     unexpected = untrusted - TRUSTED_TYPES
     if unexpected:
         raise UntrustedBundleError(
