@@ -218,3 +218,28 @@ def test_train_on_a_full_disk_is_one_line_and_leaves_no_folder(
         assert not list(disk.glob("m-*"))
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.slow
+def test_a_run_on_a_truncated_warehouse_leaves_the_inbox_alone(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """`overdue run` with a good file in the inbox and the warehouse cut short: one line
+    naming the warehouse, exit 2; the file stays in the inbox, nothing is filed as refused."""
+    env = _copy(trained, tmp_path)
+    warehouse = tmp_path / "w.duckdb"
+    os.truncate(warehouse, warehouse.stat().st_size // 2)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good = _small_csv(trained, tmp_path).rename(inbox / "good.csv")
+    env |= {
+        "OVERDUE_INBOX": str(inbox),
+        "OVERDUE_SAMPLE": str(trained["cases"]),
+        "OVERDUE_PUBLISHED_DIR": str(tmp_path / "published"),
+        "OVERDUE_SELF_CHECK": "false",
+    }
+    line = _one_error_line(overdue("run", env=env))
+    assert f"the warehouse {warehouse} cannot be read: it looks damaged" in line
+    assert "Re-export" not in line
+    assert good.exists()
+    assert not (inbox / "refused").exists() or not any((inbox / "refused").iterdir())
