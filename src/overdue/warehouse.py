@@ -146,11 +146,11 @@ _DAMAGE_WORDS: Final = (
 def warehouse_fault(error: BaseException, path: Path | None) -> OSError | None:
     """The warehouse's own error behind ``error`` (``WarehouseDamagedError`` or
     ``WarehouseDeniedError``) when DuckDB's message names the warehouse file (or its
-    ``.wal``), or its header shows it truncated; None when the fault may be a file's being
-    read."""
-    if path is None or not isinstance(error, duckdb.Error | OSError):
+    ``.wal``), or its header shows it truncated (checked whatever ``error`` is: a file is
+    never blamed for a damaged warehouse); None when the fault may be a file's being read."""
+    if path is None:
         return None
-    text = str(error)
+    text = str(error) if isinstance(error, duckdb.Error | OSError) else ""
     names = str(path) in text or str(path.resolve()) in text
     if names and "permission denied" in text.lower():
         return denied_error(path)
