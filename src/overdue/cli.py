@@ -193,7 +193,8 @@ def run(
     \b
     Exit status (of its ingest part, set after the rest of the pipeline has run):
     0 every row loaded; 3 some rows quarantined; 1 some file refused;
-    2 the pipeline could not run (another run is writing, disk full, bad mapping).
+    2 the pipeline could not run (another run is writing, disk full, bad mapping,
+    a damaged warehouse or one this user may not write).
     """
     from overdue.ingest.load import exit_status
     from overdue.ingest.sources import MappingError, find_mapping
@@ -389,7 +390,8 @@ def ingest(
     3 some rows quarantined, the rest loaded;
     1 some file refused (this wins over 3);
     2 the command could not run (bad option or path, warehouse locked by another
-    process, disk full): nothing of the file being loaded was stored.
+    process, disk full, warehouse damaged or not writable): nothing of the file
+    being loaded was stored.
     """
     from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
