@@ -212,8 +212,9 @@ def run(
     Exit status (of its ingest part, set after the rest of the pipeline has run):
     0 every row loaded; 3 some rows quarantined; 1 some file refused;
     2 the pipeline could not run (another run, ingest or train is writing; disk
-    full; bad mapping; an inbox it cannot list; the warehouse is missing but a
-    model or snapshot of it is not).
+    full; bad mapping; an inbox it cannot list; a damaged warehouse or one this
+    user may not write; the warehouse is missing but a model or snapshot of it
+    is not).
     Files in the inbox changed within OVERDUE_INBOX_SETTLE_SECONDS, or
     while they were read, stay in the inbox for the next run, which says so.
     """
@@ -311,7 +312,10 @@ def _status(status: str) -> str:
 def _stopped(error: BaseException) -> str:
     """A stopped run's error in one line: what, and whether waiting could help."""
     from overdue.stages import can_heal
+    from overdue.warehouse import WarehouseDamagedError, WarehouseDeniedError
 
+    if isinstance(error, WarehouseDamagedError | WarehouseDeniedError):
+        return f"the pipeline stopped: {error}"  # it says what to do; no wait helps
     hint = "retried, still failing" if can_heal(error) else "not retried: fix it and run again"
     return f"the pipeline stopped: {type(error).__name__}: {error} ({hint})"
 
@@ -456,8 +460,8 @@ def ingest(
     3 some rows quarantined, the rest loaded;
     1 some file refused (this wins over 3);
     2 the command could not run (bad option or path, a folder it cannot list,
-    warehouse locked by another process or a pipeline run, disk full): nothing of
-    the file being loaded was stored.
+    warehouse locked by another process or a pipeline run, disk full, warehouse
+    damaged or not writable): nothing of the file being loaded was stored.
     """
     from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
@@ -756,6 +760,9 @@ def estimate(
         raise typer.BadParameter("--cases needs --out FILE.csv", param_hint="--out")
     try:
         bundle = latest_bundle(settings.models_dir)
+    except (ValueError, OSError) as exc:  # the model's files, never the case's
+        raise _fail(str(exc)) from None
+    try:
         if case is not None:
             one, left_out = read_case_json(case)
             result = estimate_case(bundle, one, settings.k)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import hashlib
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -67,6 +68,15 @@ class WarehouseWriteError(OSError):
     file system): the transaction was rolled back and nothing of it was stored."""
 
 
+class WarehouseDamagedError(OSError):
+    """The warehouse file itself cannot be read (truncated or corrupt): never the fault of a
+    file being ingested."""
+
+
+class WarehouseDeniedError(OSError):
+    """The warehouse file, or its folder (where the ``.wal`` goes), may not be written."""
+
+
 _WRITE_FAILURES: Final = {
     errno.ENOSPC: "no space left on device",
     errno.EDQUOT: "disk quota exceeded",
@@ -93,6 +103,106 @@ def write_error(what: str) -> WarehouseWriteError:
         f"could not write the warehouse or its temporary files ({what}); the transaction was "
         "rolled back, so nothing of it was stored. Free disk space and run the command again"
     )
+
+
+HEADER_BYTES: Final = 4096
+"""DuckDB's file starts with a main header and two database headers of this size each."""
+DEFAULT_BLOCK_BYTES: Final = 262_144
+
+
+def _head(path: Path) -> tuple[int, bytes] | None:
+    """The size of the file at ``path`` and its first 12 KiB; None when it is missing, empty
+    or unreadable (DuckDB then says why: permission denied ...)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            return (size, handle.read(3 * HEADER_BYTES)) if size else None
+    except OSError:
+        return None
+
+
+def damage(path: Path) -> str | None:
+    """Why the DuckDB file at ``path`` cannot be whole (shorter than its headers say, or not a
+    DuckDB file), from its first 12 KiB; None when it looks whole or does not exist."""
+    if (found := _head(path)) is None:
+        return None
+    size, head = found
+    if len(head) < 3 * HEADER_BYTES:
+        return f"only {size:,} bytes, shorter than its headers"
+    if head[8:12] != b"DUCK":
+        return "not a DuckDB file"
+    headers = [
+        struct.unpack_from("<QQqqQQ", head, offset) for offset in (HEADER_BYTES, 2 * HEADER_BYTES)
+    ]
+    _, _, _, _, blocks, block_bytes = max(headers, key=lambda header: header[1])
+    expected = 3 * HEADER_BYTES + blocks * (block_bytes or DEFAULT_BLOCK_BYTES)
+    if size < expected:
+        return f"{size:,} bytes where its header says {expected:,}: truncated"
+    return None
+
+
+def damaged_error(path: Path, why: str) -> WarehouseDamagedError:
+    """The one line every command prints for a damaged warehouse."""
+    return WarehouseDamagedError(
+        f"the warehouse {path} cannot be read: it looks damaged ({why}); restore it from a "
+        "backup (nothing was changed)"
+    )
+
+
+def denied_error(path: Path) -> WarehouseDeniedError:
+    """The one line every command prints when the warehouse may not be written."""
+    return WarehouseDeniedError(
+        f"could not write the warehouse {path} (permission denied); nothing was stored. Let "
+        f"this user write the file and its folder {path.parent} (DuckDB writes {path.name}.wal "
+        "beside it), then run the command again"
+    )
+
+
+_DAMAGE_WORDS: Final = (
+    "could not read enough bytes",
+    "corrupt",
+    "checksum",
+    "not a valid duckdb database",
+    "invalid database",
+    "database has been invalidated",
+)
+
+
+def warehouse_fault(error: BaseException, path: Path | None) -> OSError | None:
+    """The warehouse's own error behind ``error`` (``WarehouseDamagedError`` or
+    ``WarehouseDeniedError``) when DuckDB's message names the warehouse file (or its
+    ``.wal``), or its header shows it truncated (checked whatever ``error`` is: a file is
+    never blamed for a damaged warehouse); None when the fault may be a file's being read."""
+    if path is None:
+        return None
+    text = str(error) if isinstance(error, duckdb.Error | OSError) else ""
+    names = str(path) in text or str(path.resolve()) in text
+    if names and "permission denied" in text.lower():
+        return denied_error(path)
+    if why := damage(path):
+        return damaged_error(path, why)
+    lowered = text.lower()
+    named = names or "corrupt database file" in lowered  # no other database file is open
+    if isinstance(error, duckdb.Error) and named and any(w in lowered for w in _DAMAGE_WORDS):
+        return damaged_error(path, _first_clause(text, path))
+    return None
+
+
+def _first_clause(text: str, path: Path) -> str:
+    """DuckDB's message without its error kind and past the file's name:
+    ``Could not read enough bytes``."""
+    text = text.split(": ", 1)[-1] if text.startswith(("IO Error", "IOException")) else text
+    for cut in (f' from file "{path}', f' "{path}', f" {path}", ": computed checksum"):
+        text = text.split(cut, 1)[0]
+    return text.strip().rstrip(":") or "unreadable"
+
+
+def database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file behind ``con`` (None in memory)."""
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return Path(row[0]) if row and row[0] else None
 
 
 @dataclass(frozen=True)
@@ -299,7 +409,12 @@ def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None
 def connect(
     path: Path, *, read_only: bool = False, memory_limit: str | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse at ``path``; for writing, create it and bring its schema up to date."""
+    """Open the warehouse at ``path``; for writing, create it and bring its schema up to date.
+
+    A damaged file raises ``WarehouseDamagedError``, one this user may not write
+    ``WarehouseDeniedError``, before anything is read from it or written to it."""
+    if why := damage(path):
+        raise damaged_error(path, why)
     try:
         if read_only:
             if not path.exists():
@@ -308,17 +423,25 @@ def connect(
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(path))
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
             raise WarehouseLockedError(
                 f"{path} is open for writing in another process; try again when it finishes"
             ) from exc
         if what := write_failure(exc):
             raise write_error(what) from None
+        if fault := warehouse_fault(exc, path):
+            raise fault from None
         raise
-    _configure(con, memory_limit)
-    if not read_only:
-        migrate(con)
+    try:
+        _configure(con, memory_limit)
+        if not read_only:
+            migrate(con)
+    except (duckdb.Error, OSError) as exc:
+        con.close()
+        if fault := warehouse_fault(exc, path):
+            raise fault from None
+        raise
     return con
 
 
@@ -326,10 +449,15 @@ def connect(
 def open_warehouse(
     path: Path, *, read_only: bool = False, memory_limit: str | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """``connect`` as a context manager that closes the connection."""
+    """``connect`` as a context manager that closes the connection; an error of the damaged
+    or unwritable warehouse met inside it is ``warehouse_fault``'s."""
     con = connect(path, read_only=read_only, memory_limit=memory_limit)
     try:
         yield con
+    except duckdb.Error as exc:
+        if fault := warehouse_fault(exc, path):
+            raise fault from None
+        raise
     finally:
         con.close()
 
@@ -375,8 +503,10 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     """One transaction: committed when the block ends, rolled back if it raises.
 
     A write that fails because the disk is full (or read-only, or over quota), in the block or
-    at the commit, raises ``WarehouseWriteError`` after the rollback: nothing was stored.
+    at the commit, raises ``WarehouseWriteError`` after the rollback: nothing was stored; one
+    the warehouse's damage or permissions stopped, ``warehouse_fault``'s error.
     """
+    path = database_file(con)
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
@@ -384,6 +514,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         _rollback(con)
         if what := write_failure(error):
             raise write_error(what) from None
+        if fault := warehouse_fault(error, path):
+            raise fault from None
         raise
     try:
         con.execute("COMMIT")
@@ -391,4 +523,6 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         _rollback(con)
         if what := write_failure(error):
             raise write_error(what) from None
+        if fault := warehouse_fault(error, path):
+            raise fault from None
         raise

@@ -51,7 +51,9 @@ def test_train_stores_and_prints_the_self_check(trained: dict) -> None:
     spread is the one the bundled model's intervals take."""
     folder = trained["folder"]
     latest = json.loads((folder / "models" / "latest.json").read_text(encoding="utf-8"))
-    bundle = json.loads((Path(latest["path"]) / "bundle.json").read_text(encoding="utf-8"))
+    bundle = json.loads(
+        (folder / "models" / latest["path"] / "bundle.json").read_text(encoding="utf-8")
+    )
     rows = subsample_size(bundle["labelled"])
     assert f"self-check on {rows:,} of {bundle['labelled']:,}" in trained["train_out"]
     with open_warehouse(folder / "w.duckdb", read_only=True) as con:
@@ -275,7 +277,9 @@ def test_estimate_names_its_model_and_fits_80_columns(trained: dict, tmp_path: P
     printed = overdue("estimate", "--case", str(case_file), env={**trained["env"], "COLUMNS": "80"})
     assert printed.returncode == 0, printed.stderr
     latest = json.loads((trained["folder"] / "models" / "latest.json").read_text("utf-8"))
-    bundle = json.loads((Path(latest["path"]) / "bundle.json").read_text(encoding="utf-8"))
+    bundle = json.loads(
+        (trained["folder"] / "models" / latest["path"] / "bundle.json").read_text(encoding="utf-8")
+    )
     head = " ".join(printed.stdout.splitlines()[:2])
     assert f"model {bundle['model_version']}, trained {bundle['trained_at'][:10]}" in head
     assert f"data snapshot {bundle['snapshot_hash'][:12]}" in head

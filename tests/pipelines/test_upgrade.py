@@ -65,6 +65,8 @@ def as_previous_format(bundle: Path, old_version: str) -> None:
         model_code_version=PREVIOUS_CODE_VERSION,
         bundle_format=None,
         libraries=None,
+        estimators_bytes=None,  # not recorded before bundle formats
+        estimators_sha256=None,
     )
     path = bundle / ESTIMATORS_FILE
     estimators = sio.load(path, trusted=sio.get_untrusted_types(file=path))

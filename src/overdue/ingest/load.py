@@ -71,7 +71,16 @@ from overdue.ingest.validate import (
     screened_record,
     staging_sql,
 )
-from overdue.warehouse import WarehouseLockedError, WarehouseWriteError, write_error, write_failure
+from overdue.warehouse import (
+    WarehouseDamagedError,
+    WarehouseDeniedError,
+    WarehouseLockedError,
+    WarehouseWriteError,
+    database_file,
+    warehouse_fault,
+    write_error,
+    write_failure,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -860,9 +869,11 @@ def ingest_file(
     With a ``mapping`` the file is in that source's own format and is read through it. Every
     file ends loaded (rows possibly quarantined), already loaded, or refused with a reason in
     ``batches``; only a failure of the warehouse itself raises (``WarehouseWriteError``, e.g. a
-    full disk, or ``WarehouseLockedError``), after rolling the file's transaction back.
+    full disk, ``WarehouseLockedError``, ``WarehouseDamagedError`` or ``WarehouseDeniedError``),
+    after rolling the file's transaction back: an error of the warehouse is never the file's.
     """
     started = dt.datetime.now()
+    store = database_file(con)
     notify = on_progress or (lambda _path, _stage, _done: None)
     shown = shown_path(path)
     name = mapping.name if mapping else None
@@ -882,14 +893,19 @@ def ingest_file(
             mapping=mapping,
         )
     except SourceError as error:
+        # DuckDB's own error, kept as the context of the refusal, may be the warehouse's
+        if fault := warehouse_fault(error.__context__ or error, store):
+            raise fault from None
         return _refuse(con, path, error, run_id, started, mapping)
     except WarehouseWriteError as error:
         raise WarehouseWriteError(f"{shown}: {error}") from None
-    except WarehouseLockedError:
+    except (WarehouseLockedError, WarehouseDamagedError, WarehouseDeniedError):
         raise
     except Exception as error:  # a file ends refused with a reason, never as a traceback
         if what := write_failure(error):  # e.g. no room for the transcoded copy
             raise WarehouseWriteError(f"{shown}: {write_error(what)}") from None
+        if fault := warehouse_fault(error, store):
+            raise fault from None
         return _refuse(con, path, _unexpected(shown, error), run_id, started, mapping)
     notify(shown, "done", 1.0)
     return report

@@ -11,6 +11,7 @@ import importlib
 import importlib.metadata
 import inspect
 import json
+import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
@@ -58,6 +59,10 @@ class UntrustedBundleError(ValueError):
 
 class StaleBundleError(ValueError):
     """A bundle was written in another bundle format (older code or other library versions)."""
+
+
+class DamagedBundleError(ValueError):
+    """A bundle's files are missing, cut short or unreadable: train again."""
 
 
 def library_versions() -> dict[str, str]:
@@ -117,9 +122,12 @@ class Bundle:
 def save_bundle(model: OutcomeModel, metadata: dict[str, Any], folder: Path) -> Path:
     """Write ``model`` and ``metadata`` into ``folder`` (created); returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    sio.dump({name: getattr(model, name) for name in ESTIMATORS}, folder / ESTIMATORS_FILE)
+    estimators = folder / ESTIMATORS_FILE
+    sio.dump({name: getattr(model, name) for name in ESTIMATORS}, estimators)
     document = {
         **metadata,
+        "estimators_bytes": estimators.stat().st_size,
+        "estimators_sha256": hashlib.sha256(estimators.read_bytes()).hexdigest(),
         "bundle_format": BUNDLE_FORMAT,
         "libraries": library_versions(),
         "label": model.label,
@@ -168,20 +176,57 @@ def read_bundle_metadata(folder: Path) -> dict[str, Any]:
     return metadata
 
 
+def bundle_incomplete(folder: Path) -> str | None:
+    """What is missing or cut short in the bundle in ``folder`` (cheap: the files' presence and
+    the estimators' size against the one its metadata records); None when it looks whole."""
+    meta, estimators = folder / METADATA_FILE, folder / ESTIMATORS_FILE
+    if not meta.is_file():
+        return f"{meta} is missing"
+    if not estimators.is_file():
+        return f"{estimators} is missing"
+    try:
+        metadata = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return f"{meta} is not readable JSON"
+    size = estimators.stat().st_size
+    recorded = metadata.get("estimators_bytes") if isinstance(metadata, dict) else None
+    if size == 0 or (isinstance(recorded, int) and size != recorded):
+        return f"{estimators} is {size:,} bytes where the bundle records {recorded or 'more'}"
+    return None
+
+
 def load_bundle(folder: Path) -> Bundle:
     """Read a bundle back: refuses another bundle format before reading any estimator, and any
-    estimator type outside ``TRUSTED_TYPES``."""
+    estimator type outside ``TRUSTED_TYPES``; a missing or damaged estimators file raises
+    ``DamagedBundleError`` naming it."""
     metadata = read_bundle_metadata(folder)
     path = folder / ESTIMATORS_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no model bundle in {folder}; run `overdue train` first")
-    untrusted = set(sio.get_untrusted_types(file=path))
+    retrain = "run `overdue train` (or `overdue run`) to train the model again"
+    if why := bundle_incomplete(folder):
+        raise DamagedBundleError(f"the model bundle is incomplete: {why}; {retrain}")
+    try:
+        untrusted = set(sio.get_untrusted_types(file=path))
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as error:
+        raise DamagedBundleError(
+            f"{path} cannot be read ({type(error).__name__}): it looks damaged; {retrain}"
+        ) from None
+    recorded = metadata.get("estimators_sha256")
+    if recorded and hashlib.sha256(path.read_bytes()).hexdigest() != recorded:
+        raise DamagedBundleError(
+            f"{path} does not match the SHA-256 its bundle.json records: it was changed or "
+            f"damaged; {retrain}"
+        )
     unexpected = untrusted - TRUSTED_TYPES
     if unexpected:
         raise UntrustedBundleError(
             f"{path} asks to load types we never save: {sorted(unexpected)}; refusing to load it"
         )
-    estimators = sio.load(path, trusted=sorted(untrusted))
+    try:
+        estimators = sio.load(path, trusted=sorted(untrusted))
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as error:
+        raise DamagedBundleError(
+            f"{path} cannot be read ({type(error).__name__}): it looks damaged; {retrain}"
+        ) from None
     extra: dict[str, Any] = {
         key: metadata[key]
         for key in ("similar_cases", "reference", "drivers", "typical_plans", "sustain")

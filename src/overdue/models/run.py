@@ -45,6 +45,7 @@ from overdue.models.registry import (
     BUNDLE_FORMAT,
     Bundle,
     StaleBundleError,
+    bundle_incomplete,
     load_bundle,
     read_bundle_metadata,
     save_bundle,
@@ -56,7 +57,7 @@ from overdue.models.sustain import FOLLOW_UP_COLUMNS, fit_sustain_model
 from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
 from overdue.plans import budget_rules, typical_plans
 from overdue.simulate import is_simulated_file
-from overdue.warehouse import open_warehouse, snapshot_hash, transaction
+from overdue.warehouse import open_warehouse, snapshot_hash, transaction, write_failure
 
 MODEL_SOURCES: Final = (
     "overdue.contract",
@@ -254,10 +255,20 @@ def _train(
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     for folder in abandoned_spills(settings.models_dir):
         shutil.rmtree(folder, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=SPILL_PREFIX, dir=settings.models_dir) as spill:
-        owner = {"host": socket.gethostname(), "pid": os.getpid()}
-        (Path(spill) / SPILL_OWNER).write_text(json.dumps(owner), encoding="utf-8")
-        return _train_from(warehouse, settings, run_id, on_stage, Path(spill))
+    for folder in incomplete_model_folders(settings.models_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=SPILL_PREFIX, dir=settings.models_dir) as spill:
+            owner = {"host": socket.gethostname(), "pid": os.getpid()}
+            (Path(spill) / SPILL_OWNER).write_text(json.dumps(owner), encoding="utf-8")
+            return _train_from(warehouse, settings, run_id, on_stage, Path(spill))
+    except OSError as error:
+        if isinstance(error, ModelWriteError) or not (what := write_failure(error)):
+            raise
+        raise ModelWriteError(
+            f"could not write in the models folder {settings.models_dir} ({what}); nothing of "
+            "this training was kept. Free disk space there and run `overdue train` again"
+        ) from None
 
 
 def abandoned_spills(models_dir: Path) -> list[Path]:
@@ -274,6 +285,22 @@ def abandoned_spills(models_dir: Path) -> list[Path]:
         if mine and not process_alive(pid):
             found.append(folder)
     return found
+
+
+def incomplete_model_folders(models_dir: Path) -> list[Path]:
+    """Model folders without a whole bundle, which a killed training or a full disk leaves:
+    none while another training may be writing one (a spill folder remains beside them)."""
+    if any(models_dir.glob(f"{SPILL_PREFIX}*")):
+        return []
+    return [
+        folder
+        for folder in sorted(models_dir.glob("m-*"))
+        if folder.is_dir() and bundle_incomplete(folder) is not None
+    ]
+
+
+class ModelWriteError(OSError):
+    """The bundle or the models folder could not be written (disk full, quota, read-only)."""
 
 
 def process_alive(pid: int) -> bool:
@@ -352,7 +379,16 @@ def _train_from(
     }
     on_stage("bundle and tables")
     document = check.as_json() if check else None
-    save_bundle(model, {**metadata, "diagnostics": diagnostics, "self_check": document}, folder)
+    try:
+        save_bundle(model, {**metadata, "diagnostics": diagnostics, "self_check": document}, folder)
+    except OSError as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        if what := write_failure(error):
+            raise ModelWriteError(
+                f"could not write the model bundle in {folder} ({what}); nothing of it was "
+                f"kept. Free disk space in {settings.models_dir} and run `overdue train` again"
+            ) from None
+        raise
     effect_frame = _effect_frame(effects, version, run_id)
     with (
         open_warehouse(warehouse, memory_limit=settings.duckdb_memory_limit) as con,
@@ -380,9 +416,7 @@ def _train_from(
             ],
         )  # fmt: skip
         con.execute("INSERT INTO approach_effects SELECT * FROM effects_frame")
-    (settings.models_dir / LATEST_FILE).write_text(
-        json.dumps({"model_version": version, "path": str(folder)}) + "\n", encoding="utf-8"
-    )
+    write_latest(settings.models_dir, version)
     return TrainingReport(
         version,
         run_id,
@@ -497,17 +531,76 @@ def model_diagnostics(
     }
 
 
+class LatestPointerError(ValueError):
+    """``latest.json`` is not readable or lacks what it must say."""
+
+
+def write_latest(models_dir: Path, version: str) -> Path:
+    """Point ``latest.json`` at the bundle ``version``: its path relative to ``models_dir``, so
+    the pointer holds from any working directory and when the folder moves. Written whole
+    (a temporary file renamed over it), or not at all."""
+    pointer, staged = models_dir / LATEST_FILE, models_dir / f".{LATEST_FILE}.tmp"
+    try:
+        staged.write_text(
+            json.dumps({"model_version": version, "path": version}) + "\n", encoding="utf-8"
+        )
+        staged.replace(pointer)
+    except OSError as error:
+        staged.unlink(missing_ok=True)
+        if what := write_failure(error):
+            raise ModelWriteError(
+                f"could not write {pointer} ({what}). Free disk space in {models_dir} and run "
+                "`overdue train` again"
+            ) from None
+        raise
+    return pointer
+
+
+def pointed_folder(models_dir: Path, path: str) -> Path:
+    """The bundle folder a ``latest.json`` path names: relative to ``models_dir`` (as written
+    now), or, as older versions wrote it, relative to their working directory or absolute:
+    then the folder of that name in ``models_dir`` when it is there."""
+    named = Path(path)
+    first = (models_dir / named.name, named) if named.is_absolute() else (models_dir / named,)
+    for candidate in (*first, models_dir / named.name):
+        if candidate.is_dir():
+            return candidate
+    return models_dir / named.name
+
+
 def latest_bundle_folder(models_dir: Path) -> Path:
     """The folder of the bundle the last successful training run saved."""
     pointer = models_dir / LATEST_FILE
     if not pointer.exists():
         raise FileNotFoundError(f"no trained model in {models_dir}; run `overdue train` first")
-    return Path(json.loads(pointer.read_text(encoding="utf-8"))["path"])
+    try:
+        document = json.loads(pointer.read_text(encoding="utf-8"))
+        path = document["path"]
+        if not isinstance(path, str):
+            raise TypeError(path)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LatestPointerError(
+            f"{pointer} is not readable JSON ({error}); run `overdue train` to write it again"
+        ) from None
+    except (KeyError, TypeError):
+        raise LatestPointerError(
+            f'{pointer} does not name a model folder ("path"); run `overdue train` to write '
+            "it again"
+        ) from None
+    return pointed_folder(models_dir, path)
 
 
 def latest_bundle(models_dir: Path) -> Bundle:
     """The bundle the last successful training run saved."""
     return load_bundle(latest_bundle_folder(models_dir))
+
+
+def _latest_or_none(models_dir: Path) -> Path | None:
+    """The resolved folder ``latest.json`` names; None when it cannot be read."""
+    try:
+        return latest_bundle_folder(models_dir).resolve()
+    except (OSError, LatestPointerError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -552,7 +645,9 @@ def model_state(
             reason = "the model code, library versions, seed or self-check setting changed"
     elif not folder.exists():
         reason = "its bundle is missing"
-    elif not pointer.exists() or latest_bundle_folder(models_dir).resolve() != folder.resolve():
+    elif bundle_incomplete(folder):
+        reason = "its bundle is incomplete"
+    elif not pointer.exists() or _latest_or_none(models_dir) != folder.resolve():
         reason = "the latest bundle is of another model"
     else:
         try:
