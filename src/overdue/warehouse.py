@@ -142,18 +142,19 @@ def damage(path: Path) -> str | None:
     ]
     _, _, _, _, blocks, block_bytes = max(headers, key=lambda header: header[1])
     held = (size - 3 * HEADER_BYTES) // (block_bytes or DEFAULT_BLOCK_BYTES)
-    if held >= blocks:
-        return None
+    return _cut_short(path, blocks, held) if held < blocks else None
+
+
+def _cut_short(path: Path, blocks: int, held: int) -> str | None:
+    """Why a file holding ``held`` of the ``blocks`` its header counts is cut short: more are
+    missing than DuckDB counts free; None when it is whole or cannot be asked here."""
     try:
         with duckdb.connect(str(path), read_only=True) as con:
-            row = con.execute("PRAGMA database_size").fetchall()[0]
+            free = int(con.execute("PRAGMA database_size").fetchall()[0][5])
     except duckdb.Error as error:  # open elsewhere for writing: not known here, not blamed
         return "truncated" if "could not read enough bytes" in str(error).lower() else None
-    free = int(row[5])
     if blocks - held > free:
-        return (
-            f"{held:,} blocks of the {blocks:,} its header counts, {free:,} of them free: truncated"
-        )
+        return f"{held:,} blocks of the {blocks:,} its header counts, {free:,} free: truncated"
     return None
 
 
