@@ -1,4 +1,5 @@
-"""Running a command whose file permissions apply, even when the tests run as root."""
+"""Running a command whose file permissions apply, even when the tests run as root; a small
+file system to fill."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +31,22 @@ def without_root(
     return subprocess.run(
         args, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
     )
+
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """``folder`` as a tmpfs of ``size`` (``1m``) for the block, to fill up (root only; skips
+    when the kernel refuses the mount)."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"the kernel refused to mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

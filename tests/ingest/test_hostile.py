@@ -33,6 +33,7 @@ from ingest_cases import AS_OF, VALID, csv_text, ingest, one, query, snapshot
 from cli_support import overdue
 from overdue.ingest import BatchReport
 from overdue.ingest.read import MAX_CELL_CHARS, MAX_COLUMNS
+from permission_support import small_disk
 
 RAW_PII = (MOBILE_IN_NAME, ID_IN_NAME, MOBILE_HEADER)
 
@@ -317,17 +318,7 @@ def test_hostile_files_in_one_run_end_loaded_quarantined_or_refused(tmp_path: Pa
 def test_a_full_disk_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
     """The warehouse on a 4 MB file system: ingesting a file that does not fit exits 2 with one
     line saying the disk is full and nothing was stored; the warehouse opens as it was."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"the kernel refused to mount a tmpfs: {mounted.stderr.strip()}")
-    try:
+    with small_disk(tmp_path / "disk", "4m") as disk:
         wh = disk / "w.duckdb"
         small = tmp_path / "small.csv"
         small.write_text(csv_text(rows(3)), encoding="utf-8")
@@ -344,8 +335,6 @@ def test_a_full_disk_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
         assert "no space left on device" in errors[0]
         assert "nothing of it was stored" in output
         assert snapshot(wh) == before
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 @pytest.mark.slow

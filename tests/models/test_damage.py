@@ -25,6 +25,7 @@ from overdue.models.run import (
     model_state,
 )
 from overdue.warehouse import damage, open_warehouse
+from permission_support import small_disk
 
 
 def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -200,24 +201,12 @@ def test_train_on_a_full_disk_is_one_line_and_leaves_no_folder(
     """The models folder on a 1 MB file system: train exits 2 with one line naming the
     folder, the disk and `overdue train`, and leaves no model folder behind."""
     env = _copy(trained, tmp_path)
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"the kernel refused to mount a tmpfs: {mounted.stderr.strip()}")
-    try:
+    with small_disk(tmp_path / "disk", "1m") as disk:
         env["OVERDUE_MODELS_DIR"] = str(disk)
         line = _one_error_line(overdue("train", env={**env, "OVERDUE_SELF_CHECK": "false"}))
         assert "no space left on device" in line and str(disk) in line
         assert "overdue train" in line
         assert not list(disk.glob("m-*"))
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 @pytest.mark.slow
