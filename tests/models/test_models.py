@@ -33,9 +33,11 @@ from overdue.models.registry import (
     load_bundle,
     save_bundle,
 )
+from overdue.models.selfcheck import SURFACES, spread_surfaces
 from overdue.models.train import (
     ADVISING_DESIGN,
     ADVISING_METRICS,
+    PENALTY_GRID,
     OutcomeModel,
     TooFewCasesError,
     choose_penalty,
@@ -309,11 +311,23 @@ def test_the_interactions_chosen_follow_the_data(features: pl.DataFrame) -> None
     c, scale = chosen[1.0]["c"], chosen[1.0]["scale"]
     y = planted_agreement(labelled, 1.0, seed=4)
 
-    def held_out_loss(interactions: float) -> float:
-        model = spline_logistic(ADVISING_DESIGN, c, interactions).fit(
+    def held_out_loss(interactions: float, penalty: float = c) -> float:
+        model = spline_logistic(ADVISING_DESIGN, penalty, interactions).fit(
             x[split.train], y[split.train]
         )
         p = model.predict_proba(x[split.calibration])[:, 1]
         return float(log_loss(y[split.calibration], p))
 
     assert held_out_loss(0.0) > held_out_loss(scale) + 0.01
+    # the choice's gain over the best fit without interactions, as refitted here
+    plain = min(held_out_loss(0.0, penalty) for penalty in PENALTY_GRID)
+    best = min(t["held_out_log_loss"] for t in chosen[1.0]["tried"])
+    gain = chosen[1.0]["interaction_gain"]
+    assert gain["held_out_log_loss"] == pytest.approx(plain - best, abs=1e-3)
+    # far beyond its noise where approaches are moderated, so the surface that doubles the
+    # interactions sets the intervals' spread; about its noise where they are not (a little
+    # above it: the choice is the best of many fits on the same held-out cases)
+    assert gain["held_out_log_loss"] > 3 * gain["standard_error"]
+    assert spread_surfaces(chosen[1.0]) == SURFACES
+    none = chosen[0.0]["interaction_gain"]
+    assert none["held_out_log_loss"] < 2 * none["standard_error"]

@@ -180,27 +180,51 @@ def test_a_planted_coverage_failure_is_recovered(
 def test_the_full_model_takes_a_share_of_the_spread_of_the_counted_surfaces(
     model: OutcomeModel, checked: SelfCheck
 ) -> None:
-    """The model chose approach interactions on these cases, so every surface counts; the
-    full model's spread is ``SPREAD_SHARE`` of the pooled one, which lies between the
-    surfaces' own."""
-    assert model.choice["scale"] > 0
-    assert checked.spread_surfaces == list(SURFACES)
+    """The counted surfaces are the model's choice's (``spread_surfaces``); the full model's
+    spread is ``SPREAD_SHARE`` of their pooled one, which lies between their own."""
+    assert checked.spread_surfaces == list(spread_surfaces(model.choice))
     assert checked.spread_share == SPREAD_SHARE
     pooled = checked.pooled.spread_needed
     assert pooled is not None
     assert checked.interval_spread == pytest.approx(spread_for(pooled))
     assert spread_for(pooled) == pytest.approx(SPREAD_SHARE * pooled)
-    own = [s.spread_needed for s in checked.surfaces if s.spread_needed is not None]
+    own = [
+        s.spread_needed
+        for s in checked.surfaces
+        if s.surface in checked.spread_surfaces and s.spread_needed is not None
+    ]
     assert min(own) <= pooled <= max(own)
 
 
-def test_without_chosen_interactions_the_stretched_surface_does_not_set_the_spread(
-    features: pl.DataFrame, model: OutcomeModel, checked: SelfCheck
+@pytest.mark.parametrize(
+    ("scale", "gain", "standard_error", "counted"),
+    [
+        (0.5, 0.004, 0.001, SURFACES),
+        (0.5, 0.001, 0.001, ("fitted", "boosted")),  # within one standard error: noise
+        (0.0, 0.0, 0.001, ("fitted", "boosted")),  # no interactions chosen
+    ],
+)
+def test_the_stretched_surface_counts_only_where_the_interactions_beat_their_noise(
+    scale: float, gain: float, standard_error: float, counted: tuple[str, ...]
 ) -> None:
-    """When held-out loss chose no approach interactions, the surface that doubles them is
+    """The surface that doubles the approaches' case-to-case differences sets the spread
+    only when held-out loss fell by more than one standard error with the interactions."""
+    choice = {"scale": scale, "interaction_gain": {"held_out_log_loss": gain,
+                                                   "standard_error": standard_error}}  # fmt: skip
+    assert spread_surfaces(choice) == counted
+
+
+def test_without_supported_interactions_the_stretched_surface_does_not_set_the_spread(
+    features: pl.DataFrame, model: OutcomeModel
+) -> None:
+    """Where the data do not support approach interactions, the surface that doubles them is
     still checked and reported, but the spread comes from the other two: the stretched
-    surface's coverage is measured with exactly that spread."""
-    assert spread_surfaces(0.0) == ("fitted", "boosted")
+    surface's coverage is measured with exactly that spread. The refits are the same as
+    where the interactions count: only the pooling differs."""
+    strong = {"held_out_log_loss": 0.01, "standard_error": 0.001}
+    supported = replace(model, choice={**model.choice, "scale": 0.5, "interaction_gain": strong})
+    checked = run_self_check(features, supported, fit_outcome_model, seed=5, k=10, rows=ROWS)
+    assert checked.spread_surfaces == list(SURFACES)
     plain = replace(model, choice={**model.choice, "scale": 0.0})
     check = run_self_check(features, plain, fit_outcome_model, seed=5, k=10, rows=ROWS)
     assert check.spread_surfaces == ["fitted", "boosted"]
@@ -211,7 +235,6 @@ def test_without_chosen_interactions_the_stretched_surface_does_not_set_the_spre
     two = [by_name[name].spread_needed for name in ("fitted", "boosted")]
     assert min(two) <= pooled <= max(two)  # type: ignore[type-var]
     assert check.interval_spread == pytest.approx(SPREAD_SHARE * pooled)
-    # the same refits as with every surface counted: only the pooling differs
     assert [s.spread_needed for s in check.surfaces] == [s.spread_needed for s in checked.surfaces]
 
 

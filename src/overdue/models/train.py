@@ -25,7 +25,6 @@ from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 
 from overdue.contract import APPROACHES
@@ -274,8 +273,10 @@ def choose_penalty(
     the search runs again from where it stopped. A feature whose interactions the data support
     is penalised less, one whose do not more: where a few fields moderate the approaches the
     fit finds them instead of spreading its budget over all. The bases are fitted once.
-    Returns the choice, each feature's weight by name (None: all 1) and every fit tried with
-    its held-out log loss.
+    Returns the choice, each feature's weight by name (None: all 1), every fit tried with
+    its held-out log loss, and ``interaction_gain``: how much less held-out log loss the choice
+    has than the best fit without interactions, with that mean's standard error over the
+    held-out cases (is the approaches' case-to-case difference distinguishable from noise?).
     """
     basis = SplineBasis(design, 1.0, dtype=np.float32)  # the fits' basis: single precision
     fit_main, fit_inter = np.hsplit(basis.fit_transform(x_fit), [basis.n_main_])
@@ -283,7 +284,8 @@ def choose_penalty(
     held_main, held_inter = np.hsplit(basis.transform(x_held), [basis.n_main_])
     features = basis.product_features()
     steps: list[np.ndarray] = [np.ones(len(design.features))]  # features' weights per step
-    tried: dict[tuple[int, float, float], tuple[float, np.ndarray]] = {}
+    # per fit: held-out loss, interaction coefficients, each held-out case's loss
+    tried: dict[tuple[int, float, float], tuple[float, np.ndarray, np.ndarray]] = {}
     fits: dict[tuple[int, float], LogisticRegression] = {}  # per step and scale, warm-started
     built: dict[tuple[int, float], np.ndarray] = {}  # the last scaled basis: C's search reuses it
 
@@ -308,7 +310,8 @@ def choose_penalty(
             p = np.clip(expit(log_odds), 1e-6, 1 - 1e-6)
             # the interaction coefficients on the standardised products
             effective = multiplier * coef[basis.n_main_ :] if scale else np.zeros(len(features))
-            tried[step, c, scale] = float(log_loss(y_held, p, labels=[0, 1])), effective
+            per_case = -np.where(y_held == 1, np.log(p), np.log1p(-p))
+            tried[step, c, scale] = float(per_case.mean()), effective, per_case
         return tried[step, c, scale][0]
 
     def search(step: int, c: float, scale: float, scales: tuple[float, ...]) -> tuple[float, float]:
@@ -327,16 +330,22 @@ def choose_penalty(
         if held_out_loss(step + 1, c_next, scale_next) >= held_out_loss(step, c, scale):
             break
         step, c, scale = step + 1, c_next, scale_next
+    plain = descend(PENALTY_GRID, c, partial(held_out_loss, 0, scale=0.0))
+    gain = tried[0, plain, 0.0][2] - tried[step, c, scale][2]
     return {
         "c": c,
         "scale": scale,
         "reweightings": step,
+        "interaction_gain": {
+            "held_out_log_loss": float(gain.mean()),
+            "standard_error": float(gain.std(ddof=1) / np.sqrt(len(gain))),
+        },
         "weights": dict(zip(design.features, map(float, steps[step]), strict=True))
         if step
         else None,
         "tried": [
             {"reweighting": key[0], "c": key[1], "scale": key[2], "held_out_log_loss": loss}
-            for key, (loss, _) in sorted(tried.items())
+            for key, (loss, *_) in sorted(tried.items())
         ],
     }
 
