@@ -20,20 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from overdue.processes import process_alive
+
 PREFIXES: Final = ("overdue-ingest-", "overdue-source-")
 """Name prefixes of ingest's temporary folders."""
 OWNER: Final = "owner.json"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this machine (another user's process counts too)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        pass
-    return True
 
 
 def abandoned_folders(parent: Path) -> list[Path]:

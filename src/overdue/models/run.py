@@ -56,6 +56,7 @@ from overdue.models.sensitivity import train_sensitivity
 from overdue.models.sustain import FOLLOW_UP_COLUMNS, fit_sustain_model
 from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
 from overdue.plans import budget_rules, typical_plans
+from overdue.processes import process_alive
 from overdue.simulate import is_simulated_file
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction, write_failure
 
@@ -75,6 +76,7 @@ functions: a needless retrain costs minutes, a missed change serves a stale mode
 NOT_MODEL_SOURCES: Final = (
     "overdue.config",
     "overdue.i18n",
+    "overdue.processes",
     "overdue.reports.i18n",
     "overdue.simulate",
     "overdue.warehouse",
@@ -82,7 +84,8 @@ NOT_MODEL_SOURCES: Final = (
 """Modules the model code imports that do not change what a model means: settings (the seed
 enters the version on its own), the words shown beside an estimate (and in the sensitivity
 verdicts a run stores), the simulator (read only to
-tell whether it wrote a file the cases came from) and storage."""
+tell whether it wrote a file the cases came from), storage and whether the process that owns a
+temporary folder still runs."""
 OUTCOME: Final = "agreement"
 CASE_COLUMNS: Final = "* EXCLUDE (batch_id, source_line, extra)"
 """The contract columns of the ``cases`` table, as DuckDB selects them."""
@@ -301,17 +304,6 @@ def incomplete_model_folders(models_dir: Path) -> list[Path]:
 
 class ModelWriteError(OSError):
     """The bundle or the models folder could not be written (disk full, quota, read-only)."""
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this machine (another user's process counts too)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        pass
-    return True
 
 
 def _train_from(
