@@ -147,12 +147,13 @@ def start_server(
     (200; 503 for a server that has no snapshot to serve)."""
     port = free_port()
     log = folder / f"{name}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "overdue", "serve", "--port", str(port)],
-        env=clean_env(OVERDUE_PUBLISHED_DIR=str(published_dir), **env),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as output:  # the server holds its own copy of the file
+        process = subprocess.Popen(
+            [sys.executable, "-m", "overdue", "serve", "--port", str(port)],
+            env=clean_env(OVERDUE_PUBLISHED_DIR=str(published_dir), **env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
