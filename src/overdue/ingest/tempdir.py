@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from overdue.processes import process_alive
+from overdue.processes import abandoned
 
 PREFIXES: Final = ("overdue-ingest-", "overdue-source-")
 """Name prefixes of ingest's temporary folders."""
@@ -29,17 +29,9 @@ OWNER: Final = "owner.json"
 
 def abandoned_folders(parent: Path) -> list[Path]:
     """Ingest's temporary folders in ``parent`` whose process on this machine is gone."""
-    host, found = socket.gethostname(), []
-    for prefix in PREFIXES:
-        for folder in sorted(parent.glob(f"{prefix}*")):
-            try:
-                owner = json.loads((folder / OWNER).read_text(encoding="utf-8"))
-                mine, pid = owner["host"] == host, int(owner["pid"])
-            except (OSError, ValueError, KeyError, TypeError):  # no owner, or an unreadable one
-                continue
-            if mine and not process_alive(pid):
-                found.append(folder)
-    return found
+    return abandoned(
+        (folder for prefix in PREFIXES for folder in sorted(parent.glob(f"{prefix}*"))), OWNER
+    )
 
 
 def remove_abandoned(parent: Path | None = None) -> list[Path]:

@@ -56,7 +56,7 @@ from overdue.models.sensitivity import train_sensitivity
 from overdue.models.sustain import FOLLOW_UP_COLUMNS, fit_sustain_model
 from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
 from overdue.plans import budget_rules, typical_plans
-from overdue.processes import process_alive
+from overdue.processes import abandoned
 from overdue.simulate import is_simulated_file
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction, write_failure
 
@@ -278,16 +278,7 @@ def abandoned_spills(models_dir: Path) -> list[Path]:
     """Spill folders of trainings on this machine whose process is gone: a training killed
     (by the out-of-memory killer, say) leaves its cases and features on disk, 1.5 GB at 10M
     cases. A folder without its owner, or another machine's, is left alone."""
-    host, found = socket.gethostname(), []
-    for folder in sorted(models_dir.glob(f"{SPILL_PREFIX}*")):
-        try:
-            owner = json.loads((folder / SPILL_OWNER).read_text(encoding="utf-8"))
-            mine, pid = owner["host"] == host, int(owner["pid"])
-        except (OSError, ValueError, KeyError, TypeError):  # no owner, or an unreadable one
-            continue
-        if mine and not process_alive(pid):
-            found.append(folder)
-    return found
+    return abandoned(sorted(models_dir.glob(f"{SPILL_PREFIX}*")), SPILL_OWNER)
 
 
 def incomplete_model_folders(models_dir: Path) -> list[Path]:
