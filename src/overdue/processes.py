@@ -20,6 +20,12 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def claim(folder: Path, owner_file: str) -> None:
+    """Write ``owner_file`` in ``folder``: this machine and this process own it."""
+    owner = {"host": socket.gethostname(), "pid": os.getpid()}
+    (folder / owner_file).write_text(json.dumps(owner), encoding="utf-8")
+
+
 def abandoned(folders: Iterable[Path], owner_file: str) -> list[Path]:
     """The ``folders`` whose ``owner_file`` (JSON: ``host``, ``pid``) names this machine and a
     process that is gone. A folder without its owner, or another machine's, is left alone."""

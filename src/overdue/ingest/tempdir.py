@@ -10,17 +10,14 @@ live ingest's folder, another machine's and one without an owner are left alone.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from overdue.processes import abandoned
+from overdue.processes import abandoned, claim
 
 PREFIXES: Final = ("overdue-ingest-", "overdue-source-")
 """Name prefixes of ingest's temporary folders."""
@@ -48,6 +45,5 @@ def ingest_folder(prefix: str) -> Iterator[Path]:
     """A temporary folder named ``prefix*`` with this process as its owner, removed at the
     end (``ingest_file`` removes those of killed ingests first)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        owner = {"host": socket.gethostname(), "pid": os.getpid()}
-        (Path(tmp) / OWNER).write_text(json.dumps(owner), encoding="utf-8")
+        claim(Path(tmp), OWNER)
         yield Path(tmp)

@@ -7,10 +7,8 @@ import hashlib
 import importlib
 import inspect
 import json
-import os
 import pkgutil
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -56,7 +54,7 @@ from overdue.models.sensitivity import train_sensitivity
 from overdue.models.sustain import FOLLOW_UP_COLUMNS, fit_sustain_model
 from overdue.models.train import OutcomeModel, fit_outcome_model, time_split
 from overdue.plans import budget_rules, typical_plans
-from overdue.processes import abandoned
+from overdue.processes import abandoned, claim
 from overdue.simulate import is_simulated_file
 from overdue.warehouse import open_warehouse, snapshot_hash, transaction, write_failure
 
@@ -262,8 +260,7 @@ def _train(
         shutil.rmtree(folder, ignore_errors=True)
     try:
         with tempfile.TemporaryDirectory(prefix=SPILL_PREFIX, dir=settings.models_dir) as spill:
-            owner = {"host": socket.gethostname(), "pid": os.getpid()}
-            (Path(spill) / SPILL_OWNER).write_text(json.dumps(owner), encoding="utf-8")
+            claim(Path(spill), SPILL_OWNER)
             return _train_from(warehouse, settings, run_id, on_stage, Path(spill))
     except OSError as error:
         if isinstance(error, ModelWriteError) or not (what := write_failure(error)):
